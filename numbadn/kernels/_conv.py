@@ -1,0 +1,178 @@
+"""Direct spatial 2-D convolution kernels (paper eq. 1, eq. 5 and footnote 3).
+
+Every convolution in numbadn reduces to one primitive, a multi-channel *valid
+correlation* with a sparse channel map::
+
+    out[o, i, j] = sum_{c in conn(o)} sum_{a, b} taps[o, c, a, b] * src[c, i + a, j + b]
+
+- ``F z`` (eq. 1, "valid" true convolution) is this primitive on ``z`` with the
+  flipped filters, outputs ``c`` summing over maps ``k`` with ``g[k, c]``;
+- ``F^T r`` (footnote 3, "full" convolution with the flipped filter) is this
+  primitive on ``r`` zero-padded by ``h-1, w-1`` with the filters unflipped,
+  outputs ``k`` summing over channels ``c`` with ``g[k, c]``.
+
+The connectivity ``conn(o)`` is given in CSR form (``ptr``, ``idx``), so the
+inner loops never test ``g``.  The innermost loop runs over output columns,
+contiguous in memory, with four filter taps held in registers, which LLVM turns
+into packed FMA instructions.
+
+All functions here are ``@njit``: arrays in, arrays out.  Inputs are not
+validated; the public fronts in :mod:`numbadn.kernels` do that.
+"""
+from __future__ import annotations
+
+import numba
+from numba import prange
+
+from .._jit import JIT, PJIT
+
+#: Output rows per parallel task.
+ROW_BLOCK = 4
+
+
+@numba.njit(**JIT)
+def corr_rows(src, taps, out, ptr, idx, o, r0, r1, oi0, oj0):
+    """Rows ``r0:r1`` of output channel ``o`` of the valid correlation.
+
+    Parameters
+    ----------
+    src : ndarray of shape (C_in, Hs, Ws)
+    taps : ndarray of shape (C_out, C_in, h, w)
+    out : ndarray of shape (C_out, Ho + 2*oi0, Wo + 2*oj0)
+        Written at ``out[o, oi0 + i, oj0 + j]`` for ``i`` in ``r0:r1``,
+        ``j`` in ``0:Wo``; other entries are left untouched (``oi0, oj0`` let
+        the caller write into the interior of a zero-padded buffer).
+    ptr, idx : ndarray of int64
+        CSR list of the input channels connected to each output channel.
+
+    Notes
+    -----
+    Inputs are not validated.  ``Ws >= Wo + w - 1`` and
+    ``Hs >= r1 + h - 1`` are required.
+    """
+    h = taps.shape[2]
+    w = taps.shape[3]
+    Wo = out.shape[2] - 2 * oj0
+    for i in range(r0, r1):
+        orow = out[o, i + oi0, oj0:oj0 + Wo]
+        for j in range(Wo):
+            orow[j] = 0
+        for t in range(ptr[o], ptr[o + 1]):
+            c = idx[t]
+            for a in range(h):
+                srow = src[c, i + a]
+                b = 0
+                while b + 4 <= w:
+                    t0 = taps[o, c, a, b]
+                    t1 = taps[o, c, a, b + 1]
+                    t2 = taps[o, c, a, b + 2]
+                    t3 = taps[o, c, a, b + 3]
+                    s0 = srow[b:b + Wo]
+                    s1 = srow[b + 1:b + 1 + Wo]
+                    s2 = srow[b + 2:b + 2 + Wo]
+                    s3 = srow[b + 3:b + 3 + Wo]
+                    for j in range(Wo):
+                        orow[j] += t0 * s0[j] + t1 * s1[j] + t2 * s2[j] + t3 * s3[j]
+                    b += 4
+                rem = w - b
+                if rem == 3:
+                    t0 = taps[o, c, a, b]
+                    t1 = taps[o, c, a, b + 1]
+                    t2 = taps[o, c, a, b + 2]
+                    s0 = srow[b:b + Wo]
+                    s1 = srow[b + 1:b + 1 + Wo]
+                    s2 = srow[b + 2:b + 2 + Wo]
+                    for j in range(Wo):
+                        orow[j] += t0 * s0[j] + t1 * s1[j] + t2 * s2[j]
+                elif rem == 2:
+                    t0 = taps[o, c, a, b]
+                    t1 = taps[o, c, a, b + 1]
+                    s0 = srow[b:b + Wo]
+                    s1 = srow[b + 1:b + 1 + Wo]
+                    for j in range(Wo):
+                        orow[j] += t0 * s0[j] + t1 * s1[j]
+                elif rem == 1:
+                    t0 = taps[o, c, a, b]
+                    s0 = srow[b:b + Wo]
+                    for j in range(Wo):
+                        orow[j] += t0 * s0[j]
+
+
+@numba.njit(**PJIT)
+def corr_parallel(src, taps, out, ptr, idx, oi0, oj0):
+    """Valid correlation (see module docstring), parallel.
+
+    Parallel over: output channels x blocks of ``ROW_BLOCK`` output rows.
+    Each output element is computed by one task in a fixed order, so the
+    result does not depend on the number of threads.
+    """
+    C = out.shape[0]
+    Ho = out.shape[1] - 2 * oi0
+    nb = (Ho + ROW_BLOCK - 1) // ROW_BLOCK
+    for task in prange(C * nb):
+        o = task // nb
+        r0 = (task - o * nb) * ROW_BLOCK
+        r1 = min(Ho, r0 + ROW_BLOCK)
+        corr_rows(src, taps, out, ptr, idx, o, r0, r1, oi0, oj0)
+
+
+@numba.njit(**JIT)
+def corr_serial(src, taps, out, ptr, idx, oi0, oj0):
+    """Valid correlation (see module docstring) on the calling thread.
+
+    Used inside batch kernels that are already parallel over images.
+    """
+    Ho = out.shape[1] - 2 * oi0
+    for o in range(out.shape[0]):
+        corr_rows(src, taps, out, ptr, idx, o, 0, Ho, oi0, oj0)
+
+
+@numba.njit(**JIT)
+def corr(src, taps, out, ptr, idx, oi0, oj0, par):
+    """Dispatch to :func:`corr_parallel` (``par``) or :func:`corr_serial`."""
+    if par:
+        corr_parallel(src, taps, out, ptr, idx, oi0, oj0)
+    else:
+        corr_serial(src, taps, out, ptr, idx, oi0, oj0)
+
+
+@numba.njit(**JIT)
+def _filter_grad_pair(z, r, grad, k, c, oi0, oj0):
+    """``grad[k, c, a, b] = sum_ij r[c, i, j] * z[k, i + h-1-a, j + w-1-b]``."""
+    h = grad.shape[2]
+    w = grad.shape[3]
+    P = r.shape[1] - 2 * oi0
+    Q = r.shape[2] - 2 * oj0
+    for a in range(h):
+        for b in range(w):
+            grad[k, c, a, b] = 0.0
+    for i in range(P):
+        rrow = r[c, i + oi0, oj0:oj0 + Q]
+        for a in range(h):
+            zrow = z[k, i + h - 1 - a]
+            for b in range(w):
+                zs = zrow[w - 1 - b:w - 1 - b + Q]
+                s = 0.0
+                for j in range(Q):
+                    s += rrow[j] * zs[j]
+                grad[k, c, a, b] += s
+
+
+@numba.njit(**PJIT)
+def filter_grad_parallel(z, r, grad, gk, gc, oi0, oj0):
+    """Gradient of ``1/2 ||F z - y||^2`` w.r.t. the filters (eq. 9 for one image).
+
+    ``r = F z - y`` may sit in the interior of a padded buffer (offsets
+    ``oi0, oj0``).  Only the connected pairs ``(gk[t], gc[t])`` are written.
+
+    Parallel over: connected (k, c) pairs.
+    """
+    for t in prange(gk.shape[0]):
+        _filter_grad_pair(z, r, grad, gk[t], gc[t], oi0, oj0)
+
+
+@numba.njit(**JIT)
+def filter_grad_serial(z, r, grad, gk, gc, oi0, oj0):
+    """Serial twin of :func:`filter_grad_parallel`."""
+    for t in range(gk.shape[0]):
+        _filter_grad_pair(z, r, grad, gk[t], gc[t], oi0, oj0)

@@ -1,0 +1,171 @@
+"""The linear operator ``F`` of eq. 5, the ``A z`` product of eqs. 6-7 and CG.
+
+``op`` is the tuple built by :func:`numbadn.kernels.make_operator`::
+
+    op = (taps_fwd, ptr_fwd, idx_fwd, taps_adj, ptr_adj, idx_adj)
+
+with ``taps_fwd`` of shape (K0, K1, h, w) holding the flipped filters (so that
+the valid correlation is eq. 1's true convolution) and ``taps_adj = f`` of shape
+(K1, K0, h, w) for the adjoint (footnote 3).  ``rpad`` is a work buffer of shape
+(K0, P + 2(h-1), Q + 2(w-1)) whose border is zero; ``F z`` is written into its
+interior so that ``F^T`` can read it as a zero-padded image without a copy.
+
+Inputs are not validated.
+"""
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from .._jit import JIT
+from ._conv import corr
+
+
+@numba.njit(**JIT)
+def apply_F(op, z, rpad, par):
+    """``rpad[interior] = F z = sum_k g[k, c] z_k (*) f_kc`` (eq. 1)."""
+    tv = op[0]
+    corr(z, tv, rpad, op[1], op[2], tv.shape[2] - 1, tv.shape[3] - 1, par)
+
+
+@numba.njit(**JIT)
+def apply_FT(op, rpad, out, par):
+    """``out = F^T r``: full convolution with the flipped filters (footnote 3)."""
+    corr(rpad, op[3], out, op[4], op[5], 0, 0, par)
+
+
+@numba.njit(**JIT)
+def sub_interior(rpad, y, h1, w1):
+    """``rpad[:, h1:-h1, w1:-w1] -= y`` (turn ``F z`` into the residual)."""
+    for c in range(y.shape[0]):
+        for i in range(y.shape[1]):
+            row = rpad[c, h1 + i, w1:w1 + y.shape[2]]
+            yr = y[c, i]
+            for j in range(y.shape[2]):
+                row[j] -= yr[j]
+
+
+@numba.njit(**JIT)
+def residual_norm2(rpad, y, h1, w1):
+    """``||F z - y||^2`` given ``F z`` in the interior of ``rpad`` (float64 sum)."""
+    s = 0.0
+    for c in range(y.shape[0]):
+        for i in range(y.shape[1]):
+            row = rpad[c, h1 + i, w1:w1 + y.shape[2]]
+            yr = y[c, i]
+            for j in range(y.shape[2]):
+                d = row[j] - yr[j]
+                s += d * d
+    return s
+
+
+@numba.njit(**JIT)
+def dot(a, b):
+    """``<a, b>`` over all elements, accumulated in float64."""
+    av = a.reshape(-1)
+    bv = b.reshape(-1)
+    s = 0.0
+    for i in range(av.shape[0]):
+        s += av[i] * bv[i]
+    return s
+
+
+@numba.njit(**JIT)
+def axpy(alpha, x, y):
+    """``y += alpha * x`` in place."""
+    xv = x.reshape(-1)
+    yv = y.reshape(-1)
+    a = yv.dtype.type(alpha)
+    for i in range(xv.shape[0]):
+        yv[i] += a * xv[i]
+
+
+@numba.njit(**JIT)
+def apply_A(op, z, out, rpad, alpha, par):
+    """``out = A z = F^T F z + alpha z`` (eqs. 6-7 with ``alpha = beta/lambda``).
+
+    ``A`` is never formed: one forward and one adjoint convolution pass.
+    """
+    apply_F(op, z, rpad, par)
+    apply_FT(op, rpad, out, par)
+    if alpha != 0.0:
+        axpy(alpha, z, out)
+
+
+@numba.njit(**JIT)
+def cg_solve(op, z, b, alpha, n_iter, tol, rpad, r, p, Ap, par):
+    """Conjugate gradient on ``(F^T F + alpha I) z = b`` (eq. 6), in place.
+
+    Starts from the given ``z`` (warm start) and takes at most ``n_iter`` CG
+    steps, stopping early once ``||b - A z|| <= tol ||b||``.  ``r, p, Ap`` are
+    work arrays shaped like ``z``.
+
+    Returns
+    -------
+    rel_res : float
+        ``||b - A z|| / ||b||`` by the CG recursion (1.0 when ``b = 0`` and
+        ``z = 0``... more precisely ``||r||`` itself when ``||b|| = 0``).
+    """
+    apply_A(op, z, Ap, rpad, alpha, par)
+    rv = r.reshape(-1)
+    pv = p.reshape(-1)
+    bv = b.reshape(-1)
+    Av = Ap.reshape(-1)
+    for i in range(rv.shape[0]):
+        rv[i] = bv[i] - Av[i]
+        pv[i] = rv[i]
+    rr = dot(r, r)
+    bb = dot(b, b)
+    if bb == 0.0:
+        bb = 1.0
+    tol2 = tol * tol * bb
+    for _ in range(n_iter):
+        if rr <= tol2 or rr == 0.0:
+            break
+        apply_A(op, p, Ap, rpad, alpha, par)
+        pAp = dot(p, Ap)
+        if pAp <= 0.0:
+            break
+        a = rr / pAp
+        axpy(a, p, z)
+        axpy(-a, Ap, r)
+        rr_new = dot(r, r)
+        beta = rv.dtype.type(rr_new / rr)
+        for i in range(pv.shape[0]):
+            pv[i] = rv[i] + beta * pv[i]
+        rr = rr_new
+    return math.sqrt(rr / bb)
+
+
+@numba.njit(**JIT)
+def power_norm2(op, z, out, rpad, n_iter, par):
+    """Estimate ``||F||^2 = lambda_max(F^T F)`` by power iteration from ``z``.
+
+    ``z`` is overwritten with the last normalised iterate.
+    """
+    nrm = math.sqrt(dot(z, z))
+    if nrm == 0.0:
+        return 0.0
+    zv = z.reshape(-1)
+    ov = out.reshape(-1)
+    s = zv.dtype.type(1.0 / nrm)
+    for i in range(zv.shape[0]):
+        zv[i] *= s
+    lam = 0.0
+    for _ in range(n_iter):
+        apply_A(op, z, out, rpad, 0.0, par)
+        lam = dot(z, out)
+        nrm = math.sqrt(dot(out, out))
+        if nrm == 0.0:
+            return 0.0
+        s = zv.dtype.type(1.0 / nrm)
+        for i in range(zv.shape[0]):
+            zv[i] = ov[i] * s
+    return lam
+
+
+def new_rpad(K0, P, Q, h, w, dtype):
+    """Zero work buffer for ``F z`` with the border ``F^T`` needs."""
+    return np.zeros((K0, P + 2 * (h - 1), Q + 2 * (w - 1)), dtype)

@@ -1,0 +1,547 @@
+"""Figures in the style of the paper: filter grids, feature maps, reconstructions.
+
+Every function builds a :class:`matplotlib.figure.Figure` directly (not through
+``pyplot``), so no GUI backend is touched, nothing accumulates in pyplot's
+figure registry in long runs, and the module works headless under Agg. Each
+returns the figure and, given ``path``, also saves it as a PNG at
+:data:`DPI` dots per inch (the PNG is ``figsize * DPI`` pixels). Nothing here
+calls ``plt.show()``.
+
+Images follow the package's channels-first convention: ``(M, N)`` for grey or
+``(C, M, N)`` with ``C = 1`` (grey) or ``C = 3`` (RGB).
+"""
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+__all__ = [
+    "filter_grid",
+    "feature_maps",
+    "reconstructions",
+    "samples",
+    "solver_stats",
+    "snr_db",
+    "row_label",
+    "DPI",
+]
+
+#: Resolution of saved PNGs, in dots per inch.
+DPI = 100
+
+#: Keys a solver statistics dict may hold (see :func:`solver_stats`).
+STAT_KEYS = ("iter", "time", "cost", "sparsity", "cg_residual")
+
+_STAT_LABELS = {
+    "iter": "iteration",
+    "time": "time (s)",
+    "cost": "cost",
+    "sparsity": "sparsity",
+    "cg_residual": "CG relative residual",
+}
+
+
+# ---------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------
+def snr_db(clean, estimate) -> float:
+    """Signal-to-noise ratio of ``estimate`` against ``clean``, in decibels.
+
+    .. math::
+
+        \\mathrm{SNR} = 10 \\log_{10}
+            \\frac{\\operatorname{var}(y)}{\\operatorname{mean}((y - \\hat y)^2)}
+
+    This is the standard definition, the signal power measured about its
+    mean; it equals :math:`10 \\log_{10} \\|y - \\bar y\\|^2 / \\|y - \\hat y\\|^2`
+    (both numerator and denominator are divided by the number of pixels).
+
+    Parameters
+    ----------
+    clean : array_like
+        Reference signal ``y``, any shape.
+    estimate : array_like
+        Estimate ``y_hat``, same shape as ``clean``.
+
+    Returns
+    -------
+    snr : float
+        ``inf`` for a perfect estimate, ``-inf`` for a constant ``clean``
+        with a nonzero error.
+    """
+    clean = np.asarray(clean, dtype=np.float64)
+    estimate = np.asarray(estimate, dtype=np.float64)
+    if clean.shape != estimate.shape:
+        raise ValueError(f"estimate has shape {estimate.shape} but clean has shape "
+                         f"{clean.shape}: expected the same shape")
+    if clean.size == 0:
+        raise ValueError("clean is empty: expected at least one value")
+    mse = float(np.mean((clean - estimate) ** 2))
+    var = float(np.var(clean))
+    if mse == 0.0:
+        return math.inf
+    if var == 0.0:
+        return -math.inf
+    return 10.0 * math.log10(var / mse)
+
+
+def row_label(i: int) -> str:
+    """Letter label of grid row ``i`` (0-based): A, B, ..., Z, AA, AB, ...
+
+    Rows A-J of Fig. 7 and 8 are rows 0-9.
+    """
+    if i < 0:
+        raise ValueError(f"i must be >= 0, got {i}")
+    label = ""
+    i += 1
+    while i:
+        i, r = divmod(i - 1, 26)
+        label = chr(ord("A") + r) + label
+    return label
+
+
+def _new_figure(width_in: float, height_in: float) -> Figure:
+    return Figure(figsize=(width_in, height_in), dpi=DPI)
+
+
+def _finish(fig: Figure, path) -> Figure:
+    if path is not None:
+        path = os.fspath(path)
+        directory = os.path.dirname(path)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        fig.savefig(path, dpi=DPI, format="png")
+    return fig
+
+
+def _check_finite(arr: np.ndarray, name: str) -> None:
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinite values: expected finite numbers")
+
+
+def _as_float(x, name: str) -> np.ndarray:
+    try:
+        arr = np.asarray(x)
+    except Exception as exc:
+        raise ValueError(f"{name} could not be converted to an array ({exc})") from None
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"{name} has dtype {arr.dtype}: expected real numbers")
+    arr = arr.astype(np.float64)
+    _check_finite(arr, name)
+    return arr
+
+
+def _image_for_display(img: np.ndarray, name: str) -> np.ndarray:
+    """(M, N) or (C, M, N), C in {1, 3} -> (M, N) or (M, N, 3)."""
+    if img.ndim == 2:
+        return img
+    if img.ndim == 3 and img.shape[0] == 1:
+        return img[0]
+    if img.ndim == 3 and img.shape[0] == 3:
+        return np.moveaxis(img, 0, -1)
+    hint = ""
+    if img.ndim == 3 and img.shape[-1] in (1, 3):
+        hint = "; for channels-last data use np.moveaxis(x, -1, 0)"
+    raise ValueError(f"{name} has shape {img.shape}: expected (M, N) or (C, M, N) with "
+                     f"C = 1 or 3 channels first{hint}")
+
+
+def _as_image_stack(x, name: str) -> list[np.ndarray]:
+    """Array (n, M, N) / (n, C, M, N) or a sequence of images -> display images."""
+    if isinstance(x, np.ndarray) or not isinstance(x, Sequence):
+        arr = _as_float(x, name)
+        if arr.ndim not in (3, 4):
+            raise ValueError(f"{name} has shape {arr.shape}: expected (n, M, N) or "
+                             "(n, C, M, N) with C = 1 or 3, or a list of images")
+        items = list(arr)
+    else:
+        items = [_as_float(item, f"{name}[{i}]") for i, item in enumerate(x)]
+    if not items:
+        raise ValueError(f"{name} is empty: expected at least one image")
+    return [_image_for_display(img, f"{name}[{i}]") for i, img in enumerate(items)]
+
+
+def _normalise(tile: np.ndarray) -> np.ndarray:
+    """Map ``tile`` to [0, 1] by its own range; a constant tile becomes 0.5."""
+    lo, hi = float(tile.min()), float(tile.max())
+    if hi > lo:
+        return (tile - lo) / (hi - lo)
+    return np.full_like(tile, 0.5)
+
+
+def _grid_shape(n: int, ncols) -> tuple[int, int]:
+    """Rows and columns for ``n`` tiles: 150 -> 10 x 15 as in Fig. 7 and 8."""
+    if ncols is None:
+        nrows = min(10, math.ceil(math.sqrt(n)))
+        ncols = math.ceil(n / nrows)
+    else:
+        if isinstance(ncols, (bool, np.bool_)) or not isinstance(ncols, (int, np.integer)) \
+                or ncols < 1:
+            raise ValueError(f"ncols must be a positive integer or None, got {ncols!r}")
+        ncols = int(min(ncols, n))
+    return math.ceil(n / ncols), ncols
+
+
+def _mosaic(tiles: list[np.ndarray], nrows: int, ncols: int, gap: int) -> np.ndarray:
+    """Tiles normalised to [0, 1] laid out on a white RGB canvas."""
+    h = max(t.shape[0] for t in tiles)
+    w = max(t.shape[1] for t in tiles)
+    canvas = np.ones((nrows * h + (nrows - 1) * gap, ncols * w + (ncols - 1) * gap, 3))
+    for i, tile in enumerate(tiles):
+        r, c = divmod(i, ncols)
+        rgb = tile if tile.ndim == 3 else np.repeat(tile[:, :, None], 3, axis=2)
+        y0 = r * (h + gap) + (h - tile.shape[0]) // 2
+        x0 = c * (w + gap) + (w - tile.shape[1]) // 2
+        canvas[y0:y0 + tile.shape[0], x0:x0 + tile.shape[1]] = rgb
+    return canvas
+
+
+# ---------------------------------------------------------------------------
+# figures
+# ---------------------------------------------------------------------------
+def filter_grid(filters, *, labels=True, title=None, path=None, ncols=None) -> Figure:
+    """Pixel-space filters in a lettered grid, as in Fig. 7 and 8.
+
+    Each filter is normalised to its own range and drawn in grey, with small
+    white gaps between tiles. Rows are labelled A, B, ... down the left and
+    columns 1, 2, ... along the top, so a filter is named as in the paper's
+    text ("blobs (D8, E7, H9)"): 150 filters fill rows A-J and columns 1-15.
+
+    Parameters
+    ----------
+    filters : array_like of shape (n, h, w) or (n, 1, h, w)
+        Filters in pixel space (higher-layer filters must first be projected
+        down through the layers below). ``(n, 3, h, w)`` is drawn in colour.
+    labels : bool, default True
+        Draw the row letters and column numbers as tick labels.
+    title : str, optional
+        Figure title.
+    path : str or path-like, optional
+        Save the figure here as a PNG.
+    ncols : int, optional
+        Columns of the grid. By default ``min(10, ceil(sqrt(n)))`` rows are
+        used (150 -> 10 x 15, 45 -> 7 x 7, 9 -> 3 x 3).
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+        One axes; tile ``i`` is in row ``i // ncols``, column ``i % ncols``.
+    """
+    arr = _as_float(filters, "filters")
+    if arr.ndim == 4:
+        if arr.shape[1] not in (1, 3):
+            raise ValueError(
+                f"filters has shape {arr.shape}, i.e. {arr.shape[1]} input channels: "
+                "expected pixel-space filters of shape (n, h, w) or (n, 1, h, w) "
+                "(or (n, 3, h, w) for colour); project higher-layer filters into "
+                "pixel space first")
+        tiles = [_normalise(np.moveaxis(f, 0, -1)) if f.shape[0] == 3 else _normalise(f[0])
+                 for f in arr]
+    elif arr.ndim == 3:
+        tiles = [_normalise(f) for f in arr]
+    else:
+        raise ValueError(f"filters has shape {arr.shape}: expected (n, h, w) or (n, 1, h, w)")
+    n = len(tiles)
+    if n == 0:
+        raise ValueError("filters is empty: expected at least one filter")
+    h, w = arr.shape[-2:]
+    nrows, ncols = _grid_shape(n, ncols)
+    gap = max(1, round(min(h, w) / 7))
+    mosaic = _mosaic(tiles, nrows, ncols, gap)
+
+    scale = 0.45 / (w + gap)  # inches per mosaic pixel: about 0.45 in per tile
+    left = 0.45 if labels else 0.1
+    right = 0.1
+    top = (0.3 if labels else 0.1) + (0.3 if title else 0.0)
+    bottom = 0.1
+    width = mosaic.shape[1] * scale + left + right
+    height = mosaic.shape[0] * scale + top + bottom
+    fig = _new_figure(width, height)
+    ax = fig.add_axes((left / width, bottom / height,
+                       1 - (left + right) / width, 1 - (top + bottom) / height))
+    ax.imshow(mosaic, interpolation="nearest", aspect="auto")
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    if labels:
+        ax.xaxis.tick_top()
+        ax.set_xticks([c * (w + gap) + (w - 1) / 2 for c in range(ncols)],
+                      [str(c + 1) for c in range(ncols)])
+        ax.set_yticks([r * (h + gap) + (h - 1) / 2 for r in range(nrows)],
+                      [row_label(r) for r in range(nrows)])
+        ax.tick_params(length=0, labelsize=8, pad=2)
+    else:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title, y=1 - 0.08 / height, va="top", fontsize=10)
+    return _finish(fig, path)
+
+
+def feature_maps(image, z, *, n=None, path=None, title=None) -> Figure:
+    """An image beside its first ``n`` feature maps (Fig. 5(b) style).
+
+    The maps share one symmetric diverging colour scale (red positive, blue
+    negative, white zero) so their magnitudes and sparsity can be compared;
+    the image is shown in grey (or colour) scaled to its own range.
+
+    Parameters
+    ----------
+    image : array_like of shape (M, N) or (C, M, N), C = 1 or 3
+        The input image.
+    z : array_like of shape (K, M', N')
+        Its feature maps (``M' = M + h - 1`` for layer 1, eq. 1).
+    n : int, optional
+        Number of maps to show, the first ``n``; default all ``K``.
+    path : str or path-like, optional
+        Save the figure here as a PNG.
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+        Axes 0 is the image, axes 1..n the maps z_1..z_n, then a colorbar.
+    """
+    img = _image_for_display(_as_float(image, "image"), "image")
+    z = _as_float(z, "z")
+    if z.ndim != 3:
+        raise ValueError(f"z has shape {z.shape}: expected feature maps of shape (K, M', N')")
+    K = z.shape[0]
+    if K == 0:
+        raise ValueError("z has no feature maps: expected K >= 1")
+    if n is None:
+        n = K
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) \
+            or not 1 <= n <= K:
+        raise ValueError(f"n must be an integer between 1 and K = {K}, got {n!r}")
+    n = int(n)
+    panels = n + 1
+    ncols = math.ceil(math.sqrt(panels))
+    nrows = math.ceil(panels / ncols)
+    panel_in = min(2.5, max(1.0, 10.0 / ncols))
+    extra_top = 0.4 if title else 0.0
+    fig = _new_figure(ncols * panel_in + 0.8, nrows * panel_in + extra_top + 0.2)
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    fig.subplots_adjust(left=0.02, right=1 - 0.7 / fig.get_figwidth(), bottom=0.02,
+                        top=1 - (extra_top + 0.25) / fig.get_figheight(),
+                        wspace=0.08, hspace=0.25)
+    for ax in axes:
+        ax.set_axis_off()
+    if img.ndim == 2:
+        axes[0].imshow(img, cmap="gray", interpolation="nearest")
+    else:
+        axes[0].imshow(_normalise(img), interpolation="nearest")
+    axes[0].set_title("image", fontsize=8)
+    vmax = float(np.abs(z[:n]).max()) or 1.0
+    im = None
+    for k in range(n):
+        ax = axes[k + 1]
+        im = ax.imshow(z[k], cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
+        ax.set_title(f"z{k + 1}", fontsize=8)
+    cax = fig.add_axes((1 - 0.55 / fig.get_figwidth(), 0.1, 0.15 / fig.get_figwidth(), 0.8))
+    fig.colorbar(im, cax=cax)
+    cax.tick_params(labelsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return _finish(fig, path)
+
+
+def reconstructions(originals, recons, *, titles=None, path=None) -> Figure:
+    """Rows of original / reconstruction / difference, SNR in the titles.
+
+    The original and its reconstruction share the original's grey (or
+    colour) range, so a loss of contrast is visible; the difference
+    ``original - reconstruction`` uses a symmetric diverging scale (for
+    colour images, averaged over the channels). The SNR is :func:`snr_db`.
+
+    Parameters
+    ----------
+    originals : array_like of shape (n, M, N) or (n, C, M, N), or list of images
+        Reference images, channels first (C = 1 or 3); a single (M, N) image
+        is also accepted.
+    recons : array_like
+        Reconstructions, same shapes as ``originals``.
+    titles : sequence of str, optional
+        One title per row, used for the original's panel.
+    path : str or path-like, optional
+        Save the figure here as a PNG.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+        ``3 * n`` axes, row by row.
+    """
+    if isinstance(originals, np.ndarray) and originals.ndim == 2:
+        originals = [originals]
+    if isinstance(recons, np.ndarray) and recons.ndim == 2:
+        recons = [recons]
+    orig = _as_image_stack(originals, "originals")
+    rec = _as_image_stack(recons, "recons")
+    n = len(orig)
+    if len(rec) != n:
+        raise ValueError(f"recons has {len(rec)} images but originals has {n}: "
+                         "expected one reconstruction per original")
+    for i, (a, b) in enumerate(zip(orig, rec)):
+        if a.shape != b.shape:
+            raise ValueError(f"recons[{i}] has display shape {b.shape} but originals[{i}] "
+                             f"has {a.shape}: expected the same shape")
+    if titles is not None:
+        titles = list(titles)
+        if len(titles) != n:
+            raise ValueError(f"titles has {len(titles)} entries: expected {n}, one per image")
+
+    aspect = orig[0].shape[0] / orig[0].shape[1]
+    panel_in = 2.2
+    fig = _new_figure(3 * panel_in + 0.2, n * (panel_in * aspect + 0.45) + 0.1)
+    axes = fig.subplots(n, 3, squeeze=False)
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02,
+                        top=1 - 0.4 / fig.get_figheight(), wspace=0.05,
+                        hspace=0.45 / (panel_in * aspect))
+    for i in range(n):
+        a, b = orig[i], rec[i]
+        lo, hi = float(a.min()), float(a.max())
+        if hi <= lo:
+            lo, hi = lo - 0.5, hi + 0.5
+        diff = a - b
+        if diff.ndim == 3:
+            diff = diff.mean(axis=2)
+        dmax = float(np.abs(diff).max()) or 1.0
+        ax_o, ax_r, ax_d = axes[i]
+        if a.ndim == 2:
+            ax_o.imshow(a, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
+            ax_r.imshow(b, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
+        else:
+            ax_o.imshow(np.clip((a - lo) / (hi - lo), 0, 1), interpolation="nearest")
+            ax_r.imshow(np.clip((b - lo) / (hi - lo), 0, 1), interpolation="nearest")
+        ax_d.imshow(diff, cmap="RdBu_r", vmin=-dmax, vmax=dmax, interpolation="nearest")
+        ax_o.set_title(titles[i] if titles is not None else "original", fontsize=9)
+        ax_r.set_title(f"reconstruction, SNR {snr_db(a, b):.2f} dB", fontsize=9)
+        ax_d.set_title(f"difference (max |.| {dmax:.3g})", fontsize=9)
+        for ax in (ax_o, ax_r, ax_d):
+            ax.set_axis_off()
+    return _finish(fig, path)
+
+
+def samples(imgs, *, path=None, title=None) -> Figure:
+    """A grid of images sampled from a model (Fig. 3).
+
+    Each image is normalised to its own range, in grey (or colour for three
+    channels), with small white gaps and no labels.
+
+    Parameters
+    ----------
+    imgs : array_like of shape (n, M, N) or (n, C, M, N), or list of images
+        Sampled images projected into pixel space, channels first (C = 1 or 3).
+    path : str or path-like, optional
+        Save the figure here as a PNG.
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    tiles = _as_image_stack(imgs, "imgs")
+    n = len(tiles)
+    ncols = math.ceil(math.sqrt(n))
+    nrows = math.ceil(n / ncols)
+    h = max(t.shape[0] for t in tiles)
+    w = max(t.shape[1] for t in tiles)
+    gap = max(1, round(min(h, w) / 20))
+    mosaic = _mosaic([_normalise(t) for t in tiles], nrows, ncols, gap)
+    scale = min(2.0, max(0.6, 8.0 / ncols)) / (w + gap)  # inches per mosaic pixel
+    top = 0.4 if title else 0.1
+    width = mosaic.shape[1] * scale + 0.2
+    height = mosaic.shape[0] * scale + top + 0.1
+    fig = _new_figure(width, height)
+    ax = fig.add_axes((0.1 / width, 0.1 / height, 1 - 0.2 / width, 1 - (top + 0.1) / height))
+    ax.imshow(mosaic, interpolation="nearest", aspect="auto")
+    ax.set_axis_off()
+    if title:
+        fig.suptitle(title, y=1 - 0.08 / height, va="top", fontsize=10)
+    return _finish(fig, path)
+
+
+def _stats_as_arrays(label, stats) -> dict[str, np.ndarray]:
+    """A dict of 1-D arrays, or a sequence of per-iteration records -> dict of arrays."""
+    if isinstance(stats, Mapping):
+        data = dict(stats)
+    elif isinstance(stats, Sequence) and not isinstance(stats, str):
+        records = [r._asdict() if hasattr(r, "_asdict") else r for r in stats]
+        if not all(isinstance(r, Mapping) for r in records):
+            raise ValueError(f"stats_by_name[{label!r}] is a sequence of "
+                             f"{type(stats[0]).__name__}: expected a dict of 1-D arrays "
+                             "(or a list of named tuples / dicts, one per iteration)")
+        keys = [k for k in STAT_KEYS if records and all(k in r for r in records)]
+        data = {k: [r[k] for r in records] for k in keys}
+    else:
+        raise ValueError(f"stats_by_name[{label!r}] is a {type(stats).__name__}: expected a "
+                         f"dict of 1-D arrays with keys among {STAT_KEYS}")
+    out = {}
+    for key, values in data.items():
+        if key not in STAT_KEYS:
+            continue
+        arr = np.asarray(values, dtype=np.float64)
+        if arr.ndim != 1:
+            raise ValueError(f"stats_by_name[{label!r}][{key!r}] has shape {arr.shape}: "
+                             "expected a 1-D array, one value per iteration")
+        out[key] = arr
+    lengths = {k: len(v) for k, v in out.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"stats_by_name[{label!r}] has arrays of different lengths "
+                         f"{lengths}: expected one value per iteration in each")
+    return out
+
+
+def solver_stats(stats_by_name, *, x="time", y="cost", path=None, log=True) -> Figure:
+    """Curves of one solver statistic against another, one per solver.
+
+    Parameters
+    ----------
+    stats_by_name : mapping of str to dict
+        Label -> statistics of one run: a dict of equal-length 1-D arrays
+        with keys among ``'iter', 'time', 'cost', 'sparsity', 'cg_residual'``.
+        A list of per-iteration named tuples or dicts with those fields is
+        also accepted. When ``x='iter'`` and a run has no ``'iter'`` key,
+        iterations are numbered 1, 2, ...
+    x, y : str, default 'time' and 'cost'
+        The statistics on the horizontal and vertical axes.
+    path : str or path-like, optional
+        Save the figure here as a PNG.
+    log : bool, default True
+        Logarithmic vertical axis (nonpositive values are not drawn).
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+        One axes with one line per label, in the mapping's order.
+    """
+    for name, value in (("x", x), ("y", y)):
+        if value not in STAT_KEYS:
+            raise ValueError(f"{name} is {value!r}: expected one of {STAT_KEYS}")
+    if not isinstance(stats_by_name, Mapping) or len(stats_by_name) == 0:
+        raise ValueError("stats_by_name must be a non-empty dict mapping a label to a "
+                         f"dict of 1-D arrays with keys among {STAT_KEYS}")
+    fig = _new_figure(6.0, 4.0)
+    ax = fig.add_subplot(1, 1, 1)
+    for label, stats in stats_by_name.items():
+        data = _stats_as_arrays(label, stats)
+        if x == "iter" and "iter" not in data and data:
+            data["iter"] = np.arange(1, len(next(iter(data.values()))) + 1, dtype=np.float64)
+        for key in (x, y):
+            if key not in data:
+                raise ValueError(f"stats_by_name[{label!r}] has no {key!r}: it has "
+                                 f"{sorted(data)}; expected keys among {STAT_KEYS}")
+        ax.plot(data[x], data[y], marker="." if len(data[y]) < 50 else None, label=str(label))
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel(_STAT_LABELS[x])
+    ax.set_ylabel(_STAT_LABELS[y])
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _finish(fig, path)

@@ -1,0 +1,211 @@
+"""njit iterations of the one-layer solvers; arrays in, arrays out.
+
+``op`` is the operator tuple of :func:`numbadn.kernels.make_operator`; ``ws``
+is the work-space tuple ``(rpad, x, b, r, pp, Ap)`` of :func:`workspace`.
+``par`` selects the parallel kernels (one image at a time) or the serial ones
+(inside the batch kernels, which are parallel over images).
+"""
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from numba import prange
+
+from .._jit import JIT, PJIT
+from ..kernels._operator import (apply_F, apply_FT, axpy, cg_solve, dot,
+                                 residual_norm2, sub_interior)
+from ..kernels._shrink import shrink
+
+
+@numba.njit(**JIT)
+def workspace(K0, P, Q, h, w, z):
+    """Work arrays for one image: ``(rpad, x, b, r, pp, Ap)``."""
+    rpad = np.zeros((K0, P + 2 * (h - 1), Q + 2 * (w - 1)), z.dtype)
+    return (rpad, np.zeros_like(z), np.empty_like(z), np.empty_like(z),
+            np.empty_like(z), np.empty_like(z))
+
+
+@numba.njit(**JIT)
+def sum_abs_p(z, p):
+    """``sum |z|^p`` (float64)."""
+    zv = z.reshape(-1)
+    s = 0.0
+    if p == 1.0:
+        for i in range(zv.shape[0]):
+            s += abs(zv[i])
+    else:
+        for i in range(zv.shape[0]):
+            a = abs(zv[i])
+            if a > 0.0:
+                s += a ** p
+    return s
+
+
+@numba.njit(**JIT)
+def count_nonzero(z):
+    zv = z.reshape(-1)
+    n = 0
+    for i in range(zv.shape[0]):
+        if zv[i] != 0.0:
+            n += 1
+    return n
+
+
+@numba.njit(**JIT)
+def cost(op, y, z, lam, p, rpad, par):
+    """Eq. 2/3 for one image: ``lam/2 ||F z - y||^2 + sum |z|^p``."""
+    apply_F(op, z, rpad, par)
+    h1 = op[0].shape[2] - 1
+    w1 = op[0].shape[3] - 1
+    return 0.5 * lam * residual_norm2(rpad, y, h1, w1) + sum_abs_p(z, p)
+
+
+@numba.njit(**JIT)
+def adjoint_of_input(op, y, out, rpad, par):
+    """``out = F^T y`` (the constant part of eq. 6's right-hand side)."""
+    h1 = op[0].shape[2] - 1
+    w1 = op[0].shape[3] - 1
+    P = y.shape[1]
+    Q = y.shape[2]
+    for c in range(y.shape[0]):
+        for i in range(P):
+            rpad[c, h1 + i, w1:w1 + Q] = y[c, i]
+    apply_FT(op, rpad, out, par)
+
+
+# ------------------------------------------------------------ continuation
+@numba.njit(**JIT)
+def continuation_step(op, FTy, z, beta, lam, p, table, w_t, dw,
+                      inner_iters, cg_iters, ws, par):
+    """One value of beta of the continuation scheme (Algorithm 1, lines 6-7).
+
+    ``inner_iters`` times: the x sub-problem (eq. 8 or the p < 1 table), then
+    ``cg_iters`` CG steps on eq. 6, ``(F^T F + beta/lam I) z = F^T y +
+    beta/lam x``, warm-started from the current ``z``.  Returns the last CG
+    relative residual.
+    """
+    rpad, x, b, r, pp, Ap = ws
+    alpha = beta / lam
+    res = 0.0
+    bv = b.reshape(-1)
+    xv = x.reshape(-1)
+    fv = FTy.reshape(-1)
+    a = bv.dtype.type(alpha)
+    for _ in range(inner_iters):
+        shrink(z, beta, p, table, w_t, dw, x)
+        for i in range(bv.shape[0]):
+            bv[i] = fv[i] + a * xv[i]
+        res = cg_solve(op, z, b, alpha, cg_iters, 0.0, rpad, r, pp, Ap, par)
+    return res
+
+
+@numba.njit(**JIT)
+def continuation_solve(op, y, z, betas, lam, p, table, w_t, dw,
+                       inner_iters, cg_iters, par):
+    """The whole continuation scheme for one image, in place on ``z``."""
+    K0, P, Q = y.shape
+    h = op[0].shape[2]
+    w = op[0].shape[3]
+    ws = workspace(K0, P, Q, h, w, z)
+    FTy = np.empty_like(z)
+    adjoint_of_input(op, y, FTy, ws[0], par)
+    res = 0.0
+    for bi in range(betas.shape[0]):
+        res = continuation_step(op, FTy, z, betas[bi], lam, p, table, w_t, dw,
+                                inner_iters, cg_iters, ws, par)
+    return res
+
+
+@numba.njit(**PJIT)
+def continuation_batch(op, Y, Z, betas, lam, p, table, w_t, dw, inner_iters, cg_iters):
+    """:func:`continuation_solve` for a batch. Parallel over: images."""
+    for n in prange(Y.shape[0]):
+        continuation_solve(op, Y[n], Z[n], betas, lam, p, table, w_t, dw,
+                           inner_iters, cg_iters, False)
+
+
+# ------------------------------------------------------------ FISTA
+@numba.njit(**JIT)
+def fista_step(op, y, z, zprev, v, grad, L, lam, p, table, w_t, dw, t, restart,
+               rpad, par):
+    """One FISTA iteration (Beck & Teboulle 2009) on eq. 2.
+
+    ``v`` is the extrapolated point.  Gradient step on the data term
+    ``lam/2 ||F v - y||^2`` with step ``1/L`` (``L = lam ||F||^2``), then the
+    proximal step of ``|.|^p`` (eq. 8 or the table with ``beta = L``), then
+    momentum.  With ``restart``, momentum is reset whenever it points uphill
+    (O'Donoghue & Candes 2015, gradient scheme).
+
+    Returns ``(t_next, ||z - zprev|| / ||z||)``.
+    """
+    h1 = op[0].shape[2] - 1
+    w1 = op[0].shape[3] - 1
+    apply_F(op, v, rpad, par)
+    sub_interior(rpad, y, h1, w1)
+    apply_FT(op, rpad, grad, par)
+    zv = z.reshape(-1)
+    pv = zprev.reshape(-1)
+    vv = v.reshape(-1)
+    gv = grad.reshape(-1)
+    step = vv.dtype.type(lam / L)
+    for i in range(zv.shape[0]):
+        pv[i] = zv[i]
+        zv[i] = vv[i] - step * gv[i]
+    shrink(z, L, p, table, w_t, dw, z)
+    t_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
+    dd = 0.0
+    up = 0.0
+    for i in range(zv.shape[0]):
+        d = zv[i] - pv[i]
+        dd += d * d
+        up += (vv[i] - zv[i]) * d
+    if restart and up > 0.0:
+        t_next = 1.0
+        mom = 0.0
+    else:
+        mom = (t - 1.0) / t_next
+    m = vv.dtype.type(mom)
+    for i in range(zv.shape[0]):
+        vv[i] = zv[i] + m * (zv[i] - pv[i])
+    zz = dot(z, z)
+    return t_next, math.sqrt(dd / zz) if zz > 0.0 else math.sqrt(dd)
+
+
+@numba.njit(**JIT)
+def fista_solve(op, y, z, L, lam, p, table, w_t, dw, max_iter, tol, restart, par):
+    """FISTA to convergence for one image, in place on ``z``; returns iterations."""
+    K0, P, Q = y.shape
+    h = op[0].shape[2]
+    w = op[0].shape[3]
+    rpad = np.zeros((K0, P + 2 * (h - 1), Q + 2 * (w - 1)), z.dtype)
+    zprev = np.empty_like(z)
+    v = z.copy()
+    grad = np.empty_like(z)
+    t = 1.0
+    for it in range(max_iter):
+        t, change = fista_step(op, y, z, zprev, v, grad, L, lam, p, table, w_t, dw,
+                               t, restart, rpad, par)
+        if change <= tol:
+            return it + 1
+    return max_iter
+
+
+@numba.njit(**PJIT)
+def fista_batch(op, Y, Z, L, lam, p, table, w_t, dw, max_iter, tol, restart):
+    """:func:`fista_solve` for a batch. Parallel over: images."""
+    for n in prange(Y.shape[0]):
+        fista_solve(op, Y[n], Z[n], L, lam, p, table, w_t, dw, max_iter, tol,
+                    restart, False)
+
+
+@numba.njit(**PJIT)
+def cost_batch(op, Y, Z, lam, p, out):
+    """:func:`cost` per image. Parallel over: images."""
+    K0, P, Q = Y.shape[1:]
+    h = op[0].shape[2]
+    w = op[0].shape[3]
+    for n in prange(Y.shape[0]):
+        rpad = np.zeros((K0, P + 2 * (h - 1), Q + 2 * (w - 1)), Z.dtype)
+        out[n] = cost(op, Y[n], Z[n], lam, p, rpad, False)

@@ -1,0 +1,109 @@
+"""The filter sub-problem of Algorithm 1 (eq. 9): with the maps fixed,
+
+.. math:: \\min_f \\frac{\\lambda}{2} \\sum_i \\sum_c \\| \\sum_k g_{kc}\\, z^i_k \\oplus f_{kc} - y^i_c \\|^2
+
+is a linear least-squares problem in ``f``; it is solved approximately by a
+few CG steps on its normal equations ``sum_i Z_i^T Z_i f = sum_i Z_i^T y_i``
+(``Z_i^T r`` is eq. 9's correlation of the maps with the residual), starting
+from the current filters.  ``lambda`` scales both sides and cancels.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..kernels import make_operator
+from ..kernels._conv import corr, filter_grad_parallel
+
+
+class _Z:
+    """``Z_i`` for a list of maps: ``f -> Z_i f`` and ``r -> Z_i^T r``."""
+
+    def __init__(self, zs, g):
+        self.zs = zs
+        self.g = g
+        gk, gc = np.nonzero(g)
+        self.gk = gk.astype(np.int64)
+        self.gc = gc.astype(np.int64)
+
+    def residual(self, f, i, y):
+        """``Z_i f - y`` of shape (K0, P, Q)."""
+        op = make_operator(f, self.g)
+        out = np.empty_like(y)
+        corr(self.zs[i], op[0], out, op[1], op[2], 0, 0, True)
+        out -= y
+        return out
+
+    def gram(self, d):
+        """``sum_i Z_i^T Z_i d``."""
+        out = np.zeros_like(d)
+        tmp = np.zeros_like(d)
+        op = make_operator(d, self.g)
+        h, w = d.shape[2:]
+        for z in self.zs:
+            zd = np.empty((d.shape[1], z.shape[1] - h + 1, z.shape[2] - w + 1), d.dtype)
+            corr(z, op[0], zd, op[1], op[2], 0, 0, True)
+            filter_grad_parallel(z, zd, tmp, self.gk, self.gc, 0, 0)
+            out += tmp
+        return out
+
+    def grad(self, f, ys):
+        """``sum_i Z_i^T (Z_i f - y_i)`` (eq. 9 without lambda)."""
+        out = np.zeros_like(f)
+        tmp = np.zeros_like(f)
+        for i, y in enumerate(ys):
+            filter_grad_parallel(self.zs[i], self.residual(f, i, y), tmp, self.gk, self.gc, 0, 0)
+            out += tmp
+        return out
+
+
+def update_filters(f, g, zs, ys, n_iter=2):
+    """A few CG steps on the filter sub-problem (eq. 9), from the current ``f``.
+
+    Parameters
+    ----------
+    f : ndarray of shape (K1, K0, h, w)
+        Current filters (not modified).
+    g : ndarray of bool, shape (K1, K0)
+    zs : list of ndarray of shape (K1, P_i+h-1, Q_i+w-1)
+        Feature maps of the images, same dtype as ``f``.
+    ys : list of ndarray of shape (K0, P_i, Q_i)
+    n_iter : int
+        CG steps (the toolbox uses 2).
+
+    Returns
+    -------
+    ndarray of shape (K1, K0, h, w)
+        Updated filters; unconnected planes stay zero.  Not normalised.
+    """
+    Z = _Z(zs, g)
+    f = f.copy()
+    r = -Z.grad(f, ys)
+    p = r.copy()
+    rr = float(np.vdot(r, r))
+    for _ in range(n_iter):
+        if rr == 0.0:
+            break
+        Ap = Z.gram(p)
+        pAp = float(np.vdot(p, Ap))
+        if pAp <= 0.0:
+            break
+        a = rr / pAp
+        f += f.dtype.type(a) * p
+        r -= f.dtype.type(a) * Ap
+        rr_new = float(np.vdot(r, r))
+        p = r + f.dtype.type(rr_new / rr) * p
+        rr = rr_new
+    return f
+
+
+def normalize_planes(f, g):
+    """Rescale every connected plane ``f[k, c]`` to unit L2 norm, in place.
+
+    Removes the scale ambiguity between filters and maps (the toolbox does
+    the same); unconnected planes are set to zero.
+    """
+    n = np.sqrt((f.astype(np.float64) ** 2).sum(axis=(2, 3)))
+    n[n == 0] = 1.0
+    f /= n[:, :, None, None].astype(f.dtype)
+    f[~g] = 0
+    return f
