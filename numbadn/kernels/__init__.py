@@ -278,11 +278,11 @@ def lp_shrink(v, beta, p):
     ndarray like ``v``
     """
     v = np.asarray(v)
-    v = V.as_float_array("v", v, v.ndim if v.ndim else 1) if v.ndim else \
-        V.as_float_array("v", v.reshape(1), 1)
+    shape = v.shape
+    v = V.as_float_array("v", v.reshape(-1) if v.ndim == 0 else v, max(v.ndim, 1))
     beta = V.check_positive("beta", beta)
     p = V.check_p(p)
     table, w_t, dw = lp_table(p) if p < 1.0 else (np.zeros(2), 0.0, 1.0)
     x = np.empty_like(v)
     shrink(v, beta, p, table, w_t, dw, x)
-    return x
+    return x.reshape(shape)

@@ -1,0 +1,165 @@
+"""``numbadn bench``: kernel GFLOP/s and inference timings beside the paper's.
+
+Section 4.5 of the paper: 5.8 +- 1.0 s per filter per megapixel; 2.5 s, 10 s
+and 55 s of inference for layers 1, 2, 3 on 150x150 images (9 / 45 / 150
+maps).  All times are medians of repeated runs after a warm-up call.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+
+import numba
+import numpy as np
+
+from . import connectivity as C
+from ._jit import threads
+from .kernels import make_operator, new_rpad
+from .kernels._conv import corr
+from .kernels._operator import apply_A
+from .kernels._peak import fma_loop, fma_loop_parallel
+from .solvers import _steps as S
+from .solvers.options import ContinuationOptions
+
+PAPER_S_PER_FILTER_MPX = 5.8
+PAPER_LAYER_SECONDS = {1: 2.5, 2: 10.0, 3: 55.0}
+#: Issue 4's targets: 200x the paper.
+TARGET_LAYER_SECONDS = {1: 0.012, 2: 0.050, 3: 0.275}
+TARGET_S_PER_FILTER_MPX = 0.03
+
+
+def paper_layers():
+    """(name, K0, K1, g) of the paper's architecture (section 4.1)."""
+    return [
+        ("layer 1 (1->9 full)", 1, 9, C.full(9, 1)),
+        ("layer 2 (9->45 singles+pairs)", 9, 45, C.singles_and_pairs(9)),
+        ("layer 3 (45->150 random pairs)", 45, 150, C.random_pairs(150, 45, seed=0)),
+    ]
+
+
+def median_time(fn, repeats=7, min_time=0.05):
+    """Median seconds per call over ``repeats`` batches of at least ``min_time``."""
+    fn()
+    t0 = time.perf_counter()
+    fn()
+    one = max(time.perf_counter() - t0, 1e-7)
+    inner = max(1, int(min_time / one))
+    ts = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        ts.append((time.perf_counter() - t0) / inner)
+    return float(np.median(ts))
+
+
+def measure_peak(n_threads):
+    """float32 GFLOP/s of :func:`fma_loop` on ``n_threads`` threads (best of 5)."""
+    m, c = np.float32(0.999999), np.float32(1e-7)
+    A = np.ones((n_threads, 256), np.float32)
+    n = 200000
+    best = 0.0
+    with threads(n_threads):
+        for _ in range(5):
+            t0 = time.perf_counter()
+            if n_threads == 1:
+                fma_loop(A[0], n, m, c)
+            else:
+                fma_loop_parallel(A, n, m, c)
+            dt = time.perf_counter() - t0
+            best = max(best, 2 * 16 * A.size * n / dt / 1e9)
+    return best
+
+
+def conv_flops(g, h, w, P, Q):
+    """FLOPs executed by F z and by F^T r (2 per tap per output pixel)."""
+    nnz = int(np.asarray(g).sum())
+    return 2 * nnz * h * w * P * Q, 2 * nnz * h * w * (P + h - 1) * (Q + w - 1)
+
+
+def bench_kernels(sizes, thread_counts, h=7, dtype=np.float32, peaks=None, out=print):
+    rng = np.random.default_rng(0)
+    rows = []
+    for name, K0, K1, g in paper_layers():
+        f = rng.standard_normal((K1, K0, h, h)).astype(dtype)
+        op = make_operator(f, g)
+        for P in sizes:
+            z = rng.standard_normal((K1, P + h - 1, P + h - 1)).astype(dtype)
+            rpad = new_rpad(K0, P, P, h, h, dtype)
+            zout = np.empty_like(z)
+            fv, ff = conv_flops(g, h, h, P, P)
+            for nt in thread_counts:
+                with threads(nt):
+                    tv = median_time(lambda: corr(z, op[0], rpad, op[1], op[2], h - 1, h - 1, True))
+                    tf = median_time(lambda: corr(rpad, op[3], zout, op[4], op[5], 0, 0, True))
+                    ta = median_time(lambda: apply_A(op, z, zout, rpad, 0.5, True))
+                for kern, t, fl in (("conv_valid", tv, fv), ("conv_full", tf, ff), ("Az", ta, fv + ff)):
+                    gf = fl / t / 1e9
+                    frac = gf / peaks[nt] if peaks else float("nan")
+                    rows.append(dict(layer=name, kernel=kern, size=P, threads=nt,
+                                     ms=t * 1e3, gflops=gf, peak_fraction=frac))
+                    out(f"  {name:32s} {kern:10s} {P:4d}px {nt:2d} thr  {t * 1e3:8.3f} ms "
+                        f"{gf:7.1f} GFLOP/s  {100 * frac:5.1f}% of peak  (target 50%)")
+    return rows
+
+
+def bench_inference(P, thread_counts, h=7, dtype=np.float32, out=print):
+    """Paper schedule (continuation defaults) on P x P inputs, per layer."""
+    rng = np.random.default_rng(1)
+    opts = ContinuationOptions()
+    rows = []
+    for li, (name, K0, K1, g) in enumerate(paper_layers(), start=1):
+        f = rng.standard_normal((K1, K0, h, h)).astype(dtype)
+        f /= np.sqrt((f ** 2).sum(axis=(2, 3), keepdims=True))
+        f *= g[:, :, None, None]
+        op = make_operator(f, g)
+        y = rng.standard_normal((K0, P, P)).astype(dtype)
+        for nt in thread_counts:
+            def run():
+                z = np.zeros((K1, P + h - 1, P + h - 1), dtype)
+                S.continuation_solve(op, y, z, opts.betas(), 1.0, 1.0, np.zeros(2), 0.0, 1.0,
+                                     opts.inner_iters, opts.cg_iters, True)
+            with threads(nt):
+                t = median_time(run, repeats=5 if li < 3 else 3, min_time=0.2)
+            spfm = t / K1 / (P * P / 1e6)
+            rows.append(dict(layer=li, threads=nt, seconds=t, s_per_filter_mpx=spfm))
+            out(f"  {name:32s} {nt:2d} thr  {t * 1e3:9.2f} ms  (paper {PAPER_LAYER_SECONDS[li]:.1f} s, "
+                f"target {TARGET_LAYER_SECONDS[li] * 1e3:.0f} ms, speed-up {PAPER_LAYER_SECONDS[li] / t:,.0f}x)"
+                f"  {spfm:.4f} s/filter/Mpx (paper {PAPER_S_PER_FILTER_MPX}, target {TARGET_S_PER_FILTER_MPX})")
+    return rows
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(
+        prog="numbadn bench",
+        description="Measure the kernels' GFLOP/s (fraction of a measured float32 FMA peak) "
+                    "and the paper's inference schedule, beside the paper's section 4.5 figures.")
+    ap.add_argument("--quick", action="store_true", help="150x150 only, fewer repeats")
+    ap.add_argument("--threads", default=None,
+                    help="comma-separated thread counts (default: 1 and all)")
+    ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    args = ap.parse_args(argv)
+    nmax = numba.config.NUMBA_NUM_THREADS
+    tc = sorted({1, nmax}) if args.threads is None else [int(t) for t in args.threads.split(",")]
+    print(f"numbadn bench: numba {numba.__version__}, {platform.processor() or platform.machine()}, "
+          f"{nmax} threads available")
+    print("float32 peak, measured by a 16-deep FMA loop (numbadn.kernels._peak):")
+    peaks = {nt: measure_peak(nt) for nt in tc}
+    for nt in tc:
+        print(f"  {nt:2d} thread(s): {peaks[nt]:7.1f} GFLOP/s")
+    print("Kernels (7x7 filters, float32; FLOPs = 2 per tap per output pixel):")
+    sizes = [150] if args.quick else [100, 150]
+    krows = bench_kernels(sizes, tc, peaks=peaks)
+    print("Inference, paper schedule (continuation beta0=1, beta_inc=6, beta_max=1e5, "
+          "1 inner iteration, 2 CG steps), 150x150, float32:")
+    irows = bench_inference(150, tc)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(dict(peaks=peaks, kernels=krows, inference=irows), fh, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
