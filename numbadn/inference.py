@@ -191,7 +191,7 @@ def _continuation_stats(op, y, z, lam, p, table, w_t, dw, opts):
     elapsed = 0.0
     t0 = time.perf_counter()
     FTy = np.empty_like(z)
-    S.adjoint_of_input(op, y, FTy, ws[0], True)
+    S.continuation_start(op, y, z, FTy, ws, True)
     elapsed += time.perf_counter() - t0
     rpad = new_rpad(K0, P, Q, h, w, z.dtype)
     _record(stats, 0, elapsed, op, y, z, lam, p, rpad, np.nan)

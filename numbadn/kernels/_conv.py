@@ -13,7 +13,8 @@ correlation* with a sparse channel map::
 
 The connectivity ``conn(o)`` is given in CSR form (``ptr``, ``idx``), so the
 inner loops never test ``g``.  The innermost loop runs over output columns,
-contiguous in memory, with four filter taps held in registers, which LLVM turns
+contiguous in memory, with up to seven filter taps (one row of the paper's
+7x7 filters) held in registers, which LLVM turns
 into packed FMA instructions.
 
 All functions here are ``@njit``: arrays in, arrays out.  Inputs are not
@@ -62,7 +63,26 @@ def corr_rows(src, taps, out, ptr, idx, o, r0, r1, oi0, oj0):
             for a in range(h):
                 srow = src[c, i + a]
                 b = 0
-                while b + 4 <= w:
+                while b + 7 <= w:
+                    t0 = taps[o, c, a, b]
+                    t1 = taps[o, c, a, b + 1]
+                    t2 = taps[o, c, a, b + 2]
+                    t3 = taps[o, c, a, b + 3]
+                    t4 = taps[o, c, a, b + 4]
+                    t5 = taps[o, c, a, b + 5]
+                    t6 = taps[o, c, a, b + 6]
+                    s0 = srow[b:b + Wo]
+                    s1 = srow[b + 1:b + 1 + Wo]
+                    s2 = srow[b + 2:b + 2 + Wo]
+                    s3 = srow[b + 3:b + 3 + Wo]
+                    s4 = srow[b + 4:b + 4 + Wo]
+                    s5 = srow[b + 5:b + 5 + Wo]
+                    s6 = srow[b + 6:b + 6 + Wo]
+                    for j in range(Wo):
+                        orow[j] += (t0 * s0[j] + t1 * s1[j] + t2 * s2[j] + t3 * s3[j]
+                                    + t4 * s4[j] + t5 * s5[j] + t6 * s6[j])
+                    b += 7
+                if w - b >= 4:
                     t0 = taps[o, c, a, b]
                     t1 = taps[o, c, a, b + 1]
                     t2 = taps[o, c, a, b + 2]

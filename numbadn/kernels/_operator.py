@@ -95,32 +95,27 @@ def apply_A(op, z, out, rpad, alpha, par):
 
 
 @numba.njit(**JIT)
-def cg_solve(op, z, b, alpha, n_iter, tol, rpad, r, p, Ap, par):
-    """Conjugate gradient on ``(F^T F + alpha I) z = b`` (eq. 6), in place.
+def cg_iterate(op, z, b, alpha, n_iter, tol, rpad, r, p, Ap, par, q, track):
+    """CG steps on ``(F^T F + alpha I) z = b`` given the residual ``r = b - A z``.
 
-    Starts from the given ``z`` (warm start) and takes at most ``n_iter`` CG
-    steps, stopping early once ``||b - A z|| <= tol ||b||``.  ``r, p, Ap`` are
-    work arrays shaped like ``z``.
-
-    Returns
-    -------
-    rel_res : float
-        ``||b - A z|| / ||b||`` by the CG recursion (1.0 when ``b = 0`` and
-        ``z = 0``... more precisely ``||r||`` itself when ``||b|| = 0``).
+    With ``track``, ``q = F^T F z`` is kept up to date along with ``z`` at no
+    extra convolution (``q += a (A p - alpha p)``), so that the next system
+    with another right-hand side or ``alpha`` can start without an ``A z``
+    product (see :func:`cg_solve_tracked`).  ``p, Ap`` are work arrays.
+    Returns the relative residual ``||r|| / ||b||``.
     """
-    apply_A(op, z, Ap, rpad, alpha, par)
     rv = r.reshape(-1)
     pv = p.reshape(-1)
-    bv = b.reshape(-1)
     Av = Ap.reshape(-1)
+    qv = q.reshape(-1)
     for i in range(rv.shape[0]):
-        rv[i] = bv[i] - Av[i]
         pv[i] = rv[i]
     rr = dot(r, r)
     bb = dot(b, b)
     if bb == 0.0:
         bb = 1.0
     tol2 = tol * tol * bb
+    al = rv.dtype.type(alpha)
     for _ in range(n_iter):
         if rr <= tol2 or rr == 0.0:
             break
@@ -131,12 +126,57 @@ def cg_solve(op, z, b, alpha, n_iter, tol, rpad, r, p, Ap, par):
         a = rr / pAp
         axpy(a, p, z)
         axpy(-a, Ap, r)
+        if track:
+            at = rv.dtype.type(a)
+            for i in range(qv.shape[0]):
+                qv[i] += at * (Av[i] - al * pv[i])
         rr_new = dot(r, r)
         beta = rv.dtype.type(rr_new / rr)
         for i in range(pv.shape[0]):
             pv[i] = rv[i] + beta * pv[i]
         rr = rr_new
     return math.sqrt(rr / bb)
+
+
+@numba.njit(**JIT)
+def cg_solve(op, z, b, alpha, n_iter, tol, rpad, r, p, Ap, par):
+    """Conjugate gradient on ``(F^T F + alpha I) z = b`` (eq. 6), in place.
+
+    Starts from the given ``z`` (warm start) and takes at most ``n_iter`` CG
+    steps, stopping early once ``||b - A z|| <= tol ||b||``.  ``r, p, Ap`` are
+    work arrays shaped like ``z``.  Costs ``n_iter + 1`` products ``A z``.
+
+    Returns
+    -------
+    rel_res : float
+        ``||b - A z|| / ||b||`` by the CG recursion (``||b - A z||`` itself
+        when ``b = 0``).
+    """
+    apply_A(op, z, Ap, rpad, alpha, par)
+    rv = r.reshape(-1)
+    bv = b.reshape(-1)
+    Av = Ap.reshape(-1)
+    for i in range(rv.shape[0]):
+        rv[i] = bv[i] - Av[i]
+    return cg_iterate(op, z, b, alpha, n_iter, tol, rpad, r, p, Ap, par, Ap, False)
+
+
+@numba.njit(**JIT)
+def cg_solve_tracked(op, z, q, b, alpha, n_iter, tol, rpad, r, p, Ap, par):
+    """:func:`cg_solve` given ``q = F^T F z``, which it keeps up to date.
+
+    The initial residual ``b - q - alpha z`` needs no convolution, so
+    ``n_iter`` CG steps cost ``n_iter`` products ``A z`` instead of
+    ``n_iter + 1``: a third less work for the paper's 2 steps per beta.
+    """
+    rv = r.reshape(-1)
+    bv = b.reshape(-1)
+    qv = q.reshape(-1)
+    zv = z.reshape(-1)
+    al = rv.dtype.type(alpha)
+    for i in range(rv.shape[0]):
+        rv[i] = bv[i] - qv[i] - al * zv[i]
+    return cg_iterate(op, z, b, alpha, n_iter, tol, rpad, r, p, Ap, par, q, True)
 
 
 @numba.njit(**JIT)

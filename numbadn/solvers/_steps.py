@@ -14,17 +14,28 @@ import numpy as np
 from numba import prange
 
 from .._jit import JIT, PJIT
-from ..kernels._operator import (apply_F, apply_FT, axpy, cg_solve, dot,
+from ..kernels._operator import (apply_A, apply_F, apply_FT, cg_solve_tracked, dot,
                                  residual_norm2, sub_interior)
 from ..kernels._shrink import shrink
 
 
 @numba.njit(**JIT)
 def workspace(K0, P, Q, h, w, z):
-    """Work arrays for one image: ``(rpad, x, b, r, pp, Ap)``."""
+    """Work arrays for one image: ``(rpad, x, b, r, pp, Ap, q)``."""
     rpad = np.zeros((K0, P + 2 * (h - 1), Q + 2 * (w - 1)), z.dtype)
     return (rpad, np.zeros_like(z), np.empty_like(z), np.empty_like(z),
-            np.empty_like(z), np.empty_like(z))
+            np.empty_like(z), np.empty_like(z), np.zeros_like(z))
+
+
+@numba.njit(**JIT)
+def continuation_start(op, y, z, FTy, ws, par):
+    """``FTy = F^T y`` and ``q = F^T F z`` (zero for a zero start) before the beta loop."""
+    adjoint_of_input(op, y, FTy, ws[0], par)
+    q = ws[6]
+    if dot(z, z) > 0.0:
+        apply_A(op, z, q, ws[0], 0.0, par)
+    else:
+        q[...] = 0.0
 
 
 @numba.njit(**JIT)
@@ -84,9 +95,10 @@ def continuation_step(op, FTy, z, beta, lam, p, table, w_t, dw,
     ``inner_iters`` times: the x sub-problem (eq. 8 or the p < 1 table), then
     ``cg_iters`` CG steps on eq. 6, ``(F^T F + beta/lam I) z = F^T y +
     beta/lam x``, warm-started from the current ``z``.  Returns the last CG
-    relative residual.
+    relative residual.  ``ws[6]`` must hold ``F^T F z`` on entry (see
+    :func:`continuation_start`); it is kept up to date.
     """
-    rpad, x, b, r, pp, Ap = ws
+    rpad, x, b, r, pp, Ap, q = ws
     alpha = beta / lam
     res = 0.0
     bv = b.reshape(-1)
@@ -97,7 +109,7 @@ def continuation_step(op, FTy, z, beta, lam, p, table, w_t, dw,
         shrink(z, beta, p, table, w_t, dw, x)
         for i in range(bv.shape[0]):
             bv[i] = fv[i] + a * xv[i]
-        res = cg_solve(op, z, b, alpha, cg_iters, 0.0, rpad, r, pp, Ap, par)
+        res = cg_solve_tracked(op, z, q, b, alpha, cg_iters, 0.0, rpad, r, pp, Ap, par)
     return res
 
 
@@ -110,7 +122,7 @@ def continuation_solve(op, y, z, betas, lam, p, table, w_t, dw,
     w = op[0].shape[3]
     ws = workspace(K0, P, Q, h, w, z)
     FTy = np.empty_like(z)
-    adjoint_of_input(op, y, FTy, ws[0], par)
+    continuation_start(op, y, z, FTy, ws, par)
     res = 0.0
     for bi in range(betas.shape[0]):
         res = continuation_step(op, FTy, z, betas[bi], lam, p, table, w_t, dw,
