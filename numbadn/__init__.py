@@ -3,3 +3,4 @@ __version__ = "0.1.0"
 
 from .inference import cost, infer  # noqa: E402,F401
 from .layer import DeconvLayer  # noqa: E402,F401
+from .network import DeconvNet  # noqa: E402,F401

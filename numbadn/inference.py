@@ -222,3 +222,83 @@ def _fista_stats(op, y, z, L, lam, p, table, w_t, dw, opts):
         if change <= opts.tol:
             break
     return _finish(stats)
+
+
+def infer_lowfreq(y, f, g=None, *, lam=1.0, p=1.0, psi=1.0, solver="continuation",
+                  z0=None, zlow0=None, zlow_cg_iters=10, fista_block=10, **options):
+    """Layer-1 inference with the paper's z0 low-frequency maps (section 3.3).
+
+    Minimises ``lam/2 ||F z + F0 zlow - y||^2 + sum |z|^p + psi ||grad zlow||^2``
+    jointly over the sparse maps ``z`` and the low-frequency maps ``zlow`` (the
+    paper's ``z0``; named ``zlow`` here because ``z0`` is the warm start
+    everywhere else).  ``F0`` convolves each ``zlow_c`` with ``ones(h, h)/h``
+    (``h`` the filter size), as in the authors' toolbox.
+
+    The two blocks alternate: ``zlow_cg_iters`` CG steps on the quadratic
+    zlow problem (:func:`numbadn.solvers.z0.solve_z0`), then one beta step of
+    the continuation scheme (as the toolbox does inside every beta step) or
+    ``fista_block`` FISTA iterations.
+
+    Parameters
+    ----------
+    y : ndarray of shape (K0, P, Q)
+        One raw (not high-passed) image.
+    psi : float
+        Weight of the gradient prior (toolbox: 1).
+    z0, zlow0 : warm starts for ``z`` (K1, P+h-1, Q+w-1) and ``zlow``
+        (K0, P+h-1, Q+h-1); zeros by default.
+
+    Returns
+    -------
+    z : ndarray of shape (K1, P+h-1, Q+w-1)
+    zlow : ndarray of shape (K0, P+h-1, Q+h-1)
+    """
+    from .kernels import conv_valid
+    from .solvers.z0 import low_pass, solve_z0, uniform_filter
+
+    lam = V.check_positive("lam", lam)
+    p = V.check_p(p)
+    psi = V.check_positive("psi", psi, allow_zero=True)
+    opts = parse(solver, options)
+    Y, f, g, Z0, batched, shape = _setup(y, f, g, z0)
+    if batched:
+        raise ValueError("infer_lowfreq takes one image y of shape (K0, P, Q)")
+    y, z = Y[0], (np.zeros(shape[1:], Y.dtype) if Z0 is None else Z0[0].copy())
+    K1, K0, h, w = f.shape
+    f0 = uniform_filter(K0, h, Y.dtype)
+    zshape = (K0, y.shape[1] + h - 1, y.shape[2] + h - 1)
+    if zlow0 is None:
+        zl = np.zeros(zshape, Y.dtype)
+    else:
+        zl = V.as_float_array("zlow0", zlow0, 3, Y.dtype).copy()
+        if zl.shape != zshape:
+            raise ValueError(f"zlow0 must have shape {zshape}, got {zl.shape}")
+    op = make_operator(f, g)
+    table, w_t, dw = _table(p)
+
+    def update_zlow():
+        solve_z0(y - conv_valid(z, f, g), f0, lam, psi, zl, zlow_cg_iters)
+        return np.ascontiguousarray(y - low_pass(zl, f0))
+
+    if solver == "continuation":
+        ws = S.workspace(K0, y.shape[1], y.shape[2], h, w, z)
+        FTy = np.empty_like(z)
+        S.continuation_start(op, y, z, FTy, ws, True)
+        for beta in opts.betas():
+            yy = update_zlow()
+            S.adjoint_of_input(op, yy, FTy, ws[0], True)
+            S.continuation_step(op, FTy, z, beta, lam, p, table, w_t, dw,
+                                opts.inner_iters, opts.cg_iters, ws, True)
+    else:
+        L = lam * _lipschitz(opts, op, f, g, Y)
+        done = 0
+        while done < opts.max_iter:
+            yy = update_zlow()
+            n = min(fista_block, opts.max_iter - done)
+            it = S.fista_solve(op, yy, z, L, lam, p, table, w_t, dw, n, opts.tol,
+                               opts.restart, True)
+            done += n
+            if it < n:
+                break
+    update_zlow()
+    return z, zl

@@ -8,10 +8,13 @@ import numpy as np
 
 from . import _validation as V
 from . import connectivity as C
+from ._jit import threads
 from .inference import cost as _cost
 from .inference import infer as _infer
+from .inference import infer_lowfreq
 from .kernels import conv_valid
 from .solvers.filters import normalize_planes, update_filters
+from .solvers.z0 import grad_energy, low_pass, uniform_filter
 from .solvers.options import parse
 
 __all__ = ["DeconvLayer", "as_image_list"]
@@ -87,6 +90,13 @@ class DeconvLayer:
         cost for the same number of epochs (see the note in README.md).
     filter_cg_iters : int
         CG steps per filter update (toolbox: 2).
+    lowfreq : bool
+        Add the paper's z0 maps (section 3.3): one low-frequency map per input
+        channel joined by a uniform ``h x h`` filter with an l2 gradient prior
+        of weight ``psi``, so raw (not high-passed) images can be modelled.
+        Layer 1 only, in the paper.
+    psi : float
+        Weight of the z0 gradient prior (toolbox: 1).
 
     Attributes
     ----------
@@ -102,7 +112,8 @@ class DeconvLayer:
 
     def __init__(self, in_channels, n_maps, filter_size=7, lam=1.0, p=1.0,
                  connectivity=None, dtype=np.float32, seed=0, solver="continuation",
-                 solver_options=None, update="online", filter_cg_iters=2):
+                 solver_options=None, update="online", filter_cg_iters=2,
+                 lowfreq=False, psi=1.0):
         self.in_channels = V.check_int("in_channels", in_channels, 1)
         self.n_maps = V.check_int("n_maps", n_maps, 1)
         if isinstance(filter_size, numbers.Integral) and not isinstance(filter_size, bool):
@@ -131,12 +142,16 @@ class DeconvLayer:
             raise ValueError(f"update must be one of {UPDATES}, got {update!r}")
         self.update = update
         self.filter_cg_iters = V.check_int("filter_cg_iters", filter_cg_iters, 1)
+        self.lowfreq = bool(lowfreq)
+        self.psi = V.check_positive("psi", psi, allow_zero=True)
         rng = np.random.default_rng(self.seed)
         h, w = self.filter_size
         f = rng.standard_normal((self.n_maps, self.in_channels, h, w)).astype(self.dtype)
         self.filters = normalize_planes(f, g)
         self.history_ = []
         self._maps = None
+        self._low = None
+        self._pos = [0, 0, 0.0, 0.0]
 
     # ------------------------------------------------------------------ API
     def _images(self, images, name="images"):
@@ -147,40 +162,85 @@ class DeconvLayer:
                 raise ValueError(f"{name}[{i}] is empty")
         return ims
 
-    def infer(self, image, *, z0=None, n_threads=None, return_stats=False, **options):
+    def infer(self, image, *, z0=None, n_threads=None, return_stats=False,
+              zlow0=None, return_lowfreq=False, **options):
         """Feature maps of one image (P, Q) / (K0, P, Q), or a batch (n, K0, P, Q).
 
         Minimises eq. 2/3 with this layer's filters; options override the
-        layer's solver options (``solver=`` picks another solver).
+        layer's solver options (``solver=`` picks another solver).  With
+        ``lowfreq`` the z0 maps are solved jointly (one image at a time) and
+        ``return_lowfreq=True`` returns ``(z, zlow)``.
         """
         solver = options.pop("solver", self.solver)
         opts = dict(self.solver_options) if solver == self.solver else {}
         opts.update(options)
-        y = image
-        if isinstance(y, np.ndarray) and y.ndim == 2:
+        y = V.as_float_array("image", image, (2, 3, 4), self.dtype)
+        if y.ndim == 2:
             y = y[None]
+        if self.lowfreq:
+            if return_stats:
+                raise ValueError("return_stats is not available with lowfreq=True")
+            with threads(n_threads):
+                if isinstance(y, np.ndarray) and y.ndim == 4:
+                    out = [infer_lowfreq(yi, self.filters, self.connectivity, lam=self.lam,
+                                         p=self.p, psi=self.psi, solver=solver,
+                                         z0=None if z0 is None else z0[i],
+                                         zlow0=None if zlow0 is None else zlow0[i], **opts)
+                           for i, yi in enumerate(y)]
+                    z, zl = np.stack([o[0] for o in out]), np.stack([o[1] for o in out])
+                else:
+                    z, zl = infer_lowfreq(y, self.filters, self.connectivity, lam=self.lam,
+                                          p=self.p, psi=self.psi, solver=solver, z0=z0,
+                                          zlow0=zlow0, **opts)
+            return (z, zl) if return_lowfreq else z
         return _infer(y, self.filters, self.connectivity, lam=self.lam, p=self.p,
                       solver=solver, z0=z0, n_threads=n_threads,
                       return_stats=return_stats, **opts)
 
-    def reconstruct(self, z):
-        """``sum_k g[k, c] z_k (*) f_kc`` (eq. 1): (K1, M, N) -> (K0, P, Q)."""
+    def reconstruct(self, z, zlow=None):
+        """``sum_k g[k, c] z_k (*) f_kc`` (eq. 1): (K1, M, N) -> (K0, P, Q).
+
+        With ``zlow`` (the z0 maps of a ``lowfreq`` layer) their low-pass image
+        is added.
+        """
         z = np.asarray(z)
         if z.ndim == 4:
-            return np.stack([conv_valid(zi, self.filters, self.connectivity) for zi in z])
-        return conv_valid(z, self.filters, self.connectivity)
+            return np.stack([self.reconstruct(zi, None if zlow is None else zlow[i])
+                             for i, zi in enumerate(z)])
+        out = conv_valid(z, self.filters, self.connectivity)
+        if zlow is not None:
+            out += low_pass(np.asarray(zlow, out.dtype), uniform_filter(
+                self.in_channels, self.filter_size[0], out.dtype))
+        return out
 
-    def cost(self, image, z):
-        """Eq. 2/3 of ``z`` for ``image`` with this layer's filters."""
+    def cost(self, image, z, zlow=None):
+        """Eq. 2/3 of ``z`` for ``image`` with this layer's filters.
+
+        With ``zlow`` (z0 maps), the data term is taken against ``image`` minus
+        their low-pass image and ``psi ||grad zlow||^2`` is added.
+        """
         y = image[None] if np.ndim(image) == 2 else image
-        return _cost(y, z, self.filters, self.connectivity, lam=self.lam, p=self.p)
+        if zlow is None:
+            return _cost(y, z, self.filters, self.connectivity, lam=self.lam, p=self.p)
+        f0 = uniform_filter(self.in_channels, self.filter_size[0], y.dtype)
+        yy = y - low_pass(np.asarray(zlow, y.dtype), f0)
+        return (_cost(yy, z, self.filters, self.connectivity, lam=self.lam, p=self.p)
+                + self.psi * grad_energy(zlow))
 
     def score(self, images, n_threads=None):
         """Total eq. 3 cost after inferring every image afresh (lower is better)."""
         ims = self._images(images)
-        return sum(self.cost(y, self.infer(y, n_threads=n_threads)) for y in ims)
+        total = 0.0
+        for y in ims:
+            if self.lowfreq:
+                z, zl = self.infer(y, n_threads=n_threads, return_lowfreq=True)
+                total += self.cost(y, z, zl)
+            else:
+                total += self.cost(y, self.infer(y, n_threads=n_threads))
+        return total
 
-    def fit(self, images, epochs=3, *, verbose=True, n_threads=None, callback=None):
+    def fit(self, images, epochs=3, *, verbose=True, n_threads=None, callback=None,
+            on_image=None, desc="layer", _resume=False):
         """Learn the filters (Algorithm 1).
 
         Per epoch and image: infer ``z`` warm-started from that image's maps
@@ -200,6 +260,11 @@ class DeconvLayer:
             tqdm progress bar with epoch, image and running cost.
         callback : callable, optional
             ``callback(layer, epoch, cost)`` after each epoch; returning True stops.
+        on_image : callable, optional
+            ``on_image(layer, epoch_done)`` after every image (online updates)
+            and every epoch; :class:`numbadn.DeconvNet` uses it to write
+            checkpoints.  ``layer.training_state()`` then describes the exact
+            position, and a fit resumed from it ends with the same filters.
 
         Returns
         -------
@@ -207,18 +272,27 @@ class DeconvLayer:
         """
         ims = self._images(images)
         epochs = V.check_int("epochs", epochs, 0)
-        if self._maps is None or len(self._maps) != len(ims) or any(
-                m.shape[1:] != (y.shape[1] + self.filter_size[0] - 1,
-                                y.shape[2] + self.filter_size[1] - 1)
+        if not _resume:
+            self._pos = [0, 0, 0.0, 0.0]
+        if not _resume or self._maps is None or len(self._maps) != len(ims) or any(
+                m is not None and m.shape[1:] != (y.shape[1] + self.filter_size[0] - 1,
+                                                  y.shape[2] + self.filter_size[1] - 1)
                 for m, y in zip(self._maps, ims)):
-            self._maps = [None] * len(ims)
-        bar = _progress(epochs * len(ims), verbose, "layer")
+            if self._maps is None or len(self._maps) != len(ims):
+                self._maps = [None] * len(ims)
+                self._low = [None] * len(ims)
+        done = self._pos[0] * len(ims) + self._pos[1]
+        bar = _progress(epochs * len(ims), verbose, desc, initial=done)
         try:
-            for epoch in range(epochs):
-                t0 = time.perf_counter()
-                total = self._epoch(ims, epoch, bar, n_threads)
+            while self._pos[0] < epochs:
+                epoch = self._pos[0]
+                t0 = time.perf_counter() - self._pos[3]
+                total = self._epoch(ims, epoch, bar, n_threads, on_image, t0)
                 self.history_.append({"epoch": len(self.history_) + 1, "cost": total,
                                       "seconds": time.perf_counter() - t0})
+                self._pos = [epoch + 1, 0, 0.0, 0.0]
+                if on_image is not None:
+                    on_image(self, True)
                 if callback is not None and callback(self, epoch, total):
                     break
         finally:
@@ -226,11 +300,10 @@ class DeconvLayer:
         return self
 
     # ------------------------------------------------------------ internals
-    def _epoch(self, ims, epoch, bar, n_threads):
-        total = 0.0
+    def _epoch(self, ims, epoch, bar, n_threads, on_image, t0):
         g = self.connectivity
         same = len({y.shape for y in ims}) == 1
-        if self.update == "batch" and same and len(ims) > 1:
+        if self.update == "batch" and same and len(ims) > 1 and not self.lowfreq:
             Z0 = None if self._maps[0] is None else np.stack(self._maps)
             Z = self.infer(np.stack(ims), z0=Z0, n_threads=n_threads)
             self._maps = list(Z)
@@ -238,18 +311,47 @@ class DeconvLayer:
             bar.update(len(ims))
             bar.set_postfix(epoch=epoch + 1, cost=f"{total:.4g}")
         else:
-            for i, y in enumerate(ims):
-                z = self.infer(y, z0=self._maps[i], n_threads=n_threads)
+            total = self._pos[2]
+            for i in range(self._pos[1], len(ims)):
+                y = ims[i]
+                if self.lowfreq:
+                    z, zl = self.infer(y, z0=self._maps[i], zlow0=self._low[i],
+                                       n_threads=n_threads, return_lowfreq=True)
+                    self._low[i] = zl
+                else:
+                    z, zl = self.infer(y, z0=self._maps[i], n_threads=n_threads), None
                 self._maps[i] = z
-                c = self.cost(y, z)
-                total += c
+                total += self.cost(y, z, zl)
                 if self.update == "online":
-                    self._update_filters([z], [y])
+                    self._update_filters([z], [self._target(i, y)])
+                    self._pos = [epoch, i + 1, total, time.perf_counter() - t0]
+                    if on_image is not None:
+                        on_image(self, False)
                 bar.update(1)
                 bar.set_postfix(epoch=epoch + 1, image=i + 1, cost=f"{total:.4g}")
         if self.update == "batch":
-            self._update_filters(self._maps, ims)
+            self._update_filters(self._maps, [self._target(i, y) for i, y in enumerate(ims)])
         return total
+
+    def training_state(self):
+        """Everything a resumed :meth:`fit` needs: a dict of arrays and numbers."""
+        state = {"pos": list(self._pos), "history": list(self.history_),
+                 "maps": self._maps, "low": self._low}
+        return state
+
+    def restore_training_state(self, state):
+        """Inverse of :meth:`training_state` (then call ``fit(..., _resume=True)``)."""
+        self._pos = list(state["pos"])
+        self.history_ = list(state["history"])
+        self._maps = list(state["maps"])
+        self._low = list(state["low"])
+
+    def _target(self, i, y):
+        """What the filters must explain: ``y`` less the z0 low-pass image."""
+        if not self.lowfreq or self._low[i] is None:
+            return y
+        f0 = uniform_filter(self.in_channels, self.filter_size[0], y.dtype)
+        return np.ascontiguousarray(y - low_pass(self._low[i], f0))
 
     def _update_filters(self, zs, ys):
         f = update_filters(self.filters, self.connectivity, zs, ys, self.filter_cg_iters)
@@ -272,8 +374,8 @@ class _NoBar:
         pass
 
 
-def _progress(total, verbose, desc):
+def _progress(total, verbose, desc, initial=0):
     if not verbose:
         return _NoBar()
     from tqdm.auto import tqdm
-    return tqdm(total=total, desc=desc, unit="img", leave=True)
+    return tqdm(total=total, desc=desc, unit="img", leave=True, initial=initial)

@@ -83,7 +83,7 @@ def test_bundled_data_is_small_and_every_source_is_licensed():
 
 
 def test_bundled_file_names_give_the_crop_position():
-    for f in DATASETS.glob("*/*.png"):
+    for f in [*DATASETS.glob("food/*.png"), *DATASETS.glob("city/*.png")]:
         assert re.fullmatch(r"[A-Za-z0-9]+_y\d{4}_x\d{4}", f.stem), f.name
         with Image.open(f) as im:
             assert im.size == (100, 100) and im.mode == "L"

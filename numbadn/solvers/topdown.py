@@ -1,0 +1,122 @@
+"""Top-down inference through several layers (section 3.3, eqs. 10-12).
+
+The top layer's maps are mapped to the image by the chain of filters below,
+
+.. math:: D_l z_l = F^1 ( F^2 ( \\cdots F^l z_l / s_{l-1} \\cdots ) / s_1 )
+
+(``s_j`` the scale of layer j's maps when they were fed to layer j+1), and
+eq. 10 is minimised over ``z_l`` by FISTA on ``lam/2 ||D_l z_l - y||^2 +
+sum |z_l|^p`` with ``D_l^T`` the chain of adjoint (full) convolutions.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..kernels import conv_full, conv_valid, lp_shrink
+from .options import spectral_norm2
+
+
+def project_down(z, chain):
+    """``D z``: apply ``[(f_l, g_l, s_{l-1}), ..., (f_1, g_1, 1)]`` top to bottom."""
+    for f, g, s in chain:
+        z = conv_valid(z, f, g)
+        if s != 1.0:
+            z = z / z.dtype.type(s)
+    return z
+
+
+def project_up(r, chain):
+    """``D^T r``: the adjoint of :func:`project_down`."""
+    for f, g, s in reversed(chain):
+        if s != 1.0:
+            r = r / r.dtype.type(s)
+        r = conv_full(r, f, g)
+    return r
+
+
+def chain_norm2(chain):
+    """Upper bound of ``||D||^2``: the product of the layers' spectral bounds."""
+    out = 1.0
+    for f, g, s in chain:
+        out *= spectral_norm2(f, g) / (s * s)
+    return out
+
+
+def fista_chain(y, chain, z, *, lam=1.0, p=1.0, max_iter=100, tol=1e-4):
+    """FISTA (with adaptive restart) on eq. 10, warm-started from ``z``.
+
+    Parameters
+    ----------
+    y : ndarray of shape (K0, P, Q)
+        The image.
+    chain : list of (f, g, s)
+        Filters from the top layer down (see :func:`project_down`).
+    z : ndarray
+        Top-layer maps (warm start); not modified.
+
+    Returns
+    -------
+    ndarray
+        The new top-layer maps.
+    """
+    L = lam * chain_norm2(chain)
+    z = z.copy()
+    v = z.copy()
+    t = 1.0
+    for _ in range(max_iter):
+        grad = lam * project_up(project_down(v, chain) - y, chain)
+        z_new = lp_shrink(v - grad / L, L, p)
+        t_new = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
+        d = z_new - z
+        if float(np.vdot(v - z_new, d)) > 0.0:
+            t_new, mom = 1.0, 0.0
+        else:
+            mom = (t - 1.0) / t_new
+        v = z_new + z_new.dtype.type(mom) * d
+        change = float(np.linalg.norm(d)) / max(float(np.linalg.norm(z_new)), 1e-30)
+        z, t = z_new, t_new
+        if change <= tol:
+            break
+    return z
+
+
+def continuation_chain(y, chain, z, *, lam=1.0, p=1.0, betas=(1.0,), cg_iters=2,
+                       inner_iters=1):
+    """The paper's continuation scheme (eq. 4) on eq. 10, with CG on the chain.
+
+    Per beta: the x sub-problem (eq. 8 / lookup table), then ``cg_iters`` CG
+    steps on ``(D^T D + beta/lam I) z = D^T y + beta/lam x`` from the current
+    ``z`` (section 3.3: "using conjugate gradient descent in both").
+
+    Returns the new top-layer maps (``z`` is not modified).
+    """
+    z = z.copy()
+    DTy = project_up(y, chain)
+    for beta in betas:
+        alpha = z.dtype.type(beta / lam)
+        for _ in range(inner_iters):
+            x = lp_shrink(z, beta, p)
+            b = DTy + alpha * x
+
+            def A(v):
+                return project_up(project_down(v, chain), chain) + alpha * v
+
+            r = b - A(z)
+            d = r.copy()
+            rr = float(np.vdot(r, r))
+            for _ in range(cg_iters):
+                if rr == 0.0:
+                    break
+                Ad = A(d)
+                dAd = float(np.vdot(d, Ad))
+                if dAd <= 0.0:
+                    break
+                a = z.dtype.type(rr / dAd)
+                z += a * d
+                r -= a * Ad
+                rr_new = float(np.vdot(r, r))
+                d = r + z.dtype.type(rr_new / rr) * d
+                rr = rr_new
+    return z
