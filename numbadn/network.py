@@ -72,6 +72,8 @@ class DeconvNet:
             if i and layer.lowfreq:
                 raise ValueError(f"layers[{i}]: lowfreq (the z0 maps) is for layer 1 only")
         self.layers = list(layers)
+        #: Free-form metadata saved with the model (e.g. the preprocessing used).
+        self.meta = {}
         self.scales_ = []
         self.stats_ = []
         self.trained_ = 0
@@ -86,15 +88,20 @@ class DeconvNet:
         of layer-2 maps; ``H = 7, lambda = 1, p = 1``, the continuation
         schedule ``beta0 = 1, beta_inc = 6, beta_max = 1e5``; ``E = 3``
         (the default of :meth:`fit`).  ``n_maps`` may be shortened to fewer
-        layers, e.g. ``(9, 45)``.
+        layers, e.g. ``(9, 45)``; layer 2 uses singles and pairs when its map
+        count is ``K1 + C(K1, 2)``, random pairs otherwise.
         """
-        conn = ("full", "singles_and_pairs", "random_pairs")
         layers = []
         k_in = in_channels
         for i, k in enumerate(n_maps):
+            if i == 0:
+                conn = None
+            elif i == 1 and k == k_in + k_in * (k_in - 1) // 2:
+                conn = "singles_and_pairs"
+            else:
+                conn = "random_pairs"
             layers.append(DeconvLayer(k_in, k, filter_size=filter_size, lam=lam, p=p,
-                                      connectivity=None if i == 0 else conn[min(i, 2)],
-                                      seed=seed + i, **layer_kwargs))
+                                      connectivity=conn, seed=seed + i, **layer_kwargs))
             k_in = k
         return cls(layers)
 
@@ -321,7 +328,7 @@ class DeconvNet:
         return {"format": _MAGIC, "version": FORMAT_VERSION,
                 "layers": [_layer_params(la) for la in self.layers],
                 "scales": [float(s) for s in self.scales_], "trained": self.trained_,
-                "history": [la.history_ for la in self.layers]}
+                "history": [la.history_ for la in self.layers], "meta": self.meta}
 
     def _arrays(self):
         arrs = {}
@@ -353,6 +360,7 @@ class DeconvNet:
             la.history_ = list(header["history"][i])
             layers.append(la)
         net = cls(layers)
+        net.meta = dict(header.get("meta", {}))
         net.scales_ = list(header["scales"])
         net.trained_ = int(header["trained"])
         net.stats_ = [(arrs[f"freq{i}"], arrs[f"hist{i}"], arrs[f"edges{i}"])
