@@ -70,9 +70,7 @@ def _cmd_train(args):
     solver_options = {"max_iter": args.max_iter} if args.solver == "fista" else {}
     net = DeconvNet.paper(1, n_maps=maps, filter_size=args.filter_size, lam=args.lam, p=args.p,
                           seed=args.seed, solver=args.solver, solver_options=solver_options,
-                          update=args.update)
-    if args.lowfreq:
-        net.layers[0].lowfreq = True
+                          update=args.update, lowfreq=args.lowfreq)
     net.meta = {"preprocess": "contrast_normalize" if normalize else "none",
                 "images": describe(source), "n_images": len(ys)}
     os.makedirs(args.out, exist_ok=True)

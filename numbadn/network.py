@@ -80,7 +80,7 @@ class DeconvNet:
 
     @classmethod
     def paper(cls, in_channels=1, *, n_maps=(9, 45, 150), filter_size=7, lam=1.0, p=1.0,
-              seed=0, **layer_kwargs):
+              seed=0, lowfreq=False, **layer_kwargs):
         """The paper's architecture (section 4.1).
 
         9 layer-1 maps fully connected to the image; 45 layer-2 maps, 9 on
@@ -89,7 +89,8 @@ class DeconvNet:
         schedule ``beta0 = 1, beta_inc = 6, beta_max = 1e5``; ``E = 3``
         (the default of :meth:`fit`).  ``n_maps`` may be shortened to fewer
         layers, e.g. ``(9, 45)``; layer 2 uses singles and pairs when its map
-        count is ``K1 + C(K1, 2)``, random pairs otherwise.
+        count is ``K1 + C(K1, 2)``, random pairs otherwise.  ``lowfreq`` adds
+        the z0 maps to layer 1 (section 3.3); other keywords go to every layer.
         """
         layers = []
         k_in = in_channels
@@ -101,7 +102,8 @@ class DeconvNet:
             else:
                 conn = "random_pairs"
             layers.append(DeconvLayer(k_in, k, filter_size=filter_size, lam=lam, p=p,
-                                      connectivity=conn, seed=seed + i, **layer_kwargs))
+                                      connectivity=conn, seed=seed + i,
+                                      lowfreq=lowfreq and i == 0, **layer_kwargs))
             k_in = k
         return cls(layers)
 
@@ -180,6 +182,9 @@ class DeconvNet:
 
     def _chain(self, layer):
         """``(f, g, s)`` from ``layer`` (1-based) down to layer 1 (see topdown)."""
+        if self.trained_ < layer - 1:
+            raise ValueError(f"layer {layer} needs layers 1..{layer - 1} trained first "
+                             f"(trained: {self.trained_})")
         chain = []
         for li in range(layer - 1, -1, -1):
             s = self.scales_[li - 1] if li else 1.0
@@ -207,7 +212,8 @@ class DeconvNet:
         layer = self._layer_index(layer)
         y = as_image_list(image, self.layers[0].in_channels, self.layers[0].dtype, "image")[0]
         if layer > 1 and self.trained_ < layer - 1:
-            raise ValueError(f"layer {layer} needs layers 1..{layer - 1} trained first")
+            raise ValueError(f"layer {layer} needs layers 1..{layer - 1} trained first "
+                             f"(trained: {self.trained_})")
         l1 = self.layers[0]
         zlow = None
         if l1.lowfreq:

@@ -32,8 +32,10 @@ ROW_BLOCK = 4
 
 
 @numba.njit(**JIT)
-def corr_rows(src, taps, out, ptr, idx, o, r0, r1, oi0, oj0):
-    """Rows ``r0:r1`` of output channel ``o`` of the valid correlation.
+def corr_rows(src, taps, out, ptr, idx, o, r0, r1, oi0, oj0, extra, ealpha):
+    """Rows ``r0:r1`` of output channel ``o`` of the valid correlation,
+    plus ``ealpha * extra`` (same indexing as ``out``) when ``ealpha != 0``:
+    that fuses the ``+ (beta/lambda) z`` of eq. 6 into the adjoint pass.
 
     Parameters
     ----------
@@ -116,10 +118,15 @@ def corr_rows(src, taps, out, ptr, idx, o, r0, r1, oi0, oj0):
                     s0 = srow[b:b + Wo]
                     for j in range(Wo):
                         orow[j] += t0 * s0[j]
+        if ealpha != 0.0:
+            erow = extra[o, i + oi0, oj0:oj0 + Wo]
+            ea = orow.dtype.type(ealpha)
+            for j in range(Wo):
+                orow[j] += ea * erow[j]
 
 
 @numba.njit(**PJIT)
-def corr_parallel(src, taps, out, ptr, idx, oi0, oj0):
+def corr_parallel(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha):
     """Valid correlation (see module docstring), parallel.
 
     Parallel over: output channels x blocks of ``ROW_BLOCK`` output rows.
@@ -133,27 +140,33 @@ def corr_parallel(src, taps, out, ptr, idx, oi0, oj0):
         o = task // nb
         r0 = (task - o * nb) * ROW_BLOCK
         r1 = min(Ho, r0 + ROW_BLOCK)
-        corr_rows(src, taps, out, ptr, idx, o, r0, r1, oi0, oj0)
+        corr_rows(src, taps, out, ptr, idx, o, r0, r1, oi0, oj0, extra, ealpha)
 
 
 @numba.njit(**JIT)
-def corr_serial(src, taps, out, ptr, idx, oi0, oj0):
+def corr_serial(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha):
     """Valid correlation (see module docstring) on the calling thread.
 
     Used inside batch kernels that are already parallel over images.
     """
     Ho = out.shape[1] - 2 * oi0
     for o in range(out.shape[0]):
-        corr_rows(src, taps, out, ptr, idx, o, 0, Ho, oi0, oj0)
+        corr_rows(src, taps, out, ptr, idx, o, 0, Ho, oi0, oj0, extra, ealpha)
+
+
+@numba.njit(**JIT)
+def corr_add(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, par):
+    """Valid correlation plus ``ealpha * extra``, parallel (``par``) or serial."""
+    if par:
+        corr_parallel(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha)
+    else:
+        corr_serial(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha)
 
 
 @numba.njit(**JIT)
 def corr(src, taps, out, ptr, idx, oi0, oj0, par):
-    """Dispatch to :func:`corr_parallel` (``par``) or :func:`corr_serial`."""
-    if par:
-        corr_parallel(src, taps, out, ptr, idx, oi0, oj0)
-    else:
-        corr_serial(src, taps, out, ptr, idx, oi0, oj0)
+    """Valid correlation (see module docstring), parallel (``par``) or serial."""
+    corr_add(src, taps, out, ptr, idx, oi0, oj0, out, 0.0, par)
 
 
 @numba.njit(**JIT)

@@ -20,7 +20,10 @@ import numba
 import numpy as np
 
 from .._jit import JIT
-from ._conv import corr
+from numba import prange
+
+from .._jit import PJIT
+from ._conv import corr, corr_add
 
 
 @numba.njit(**JIT)
@@ -86,12 +89,113 @@ def axpy(alpha, x, y):
 def apply_A(op, z, out, rpad, alpha, par):
     """``out = A z = F^T F z + alpha z`` (eqs. 6-7 with ``alpha = beta/lambda``).
 
-    ``A`` is never formed: one forward and one adjoint convolution pass.
+    ``A`` is never formed: one forward and one adjoint convolution pass, the
+    ``alpha z`` term fused into the adjoint pass.
     """
     apply_F(op, z, rpad, par)
-    apply_FT(op, rpad, out, par)
-    if alpha != 0.0:
-        axpy(alpha, z, out)
+    corr_add(rpad, op[3], out, op[4], op[5], 0, 0, z, alpha, par)
+
+
+@numba.njit(**JIT)
+def _dot_map(a, b, k):
+    av = a[k].reshape(-1)
+    bv = b[k].reshape(-1)
+    s = 0.0
+    for i in range(av.shape[0]):
+        s += av[i] * bv[i]
+    return s
+
+
+@numba.njit(**PJIT)
+def _dot_maps_parallel(a, b, part):
+    for k in prange(a.shape[0]):
+        part[k] = _dot_map(a, b, k)
+
+
+@numba.njit(**JIT)
+def vdot(a, b, part, par):
+    """``<a, b>`` of two (K, M, N) arrays, in float64.
+
+    One partial sum per map (in parallel over maps when ``par``), added in a
+    fixed order: the result does not depend on ``par`` or on the number of
+    threads.  ``part`` is a (K,) float64 buffer.
+    """
+    if par:
+        _dot_maps_parallel(a, b, part)
+    else:
+        for k in range(a.shape[0]):
+            part[k] = _dot_map(a, b, k)
+    s = 0.0
+    for k in range(part.shape[0]):
+        s += part[k]
+    return s
+
+
+@numba.njit(**JIT)
+def _cg_update_map(z, r, p, Ap, q, a, alpha, track, k):
+    zv = z[k].reshape(-1)
+    rv = r[k].reshape(-1)
+    pv = p[k].reshape(-1)
+    Av = Ap[k].reshape(-1)
+    at = zv.dtype.type(a)
+    s = 0.0
+    for i in range(zv.shape[0]):
+        zv[i] += at * pv[i]
+        ri = rv[i] - at * Av[i]
+        rv[i] = ri
+        s += ri * ri
+    if track:
+        qv = q[k].reshape(-1)
+        al = zv.dtype.type(alpha)
+        for i in range(zv.shape[0]):
+            qv[i] += at * (Av[i] - al * pv[i])
+    return s
+
+
+@numba.njit(**PJIT)
+def _cg_update_parallel(z, r, p, Ap, q, a, alpha, track, part):
+    for k in prange(z.shape[0]):
+        part[k] = _cg_update_map(z, r, p, Ap, q, a, alpha, track, k)
+
+
+@numba.njit(**JIT)
+def cg_update(z, r, p, Ap, q, a, alpha, track, part, par):
+    """Fused CG update: ``z += a p; r -= a A p`` (and ``q += a (A p - alpha p)``
+    with ``track``); returns ``||r||^2`` (per-map sums, as :func:`vdot`)."""
+    if par:
+        _cg_update_parallel(z, r, p, Ap, q, a, alpha, track, part)
+    else:
+        for k in range(z.shape[0]):
+            part[k] = _cg_update_map(z, r, p, Ap, q, a, alpha, track, k)
+    s = 0.0
+    for k in range(part.shape[0]):
+        s += part[k]
+    return s
+
+
+@numba.njit(**JIT)
+def _xpby_map(x, y, beta, k):
+    xv = x[k].reshape(-1)
+    yv = y[k].reshape(-1)
+    bt = yv.dtype.type(beta)
+    for i in range(xv.shape[0]):
+        yv[i] = xv[i] + bt * yv[i]
+
+
+@numba.njit(**PJIT)
+def _xpby_parallel(x, y, beta):
+    for k in prange(x.shape[0]):
+        _xpby_map(x, y, beta, k)
+
+
+@numba.njit(**JIT)
+def xpby(x, y, beta, par):
+    """``y = x + beta y`` (the CG direction update); parallel over maps when ``par``."""
+    if par:
+        _xpby_parallel(x, y, beta)
+    else:
+        for k in range(x.shape[0]):
+            _xpby_map(x, y, beta, k)
 
 
 @numba.njit(**JIT)
@@ -104,36 +208,23 @@ def cg_iterate(op, z, b, alpha, n_iter, tol, rpad, r, p, Ap, par, q, track):
     product (see :func:`cg_solve_tracked`).  ``p, Ap`` are work arrays.
     Returns the relative residual ``||r|| / ||b||``.
     """
-    rv = r.reshape(-1)
-    pv = p.reshape(-1)
-    Av = Ap.reshape(-1)
-    qv = q.reshape(-1)
-    for i in range(rv.shape[0]):
-        pv[i] = rv[i]
-    rr = dot(r, r)
-    bb = dot(b, b)
+    p[...] = r
+    part = np.empty(z.shape[0])
+    rr = vdot(r, r, part, par)
+    bb = vdot(b, b, part, par)
     if bb == 0.0:
         bb = 1.0
     tol2 = tol * tol * bb
-    al = rv.dtype.type(alpha)
     for _ in range(n_iter):
         if rr <= tol2 or rr == 0.0:
             break
         apply_A(op, p, Ap, rpad, alpha, par)
-        pAp = dot(p, Ap)
+        pAp = vdot(p, Ap, part, par)
         if pAp <= 0.0:
             break
         a = rr / pAp
-        axpy(a, p, z)
-        axpy(-a, Ap, r)
-        if track:
-            at = rv.dtype.type(a)
-            for i in range(qv.shape[0]):
-                qv[i] += at * (Av[i] - al * pv[i])
-        rr_new = dot(r, r)
-        beta = rv.dtype.type(rr_new / rr)
-        for i in range(pv.shape[0]):
-            pv[i] = rv[i] + beta * pv[i]
+        rr_new = cg_update(z, r, p, Ap, q, a, alpha, track, part, par)
+        xpby(r, p, rr_new / rr, par)
         rr = rr_new
     return math.sqrt(rr / bb)
 

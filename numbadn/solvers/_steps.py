@@ -88,6 +88,34 @@ def adjoint_of_input(op, y, out, rpad, par):
 
 # ------------------------------------------------------------ continuation
 @numba.njit(**JIT)
+def _shrink_rhs_map(z, FTy, alpha, beta, p, table, w_t, dw, x, b, k):
+    shrink(z[k], beta, p, table, w_t, dw, x[k])
+    bv = b[k].reshape(-1)
+    xv = x[k].reshape(-1)
+    fv = FTy[k].reshape(-1)
+    a = bv.dtype.type(alpha)
+    for i in range(bv.shape[0]):
+        bv[i] = fv[i] + a * xv[i]
+
+
+@numba.njit(**PJIT)
+def _shrink_rhs_parallel(z, FTy, alpha, beta, p, table, w_t, dw, x, b):
+    for k in prange(z.shape[0]):
+        _shrink_rhs_map(z, FTy, alpha, beta, p, table, w_t, dw, x, b, k)
+
+
+@numba.njit(**JIT)
+def shrink_rhs(z, FTy, alpha, beta, p, table, w_t, dw, x, b, par):
+    """The x sub-problem (eq. 8 / table) and eq. 6's right-hand side
+    ``b = F^T y + alpha x``, per map (in parallel over maps when ``par``)."""
+    if par:
+        _shrink_rhs_parallel(z, FTy, alpha, beta, p, table, w_t, dw, x, b)
+    else:
+        for k in range(z.shape[0]):
+            _shrink_rhs_map(z, FTy, alpha, beta, p, table, w_t, dw, x, b, k)
+
+
+@numba.njit(**JIT)
 def continuation_step(op, FTy, z, beta, lam, p, table, w_t, dw,
                       inner_iters, cg_iters, ws, par):
     """One value of beta of the continuation scheme (Algorithm 1, lines 6-7).
@@ -101,14 +129,8 @@ def continuation_step(op, FTy, z, beta, lam, p, table, w_t, dw,
     rpad, x, b, r, pp, Ap, q = ws
     alpha = beta / lam
     res = 0.0
-    bv = b.reshape(-1)
-    xv = x.reshape(-1)
-    fv = FTy.reshape(-1)
-    a = bv.dtype.type(alpha)
     for _ in range(inner_iters):
-        shrink(z, beta, p, table, w_t, dw, x)
-        for i in range(bv.shape[0]):
-            bv[i] = fv[i] + a * xv[i]
+        shrink_rhs(z, FTy, alpha, beta, p, table, w_t, dw, x, b, par)
         res = cg_solve_tracked(op, z, q, b, alpha, cg_iters, 0.0, rpad, r, pp, Ap, par)
     return res
 
@@ -157,32 +179,81 @@ def fista_step(op, y, z, zprev, v, grad, L, lam, p, table, w_t, dw, t, restart,
     apply_F(op, v, rpad, par)
     sub_interior(rpad, y, h1, w1)
     apply_FT(op, rpad, grad, par)
-    zv = z.reshape(-1)
-    pv = zprev.reshape(-1)
-    vv = v.reshape(-1)
-    gv = grad.reshape(-1)
-    step = vv.dtype.type(lam / L)
-    for i in range(zv.shape[0]):
-        pv[i] = zv[i]
-        zv[i] = vv[i] - step * gv[i]
-    shrink(z, L, p, table, w_t, dw, z)
-    t_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
+    K = z.shape[0]
+    part = np.empty((K, 3))
+    step = lam / L
+    if par:
+        _fista_prox_parallel(z, zprev, v, grad, step, L, p, table, w_t, dw, part)
+    else:
+        for k in range(K):
+            _fista_prox_map(z, zprev, v, grad, step, L, p, table, w_t, dw, part, k)
     dd = 0.0
     up = 0.0
-    for i in range(zv.shape[0]):
-        d = zv[i] - pv[i]
-        dd += d * d
-        up += (vv[i] - zv[i]) * d
+    zz = 0.0
+    for k in range(K):
+        dd += part[k, 0]
+        up += part[k, 1]
+        zz += part[k, 2]
+    t_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
     if restart and up > 0.0:
         t_next = 1.0
         mom = 0.0
     else:
         mom = (t - 1.0) / t_next
+    if par:
+        _momentum_parallel(z, zprev, v, mom)
+    else:
+        for k in range(K):
+            _momentum_map(z, zprev, v, mom, k)
+    return t_next, math.sqrt(dd / zz) if zz > 0.0 else math.sqrt(dd)
+
+
+@numba.njit(**JIT)
+def _fista_prox_map(z, zprev, v, grad, step, L, p, table, w_t, dw, part, k):
+    """Map k: ``zprev = z; z = prox(v - step grad)``; partial sums of
+    ``||z - zprev||^2``, ``<v - z, z - zprev>`` and ``||z||^2``."""
+    zv = z[k].reshape(-1)
+    pv = zprev[k].reshape(-1)
+    vv = v[k].reshape(-1)
+    gv = grad[k].reshape(-1)
+    st = vv.dtype.type(step)
+    for i in range(zv.shape[0]):
+        pv[i] = zv[i]
+        zv[i] = vv[i] - st * gv[i]
+    shrink(z[k], L, p, table, w_t, dw, z[k])
+    dd = 0.0
+    up = 0.0
+    zz = 0.0
+    for i in range(zv.shape[0]):
+        d = zv[i] - pv[i]
+        dd += d * d
+        up += (vv[i] - zv[i]) * d
+        zz += zv[i] * zv[i]
+    part[k, 0] = dd
+    part[k, 1] = up
+    part[k, 2] = zz
+
+
+@numba.njit(**PJIT)
+def _fista_prox_parallel(z, zprev, v, grad, step, L, p, table, w_t, dw, part):
+    for k in prange(z.shape[0]):
+        _fista_prox_map(z, zprev, v, grad, step, L, p, table, w_t, dw, part, k)
+
+
+@numba.njit(**JIT)
+def _momentum_map(z, zprev, v, mom, k):
+    zv = z[k].reshape(-1)
+    pv = zprev[k].reshape(-1)
+    vv = v[k].reshape(-1)
     m = vv.dtype.type(mom)
     for i in range(zv.shape[0]):
         vv[i] = zv[i] + m * (zv[i] - pv[i])
-    zz = dot(z, z)
-    return t_next, math.sqrt(dd / zz) if zz > 0.0 else math.sqrt(dd)
+
+
+@numba.njit(**PJIT)
+def _momentum_parallel(z, zprev, v, mom):
+    for k in prange(z.shape[0]):
+        _momentum_map(z, zprev, v, mom, k)
 
 
 @numba.njit(**JIT)
