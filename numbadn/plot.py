@@ -12,6 +12,8 @@ Images follow the package's channels-first convention: ``(M, N)`` for grey or
 """
 from __future__ import annotations
 
+import textwrap
+
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -253,7 +255,8 @@ def filter_grid(filters, *, labels=True, title=None, path=None, ncols=None) -> F
     gap = max(1, round(min(h, w) / 7))
     mosaic = _mosaic(tiles, nrows, ncols, gap)
 
-    scale = 0.45 / (w + gap)  # inches per mosaic pixel: about 0.45 in per tile
+    # inches per mosaic pixel: about 0.45 in per tile, larger for small grids
+    scale = max(0.45, 3.0 / ncols) / (w + gap)
     left = 0.45 if labels else 0.1
     right = 0.1
     top = (0.3 if labels else 0.1) + (0.3 if title else 0.0)
@@ -277,7 +280,8 @@ def filter_grid(filters, *, labels=True, title=None, path=None, ncols=None) -> F
         ax.set_xticks([])
         ax.set_yticks([])
     if title:
-        fig.suptitle(title, y=1 - 0.08 / height, va="top", fontsize=10)
+        fig.suptitle(textwrap.fill(title, max(20, int(width * 11))), y=1 - 0.08 / height,
+                     va="top", fontsize=10)
     return _finish(fig, path)
 
 
