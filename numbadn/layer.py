@@ -321,9 +321,13 @@ class DeconvLayer:
                 else:
                     z, zl = self.infer(y, z0=self._maps[i], n_threads=n_threads), None
                 self._maps[i] = z
-                total += self.cost(y, z, zl)
+                target = self._target(i, y)
+                # one residual F z - target serves the cost and the filter gradient
+                r = conv_valid(z, self.filters, self.connectivity) - target
+                total += (0.5 * self.lam * float(np.vdot(r, r)) + _sum_abs_p(z, self.p)
+                          + (self.psi * grad_energy(zl) if zl is not None else 0.0))
                 if self.update == "online":
-                    self._update_filters([z], [self._target(i, y)])
+                    self._update_filters([z], [target], [r])
                     self._pos = [epoch, i + 1, total, time.perf_counter() - t0]
                     if on_image is not None:
                         on_image(self, False)
@@ -353,14 +357,20 @@ class DeconvLayer:
         f0 = uniform_filter(self.in_channels, self.filter_size[0], y.dtype)
         return np.ascontiguousarray(y - low_pass(self._low[i], f0))
 
-    def _update_filters(self, zs, ys):
-        f = update_filters(self.filters, self.connectivity, zs, ys, self.filter_cg_iters)
+    def _update_filters(self, zs, ys, residuals=None):
+        f = update_filters(self.filters, self.connectivity, zs, ys, self.filter_cg_iters,
+                           residuals)
         self.filters = normalize_planes(f, self.connectivity)
 
     @property
     def maps_(self):
         """Feature maps of the training images from the last epoch."""
         return self._maps
+
+
+def _sum_abs_p(z, p):
+    a = np.abs(z.astype(np.float64))
+    return float(a.sum() if p == 1.0 else (a ** p).sum())
 
 
 class _NoBar:

@@ -59,11 +59,11 @@ def test_train_interrupted_then_resumed_equals_uninterrupted(tmp_path, monkeypat
     calls = {"n": 0}
     original = numbadn.DeconvLayer._update_filters
 
-    def interrupting(self, zs, ys):
+    def interrupting(self, zs, ys, *rest):
         calls["n"] += 1
         if calls["n"] == 6:  # in the middle of layer 2's first epoch
             raise KeyboardInterrupt
-        return original(self, zs, ys)
+        return original(self, zs, ys, *rest)
 
     monkeypatch.setattr(numbadn.DeconvLayer, "_update_filters", interrupting)
     out = tmp_path / "cut"

@@ -394,11 +394,11 @@ def interrupt_after(monkeypatch, n_calls):
     orig = DeconvLayer._update_filters
     calls = [0]
 
-    def update(self, zs, ys):
+    def update(self, zs, ys, *rest):
         calls[0] += 1
         if calls[0] > n_calls:
             raise Interrupt
-        return orig(self, zs, ys)
+        return orig(self, zs, ys, *rest)
 
     monkeypatch.setattr(DeconvLayer, "_update_filters", update)
 

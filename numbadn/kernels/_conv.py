@@ -23,6 +23,7 @@ validated; the public fronts in :mod:`numbadn.kernels` do that.
 from __future__ import annotations
 
 import numba
+import numpy as np
 from numba import prange
 
 from .._jit import JIT, PJIT
@@ -246,25 +247,71 @@ def corr(src, taps, out, ptr, idx, oi0, oj0, par):
 
 
 @numba.njit(**JIT)
+def _corr7_sums(rrow, zrow, Q):
+    """``sum_j rrow[j] zrow[6 - b + j]`` for b = 0..6 in one pass over the row."""
+    z0 = zrow[6:6 + Q]
+    z1 = zrow[5:5 + Q]
+    z2 = zrow[4:4 + Q]
+    z3 = zrow[3:3 + Q]
+    z4 = zrow[2:2 + Q]
+    z5 = zrow[1:1 + Q]
+    z6 = zrow[0:Q]
+    zero = rrow.dtype.type(0)
+    s0 = zero
+    s1 = zero
+    s2 = zero
+    s3 = zero
+    s4 = zero
+    s5 = zero
+    s6 = zero
+    for j in range(Q):
+        rj = rrow[j]
+        s0 += rj * z0[j]
+        s1 += rj * z1[j]
+        s2 += rj * z2[j]
+        s3 += rj * z3[j]
+        s4 += rj * z4[j]
+        s5 += rj * z5[j]
+        s6 += rj * z6[j]
+    return s0, s1, s2, s3, s4, s5, s6
+
+
+@numba.njit(**JIT)
 def _filter_grad_pair(z, r, grad, k, c, oi0, oj0):
-    """``grad[k, c, a, b] = sum_ij r[c, i, j] * z[k, i + h-1-a, j + w-1-b]``."""
+    """``grad[k, c, a, b] = sum_ij r[c, i, j] * z[k, i + h-1-a, j + w-1-b]``.
+
+    Each row's sums are taken in the arrays' dtype and added up over rows in
+    float64.  For 7-wide filters the seven sums of a filter row share one
+    pass over the residual row (:func:`_corr7_sums`).
+    """
     h = grad.shape[2]
     w = grad.shape[3]
     P = r.shape[1] - 2 * oi0
     Q = r.shape[2] - 2 * oj0
-    for a in range(h):
-        for b in range(w):
-            grad[k, c, a, b] = 0.0
+    acc = np.zeros((h, w))
     for i in range(P):
         rrow = r[c, i + oi0, oj0:oj0 + Q]
         for a in range(h):
             zrow = z[k, i + h - 1 - a]
-            for b in range(w):
-                zs = zrow[w - 1 - b:w - 1 - b + Q]
-                s = 0.0
-                for j in range(Q):
-                    s += rrow[j] * zs[j]
-                grad[k, c, a, b] += s
+            if w == 7:
+                s0, s1, s2, s3, s4, s5, s6 = _corr7_sums(rrow, zrow, Q)
+                acc[a, 0] += s0
+                acc[a, 1] += s1
+                acc[a, 2] += s2
+                acc[a, 3] += s3
+                acc[a, 4] += s4
+                acc[a, 5] += s5
+                acc[a, 6] += s6
+            else:
+                for b in range(w):
+                    zs = zrow[w - 1 - b:w - 1 - b + Q]
+                    s = rrow.dtype.type(0)
+                    for j in range(Q):
+                        s += rrow[j] * zs[j]
+                    acc[a, b] += s
+    for a in range(h):
+        for b in range(w):
+            grad[k, c, a, b] = acc[a, b]
 
 
 @numba.njit(**PJIT)

@@ -46,17 +46,20 @@ class _Z:
             out += tmp
         return out
 
-    def grad(self, f, ys):
-        """``sum_i Z_i^T (Z_i f - y_i)`` (eq. 9 without lambda)."""
+    def grad(self, f, ys, residuals=None):
+        """``sum_i Z_i^T (Z_i f - y_i)`` (eq. 9 without lambda); ``residuals``
+        may hold ``Z_i f - y_i`` already computed."""
         out = np.zeros_like(f)
         tmp = np.zeros_like(f)
         for i, y in enumerate(ys):
-            filter_grad_parallel(self.zs[i], self.residual(f, i, y), tmp, self.gk, self.gc, 0, 0)
+            r = self.residual(f, i, y) if residuals is None else \
+                np.ascontiguousarray(residuals[i], dtype=f.dtype)
+            filter_grad_parallel(self.zs[i], r, tmp, self.gk, self.gc, 0, 0)
             out += tmp
         return out
 
 
-def update_filters(f, g, zs, ys, n_iter=2):
+def update_filters(f, g, zs, ys, n_iter=2, residuals=None):
     """A few CG steps on the filter sub-problem (eq. 9), from the current ``f``.
 
     Parameters
@@ -69,6 +72,8 @@ def update_filters(f, g, zs, ys, n_iter=2):
     ys : list of ndarray of shape (K0, P_i, Q_i)
     n_iter : int
         CG steps (the toolbox uses 2).
+    residuals : list of ndarray, optional
+        ``Z_i f - y_i`` if the caller has them (saves one convolution each).
 
     Returns
     -------
@@ -77,7 +82,7 @@ def update_filters(f, g, zs, ys, n_iter=2):
     """
     Z = _Z(zs, g)
     f = f.copy()
-    r = -Z.grad(f, ys)
+    r = -Z.grad(f, ys, residuals)
     p = r.copy()
     rr = float(np.vdot(r, r))
     for _ in range(n_iter):
