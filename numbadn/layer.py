@@ -86,8 +86,12 @@ class DeconvLayer:
         ``"online"``: update the filters after every image, as the authors'
         toolbox does ("batch updates don't work well" in its comments);
         ``"batch"``: once per epoch after all images (Algorithm 1 as printed).
-        Online is the default: on the built-in photographs it reaches a lower
-        cost for the same number of epochs (see the note in README.md).
+        Online is the default (reproduce/online_vs_batch.py, 20 food crops, 3
+        epochs, 6 held-out): its training cost is lower at every epoch; on
+        held-out crops at ``lam = 10`` its filters give a 3.5% lower eq. 2
+        optimum and a 2.3% lower continuation cost than batch; at ``lam = 1``
+        the two tie on the continuation cost and batch is 0.8% lower on the
+        optimum.
     filter_cg_iters : int
         CG steps per filter update (toolbox: 2).
     lowfreq : bool

@@ -151,10 +151,14 @@ class DeconvNet:
             resuming = state is not None and state["layer"] == li
             layer.fit(inputs, epochs, verbose=verbose, n_threads=n_threads, on_image=hook,
                       desc=f"layer {li + 1}/{len(self.layers)}", _resume=resuming)
-            Z = [layer.infer(y, n_threads=n_threads) for y in inputs]
+            # the maps of the last epoch give the scale and the firing statistics
+            # (no second inference pass and no second copy of every map)
+            Z = layer.maps_ if epochs and layer.maps_ and layer.maps_[0] is not None else \
+                [layer.infer(y, n_threads=n_threads) for y in inputs]
             self.scales_.append(_scale(Z))
             self.stats_.append(_activation_stats(Z))
             self.trained_ = li + 1
+            del Z
             layer._maps = layer._low = None  # free the warm starts
             if checkpoint is not None:
                 self._write_checkpoint(checkpoint, None)
