@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..kernels import make_operator
+from ._cg import cg
 from ..kernels._conv import corr, filter_grad_parallel
 
 
@@ -82,23 +83,7 @@ def update_filters(f, g, zs, ys, n_iter=2, residuals=None):
     """
     Z = _Z(zs, g)
     f = f.copy()
-    r = -Z.grad(f, ys, residuals)
-    p = r.copy()
-    rr = float(np.vdot(r, r))
-    for _ in range(n_iter):
-        if rr == 0.0:
-            break
-        Ap = Z.gram(p)
-        pAp = float(np.vdot(p, Ap))
-        if pAp <= 0.0:
-            break
-        a = rr / pAp
-        f += f.dtype.type(a) * p
-        r -= f.dtype.type(a) * Ap
-        rr_new = float(np.vdot(r, r))
-        p = r + f.dtype.type(rr_new / rr) * p
-        rr = rr_new
-    return f
+    return cg(Z.gram, f, -Z.grad(f, ys, residuals), n_iter)
 
 
 def normalize_planes(f, g):

@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from ..kernels import conv_full, conv_valid, lp_shrink
+from ._cg import cg
 from .options import spectral_norm2
 
 
@@ -103,20 +104,5 @@ def continuation_chain(y, chain, z, *, lam=1.0, p=1.0, betas=(1.0,), cg_iters=2,
             def A(v):
                 return project_up(project_down(v, chain), chain) + alpha * v
 
-            r = b - A(z)
-            d = r.copy()
-            rr = float(np.vdot(r, r))
-            for _ in range(cg_iters):
-                if rr == 0.0:
-                    break
-                Ad = A(d)
-                dAd = float(np.vdot(d, Ad))
-                if dAd <= 0.0:
-                    break
-                a = z.dtype.type(rr / dAd)
-                z += a * d
-                r -= a * Ad
-                rr_new = float(np.vdot(r, r))
-                d = r + z.dtype.type(rr_new / rr) * d
-                rr = rr_new
+            cg(A, z, b - A(z), cg_iters)
     return z

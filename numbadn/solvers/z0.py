@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..kernels import conv_full, conv_valid
+from ._cg import cg
 
 
 def uniform_filter(K0, s0, dtype):
@@ -61,24 +62,7 @@ def solve_z0(r, f0, lam, psi, z0, n_iter=20):
     def A(v):
         return lam * conv_full(conv_valid(v, f0, g), f0, g) + 2.0 * psi * grad_gram(v)
 
-    b = lam * conv_full(r, f0, g)
-    res = b - A(z0)
-    p = res.copy()
-    rr = float(np.vdot(res, res))
-    for _ in range(n_iter):
-        if rr == 0.0:
-            break
-        Ap = A(p)
-        pAp = float(np.vdot(p, Ap))
-        if pAp <= 0:
-            break
-        a = rr / pAp
-        z0 += z0.dtype.type(a) * p
-        res -= res.dtype.type(a) * Ap
-        rr_new = float(np.vdot(res, res))
-        p = res + res.dtype.type(rr_new / rr) * p
-        rr = rr_new
-    return z0
+    return cg(A, z0, lam * conv_full(r, f0, g) - A(z0), n_iter)
 
 
 def low_pass(z0, f0):
