@@ -21,7 +21,6 @@ import json
 import os
 import time
 
-import numpy as np
 
 import numbadn
 from numbadn.data import load_images

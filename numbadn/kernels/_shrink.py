@@ -15,7 +15,6 @@ Inputs are not validated.
 """
 from __future__ import annotations
 
-import math
 
 import numba
 from numba import prange
