@@ -139,10 +139,15 @@ def _accum_row2_7(srow, taps, o, c, a0, a1, orow0, orow1, Wo):
 
 @numba.njit(**JIT)
 def _add_scaled(orow, extra, o, i, oj0, Wo, ealpha):
+    """``orow += ealpha * extra[o, i]``; returns ``<orow, extra[o, i]>`` (float64)."""
     erow = extra[o, i, oj0:oj0 + Wo]
     ea = orow.dtype.type(ealpha)
+    s = 0.0
     for j in range(Wo):
-        orow[j] += ea * erow[j]
+        v = orow[j] + ea * erow[j]
+        orow[j] = v
+        s += v * erow[j]
+    return s
 
 
 @numba.njit(**JIT)
@@ -167,10 +172,17 @@ def corr_rows(src, taps, out, ptr, idx, o, r0, r1, oi0, oj0, extra, ealpha):
     Inputs are not validated.  ``Ws >= Wo + w - 1`` and
     ``Hs >= r1 + h - 1`` are required.  For 7-wide filters, output rows go in
     pairs that share every input row load (:func:`_accum_row2_7`).
+
+    Returns
+    -------
+    float
+        ``<out, extra>`` over these rows when ``ealpha != 0`` (CG's ``<p, A p>``
+        for free), else 0.
     """
     h = taps.shape[2]
     w = taps.shape[3]
     Wo = out.shape[2] - 2 * oj0
+    dot = 0.0
     i = r0
     while i < r1:
         if w == 7 and i + 1 < r1:
@@ -186,8 +198,8 @@ def corr_rows(src, taps, out, ptr, idx, o, r0, r1, oi0, oj0, extra, ealpha):
                     _accum_row2_7(src[c, i + a], taps, o, c, a, a - 1, orow0, orow1, Wo)
                 _accum_row(src[c, i + h], taps, o, c, h - 1, orow1, Wo)
             if ealpha != 0.0:
-                _add_scaled(orow0, extra, o, i + oi0, oj0, Wo, ealpha)
-                _add_scaled(orow1, extra, o, i + 1 + oi0, oj0, Wo, ealpha)
+                dot += _add_scaled(orow0, extra, o, i + oi0, oj0, Wo, ealpha)
+                dot += _add_scaled(orow1, extra, o, i + 1 + oi0, oj0, Wo, ealpha)
             i += 2
         else:
             orow = out[o, i + oi0, oj0:oj0 + Wo]
@@ -198,17 +210,19 @@ def corr_rows(src, taps, out, ptr, idx, o, r0, r1, oi0, oj0, extra, ealpha):
                 for a in range(h):
                     _accum_row(src[c, i + a], taps, o, c, a, orow, Wo)
             if ealpha != 0.0:
-                _add_scaled(orow, extra, o, i + oi0, oj0, Wo, ealpha)
+                dot += _add_scaled(orow, extra, o, i + oi0, oj0, Wo, ealpha)
             i += 1
+    return dot
 
 
 @numba.njit(**PJIT)
-def corr_parallel(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha):
+def corr_parallel(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, dots):
     """Valid correlation (see module docstring), parallel.
 
     Parallel over: output channels x blocks of ``ROW_BLOCK`` output rows.
     Each output element is computed by one task in a fixed order, so the
-    result does not depend on the number of threads.
+    result does not depend on the number of threads; ``dots[task]`` gets the
+    task's part of ``<out, extra>``.
     """
     C = out.shape[0]
     Ho = out.shape[1] - 2 * oi0
@@ -217,27 +231,40 @@ def corr_parallel(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha):
         o = task // nb
         r0 = (task - o * nb) * ROW_BLOCK
         r1 = min(Ho, r0 + ROW_BLOCK)
-        corr_rows(src, taps, out, ptr, idx, o, r0, r1, oi0, oj0, extra, ealpha)
+        dots[task] = corr_rows(src, taps, out, ptr, idx, o, r0, r1, oi0, oj0, extra, ealpha)
 
 
 @numba.njit(**JIT)
-def corr_serial(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha):
-    """Valid correlation (see module docstring) on the calling thread.
-
-    Used inside batch kernels that are already parallel over images.
-    """
+def corr_serial(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, dots):
+    """:func:`corr_parallel` on the calling thread, with the same tasks (so the
+    same rounding).  Used inside batch kernels that are parallel over images."""
+    C = out.shape[0]
     Ho = out.shape[1] - 2 * oi0
-    for o in range(out.shape[0]):
-        corr_rows(src, taps, out, ptr, idx, o, 0, Ho, oi0, oj0, extra, ealpha)
+    nb = (Ho + ROW_BLOCK - 1) // ROW_BLOCK
+    for task in range(C * nb):
+        o = task // nb
+        r0 = (task - o * nb) * ROW_BLOCK
+        r1 = min(Ho, r0 + ROW_BLOCK)
+        dots[task] = corr_rows(src, taps, out, ptr, idx, o, r0, r1, oi0, oj0, extra, ealpha)
 
 
 @numba.njit(**JIT)
 def corr_add(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, par):
-    """Valid correlation plus ``ealpha * extra``, parallel (``par``) or serial."""
+    """Valid correlation plus ``ealpha * extra``, parallel (``par``) or serial.
+
+    Returns ``<out, extra>`` (float64, summed in a fixed order) when
+    ``ealpha != 0``, else 0.
+    """
+    Ho = out.shape[1] - 2 * oi0
+    dots = np.empty(out.shape[0] * ((Ho + ROW_BLOCK - 1) // ROW_BLOCK))
     if par:
-        corr_parallel(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha)
+        corr_parallel(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, dots)
     else:
-        corr_serial(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha)
+        corr_serial(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, dots)
+    s = 0.0
+    for t in range(dots.shape[0]):
+        s += dots[t]
+    return s
 
 
 @numba.njit(**JIT)

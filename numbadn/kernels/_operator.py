@@ -90,10 +90,11 @@ def apply_A(op, z, out, rpad, alpha, par):
     """``out = A z = F^T F z + alpha z`` (eqs. 6-7 with ``alpha = beta/lambda``).
 
     ``A`` is never formed: one forward and one adjoint convolution pass, the
-    ``alpha z`` term fused into the adjoint pass.
+    ``alpha z`` term fused into the adjoint pass.  Returns ``<z, A z>`` when
+    ``alpha != 0`` (computed in the same pass; CG needs it), else 0.
     """
     apply_F(op, z, rpad, par)
-    corr_add(rpad, op[3], out, op[4], op[5], 0, 0, z, alpha, par)
+    return corr_add(rpad, op[3], out, op[4], op[5], 0, 0, z, alpha, par)
 
 
 @numba.njit(**JIT)
@@ -218,8 +219,11 @@ def cg_iterate(op, z, b, alpha, n_iter, tol, rpad, r, p, Ap, par, q, track):
     for _ in range(n_iter):
         if rr <= tol2 or rr == 0.0:
             break
-        apply_A(op, p, Ap, rpad, alpha, par)
-        pAp = vdot(p, Ap, part, par)
+        if alpha != 0.0:
+            pAp = apply_A(op, p, Ap, rpad, alpha, par)
+        else:
+            apply_A(op, p, Ap, rpad, alpha, par)
+            pAp = vdot(p, Ap, part, par)
         if pAp <= 0.0:
             break
         a = rr / pAp
