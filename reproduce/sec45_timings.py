@@ -874,6 +874,12 @@ def main(argv=None):
     scaling = thread_scaling(scaling_envs, cfg["scaling_n"], cfg["size"],
                              cfg["scaling_repeats"])
 
+    # ---- 6. memory
+    print("\n6. Memory: peak resident memory of training the paper's 3 layers "
+          "(1 epoch each, 150x150 images; target < 4 GiB for 1,000 images):")
+    memory = training_memory((1, 2) if args.smoke else (4, 8),
+                             40 if args.smoke else 150)
+
     wall = time.perf_counter() - t_wall
     load_end = os.getloadavg()
     result = dict(
@@ -901,7 +907,7 @@ def main(argv=None):
         paper_schedule=dict(rows=layers, best_s_per_filter_mpx=spfm,
                             target_layer_seconds=B.TARGET_LAYER_SECONDS,
                             target_s_per_filter_mpx=B.TARGET_S_PER_FILTER_MPX),
-        learning_overhead=learn, startup=start, thread_scaling=scaling,
+        learning_overhead=learn, startup=start, thread_scaling=scaling, memory=memory,
         curves={k: dict(time=t, decrease_gap=g) for k, (t, g) in curves.items()},
         wall_time_s=wall)
     json_path = out_dir / "sec45_timings.json"
@@ -910,6 +916,40 @@ def main(argv=None):
     print(f"\nWrote {json_path} and {fig_path} in {wall:.1f} s (load average at the end "
           f"{load_end[0]:.2f}).")
     return result
+
+
+_MEMORY_CHILD = """
+import resource, sys, numpy as np, numbadn
+from numbadn.data import load_images
+from numbadn.preprocess import contrast_normalize
+n, size = int(sys.argv[1]), int(sys.argv[2])
+ims = load_images("food", size=(size, size))
+ys = [contrast_normalize(ims[i % len(ims)], mode="same")[None] for i in range(n)]
+numbadn.DeconvNet.paper().fit(ys, epochs=1, verbose=False)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def training_memory(counts, size, target_images=1000, target_bytes=4 * 2 ** 30):
+    """Peak RSS of a fresh process training ``DeconvNet.paper()`` on n images, for
+    two n; the slope is the memory per image, extrapolated to 1,000 images."""
+    peaks = []
+    for n in counts:
+        out = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, str(n), str(size)],
+                             capture_output=True, text=True, check=True)
+        peaks.append(int(out.stdout.split()[-1]) * 1024)  # ru_maxrss is in KiB on Linux
+        print(f"  {n:3d} images: peak RSS {peaks[-1] / 2 ** 20:8.1f} MiB")
+    per_image = (peaks[1] - peaks[0]) / (counts[1] - counts[0])
+    base = peaks[0] - per_image * counts[0]
+    at_target = base + per_image * target_images
+    print(f"  grows by {per_image / 2 ** 20:.1f} MiB per image (maps kept as warm starts and "
+          f"the next layer's inputs, float32); {target_images} images: "
+          f"{at_target / 2 ** 30:.1f} GiB (target {target_bytes / 2 ** 30:.0f} GiB: "
+          f"{'met' if at_target < target_bytes else 'NOT met'})")
+    return dict(image_size=size, counts=list(counts), peak_bytes=peaks,
+                bytes_per_image=per_image, base_bytes=base,
+                extrapolated_bytes=at_target, target_images=target_images,
+                target_bytes=target_bytes)
 
 
 def _threading_layer():
