@@ -215,6 +215,15 @@ def corr_rows(src, taps, out, ptr, idx, o, r0, r1, oi0, oj0, extra, ealpha):
     return dot
 
 
+@numba.njit(**JIT)
+def _corr_task(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, dots, task, nb, Ho):
+    """Task ``task``: output channel ``task // nb``, its block ``task % nb`` of rows."""
+    o = task // nb
+    r0 = (task - o * nb) * ROW_BLOCK
+    r1 = min(Ho, r0 + ROW_BLOCK)
+    dots[task] = corr_rows(src, taps, out, ptr, idx, o, r0, r1, oi0, oj0, extra, ealpha)
+
+
 @numba.njit(**PJIT)
 def corr_parallel(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, dots):
     """Valid correlation (see module docstring), parallel.
@@ -224,28 +233,20 @@ def corr_parallel(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, dots):
     result does not depend on the number of threads; ``dots[task]`` gets the
     task's part of ``<out, extra>``.
     """
-    C = out.shape[0]
     Ho = out.shape[1] - 2 * oi0
     nb = (Ho + ROW_BLOCK - 1) // ROW_BLOCK
-    for task in prange(C * nb):
-        o = task // nb
-        r0 = (task - o * nb) * ROW_BLOCK
-        r1 = min(Ho, r0 + ROW_BLOCK)
-        dots[task] = corr_rows(src, taps, out, ptr, idx, o, r0, r1, oi0, oj0, extra, ealpha)
+    for task in prange(out.shape[0] * nb):
+        _corr_task(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, dots, task, nb, Ho)
 
 
 @numba.njit(**JIT)
 def corr_serial(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, dots):
     """:func:`corr_parallel` on the calling thread, with the same tasks (so the
     same rounding).  Used inside batch kernels that are parallel over images."""
-    C = out.shape[0]
     Ho = out.shape[1] - 2 * oi0
     nb = (Ho + ROW_BLOCK - 1) // ROW_BLOCK
-    for task in range(C * nb):
-        o = task // nb
-        r0 = (task - o * nb) * ROW_BLOCK
-        r1 = min(Ho, r0 + ROW_BLOCK)
-        dots[task] = corr_rows(src, taps, out, ptr, idx, o, r0, r1, oi0, oj0, extra, ealpha)
+    for task in range(out.shape[0] * nb):
+        _corr_task(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, dots, task, nb, Ho)
 
 
 @numba.njit(**JIT)
