@@ -14,9 +14,16 @@ import numpy as np
 from numba import prange
 
 from .._jit import JIT, PJIT
-from ..kernels._operator import (apply_A, apply_F, apply_FT, cg_solve_tracked, dot,
+from ..kernels._operator import (apply_A, apply_F, apply_F_sparse, apply_FT,
+                                 cg_solve_tracked, dot,
                                  residual_norm2, sub_interior)
 from ..kernels._shrink import shrink
+
+
+#: Largest fraction of nonzeros for which FISTA's ``F v`` scatters the nonzeros
+#: instead of running the dense convolution (measured break-even: see the note
+#: in reproduce/sec45_timings.py's output; 1% is well on the cheap side).
+SPARSE_DENSITY = 0.01
 
 
 @numba.njit(**JIT)
@@ -170,13 +177,16 @@ def fista_step(op, y, z, zprev, v, grad, L, lam, p, table, w_t, dw, t, restart,
     ``lam/2 ||F v - y||^2`` with step ``1/L`` (``L = lam ||F||^2``), then the
     proximal step of ``|.|^p`` (eq. 8 or the table with ``beta = L``), then
     momentum.  With ``restart``, momentum is reset whenever it points uphill
-    (O'Donoghue & Candes 2015, gradient scheme).
+    (O'Donoghue & Candes 2015, gradient scheme).  ``F v`` scatters the
+    nonzeros of ``v`` while they are at most ``SPARSE_DENSITY`` of its entries
+    (:func:`numbadn.kernels._operator.apply_F_sparse`): beyond the paper, it
+    exploits the sparsity of the iterates.
 
     Returns ``(t_next, ||z - zprev|| / ||z||)``.
     """
     h1 = op[0].shape[2] - 1
     w1 = op[0].shape[3] - 1
-    apply_F(op, v, rpad, par)
+    apply_F_sparse(op, v, rpad, par, SPARSE_DENSITY)
     sub_interior(rpad, y, h1, w1)
     apply_FT(op, rpad, grad, par)
     K = z.shape[0]
@@ -211,24 +221,45 @@ def fista_step(op, y, z, zprev, v, grad, L, lam, p, table, w_t, dw, t, restart,
 @numba.njit(**JIT)
 def _fista_prox_map(z, zprev, v, grad, step, L, p, table, w_t, dw, part, k):
     """Map k: ``zprev = z; z = prox(v - step grad)``; partial sums of
-    ``||z - zprev||^2``, ``<v - z, z - zprev>`` and ``||z||^2``."""
+    ``||z - zprev||^2``, ``<v - z, z - zprev>`` and ``||z||^2``.
+
+    For ``p = 1`` one branch-free, vectorised pass (soft threshold as
+    ``max(x - th, 0) + min(x + th, 0)``, sums in the arrays' dtype: they only
+    steer the stopping test and the restart); for ``p < 1`` the table.
+    """
     zv = z[k].reshape(-1)
     pv = zprev[k].reshape(-1)
     vv = v[k].reshape(-1)
     gv = grad[k].reshape(-1)
-    st = vv.dtype.type(step)
-    for i in range(zv.shape[0]):
-        pv[i] = zv[i]
-        zv[i] = vv[i] - st * gv[i]
-    shrink(z[k], L, p, table, w_t, dw, z[k])
-    dd = 0.0
-    up = 0.0
-    zz = 0.0
-    for i in range(zv.shape[0]):
-        d = zv[i] - pv[i]
-        dd += d * d
-        up += (vv[i] - zv[i]) * d
-        zz += zv[i] * zv[i]
+    dt = vv.dtype.type
+    st = dt(step)
+    zero = dt(0)
+    dd = zero
+    up = zero
+    zz = zero
+    if p == 1.0:
+        th = dt(1.0 / L)
+        for i in range(zv.shape[0]):
+            zp = zv[i]
+            vi = vv[i]
+            x = vi - st * gv[i]
+            x = max(x - th, zero) + min(x + th, zero)
+            zv[i] = x
+            pv[i] = zp
+            d = x - zp
+            dd += d * d
+            up += (vi - x) * d
+            zz += x * x
+    else:
+        for i in range(zv.shape[0]):
+            pv[i] = zv[i]
+            zv[i] = vv[i] - st * gv[i]
+        shrink(z[k], L, p, table, w_t, dw, z[k])
+        for i in range(zv.shape[0]):
+            d = zv[i] - pv[i]
+            dd += d * d
+            up += (vv[i] - zv[i]) * d
+            zz += zv[i] * zv[i]
     part[k, 0] = dd
     part[k, 1] = up
     part[k, 2] = zz
