@@ -850,7 +850,15 @@ def main(argv=None):
     # ---- 2. the paper's schedule per layer
     print(f"\n2. The paper's schedule (continuation defaults) on {cfg['layer_size']}x"
           f"{cfg['layer_size']} inputs (random data, numbadn.bench.bench_inference):")
-    layers = B.bench_inference(cfg["layer_size"], cfg["layer_threads"])
+    # in a fresh process: the peers' thread pools (PyTorch's OpenMP threads) are
+    # still alive in this one and slowed these timings by up to 40%
+    child = ("import json, sys; from numbadn.bench import bench_inference; "
+             f"rows = bench_inference({cfg['layer_size']}, {list(cfg['layer_threads'])}, "
+             "out=lambda s: print(s, file=sys.stderr)); print(json.dumps(rows))")
+    proc = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True,
+                          check=True)
+    sys.stdout.write(proc.stderr)
+    layers = json.loads(proc.stdout.strip().splitlines()[-1])
     for r in layers:
         r["paper_seconds"] = B.PAPER_LAYER_SECONDS[r["layer"]]
         r["target_seconds"] = B.TARGET_LAYER_SECONDS[r["layer"]]
