@@ -36,37 +36,17 @@ import numba
 import numpy as np
 import pytest
 from scipy.optimize import minimize
-from scipy.signal import convolve2d
 
 import numbadn
 from numbadn import cost, infer
 from numbadn.solvers import ContinuationOptions
 from numbadn.solvers.options import spectral_norm2
 
+from naive import conv_full as ref_FT  # F^T r: footnote 3 (scipy reference)
+from naive import conv_valid as ref_F  # F z: eq. 1 (scipy reference)
+
 
 # ---------------------------------------------------------------- references
-def ref_F(z, f, g):
-    """``F z``: ``y_c = sum_k g[k, c] convolve2d(z_k, f_kc, 'valid')`` (eq. 1)."""
-    K1, K0, h, w = f.shape
-    out = np.zeros((K0, z.shape[1] - h + 1, z.shape[2] - w + 1))
-    for c in range(K0):
-        for k in range(K1):
-            if g[k, c]:
-                out[c] += convolve2d(z[k], f[k, c], mode="valid")
-    return out
-
-
-def ref_FT(r, f, g):
-    """``F^T r``: ``z_k = sum_c g[k, c] convolve2d(r_c, flip(f_kc), 'full')`` (footnote 3)."""
-    K1, K0, h, w = f.shape
-    out = np.zeros((K1, r.shape[1] + h - 1, r.shape[2] + w - 1))
-    for k in range(K1):
-        for c in range(K0):
-            if g[k, c]:
-                out[k] += convolve2d(r[c], f[k, c, ::-1, ::-1], mode="full")
-    return out
-
-
 def ref_cost(y, z, f, g, lam, p):
     """Eq. 2 / 3."""
     return 0.5 * lam * np.sum((ref_F(z, f, g) - y) ** 2) + np.sum(np.abs(z) ** p)
