@@ -77,7 +77,8 @@ def _cmd_train(args):
     ckpt = os.path.join(args.out, "checkpoint.npz")
     t0 = time.perf_counter()
     net.fit(ys, epochs=args.epochs, verbose=not args.quiet, n_threads=args.threads,
-            checkpoint=ckpt, resume=args.resume, checkpoint_every=args.checkpoint_every)
+            checkpoint=ckpt, resume=args.resume, checkpoint_every=args.checkpoint_every,
+            low_memory=args.low_memory)
     model = os.path.join(args.out, "model.npz")
     net.save(model)
     if os.path.exists(ckpt):
@@ -235,6 +236,9 @@ def build_parser():
                    help="continue from OUT/checkpoint.npz left by an interrupted run")
     t.add_argument("--checkpoint-every", type=float, default=120.0,
                    help="seconds between checkpoints within an epoch (default 120)")
+    t.add_argument("--low-memory", action="store_true",
+                   help="memory independent of the number of images: no warm starts, "
+                        "higher layers' inputs recomputed on the fly")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     common(t)
     t.set_defaults(func=_cmd_train)

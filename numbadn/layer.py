@@ -17,7 +17,22 @@ from .solvers.filters import normalize_planes, update_filters
 from .solvers.z0 import grad_energy, low_pass, uniform_filter
 from .solvers.options import parse
 
-__all__ = ["DeconvLayer", "as_image_list"]
+__all__ = ["DeconvLayer", "as_image_list", "LazyImages"]
+
+
+class LazyImages:
+    """A sequence of images computed on demand (``get(i)``), for :meth:`DeconvLayer.fit`
+    on inputs too large to hold in memory (e.g. the maps of the layer below)."""
+
+    def __init__(self, n, get):
+        self.n = n
+        self.get = get
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        return self.get(i)
 
 UPDATES = ("online", "batch")
 
@@ -101,6 +116,10 @@ class DeconvLayer:
         Layer 1 only, in the paper.
     psi : float
         Weight of the z0 gradient prior (toolbox: 1).
+    warm_start : bool
+        Keep every training image's maps between epochs and start its next
+        inference from them (the toolbox's choice).  ``False`` keeps no maps
+        (memory independent of the number of images); needs online updates.
 
     Attributes
     ----------
@@ -117,7 +136,7 @@ class DeconvLayer:
     def __init__(self, in_channels, n_maps, filter_size=7, lam=1.0, p=1.0,
                  connectivity=None, dtype=np.float32, seed=0, solver="continuation",
                  solver_options=None, update="online", filter_cg_iters=2,
-                 lowfreq=False, psi=1.0):
+                 lowfreq=False, psi=1.0, warm_start=True):
         self.in_channels = V.check_int("in_channels", in_channels, 1)
         self.n_maps = V.check_int("n_maps", n_maps, 1)
         if isinstance(filter_size, numbers.Integral) and not isinstance(filter_size, bool):
@@ -147,6 +166,10 @@ class DeconvLayer:
         self.update = update
         self.filter_cg_iters = V.check_int("filter_cg_iters", filter_cg_iters, 1)
         self.lowfreq = bool(lowfreq)
+        self.warm_start = bool(warm_start)
+        if self.update == "batch" and not self.warm_start:
+            raise ValueError("update='batch' needs warm_start=True: the batch filter step "
+                             "uses every image's maps")
         self.psi = V.check_positive("psi", psi, allow_zero=True)
         rng = np.random.default_rng(self.seed)
         h, w = self.filter_size
@@ -274,7 +297,7 @@ class DeconvLayer:
         -------
         self
         """
-        ims = self._images(images)
+        ims = images if isinstance(images, LazyImages) else self._images(images)
         epochs = V.check_int("epochs", epochs, 0)
         if not _resume:
             self._pos = [0, 0, 0.0, 0.0]
@@ -306,7 +329,7 @@ class DeconvLayer:
     # ------------------------------------------------------------ internals
     def _epoch(self, ims, epoch, bar, n_threads, on_image, t0):
         g = self.connectivity
-        same = len({y.shape for y in ims}) == 1
+        same = not isinstance(ims, LazyImages) and len({y.shape for y in ims}) == 1
         if self.update == "batch" and same and len(ims) > 1 and not self.lowfreq:
             Z0 = None if self._maps[0] is None else np.stack(self._maps)
             Z = self.infer(np.stack(ims), z0=Z0, n_threads=n_threads)
@@ -321,11 +344,11 @@ class DeconvLayer:
                 if self.lowfreq:
                     z, zl = self.infer(y, z0=self._maps[i], zlow0=self._low[i],
                                        n_threads=n_threads, return_lowfreq=True)
-                    self._low[i] = zl
                 else:
                     z, zl = self.infer(y, z0=self._maps[i], n_threads=n_threads), None
-                self._maps[i] = z
-                target = self._target(i, y)
+                if self.warm_start:
+                    self._maps[i], self._low[i] = z, zl
+                target = self._target(i, y, zl)
                 # one residual F z - target serves the cost and the filter gradient
                 r = conv_valid(z, self.filters, self.connectivity) - target
                 total += (0.5 * self.lam * float(np.vdot(r, r)) + _sum_abs_p(z, self.p)
@@ -354,12 +377,13 @@ class DeconvLayer:
         self._maps = list(state["maps"])
         self._low = list(state["low"])
 
-    def _target(self, i, y):
+    def _target(self, i, y, zl=None):
         """What the filters must explain: ``y`` less the z0 low-pass image."""
-        if not self.lowfreq or self._low[i] is None:
+        zl = self._low[i] if zl is None else zl
+        if not self.lowfreq or zl is None:
             return y
         f0 = uniform_filter(self.in_channels, self.filter_size[0], y.dtype)
-        return np.ascontiguousarray(y - low_pass(self._low[i], f0))
+        return np.ascontiguousarray(y - low_pass(zl, f0))
 
     def _update_filters(self, zs, ys, residuals=None):
         f = update_filters(self.filters, self.connectivity, zs, ys, self.filter_cg_iters,

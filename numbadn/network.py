@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from . import _validation as V
-from .layer import DeconvLayer, as_image_list
+from .layer import DeconvLayer, LazyImages, as_image_list
 from .solvers.options import parse
 from .solvers.topdown import continuation_chain, fista_chain, project_down
 from .solvers.z0 import low_pass, uniform_filter
@@ -25,7 +25,10 @@ N_BINS = 100
 SAMPLE_KEEP = 100
 
 _LAYER_PARAMS = ("in_channels", "n_maps", "filter_size", "lam", "p", "seed", "solver",
-                 "solver_options", "update", "filter_cg_iters", "lowfreq", "psi")
+                 "solver_options", "update", "filter_cg_iters", "lowfreq", "psi", "warm_start")
+#: Activation values kept per map for the sampling histograms (a uniform subsample
+#: beyond this, so the statistics take bounded memory).
+STATS_SAMPLE = 20000
 
 
 def _layer_params(layer):
@@ -109,7 +112,7 @@ class DeconvNet:
 
     # ------------------------------------------------------------------ fit
     def fit(self, images, epochs=3, *, verbose=True, n_threads=None, checkpoint=None,
-            resume=False, checkpoint_every=300.0):
+            resume=False, checkpoint_every=300.0, low_memory=False):
         """Train every layer in turn, bottom-up (section 3.1).
 
         Parameters
@@ -124,9 +127,20 @@ class DeconvNet:
         resume : bool
             Continue from ``checkpoint`` if it exists; the resumed run ends with
             the same filters as an uninterrupted one.
+        low_memory : bool
+            Memory independent of the number of images: no warm starts (every
+            layer gets ``warm_start=False``), and each higher layer's inputs are
+            recomputed through the layers below when needed instead of being
+            held (costs one bottom-up inference per image and epoch).
         """
         ims = as_image_list(images, self.layers[0].in_channels, self.layers[0].dtype)
         epochs = V.check_int("epochs", epochs, 0)
+        if low_memory:
+            for i, la in enumerate(self.layers):
+                if la.update != "online":
+                    raise ValueError(f"low_memory needs online filter updates; layers[{i}] "
+                                     f"has update={la.update!r}")
+                la.warm_start = False
         state = None
         if resume:
             if checkpoint is None:
@@ -146,33 +160,38 @@ class DeconvNet:
         for li, layer in enumerate(self.layers):
             if li < self.trained_:
                 continue
-            if li:
-                inputs = self._bottom_up_inputs(ims, li, n_threads)
+            if li and low_memory:
+                inputs = LazyImages(len(ims), lambda i, li=li: self._bottom_up_one(
+                    ims[i], li, n_threads))
+            elif li:
+                inputs = [self._bottom_up_one(y, li, n_threads) for y in ims]
             resuming = state is not None and state["layer"] == li
             layer.fit(inputs, epochs, verbose=verbose, n_threads=n_threads, on_image=hook,
                       desc=f"layer {li + 1}/{len(self.layers)}", _resume=resuming)
             # the maps of the last epoch give the scale and the firing statistics
-            # (no second inference pass and no second copy of every map)
-            Z = layer.maps_ if epochs and layer.maps_ and layer.maps_[0] is not None else \
-                [layer.infer(y, n_threads=n_threads) for y in inputs]
-            self.scales_.append(_scale(Z))
-            self.stats_.append(_activation_stats(Z))
+            # (no second inference pass); without warm starts, one streaming pass
+            maps = layer.maps_ if epochs and layer.maps_ and layer.maps_[0] is not None \
+                else None
+            acc = _ActivationStats(layer.n_maps, seed=li)
+            for i in range(len(inputs)):
+                acc.add(maps[i] if maps is not None else
+                        layer.infer(inputs[i], n_threads=n_threads))
+            self.scales_.append(acc.scale())
+            self.stats_.append(acc.histograms())
             self.trained_ = li + 1
-            del Z
+            del maps
             layer._maps = layer._low = None  # free the warm starts
             if checkpoint is not None:
                 self._write_checkpoint(checkpoint, None)
         return self
 
-    def _bottom_up_inputs(self, ims, upto, n_threads):
-        """Scaled maps of layer ``upto`` (0-based) for every image: the next layer's input."""
-        out = []
-        for y in ims:
-            u = y
-            for li in range(upto):
-                u = self.layers[li].infer(u, n_threads=n_threads) * u.dtype.type(self.scales_[li])
-            out.append(np.ascontiguousarray(u))
-        return out
+    def _bottom_up_one(self, y, upto, n_threads):
+        """Scaled maps of layer ``upto`` (0-based count of layers below) for one
+        image: the input of layer ``upto + 1``."""
+        u = y
+        for li in range(upto):
+            u = self.layers[li].infer(u, n_threads=n_threads) * u.dtype.type(self.scales_[li])
+        return np.ascontiguousarray(u)
 
     # ------------------------------------------------------------ inference
     def _layer_index(self, layer):
@@ -416,34 +435,63 @@ class DeconvNet:
         return {"layer": ck["layer"]}
 
 
-def _scale(Z):
-    """``s``: 1 / the median over images of max |z| (inputs of the next layer in ~[-1, 1])."""
-    m = float(np.median([np.abs(z).max() for z in Z]))
-    return 1.0 / m if m > 0 else 1.0
+class _ActivationStats:
+    """Streaming statistics of one layer's maps over the training images.
 
-
-def _activation_stats(Z, n_bins=N_BINS):
-    """Per map: firing frequency and a histogram of the nonzero activations.
-
-    An activation "fires" when ``|z| > 1e-3 max|z|`` (continuation leaves
-    tiny nonzero values that are not features).
+    * the layer scale ``s = 1 / median_i max|z_i|`` (the next layer's inputs then
+      span about [-1, 1]);
+    * per map, the firing frequency (an activation "fires" when ``|z| > 1e-3
+      max|z_i|`` of its image: continuation leaves tiny nonzero values that are
+      not features) and a 100-bin histogram of the firing values, from a
+      uniform subsample of at most ``STATS_SAMPLE`` values per map.
     """
-    K = Z[0].shape[0]
-    top = max(float(np.abs(z).max()) for z in Z) or 1.0
-    thr = 1e-3 * top
-    freq = np.zeros(K)
-    hist = np.zeros((K, n_bins))
-    edges = np.zeros((K, n_bins + 1))
-    total = sum(z[0].size for z in Z)
-    for k in range(K):
-        vals = np.concatenate([z[k][np.abs(z[k]) > thr].astype(np.float64) for z in Z])
-        freq[k] = vals.size / total
-        if vals.size:
-            lo, hi = vals.min(), vals.max()
-            if hi <= lo:
-                hi = lo + 1e-12
-            hist[k], edges[k] = np.histogram(vals, bins=n_bins, range=(lo, hi))
-    return freq, hist, edges
+
+    def __init__(self, K, seed=0):
+        self.maxima = []
+        self.counts = np.zeros(K)
+        self.seen = np.zeros(K)
+        self.total = 0
+        self.values = [np.zeros(0) for _ in range(K)]
+        self.rng = np.random.default_rng(seed)
+
+    def add(self, z):
+        top = float(np.abs(z).max())
+        self.maxima.append(top)
+        self.total += z[0].size
+        thr = 1e-3 * top
+        for k in range(z.shape[0]):
+            v = z[k][np.abs(z[k]) > thr].astype(np.float64)
+            self.counts[k] += v.size
+            self._keep(k, v)
+
+    def _keep(self, k, new):
+        old, n_old, n_new = self.values[k], self.seen[k], new.size
+        self.seen[k] += n_new
+        if old.size + n_new <= STATS_SAMPLE:
+            self.values[k] = np.concatenate([old, new])
+            return
+        take_new = min(n_new, self.rng.binomial(STATS_SAMPLE, n_new / (n_old + n_new)))
+        take_old = min(old.size, STATS_SAMPLE - take_new)
+        self.values[k] = np.concatenate([
+            self.rng.choice(old, take_old, replace=False),
+            self.rng.choice(new, take_new, replace=False)])
+
+    def scale(self):
+        m = float(np.median(self.maxima)) if self.maxima else 0.0
+        return 1.0 / m if m > 0 else 1.0
+
+    def histograms(self, n_bins=N_BINS):
+        K = self.counts.shape[0]
+        freq = self.counts / max(self.total, 1)
+        hist = np.zeros((K, n_bins))
+        edges = np.zeros((K, n_bins + 1))
+        for k, vals in enumerate(self.values):
+            if vals.size:
+                lo, hi = vals.min(), vals.max()
+                if hi <= lo:
+                    hi = lo + 1e-12
+                hist[k], edges[k] = np.histogram(vals, bins=n_bins, range=(lo, hi))
+        return freq, hist, edges
 
 
 def _atomic_savez(path, header, arrs):

@@ -931,34 +931,39 @@ _MEMORY_CHILD = """
 import resource, sys, numpy as np, numbadn
 from numbadn.data import load_images
 from numbadn.preprocess import contrast_normalize
-n, size = int(sys.argv[1]), int(sys.argv[2])
+n, size, low = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
 ims = load_images("food", size=(size, size))
 ys = [contrast_normalize(ims[i % len(ims)], mode="same")[None] for i in range(n)]
-numbadn.DeconvNet.paper().fit(ys, epochs=1, verbose=False)
+numbadn.DeconvNet.paper().fit(ys, epochs=1, verbose=False, low_memory=low)
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
 def training_memory(counts, size, target_images=1000, target_bytes=4 * 2 ** 30):
     """Peak RSS of a fresh process training ``DeconvNet.paper()`` on n images, for
-    two n; the slope is the memory per image, extrapolated to 1,000 images."""
-    peaks = []
-    for n in counts:
-        out = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, str(n), str(size)],
-                             capture_output=True, text=True, check=True)
-        peaks.append(int(out.stdout.split()[-1]) * 1024)  # ru_maxrss is in KiB on Linux
-        print(f"  {n:3d} images: peak RSS {peaks[-1] / 2 ** 20:8.1f} MiB")
-    per_image = (peaks[1] - peaks[0]) / (counts[1] - counts[0])
-    base = peaks[0] - per_image * counts[0]
-    at_target = base + per_image * target_images
-    print(f"  grows by {per_image / 2 ** 20:.1f} MiB per image (maps kept as warm starts and "
-          f"the next layer's inputs, float32); {target_images} images: "
-          f"{at_target / 2 ** 30:.1f} GiB (target {target_bytes / 2 ** 30:.0f} GiB: "
-          f"{'met' if at_target < target_bytes else 'NOT met'})")
-    return dict(image_size=size, counts=list(counts), peak_bytes=peaks,
-                bytes_per_image=per_image, base_bytes=base,
-                extrapolated_bytes=at_target, target_images=target_images,
-                target_bytes=target_bytes)
+    two n, with and without ``low_memory``; the slope is the memory per image,
+    extrapolated to 1,000 images."""
+    out = {}
+    for low, label in ((False, "default (warm starts, inputs held)"),
+                       (True, "low_memory=True (no warm starts, inputs streamed)")):
+        print(f"  {label}:")
+        peaks = []
+        for n in counts:
+            proc = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, str(n), str(size),
+                                   "1" if low else "0"],
+                                  capture_output=True, text=True, check=True)
+            peaks.append(int(proc.stdout.split()[-1]) * 1024)  # ru_maxrss: KiB on Linux
+            print(f"    {n:3d} images: peak RSS {peaks[-1] / 2 ** 20:8.1f} MiB")
+        per_image = max(0.0, (peaks[1] - peaks[0]) / (counts[1] - counts[0]))
+        base = peaks[0] - per_image * counts[0]
+        at_target = base + per_image * target_images
+        print(f"    grows by {per_image / 2 ** 20:.1f} MiB per image; {target_images} images: "
+              f"{at_target / 2 ** 30:.1f} GiB (target {target_bytes / 2 ** 30:.0f} GiB: "
+              f"{'met' if at_target < target_bytes else 'NOT met'})")
+        out["low_memory" if low else "default"] = dict(
+            counts=list(counts), peak_bytes=peaks, bytes_per_image=per_image,
+            base_bytes=base, extrapolated_bytes=at_target)
+    return dict(out, image_size=size, target_images=target_images, target_bytes=target_bytes)
 
 
 def _threading_layer():

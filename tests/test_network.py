@@ -530,3 +530,47 @@ def test_reconstruct_and_pixel_filters_of_an_untrained_higher_layer_raise_value_
             net.reconstruct(np.zeros((10, 42, 42), np.float32), layer=2)
         else:
             net.pixel_filters(2)
+
+
+# ---------------------------------------------------------------- low-memory training
+def test_low_memory_fit_streams_inputs_and_keeps_no_maps(ck_images, monkeypatch):
+    seen = []
+    original = DeconvLayer.fit
+
+    def recording_fit(self, images, *args, **kw):
+        seen.append(type(images).__name__)
+        return original(self, images, *args, **kw)
+
+    monkeypatch.setattr(DeconvLayer, "fit", recording_fit)
+    net = small_net().fit(ck_images, epochs=2, verbose=False, low_memory=True)
+    # layer 1 gets the image list, layer 2 a lazily computed sequence of inputs
+    assert seen == ["list", "LazyImages"]
+    assert all(not la.warm_start and la.maps_ is None for la in net.layers)
+    assert net.trained_ == 2 and all(np.isfinite(s) and s > 0 for s in net.scales_)
+    for la in net.layers:
+        c = costs(la)
+        assert len(c) == 2 and c[-1] < c[0]
+    assert np.isfinite(net.sample(2, n=1, seed=0)).all()
+
+
+def test_low_memory_resumed_fit_equals_an_uninterrupted_one(ck_images, tmp_path, monkeypatch):
+    ref = small_net().fit(ck_images, epochs=E_CK, verbose=False, low_memory=True)
+    path = tmp_path / "ck.npz"
+    interrupt_after(monkeypatch, N_CK * E_CK + 3)  # in the middle of layer 2
+    with pytest.raises(Interrupt):
+        small_net().fit(ck_images, epochs=E_CK, verbose=False, checkpoint=path,
+                        checkpoint_every=0, low_memory=True)
+    monkeypatch.undo()
+    resumed = small_net().fit(ck_images, epochs=E_CK, verbose=False, checkpoint=path,
+                              resume=True, low_memory=True)
+    for a, b in zip(ref.layers, resumed.layers):
+        np.testing.assert_array_equal(b.filters, a.filters)
+    assert resumed.scales_ == ref.scales_
+
+
+def test_batch_updates_need_warm_starts():
+    with pytest.raises(ValueError, match="warm_start"):
+        DeconvLayer(1, 3, update="batch", warm_start=False)
+    net = DeconvNet([DeconvLayer(1, 3, update="batch")])
+    with pytest.raises(ValueError, match="online"):
+        net.fit([np.zeros((12, 12), np.float32)], epochs=1, verbose=False, low_memory=True)
