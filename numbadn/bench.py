@@ -116,11 +116,13 @@ def bench_inference(P, thread_counts, h=7, dtype=np.float32, out=print):
         f *= g[:, :, None, None]
         op = make_operator(f, g)
         y = rng.standard_normal((K0, P, P)).astype(dtype)
+        z = np.zeros((K1, P + h - 1, P + h - 1), dtype)
+        ws, FTy = S.workspace(K0, P, P, h, h, z), np.empty_like(z)  # kept, as infer() does
         for nt in thread_counts:
             def run():
-                z = np.zeros((K1, P + h - 1, P + h - 1), dtype)
+                z[...] = 0
                 S.continuation_solve(op, y, z, opts.betas(), 1.0, 1.0, np.zeros(2), 0.0, 1.0,
-                                     opts.inner_iters, opts.cg_iters, True)
+                                     opts.inner_iters, opts.cg_iters, True, ws, FTy)
             with threads(nt):
                 t = median_time(run, repeats=5 if li < 3 else 3, min_time=0.2)
             spfm = t / K1 / (P * P / 1e6)

@@ -1,6 +1,7 @@
 """Inference on one layer: ``infer`` and ``cost`` (eqs. 2-8)."""
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -143,8 +144,9 @@ def infer(y, f, g=None, *, lam=1.0, p=1.0, solver="continuation", z0=None,
             return Z[0], stats
         if solver == "continuation":
             if Y.shape[0] == 1:
+                ws, FTy = _workspace(Y[0], Z[0], f.shape[2], f.shape[3])
                 S.continuation_solve(op, Y[0], Z[0], opts.betas(), lam, p, table, w_t,
-                                     dw, opts.inner_iters, opts.cg_iters, True)
+                                     dw, opts.inner_iters, opts.cg_iters, True, ws, FTy)
             else:
                 S.continuation_batch(op, Y, Z, opts.betas(), lam, p, table, w_t, dw,
                                      opts.inner_iters, opts.cg_iters)
@@ -156,6 +158,21 @@ def infer(y, f, g=None, *, lam=1.0, p=1.0, solver="continuation", z0=None,
                 S.fista_batch(op, Y, Z, L, lam, p, table, w_t, dw, opts.max_iter,
                               opts.tol, opts.restart)
     return Z if batched else Z[0]
+
+
+_LOCAL = threading.local()
+
+
+def _workspace(y, z, h, w):
+    """Work arrays of the continuation solver for this image size, kept per thread
+    for the next call of the same size (the most recent size only)."""
+    key = (y.shape, z.shape, h, w, z.dtype.str)
+    cached = getattr(_LOCAL, "ws", None)
+    if cached is None or cached[0] != key:
+        ws = S.workspace(y.shape[0], y.shape[1], y.shape[2], h, w, z)
+        cached = (key, ws, np.empty_like(z))
+        _LOCAL.ws = cached
+    return cached[1], cached[2]
 
 
 def _lipschitz(opts, op, f, g, Y):
