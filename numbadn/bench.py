@@ -117,7 +117,7 @@ def bench_inference(P, thread_counts, h=7, dtype=np.float32, out=print):
         op = make_operator(f, g)
         y = rng.standard_normal((K0, P, P)).astype(dtype)
         z = np.zeros((K1, P + h - 1, P + h - 1), dtype)
-        ws, FTy = S.workspace(K0, P, P, h, h, z), np.empty_like(z)  # kept, as infer() does
+        ws, FTy = S.workspace(op, y, z), np.empty_like(z)  # kept, as infer() does
         for nt in thread_counts:
             def run():
                 z[...] = 0

@@ -144,7 +144,7 @@ def infer(y, f, g=None, *, lam=1.0, p=1.0, solver="continuation", z0=None,
             return Z[0], stats
         if solver == "continuation":
             if Y.shape[0] == 1:
-                ws, FTy = _workspace(Y[0], Z[0], f.shape[2], f.shape[3])
+                ws, FTy = _workspace(op, Y[0], Z[0])
                 S.continuation_solve(op, Y[0], Z[0], opts.betas(), lam, p, table, w_t,
                                      dw, opts.inner_iters, opts.cg_iters, True, ws, FTy)
             else:
@@ -163,13 +163,13 @@ def infer(y, f, g=None, *, lam=1.0, p=1.0, solver="continuation", z0=None,
 _LOCAL = threading.local()
 
 
-def _workspace(y, z, h, w):
-    """Work arrays of the continuation solver for this image size, kept per thread
-    for the next call of the same size (the most recent size only)."""
-    key = (y.shape, z.shape, h, w, z.dtype.str)
+def _workspace(op, y, z):
+    """Work arrays of the continuation solver (and ``F^T y``) for this image size,
+    kept per thread for the next call of the same size (the most recent size only)."""
+    key = (y.shape, z.shape, op[0].shape, z.dtype.str)
     cached = getattr(_LOCAL, "ws", None)
     if cached is None or cached[0] != key:
-        ws = S.workspace(y.shape[0], y.shape[1], y.shape[2], h, w, z)
+        ws = S.workspace(op, y, z)
         cached = (key, ws, np.empty_like(z))
         _LOCAL.ws = cached
     return cached[1], cached[2]
@@ -206,11 +206,10 @@ def _new_stats():
 def _continuation_stats(op, y, z, lam, p, table, w_t, dw, opts):
     K0, P, Q = y.shape
     h, w = op[0].shape[2:]
-    ws = S.workspace(K0, P, Q, h, w, z)
+    ws, FTy = _workspace(op, y, z)
     stats = _new_stats()
     elapsed = 0.0
     t0 = time.perf_counter()
-    FTy = np.empty_like(z)
     S.continuation_start(op, y, z, FTy, ws, True)
     elapsed += time.perf_counter() - t0
     rpad = new_rpad(K0, P, Q, h, w, z.dtype)
@@ -301,8 +300,7 @@ def infer_lowfreq(y, f, g=None, *, lam=1.0, p=1.0, psi=1.0, solver="continuation
         return np.ascontiguousarray(y - low_pass(zl, f0))
 
     if solver == "continuation":
-        ws = S.workspace(K0, y.shape[1], y.shape[2], h, w, z)
-        FTy = np.empty_like(z)
+        ws, FTy = _workspace(op, y, z)
         S.continuation_start(op, y, z, FTy, ws, True)
         for beta in opts.betas():
             yy = update_zlow()

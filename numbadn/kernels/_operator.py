@@ -138,16 +138,6 @@ def dot(a, b):
 
 
 @numba.njit(**JIT)
-def axpy(alpha, x, y):
-    """``y += alpha * x`` in place."""
-    xv = x.reshape(-1)
-    yv = y.reshape(-1)
-    a = yv.dtype.type(alpha)
-    for i in range(xv.shape[0]):
-        yv[i] += a * xv[i]
-
-
-@numba.njit(**JIT)
 def apply_A(op, z, out, rpad, alpha, par):
     """``out = A z = F^T F z + alpha z`` (eqs. 6-7 with ``alpha = beta/lambda``).
 
@@ -159,20 +149,10 @@ def apply_A(op, z, out, rpad, alpha, par):
     return corr_add(rpad, op[3], out, op[4], op[5], 0, 0, z, alpha, par)
 
 
-@numba.njit(**JIT)
-def _dot_map(a, b, k):
-    av = a[k].reshape(-1)
-    bv = b[k].reshape(-1)
-    s = 0.0
-    for i in range(av.shape[0]):
-        s += av[i] * bv[i]
-    return s
-
-
 @numba.njit(**PJIT)
 def _dot_maps_parallel(a, b, part):
     for k in prange(a.shape[0]):
-        part[k] = _dot_map(a, b, k)
+        part[k] = dot(a[k], b[k])
 
 
 @numba.njit(**JIT)
@@ -187,7 +167,7 @@ def vdot(a, b, part, par):
         _dot_maps_parallel(a, b, part)
     else:
         for k in range(a.shape[0]):
-            part[k] = _dot_map(a, b, k)
+            part[k] = dot(a[k], b[k])
     s = 0.0
     for k in range(part.shape[0]):
         s += part[k]
@@ -363,6 +343,10 @@ def power_norm2(op, z, out, rpad, n_iter, par):
     return lam
 
 
-def new_rpad(K0, P, Q, h, w, dtype):
-    """Zero work buffer for ``F z`` with the border ``F^T`` needs."""
-    return np.zeros((K0, P + 2 * (h - 1), Q + 2 * (w - 1)), dtype)
+@numba.njit(**JIT)
+def rpad_for(op, y, z):
+    """Zero work buffer of shape (K0, P+2(h-1), Q+2(w-1)) for ``F z`` (the border
+    ``F^T`` reads), for input ``y`` of shape (K0, P, Q), in ``z``'s dtype."""
+    h = op[0].shape[2]
+    w = op[0].shape[3]
+    return np.zeros((y.shape[0], y.shape[1] + 2 * (h - 1), y.shape[2] + 2 * (w - 1)), z.dtype)

@@ -14,7 +14,7 @@ import numpy as np
 from numba import prange
 
 from .._jit import JIT, PJIT
-from ..kernels._operator import (apply_A, apply_F, apply_F_sparse, apply_FT,
+from ..kernels._operator import (apply_A, apply_F, apply_F_sparse, apply_FT, rpad_for,
                                  cg_solve_tracked, dot,
                                  residual_norm2, sub_interior)
 from ..kernels._shrink import shrink
@@ -27,9 +27,9 @@ SPARSE_DENSITY = 0.01
 
 
 @numba.njit(**JIT)
-def workspace(K0, P, Q, h, w, z):
+def workspace(op, y, z):
     """Work arrays for one image: ``(rpad, x, b, r, pp, Ap, q)``."""
-    rpad = np.zeros((K0, P + 2 * (h - 1), Q + 2 * (w - 1)), z.dtype)
+    rpad = rpad_for(op, y, z)
     return (rpad, np.zeros_like(z), np.empty_like(z), np.empty_like(z),
             np.empty_like(z), np.empty_like(z), np.zeros_like(z))
 
@@ -162,12 +162,9 @@ def continuation_solve(op, y, z, betas, lam, p, table, w_t, dw,
 @numba.njit(**PJIT)
 def continuation_batch(op, Y, Z, betas, lam, p, table, w_t, dw, inner_iters, cg_iters):
     """:func:`continuation_solve` for a batch. Parallel over: images."""
-    K0, P, Q = Y.shape[1:]
-    h = op[0].shape[2]
-    w = op[0].shape[3]
     for n in prange(Y.shape[0]):
         continuation_solve(op, Y[n], Z[n], betas, lam, p, table, w_t, dw,
-                           inner_iters, cg_iters, False, workspace(K0, P, Q, h, w, Z[n]),
+                           inner_iters, cg_iters, False, workspace(op, Y[n], Z[n]),
                            np.empty_like(Z[n]))
 
 
@@ -294,10 +291,7 @@ def _momentum_parallel(z, zprev, v, mom):
 @numba.njit(**JIT)
 def fista_solve(op, y, z, L, lam, p, table, w_t, dw, max_iter, tol, restart, par):
     """FISTA to convergence for one image, in place on ``z``; returns iterations."""
-    K0, P, Q = y.shape
-    h = op[0].shape[2]
-    w = op[0].shape[3]
-    rpad = np.zeros((K0, P + 2 * (h - 1), Q + 2 * (w - 1)), z.dtype)
+    rpad = rpad_for(op, y, z)
     zprev = np.empty_like(z)
     v = z.copy()
     grad = np.empty_like(z)
@@ -321,9 +315,5 @@ def fista_batch(op, Y, Z, L, lam, p, table, w_t, dw, max_iter, tol, restart):
 @numba.njit(**PJIT)
 def cost_batch(op, Y, Z, lam, p, out):
     """:func:`cost` per image. Parallel over: images."""
-    K0, P, Q = Y.shape[1:]
-    h = op[0].shape[2]
-    w = op[0].shape[3]
     for n in prange(Y.shape[0]):
-        rpad = np.zeros((K0, P + 2 * (h - 1), Q + 2 * (w - 1)), Z.dtype)
-        out[n] = cost(op, Y[n], Z[n], lam, p, rpad, False)
+        out[n] = cost(op, Y[n], Z[n], lam, p, rpad_for(op, Y[n], Z[n]), False)
