@@ -182,16 +182,23 @@ def _cg_update_map(z, r, p, Ap, q, a, alpha, track, k):
     Av = Ap[k].reshape(-1)
     at = zv.dtype.type(a)
     s = 0.0
-    for i in range(zv.shape[0]):
-        zv[i] += at * pv[i]
-        ri = rv[i] - at * Av[i]
-        rv[i] = ri
-        s += ri * ri
-    if track:
+    if track:  # one pass over the five arrays (the updates are memory-bound)
         qv = q[k].reshape(-1)
         al = zv.dtype.type(alpha)
         for i in range(zv.shape[0]):
-            qv[i] += at * (Av[i] - al * pv[i])
+            pi = pv[i]
+            Ai = Av[i]
+            zv[i] += at * pi
+            qv[i] += at * (Ai - al * pi)
+            ri = rv[i] - at * Ai
+            rv[i] = ri
+            s += ri * ri
+    else:
+        for i in range(zv.shape[0]):
+            zv[i] += at * pv[i]
+            ri = rv[i] - at * Av[i]
+            rv[i] = ri
+            s += ri * ri
     return s
 
 
@@ -204,7 +211,7 @@ def _cg_update_parallel(z, r, p, Ap, q, a, alpha, track, part):
 @numba.njit(**JIT)
 def cg_update(z, r, p, Ap, q, a, alpha, track, part, par):
     """Fused CG update: ``z += a p; r -= a A p`` (and ``q += a (A p - alpha p)``
-    with ``track``); returns ``||r||^2`` (per-map sums, as :func:`vdot`)."""
+    with ``track``) in one pass; returns ``||r||^2`` (per-map sums, as :func:`vdot`)."""
     if par:
         _cg_update_parallel(z, r, p, Ap, q, a, alpha, track, part)
     else:
@@ -242,23 +249,17 @@ def xpby(x, y, beta, par):
 
 
 @numba.njit(**JIT)
-def cg_iterate(op, z, b, alpha, n_iter, tol, rpad, r, p, Ap, par, q, track):
-    """CG steps on ``(F^T F + alpha I) z = b`` given the residual ``r = b - A z``.
+def cg_run(op, z, alpha, n_iter, tol2, rr, bb, rpad, r, p, Ap, par, q, track):
+    """CG steps on ``(F^T F + alpha I) z = b`` from ``r = b - A z``, ``p = r``,
+    ``rr = ||r||^2`` and ``bb = ||b||^2`` (``b`` itself is not needed).
 
-    With ``track``, ``q = F^T F z`` is kept up to date along with ``z`` at no
-    extra convolution (``q += a (A p - alpha p)``), so that the next system
-    with another right-hand side or ``alpha`` can start without an ``A z``
-    product (see :func:`cg_solve_tracked`).  ``p, Ap`` are work arrays.
-    Returns the relative residual ``||r|| / ||b||``.
+    Stops after ``n_iter`` steps or once ``rr <= tol2``.  With ``track``,
+    ``q = F^T F z`` is kept up to date along with ``z`` at no extra
+    convolution (``q += a (A p - alpha p)``).  The direction is not updated
+    after the last step (nothing reads it).  Returns ``sqrt(rr / bb)``.
     """
-    p[...] = r
     part = np.empty(z.shape[0])
-    rr = vdot(r, r, part, par)
-    bb = vdot(b, b, part, par)
-    if bb == 0.0:
-        bb = 1.0
-    tol2 = tol * tol * bb
-    for _ in range(n_iter):
+    for it in range(n_iter):
         if rr <= tol2 or rr == 0.0:
             break
         if alpha != 0.0:
@@ -270,9 +271,24 @@ def cg_iterate(op, z, b, alpha, n_iter, tol, rpad, r, p, Ap, par, q, track):
             break
         a = rr / pAp
         rr_new = cg_update(z, r, p, Ap, q, a, alpha, track, part, par)
-        xpby(r, p, rr_new / rr, par)
+        if it + 1 < n_iter:
+            xpby(r, p, rr_new / rr, par)
         rr = rr_new
     return math.sqrt(rr / bb)
+
+
+@numba.njit(**JIT)
+def cg_iterate(op, z, b, alpha, n_iter, tol, rpad, r, p, Ap, par, q, track):
+    """CG steps on ``(F^T F + alpha I) z = b`` given the residual ``r = b - A z``
+    (:func:`cg_run`; ``p, Ap`` are work arrays).  Returns the relative residual
+    ``||r|| / ||b||``."""
+    p[...] = r
+    part = np.empty(z.shape[0])
+    rr = vdot(r, r, part, par)
+    bb = vdot(b, b, part, par)
+    if bb == 0.0:
+        bb = 1.0
+    return cg_run(op, z, alpha, n_iter, tol * tol * bb, rr, bb, rpad, r, p, Ap, par, q, track)
 
 
 @numba.njit(**JIT)
@@ -296,24 +312,6 @@ def cg_solve(op, z, b, alpha, n_iter, tol, rpad, r, p, Ap, par):
     for i in range(rv.shape[0]):
         rv[i] = bv[i] - Av[i]
     return cg_iterate(op, z, b, alpha, n_iter, tol, rpad, r, p, Ap, par, Ap, False)
-
-
-@numba.njit(**JIT)
-def cg_solve_tracked(op, z, q, b, alpha, n_iter, tol, rpad, r, p, Ap, par):
-    """:func:`cg_solve` given ``q = F^T F z``, which it keeps up to date.
-
-    The initial residual ``b - q - alpha z`` needs no convolution, so
-    ``n_iter`` CG steps cost ``n_iter`` products ``A z`` instead of
-    ``n_iter + 1``: a third less work for the paper's 2 steps per beta.
-    """
-    rv = r.reshape(-1)
-    bv = b.reshape(-1)
-    qv = q.reshape(-1)
-    zv = z.reshape(-1)
-    al = rv.dtype.type(alpha)
-    for i in range(rv.shape[0]):
-        rv[i] = bv[i] - qv[i] - al * zv[i]
-    return cg_iterate(op, z, b, alpha, n_iter, tol, rpad, r, p, Ap, par, q, True)
 
 
 @numba.njit(**JIT)

@@ -1,7 +1,7 @@
 """njit iterations of the one-layer solvers; arrays in, arrays out.
 
 ``op`` is the operator tuple of :func:`numbadn.kernels.make_operator`; ``ws``
-is the work-space tuple ``(rpad, x, b, r, pp, Ap)`` of :func:`workspace`.
+is the work-space tuple ``(rpad, r, pp, Ap, q)`` of :func:`workspace`.
 ``par`` selects the parallel kernels (one image at a time) or the serial ones
 (inside the batch kernels, which are parallel over images).
 """
@@ -15,9 +15,8 @@ from numba import prange
 
 from .._jit import JIT, PJIT
 from ..kernels._operator import (apply_A, apply_F, apply_F_sparse, apply_FT, rpad_for,
-                                 cg_solve_tracked, dot,
-                                 residual_norm2, sub_interior)
-from ..kernels._shrink import shrink
+                                 cg_run, dot, residual_norm2, sub_interior)
+from ..kernels._shrink import lp_scaled, shrink
 
 
 #: Largest fraction of nonzeros for which FISTA's ``F v`` scatters the nonzeros
@@ -28,17 +27,17 @@ SPARSE_DENSITY = 0.01
 
 @numba.njit(**JIT)
 def workspace(op, y, z):
-    """Work arrays for one image: ``(rpad, x, b, r, pp, Ap, q)``."""
-    rpad = rpad_for(op, y, z)
-    return (rpad, np.zeros_like(z), np.empty_like(z), np.empty_like(z),
-            np.empty_like(z), np.empty_like(z), np.zeros_like(z))
+    """Work arrays for one image: ``(rpad, r, pp, Ap, q)`` (CG's residual,
+    direction, ``A p`` and the tracked ``q = F^T F z``)."""
+    return (rpad_for(op, y, z), np.empty_like(z), np.empty_like(z), np.empty_like(z),
+            np.zeros_like(z))
 
 
 @numba.njit(**JIT)
 def continuation_start(op, y, z, FTy, ws, par):
     """``FTy = F^T y`` and ``q = F^T F z`` (zero for a zero start) before the beta loop."""
     adjoint_of_input(op, y, FTy, ws[0], par)
-    q = ws[6]
+    q = ws[4]
     if dot(z, z) > 0.0:
         apply_A(op, z, q, ws[0], 0.0, par)
     else:
@@ -95,31 +94,72 @@ def adjoint_of_input(op, y, out, rpad, par):
 
 # ------------------------------------------------------------ continuation
 @numba.njit(**JIT)
-def _shrink_rhs_map(z, FTy, alpha, beta, p, table, w_t, dw, x, b, k):
-    shrink(z[k], beta, p, table, w_t, dw, x[k])
-    bv = b[k].reshape(-1)
-    xv = x[k].reshape(-1)
+def _shrink_residual_map(z, FTy, q, alpha, beta, p, table, w_t, dw, r, pp, part, k):
+    """Map ``k`` of :func:`shrink_residual`; ``part[k] = (||r_k||^2, ||b_k||^2)``."""
+    zv = z[k].reshape(-1)
     fv = FTy[k].reshape(-1)
-    a = bv.dtype.type(alpha)
-    for i in range(bv.shape[0]):
-        bv[i] = fv[i] + a * xv[i]
+    qv = q[k].reshape(-1)
+    rv = r[k].reshape(-1)
+    pv = pp[k].reshape(-1)
+    a = zv.dtype.type(alpha)
+    rr = 0.0
+    bb = 0.0
+    if p == 1.0:
+        th = zv.dtype.type(1.0 / beta)
+        for i in range(zv.shape[0]):
+            v = zv[i]
+            x = v - min(max(v, -th), th)  # eq. 8, branch-free
+            bi = fv[i] + a * x
+            ri = bi - qv[i] - a * v
+            rv[i] = ri
+            pv[i] = ri
+            rr += ri * ri
+            bb += bi * bi
+    else:
+        s = beta ** (-1.0 / (2.0 - p))
+        for i in range(zv.shape[0]):
+            v = zv[i]
+            x = zv.dtype.type(lp_scaled(v, s, p, table, w_t, dw))
+            bi = fv[i] + a * x
+            ri = bi - qv[i] - a * v
+            rv[i] = ri
+            pv[i] = ri
+            rr += ri * ri
+            bb += bi * bi
+    part[k, 0] = rr
+    part[k, 1] = bb
 
 
 @numba.njit(**PJIT)
-def _shrink_rhs_parallel(z, FTy, alpha, beta, p, table, w_t, dw, x, b):
+def _shrink_residual_parallel(z, FTy, q, alpha, beta, p, table, w_t, dw, r, pp, part):
     for k in prange(z.shape[0]):
-        _shrink_rhs_map(z, FTy, alpha, beta, p, table, w_t, dw, x, b, k)
+        _shrink_residual_map(z, FTy, q, alpha, beta, p, table, w_t, dw, r, pp, part, k)
 
 
 @numba.njit(**JIT)
-def shrink_rhs(z, FTy, alpha, beta, p, table, w_t, dw, x, b, par):
-    """The x sub-problem (eq. 8 / table) and eq. 6's right-hand side
-    ``b = F^T y + alpha x``, per map (in parallel over maps when ``par``)."""
+def shrink_residual(z, FTy, q, alpha, beta, p, table, w_t, dw, r, pp, par):
+    """The x sub-problem and the start of CG on eq. 6, in one pass over the maps.
+
+    ``x = argmin beta/2 (x - z)^2 + |x|^p`` (eq. 8 or the p < 1 table), the
+    right-hand side ``b = F^T y + alpha x`` and the residual ``r = b - A z =
+    b - q - alpha z`` (``q = F^T F z``); ``pp = r``.  Neither ``x`` nor ``b`` is
+    stored: CG needs only ``r`` and the norms.  Per-map sums added in a fixed
+    order (the result does not depend on ``par`` or the thread count).
+
+    Returns ``(||r||^2, ||b||^2)``.
+    """
+    part = np.empty((z.shape[0], 2))
     if par:
-        _shrink_rhs_parallel(z, FTy, alpha, beta, p, table, w_t, dw, x, b)
+        _shrink_residual_parallel(z, FTy, q, alpha, beta, p, table, w_t, dw, r, pp, part)
     else:
         for k in range(z.shape[0]):
-            _shrink_rhs_map(z, FTy, alpha, beta, p, table, w_t, dw, x, b, k)
+            _shrink_residual_map(z, FTy, q, alpha, beta, p, table, w_t, dw, r, pp, part, k)
+    rr = 0.0
+    bb = 0.0
+    for k in range(z.shape[0]):
+        rr += part[k, 0]
+        bb += part[k, 1]
+    return rr, bb
 
 
 @numba.njit(**JIT)
@@ -130,15 +170,19 @@ def continuation_step(op, FTy, z, beta, lam, p, table, w_t, dw,
     ``inner_iters`` times: the x sub-problem (eq. 8 or the p < 1 table), then
     ``cg_iters`` CG steps on eq. 6, ``(F^T F + beta/lam I) z = F^T y +
     beta/lam x``, warm-started from the current ``z``.  Returns the last CG
-    relative residual.  ``ws[6]`` must hold ``F^T F z`` on entry (see
-    :func:`continuation_start`); it is kept up to date.
+    relative residual.  ``ws[4]`` must hold ``F^T F z`` on entry (see
+    :func:`continuation_start`); it is kept up to date, so the CG start needs
+    no convolution, and the x step, right-hand side and CG start are one pass
+    (:func:`shrink_residual`).
     """
-    rpad, x, b, r, pp, Ap, q = ws
+    rpad, r, pp, Ap, q = ws
     alpha = beta / lam
     res = 0.0
     for _ in range(inner_iters):
-        shrink_rhs(z, FTy, alpha, beta, p, table, w_t, dw, x, b, par)
-        res = cg_solve_tracked(op, z, q, b, alpha, cg_iters, 0.0, rpad, r, pp, Ap, par)
+        rr, bb = shrink_residual(z, FTy, q, alpha, beta, p, table, w_t, dw, r, pp, par)
+        if bb == 0.0:
+            bb = 1.0
+        res = cg_run(op, z, alpha, cg_iters, 0.0, rr, bb, rpad, r, pp, Ap, par, q, True)
     return res
 
 
@@ -148,7 +192,7 @@ def continuation_solve(op, y, z, betas, lam, p, table, w_t, dw,
     """The whole continuation scheme for one image, in place on ``z``.
 
     ``ws`` (:func:`workspace`) and ``FTy`` (shaped like ``z``) are work arrays
-    the caller may keep between calls: allocating and first-touching eight
+    the caller may keep between calls: allocating and first-touching six
     map-sized arrays costs ~20% of a layer-2 solve.
     """
     continuation_start(op, y, z, FTy, ws, par)
