@@ -28,126 +28,114 @@ from numba import prange
 
 from .._jit import JIT, PJIT
 
-#: Output rows per parallel task.
-ROW_BLOCK = 4
+#: Output rows per parallel task: a long block amortises a task's set-up when
+#: each output has few inputs (the adjoint passes), a short one keeps enough
+#: tasks for the threads when there are few outputs (see :func:`row_block`).
+ROW_BLOCK_LONG = 16
+ROW_BLOCK_SHORT = 4
+#: Fewest tasks a long block must leave (so that 16 threads have work).
+MIN_TASKS = 64
 
 
 @numba.njit(**JIT)
-def _accum_row(srow, taps, o, c, a, orow, Wo):
-    """``orow[j] += sum_b taps[o, c, a, b] * srow[j + b]`` (one filter row).
+def row_block(n_out, Ho):
+    """Rows per task for ``n_out`` outputs of ``Ho`` rows; shapes only, so the
+    tasks (and the rounding of the per-task dot products) do not depend on the
+    thread count."""
+    if n_out * ((Ho + ROW_BLOCK_LONG - 1) // ROW_BLOCK_LONG) >= MIN_TASKS:
+        return ROW_BLOCK_LONG
+    return ROW_BLOCK_SHORT
 
-    The taps go in chunks of 7 (one row of the paper's 7x7 filters), 4, 3, 2
-    and 1, each chunk's taps held in registers across the column loop.
-    """
-    w = taps.shape[3]
+
+# The row kernels index flat (1-D) views with integer offsets instead of
+# slicing rows: a slice is a new array whose reference count numba updates
+# atomically on creation and release, and at ~20 slices per filter row that
+# bookkeeping cost more than the arithmetic (flat offsets: +30-40% GFLOP/s on
+# the paper's shapes).  ``max(off, 0)`` tells LLVM the offsets are
+# non-negative, so the index needs no wrap-around select and the seven loads
+# of a filter row become vector loads from one base pointer.
+@numba.njit(**JIT)
+def _fma7(s, sb, o, ob, p0, p1, p2, p3, p4, p5, p6, n):
+    """``o[ob + j] += sum_b p_b * s[sb + j + b]``, ``j < n`` (one 7-tap filter row)."""
+    sb = max(sb, 0)
+    ob = max(ob, 0)
+    for j in range(n):
+        k = sb + j
+        o[ob + j] += (p0 * s[k] + p1 * s[k + 1] + p2 * s[k + 2] + p3 * s[k + 3]
+                      + p4 * s[k + 4] + p5 * s[k + 5] + p6 * s[k + 6])
+
+
+@numba.njit(**JIT)
+def _fma7x2(s, sb, o, ob0, ob1, p0, p1, p2, p3, p4, p5, p6,
+            q0, q1, q2, q3, q4, q5, q6, n):
+    """Two output rows from one input row (7-tap filter rows ``p`` and ``q``):
+    each loaded input vector feeds 14 FMAs instead of 7."""
+    sb = max(sb, 0)
+    ob0 = max(ob0, 0)
+    ob1 = max(ob1, 0)
+    for j in range(n):
+        k = sb + j
+        v0 = s[k]
+        v1 = s[k + 1]
+        v2 = s[k + 2]
+        v3 = s[k + 3]
+        v4 = s[k + 4]
+        v5 = s[k + 5]
+        v6 = s[k + 6]
+        o[ob0 + j] += p0 * v0 + p1 * v1 + p2 * v2 + p3 * v3 + p4 * v4 + p5 * v5 + p6 * v6
+        o[ob1 + j] += q0 * v0 + q1 * v1 + q2 * v2 + q3 * v3 + q4 * v4 + q5 * v5 + q6 * v6
+
+
+@numba.njit(**JIT)
+def _fma_taps(s, sb, o, ob, t, n):
+    """``o[ob + j] += sum_b t[b] * s[sb + j + b]`` for a filter row of any width
+    (chunks of 7 taps, then one tap at a time)."""
+    w = t.shape[0]
     b = 0
     while b + 7 <= w:
-        t0 = taps[o, c, a, b]
-        t1 = taps[o, c, a, b + 1]
-        t2 = taps[o, c, a, b + 2]
-        t3 = taps[o, c, a, b + 3]
-        t4 = taps[o, c, a, b + 4]
-        t5 = taps[o, c, a, b + 5]
-        t6 = taps[o, c, a, b + 6]
-        s0 = srow[b:b + Wo]
-        s1 = srow[b + 1:b + 1 + Wo]
-        s2 = srow[b + 2:b + 2 + Wo]
-        s3 = srow[b + 3:b + 3 + Wo]
-        s4 = srow[b + 4:b + 4 + Wo]
-        s5 = srow[b + 5:b + 5 + Wo]
-        s6 = srow[b + 6:b + 6 + Wo]
-        for j in range(Wo):
-            orow[j] += (t0 * s0[j] + t1 * s1[j] + t2 * s2[j] + t3 * s3[j]
-                        + t4 * s4[j] + t5 * s5[j] + t6 * s6[j])
+        _fma7(s, sb + b, o, ob, t[b], t[b + 1], t[b + 2], t[b + 3], t[b + 4],
+              t[b + 5], t[b + 6], n)
         b += 7
-    if w - b >= 4:
-        t0 = taps[o, c, a, b]
-        t1 = taps[o, c, a, b + 1]
-        t2 = taps[o, c, a, b + 2]
-        t3 = taps[o, c, a, b + 3]
-        s0 = srow[b:b + Wo]
-        s1 = srow[b + 1:b + 1 + Wo]
-        s2 = srow[b + 2:b + 2 + Wo]
-        s3 = srow[b + 3:b + 3 + Wo]
-        for j in range(Wo):
-            orow[j] += t0 * s0[j] + t1 * s1[j] + t2 * s2[j] + t3 * s3[j]
-        b += 4
-    rem = w - b
-    if rem == 3:
-        t0 = taps[o, c, a, b]
-        t1 = taps[o, c, a, b + 1]
-        t2 = taps[o, c, a, b + 2]
-        s0 = srow[b:b + Wo]
-        s1 = srow[b + 1:b + 1 + Wo]
-        s2 = srow[b + 2:b + 2 + Wo]
-        for j in range(Wo):
-            orow[j] += t0 * s0[j] + t1 * s1[j] + t2 * s2[j]
-    elif rem == 2:
-        t0 = taps[o, c, a, b]
-        t1 = taps[o, c, a, b + 1]
-        s0 = srow[b:b + Wo]
-        s1 = srow[b + 1:b + 1 + Wo]
-        for j in range(Wo):
-            orow[j] += t0 * s0[j] + t1 * s1[j]
-    elif rem == 1:
-        t0 = taps[o, c, a, b]
-        s0 = srow[b:b + Wo]
-        for j in range(Wo):
-            orow[j] += t0 * s0[j]
+    sb = max(sb, 0)
+    ob = max(ob, 0)
+    while b < w:
+        tb = t[b]
+        for j in range(n):
+            o[ob + j] += tb * s[sb + b + j]
+        b += 1
 
 
 @numba.njit(**JIT)
-def _accum_row2_7(srow, taps, o, c, a0, a1, orow0, orow1, Wo):
-    """Two output rows from one input row, for 7-wide filters.
-
-    ``orow0 += taps[o, c, a0] (*) srow`` and ``orow1 += taps[o, c, a1] (*) srow``:
-    each loaded input vector feeds 14 FMAs instead of 7, which halves the
-    loads per FMA (the kernel's bottleneck).
-    """
-    p0 = taps[o, c, a0, 0]
-    p1 = taps[o, c, a0, 1]
-    p2 = taps[o, c, a0, 2]
-    p3 = taps[o, c, a0, 3]
-    p4 = taps[o, c, a0, 4]
-    p5 = taps[o, c, a0, 5]
-    p6 = taps[o, c, a0, 6]
-    q0 = taps[o, c, a1, 0]
-    q1 = taps[o, c, a1, 1]
-    q2 = taps[o, c, a1, 2]
-    q3 = taps[o, c, a1, 3]
-    q4 = taps[o, c, a1, 4]
-    q5 = taps[o, c, a1, 5]
-    q6 = taps[o, c, a1, 6]
-    s0 = srow[0:Wo]
-    s1 = srow[1:1 + Wo]
-    s2 = srow[2:2 + Wo]
-    s3 = srow[3:3 + Wo]
-    s4 = srow[4:4 + Wo]
-    s5 = srow[5:5 + Wo]
-    s6 = srow[6:6 + Wo]
-    for j in range(Wo):
-        v0 = s0[j]
-        v1 = s1[j]
-        v2 = s2[j]
-        v3 = s3[j]
-        v4 = s4[j]
-        v5 = s5[j]
-        v6 = s6[j]
-        orow0[j] += p0 * v0 + p1 * v1 + p2 * v2 + p3 * v3 + p4 * v4 + p5 * v5 + p6 * v6
-        orow1[j] += q0 * v0 + q1 * v1 + q2 * v2 + q3 * v3 + q4 * v4 + q5 * v5 + q6 * v6
+def _row1(s1, sb, o1, ob, taps, o, c, a, n):
+    """One filter row ``taps[o, c, a]`` into one output row."""
+    if taps.shape[3] == 7:
+        _fma7(s1, sb, o1, ob, taps[o, c, a, 0], taps[o, c, a, 1], taps[o, c, a, 2],
+              taps[o, c, a, 3], taps[o, c, a, 4], taps[o, c, a, 5], taps[o, c, a, 6], n)
+    else:
+        _fma_taps(s1, sb, o1, ob, taps[o, c, a], n)
 
 
 @numba.njit(**JIT)
-def _add_scaled(orow, extra, o, i, oj0, Wo, ealpha):
-    """``orow += ealpha * extra[o, i]``; returns ``<orow, extra[o, i]>`` (float64)."""
-    erow = extra[o, i, oj0:oj0 + Wo]
-    ea = orow.dtype.type(ealpha)
+def _add_scaled(o1, ob, extra, eb, n, ealpha):
+    """``o1[ob:ob+n] += ealpha * extra[eb:eb+n]`` (flat); returns their dot (float64)."""
+    ea = o1.dtype.type(ealpha)
+    ob = max(ob, 0)
+    eb = max(eb, 0)
     s = 0.0
-    for j in range(Wo):
-        v = orow[j] + ea * erow[j]
-        orow[j] = v
-        s += v * erow[j]
+    for j in range(n):
+        e = extra[eb + j]
+        v = o1[ob + j] + ea * e
+        o1[ob + j] = v
+        s += v * e
     return s
+
+
+@numba.njit(**JIT)
+def _zero(o1, ob, n):
+    ob = max(ob, 0)
+    zero = o1.dtype.type(0)
+    for j in range(n):
+        o1[ob + j] = zero
 
 
 @numba.njit(**JIT)
@@ -158,9 +146,9 @@ def corr_rows(src, taps, out, ptr, idx, o, r0, r1, oi0, oj0, extra, ealpha):
 
     Parameters
     ----------
-    src : ndarray of shape (C_in, Hs, Ws)
+    src : ndarray of shape (C_in, Hs, Ws), C-contiguous
     taps : ndarray of shape (C_out, C_in, h, w)
-    out : ndarray of shape (C_out, Ho + 2*oi0, Wo + 2*oj0)
+    out : ndarray of shape (C_out, Ho + 2*oi0, Wo + 2*oj0), C-contiguous
         Written at ``out[o, oi0 + i, oj0 + j]`` for ``i`` in ``r0:r1``,
         ``j`` in ``0:Wo``; other entries are left untouched (``oi0, oj0`` let
         the caller write into the interior of a zero-padded buffer).
@@ -171,7 +159,10 @@ def corr_rows(src, taps, out, ptr, idx, o, r0, r1, oi0, oj0, extra, ealpha):
     -----
     Inputs are not validated.  ``Ws >= Wo + w - 1`` and
     ``Hs >= r1 + h - 1`` are required.  For 7-wide filters, output rows go in
-    pairs that share every input row load (:func:`_accum_row2_7`).
+    pairs that share every input row load (:func:`_fma7x2`).  Each output
+    element is summed in the same order (channels, then filter rows, each row's
+    taps in one chain) whatever the pairing, so the result does not depend on
+    how rows are split into tasks.
 
     Returns
     -------
@@ -181,72 +172,84 @@ def corr_rows(src, taps, out, ptr, idx, o, r0, r1, oi0, oj0, extra, ealpha):
     """
     h = taps.shape[2]
     w = taps.shape[3]
-    Wo = out.shape[2] - 2 * oj0
+    Hs = src.shape[1]
+    Ws = src.shape[2]
+    Ho2 = out.shape[1]
+    Wo2 = out.shape[2]
+    Wo = Wo2 - 2 * oj0
+    s1 = src.reshape(-1)
+    o1 = out.reshape(-1)
+    e1 = extra.reshape(-1)
     dot = 0.0
     i = r0
     while i < r1:
+        ob0 = (o * Ho2 + i + oi0) * Wo2 + oj0
         if w == 7 and i + 1 < r1:
-            orow0 = out[o, i + oi0, oj0:oj0 + Wo]
-            orow1 = out[o, i + 1 + oi0, oj0:oj0 + Wo]
-            for j in range(Wo):
-                orow0[j] = 0
-                orow1[j] = 0
+            ob1 = ob0 + Wo2
+            _zero(o1, ob0, Wo)
+            _zero(o1, ob1, Wo)
             for t in range(ptr[o], ptr[o + 1]):
                 c = idx[t]
-                _accum_row(src[c, i], taps, o, c, 0, orow0, Wo)
+                sb = (c * Hs + i) * Ws
+                _row1(s1, sb, o1, ob0, taps, o, c, 0, Wo)
                 for a in range(1, h):
-                    _accum_row2_7(src[c, i + a], taps, o, c, a, a - 1, orow0, orow1, Wo)
-                _accum_row(src[c, i + h], taps, o, c, h - 1, orow1, Wo)
+                    sb += Ws
+                    _fma7x2(s1, sb, o1, ob0, ob1,
+                            taps[o, c, a, 0], taps[o, c, a, 1], taps[o, c, a, 2],
+                            taps[o, c, a, 3], taps[o, c, a, 4], taps[o, c, a, 5],
+                            taps[o, c, a, 6],
+                            taps[o, c, a - 1, 0], taps[o, c, a - 1, 1], taps[o, c, a - 1, 2],
+                            taps[o, c, a - 1, 3], taps[o, c, a - 1, 4], taps[o, c, a - 1, 5],
+                            taps[o, c, a - 1, 6], Wo)
+                _row1(s1, sb + Ws, o1, ob1, taps, o, c, h - 1, Wo)
             if ealpha != 0.0:
-                dot += _add_scaled(orow0, extra, o, i + oi0, oj0, Wo, ealpha)
-                dot += _add_scaled(orow1, extra, o, i + 1 + oi0, oj0, Wo, ealpha)
+                dot += _add_scaled(o1, ob0, e1, ob0, Wo, ealpha)
+                dot += _add_scaled(o1, ob1, e1, ob1, Wo, ealpha)
             i += 2
         else:
-            orow = out[o, i + oi0, oj0:oj0 + Wo]
-            for j in range(Wo):
-                orow[j] = 0
+            _zero(o1, ob0, Wo)
             for t in range(ptr[o], ptr[o + 1]):
                 c = idx[t]
                 for a in range(h):
-                    _accum_row(src[c, i + a], taps, o, c, a, orow, Wo)
+                    _row1(s1, (c * Hs + i + a) * Ws, o1, ob0, taps, o, c, a, Wo)
             if ealpha != 0.0:
-                dot += _add_scaled(orow, extra, o, i + oi0, oj0, Wo, ealpha)
+                dot += _add_scaled(o1, ob0, e1, ob0, Wo, ealpha)
             i += 1
     return dot
 
 
 @numba.njit(**JIT)
-def _corr_task(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, dots, task, nb, Ho):
+def _corr_task(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, dots, task, nb, Ho, rb):
     """Task ``task``: output channel ``task // nb``, its block ``task % nb`` of rows."""
     o = task // nb
-    r0 = (task - o * nb) * ROW_BLOCK
-    r1 = min(Ho, r0 + ROW_BLOCK)
+    r0 = (task - o * nb) * rb
+    r1 = min(Ho, r0 + rb)
     dots[task] = corr_rows(src, taps, out, ptr, idx, o, r0, r1, oi0, oj0, extra, ealpha)
 
 
 @numba.njit(**PJIT)
-def corr_parallel(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, dots):
+def corr_parallel(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, dots, rb):
     """Valid correlation (see module docstring), parallel.
 
-    Parallel over: output channels x blocks of ``ROW_BLOCK`` output rows.
-    Each output element is computed by one task in a fixed order, so the
-    result does not depend on the number of threads; ``dots[task]`` gets the
-    task's part of ``<out, extra>``.
+    Parallel over: output channels x blocks of ``rb`` output rows
+    (:func:`row_block`).  Each output element is computed by one task in a
+    fixed order, so the result does not depend on the number of threads;
+    ``dots[task]`` gets the task's part of ``<out, extra>``.
     """
     Ho = out.shape[1] - 2 * oi0
-    nb = (Ho + ROW_BLOCK - 1) // ROW_BLOCK
+    nb = (Ho + rb - 1) // rb
     for task in prange(out.shape[0] * nb):
-        _corr_task(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, dots, task, nb, Ho)
+        _corr_task(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, dots, task, nb, Ho, rb)
 
 
 @numba.njit(**JIT)
-def corr_serial(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, dots):
+def corr_serial(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, dots, rb):
     """:func:`corr_parallel` on the calling thread, with the same tasks (so the
     same rounding).  Used inside batch kernels that are parallel over images."""
     Ho = out.shape[1] - 2 * oi0
-    nb = (Ho + ROW_BLOCK - 1) // ROW_BLOCK
+    nb = (Ho + rb - 1) // rb
     for task in range(out.shape[0] * nb):
-        _corr_task(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, dots, task, nb, Ho)
+        _corr_task(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, dots, task, nb, Ho, rb)
 
 
 @numba.njit(**JIT)
@@ -257,11 +260,12 @@ def corr_add(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, par):
     ``ealpha != 0``, else 0.
     """
     Ho = out.shape[1] - 2 * oi0
-    dots = np.empty(out.shape[0] * ((Ho + ROW_BLOCK - 1) // ROW_BLOCK))
+    rb = row_block(out.shape[0], Ho)
+    dots = np.empty(out.shape[0] * ((Ho + rb - 1) // rb))
     if par:
-        corr_parallel(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, dots)
+        corr_parallel(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, dots, rb)
     else:
-        corr_serial(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, dots)
+        corr_serial(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, dots, rb)
     s = 0.0
     for t in range(dots.shape[0]):
         s += dots[t]
