@@ -13,6 +13,7 @@ from .inference import cost as _cost
 from .inference import infer as _infer
 from .inference import infer_lowfreq
 from .kernels import conv_valid
+from .solvers._steps import sum_abs_p
 from .solvers.filters import normalize_planes, update_filters
 from .solvers.z0 import grad_energy, low_pass, uniform_filter
 from .solvers.options import parse
@@ -397,8 +398,8 @@ class DeconvLayer:
 
 
 def _sum_abs_p(z, p):
-    a = np.abs(z.astype(np.float64))
-    return float(a.sum() if p == 1.0 else (a ** p).sum())
+    """``sum |z|^p`` in float64 (one njit pass; no float64 copy of the maps)."""
+    return float(sum_abs_p(z, float(p)))
 
 
 class _NoBar:

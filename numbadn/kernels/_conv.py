@@ -279,16 +279,11 @@ def corr(src, taps, out, ptr, idx, oi0, oj0, par):
 
 
 @numba.njit(**JIT)
-def _corr7_sums(rrow, zrow, Q):
-    """``sum_j rrow[j] zrow[6 - b + j]`` for b = 0..6 in one pass over the row."""
-    z0 = zrow[6:6 + Q]
-    z1 = zrow[5:5 + Q]
-    z2 = zrow[4:4 + Q]
-    z3 = zrow[3:3 + Q]
-    z4 = zrow[2:2 + Q]
-    z5 = zrow[1:1 + Q]
-    z6 = zrow[0:Q]
-    zero = rrow.dtype.type(0)
+def _corr7_sums(r, rb, z, zb, Q):
+    """``sum_j r[rb + j] z[zb + 6 - b + j]`` for b = 0..6 in one pass (flat offsets)."""
+    rb = max(rb, 0)
+    zb = max(zb, 0)
+    zero = r.dtype.type(0)
     s0 = zero
     s1 = zero
     s2 = zero
@@ -297,14 +292,15 @@ def _corr7_sums(rrow, zrow, Q):
     s5 = zero
     s6 = zero
     for j in range(Q):
-        rj = rrow[j]
-        s0 += rj * z0[j]
-        s1 += rj * z1[j]
-        s2 += rj * z2[j]
-        s3 += rj * z3[j]
-        s4 += rj * z4[j]
-        s5 += rj * z5[j]
-        s6 += rj * z6[j]
+        rj = r[rb + j]
+        k = zb + j
+        s0 += rj * z[k + 6]
+        s1 += rj * z[k + 5]
+        s2 += rj * z[k + 4]
+        s3 += rj * z[k + 3]
+        s4 += rj * z[k + 2]
+        s5 += rj * z[k + 1]
+        s6 += rj * z[k]
     return s0, s1, s2, s3, s4, s5, s6
 
 
@@ -314,19 +310,26 @@ def _filter_grad_pair(z, r, grad, k, c, oi0, oj0):
 
     Each row's sums are taken in the arrays' dtype and added up over rows in
     float64.  For 7-wide filters the seven sums of a filter row share one
-    pass over the residual row (:func:`_corr7_sums`).
+    pass over the residual row (:func:`_corr7_sums`).  Flat offsets, as in
+    :func:`corr_rows`.
     """
     h = grad.shape[2]
     w = grad.shape[3]
-    P = r.shape[1] - 2 * oi0
-    Q = r.shape[2] - 2 * oj0
+    Hr = r.shape[1]
+    Wr = r.shape[2]
+    Hz = z.shape[1]
+    Wz = z.shape[2]
+    P = Hr - 2 * oi0
+    Q = Wr - 2 * oj0
+    r1 = r.reshape(-1)
+    z1 = z.reshape(-1)
     acc = np.zeros((h, w))
     for i in range(P):
-        rrow = r[c, i + oi0, oj0:oj0 + Q]
+        rb = (c * Hr + i + oi0) * Wr + oj0
         for a in range(h):
-            zrow = z[k, i + h - 1 - a]
+            zb = (k * Hz + i + h - 1 - a) * Wz
             if w == 7:
-                s0, s1, s2, s3, s4, s5, s6 = _corr7_sums(rrow, zrow, Q)
+                s0, s1, s2, s3, s4, s5, s6 = _corr7_sums(r1, rb, z1, zb, Q)
                 acc[a, 0] += s0
                 acc[a, 1] += s1
                 acc[a, 2] += s2
@@ -336,10 +339,10 @@ def _filter_grad_pair(z, r, grad, k, c, oi0, oj0):
                 acc[a, 6] += s6
             else:
                 for b in range(w):
-                    zs = zrow[w - 1 - b:w - 1 - b + Q]
-                    s = rrow.dtype.type(0)
+                    zs = max(zb + w - 1 - b, 0)
+                    s = r.dtype.type(0)
                     for j in range(Q):
-                        s += rrow[j] * zs[j]
+                        s += r1[rb + j] * z1[zs + j]
                     acc[a, b] += s
     for a in range(h):
         for b in range(w):
