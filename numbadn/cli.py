@@ -236,9 +236,10 @@ def build_parser():
                    help="continue from OUT/checkpoint.npz left by an interrupted run")
     t.add_argument("--checkpoint-every", type=float, default=120.0,
                    help="seconds between checkpoints within an epoch (default 120)")
-    t.add_argument("--low-memory", action="store_true",
+    t.add_argument("--low-memory", action=argparse.BooleanOptionalAction, default=None,
                    help="memory independent of the number of images: no warm starts, "
-                        "higher layers' inputs recomputed on the fly")
+                        "higher layers' inputs recomputed on the fly (default: only when "
+                        "warm starts would take over 2 GiB)")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     common(t)
     t.set_defaults(func=_cmd_train)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 import time
 
@@ -26,6 +27,9 @@ SAMPLE_KEEP = 100
 
 _LAYER_PARAMS = ("in_channels", "n_maps", "filter_size", "lam", "p", "seed", "solver",
                  "solver_options", "update", "filter_cg_iters", "lowfreq", "psi", "warm_start")
+#: ``fit(low_memory=None)`` trains in low-memory mode when warm starts and held
+#: inputs would need more than this many bytes (2 GiB).
+MEMORY_BUDGET = 2 * 2 ** 30
 #: Activation values kept per map for the sampling histograms (a uniform subsample
 #: beyond this, so the statistics take bounded memory).
 STATS_SAMPLE = 20000
@@ -112,7 +116,8 @@ class DeconvNet:
 
     # ------------------------------------------------------------------ fit
     def fit(self, images, epochs=3, *, verbose=True, n_threads=None, checkpoint=None,
-            resume=False, checkpoint_every=300.0, low_memory=False):
+            resume=False, checkpoint_every=300.0, low_memory=None,
+            memory_budget=MEMORY_BUDGET):
         """Train every layer in turn, bottom-up (section 3.1).
 
         Parameters
@@ -127,14 +132,30 @@ class DeconvNet:
         resume : bool
             Continue from ``checkpoint`` if it exists; the resumed run ends with
             the same filters as an uninterrupted one.
-        low_memory : bool
-            Memory independent of the number of images: no warm starts (every
-            layer gets ``warm_start=False``), and each higher layer's inputs are
-            recomputed through the layers below when needed instead of being
-            held (costs one bottom-up inference per image and epoch).
+        low_memory : bool or None
+            True: memory independent of the number of images: no warm starts
+            (every layer gets ``warm_start=False``), and each higher layer's
+            inputs are recomputed through the layers below when needed instead
+            of being held (costs one bottom-up inference per image and epoch).
+            False: hold them (the paper's Algorithm 1 warm-starts every image's
+            maps across epochs).  None (default): False unless that would
+            hold more than ``memory_budget`` bytes (:meth:`held_bytes`; the
+            paper's 3 layers need ~20 MiB per 150x150 image), then True, said
+            on stderr when ``verbose``.
+        memory_budget : int
+            Bytes for the automatic choice (default :data:`MEMORY_BUDGET`, 2 GiB).
         """
         ims = as_image_list(images, self.layers[0].in_channels, self.layers[0].dtype)
         epochs = V.check_int("epochs", epochs, 0)
+        if low_memory is None:
+            need = self.held_bytes([y.shape for y in ims])
+            low_memory = need > memory_budget and all(
+                la.update == "online" for la in self.layers)
+            if low_memory and verbose:
+                print(f"numbadn: warm starts and inputs of {len(ims)} images would hold "
+                      f"{need / 2 ** 30:.1f} GiB (budget {memory_budget / 2 ** 30:.1f} GiB): "
+                      "training in low-memory mode (low_memory=False to override)",
+                      file=sys.stderr)
         if low_memory:
             for i, la in enumerate(self.layers):
                 if la.update != "online":
@@ -184,6 +205,27 @@ class DeconvNet:
             if checkpoint is not None:
                 self._write_checkpoint(checkpoint, None)
         return self
+
+    def held_bytes(self, shapes):
+        """Peak bytes that warm starts and held inputs take in :meth:`fit` without
+        ``low_memory``, for images of the given (K0, P, Q) shapes.
+
+        Training layer ``l`` holds every image's maps of layer ``l`` (warm
+        starts, ``(K_l, P+h-1, Q+w-1)``) and, above layer 1, its inputs (the
+        scaled maps of layer ``l-1``); the largest layer sets the peak.  Maps
+        of layer ``l`` keep the size of the layer's input plus ``h-1, w-1``.
+        """
+        peak = 0
+        sizes = [tuple(s[-2:]) for s in shapes]
+        for li, la in enumerate(self.layers):
+            h, w = la.filter_size
+            item = np.dtype(la.dtype).itemsize
+            maps = sum(la.n_maps * (P + h - 1) * (Q + w - 1) for P, Q in sizes) \
+                if la.warm_start else 0
+            held = sum(la.in_channels * P * Q for P, Q in sizes) if li else 0
+            peak = max(peak, (maps + held) * item)
+            sizes = [(P + h - 1, Q + w - 1) for P, Q in sizes]
+        return peak
 
     def _bottom_up_one(self, y, upto, n_threads):
         """Scaled maps of layer ``upto`` (0-based count of layers below) for one

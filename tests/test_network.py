@@ -568,6 +568,41 @@ def test_low_memory_resumed_fit_equals_an_uninterrupted_one(ck_images, tmp_path,
     assert resumed.scales_ == ref.scales_
 
 
+def test_held_bytes_of_the_paper_model_matches_a_hand_count():
+    net = DeconvNet.paper()  # 9 / 45 / 150 maps, 7x7, float32
+    # training layer 3 holds its warm starts (150 maps of 150+3*6 wide) and its
+    # inputs (45 maps of 150+2*6): the peak of the three layers
+    layer3 = (150 * 168 * 168 + 45 * 162 * 162) * 4
+    assert net.held_bytes([(1, 150, 150)]) == layer3
+    assert net.held_bytes([(1, 150, 150)] * 1000) == 1000 * layer3  # ~20 GiB
+    assert net.held_bytes([(1, 150, 150), (1, 100, 120)]) == layer3 + (
+        150 * 118 * 138 + 45 * 112 * 132) * 4
+
+
+@pytest.mark.parametrize("budget, streamed", [(1, True), (2 ** 40, False)])
+def test_fit_goes_low_memory_by_itself_past_the_memory_budget(ck_images, monkeypatch, capsys,
+                                                              budget, streamed):
+    seen = []
+    original = DeconvLayer.fit
+
+    def recording_fit(self, images, *args, **kw):
+        seen.append(type(images).__name__)
+        return original(self, images, *args, **kw)
+
+    monkeypatch.setattr(DeconvLayer, "fit", recording_fit)
+    monkeypatch.setattr("numbadn.layer._progress", lambda *a, **k: __import__(
+        "numbadn.layer", fromlist=["_NoBar"])._NoBar())
+    net = small_net().fit(ck_images, epochs=1, verbose=True, memory_budget=budget)
+    assert seen == (["list", "LazyImages"] if streamed else ["list", "list"])
+    assert all(la.warm_start is not streamed for la in net.layers)
+    err = capsys.readouterr().err
+    assert ("low-memory mode" in err) is streamed
+    # an explicit choice wins over the budget
+    seen.clear()
+    small_net().fit(ck_images, epochs=1, verbose=False, memory_budget=1, low_memory=False)
+    assert seen == ["list", "list"]
+
+
 def test_batch_updates_need_warm_starts():
     with pytest.raises(ValueError, match="warm_start"):
         DeconvLayer(1, 3, update="batch", warm_start=False)
