@@ -33,17 +33,21 @@ from .._jit import JIT, PJIT
 #: tasks for the threads when there are few outputs (see :func:`row_block`).
 ROW_BLOCK_LONG = 16
 ROW_BLOCK_SHORT = 4
-#: Fewest tasks a long block must leave (so that 16 threads have work).
+#: Fewest tasks a longer block must leave (so that 16 threads have work).
 MIN_TASKS = 64
 
 
 @numba.njit(**JIT)
 def row_block(n_out, Ho):
-    """Rows per task for ``n_out`` outputs of ``Ho`` rows; shapes only, so the
-    tasks (and the rounding of the per-task dot products) do not depend on the
-    thread count."""
-    if n_out * ((Ho + ROW_BLOCK_LONG - 1) // ROW_BLOCK_LONG) >= MIN_TASKS:
-        return ROW_BLOCK_LONG
+    """Rows per task for ``n_out`` outputs of ``Ho`` rows: the longest of 16, 8
+    and 4 that leaves at least :data:`MIN_TASKS` tasks (else 4).  Shapes only,
+    so the tasks (and the rounding of the per-task dot products) do not depend
+    on the thread count."""
+    rb = ROW_BLOCK_LONG
+    while rb > ROW_BLOCK_SHORT:
+        if n_out * ((Ho + rb - 1) // rb) >= MIN_TASKS:
+            return rb
+        rb //= 2
     return ROW_BLOCK_SHORT
 
 
