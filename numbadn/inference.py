@@ -128,7 +128,7 @@ def infer(y, f, g=None, *, lam=1.0, p=1.0, solver="continuation", z0=None,
     p = V.check_p(p)
     opts = parse(solver, options)
     Y, f, g, Z0, batched, shape = _setup(y, f, g, z0)
-    Z = np.zeros(shape, Y.dtype) if Z0 is None else Z0.copy()
+    Z = _zeros(shape, Y.dtype) if Z0 is None else Z0.copy()
     op = make_operator(f, g)
     table, w_t, dw = _table(p)
     if return_stats and batched:
@@ -161,6 +161,21 @@ def infer(y, f, g=None, *, lam=1.0, p=1.0, solver="continuation", z0=None,
 
 
 _LOCAL = threading.local()
+
+
+def _zeros(shape, dtype):
+    """Zero maps whose memory is written now, not at first touch in a kernel.
+
+    ``np.zeros`` of a large array maps untouched pages: the solver's first
+    read then maps the shared zero page and its first write faults again, from
+    both threads inside a parallel loop.  Writing the zeros here faults each
+    page once, in one sequential pass: a kept 9-map output of a 96x96 image
+    took its solve from 2.93 to 2.27 ms (the warm starts of ``fit`` and every
+    list of results keep their maps, so their memory is always fresh).
+    """
+    z = np.empty(shape, dtype)
+    z.fill(0)
+    return z
 
 
 def _workspace(op, y, z):
@@ -282,12 +297,12 @@ def infer_lowfreq(y, f, g=None, *, lam=1.0, p=1.0, psi=1.0, solver="continuation
     Y, f, g, Z0, batched, shape = _setup(y, f, g, z0)
     if batched:
         raise ValueError("infer_lowfreq takes one image y of shape (K0, P, Q)")
-    y, z = Y[0], (np.zeros(shape[1:], Y.dtype) if Z0 is None else Z0[0].copy())
+    y, z = Y[0], (_zeros(shape[1:], Y.dtype) if Z0 is None else Z0[0].copy())
     K1, K0, h, w = f.shape
     f0 = uniform_filter(K0, h, Y.dtype)
     zshape = (K0, y.shape[1] + h - 1, y.shape[2] + h - 1)
     if zlow0 is None:
-        zl = np.zeros(zshape, Y.dtype)
+        zl = _zeros(zshape, Y.dtype)
     else:
         zl = V.as_float_array("zlow0", zlow0, 3, Y.dtype).copy()
         if zl.shape != zshape:
