@@ -92,6 +92,11 @@ def test_continuation_and_the_other_sections_are_sane(smoke):
     layers = r["paper_schedule"]["rows"]
     assert {row["layer"] for row in layers} == {1, 2, 3}
     assert all(_positive(row["seconds"]) and _positive(row["s_per_filter_mpx"]) for row in layers)
+    # the paper's unit is a filter plane f_kc: 9 / 81 (9 singles + 36 pairs) / 300 (150 pairs)
+    assert {row["layer"]: row["filter_planes"] for row in layers} == {1: 9, 2: 81, 3: 300}
+    for row in layers:
+        planes = (row["s_per_map_mpx"] / row["s_per_filter_mpx"]) * {1: 9, 2: 45, 3: 150}[row["layer"]]
+        assert abs(planes - row["filter_planes"]) < 1e-6 * row["filter_planes"]
     lo = r["learning_overhead"]
     assert _positive(lo["fit_seconds"]) and _positive(lo["infer_seconds"])
     med = r["startup"]["median"]
