@@ -4,6 +4,7 @@ from __future__ import annotations
 import threading
 import time
 
+import numba
 import numpy as np
 
 from . import _validation as V
@@ -142,25 +143,45 @@ def infer(y, f, g=None, *, lam=1.0, p=1.0, solver="continuation", z0=None,
             else:
                 stats = _fista_stats(op, Y[0], Z[0], L, lam, p, table, w_t, dw, opts)
             return Z[0], stats
+        n_batch = batch_split(Y.shape[0], numba.get_num_threads())
+        Yb, Zb = Y[:n_batch], Z[:n_batch]
         if solver == "continuation":
-            if Y.shape[0] == 1:
-                ws, FTy = _workspace(op, Y[0], Z[0])
-                S.continuation_solve(op, Y[0], Z[0], opts.betas(), lam, p, table, w_t,
-                                     dw, opts.inner_iters, opts.cg_iters, True, ws, FTy)
-            else:
-                S.continuation_batch(op, Y, Z, opts.betas(), lam, p, table, w_t, dw,
+            if n_batch:
+                S.continuation_batch(op, Yb, Zb, opts.betas(), lam, p, table, w_t, dw,
                                      opts.inner_iters, opts.cg_iters)
+            for i in range(n_batch, Y.shape[0]):
+                ws, FTy = _workspace(op, Y[i], Z[i])
+                S.continuation_solve(op, Y[i], Z[i], opts.betas(), lam, p, table, w_t,
+                                     dw, opts.inner_iters, opts.cg_iters, True, ws, FTy)
         else:
-            if Y.shape[0] == 1:
-                S.fista_solve(op, Y[0], Z[0], L, lam, p, table, w_t, dw, opts.max_iter,
-                              opts.tol, opts.restart, True)
-            else:
-                S.fista_batch(op, Y, Z, L, lam, p, table, w_t, dw, opts.max_iter,
+            if n_batch:
+                S.fista_batch(op, Yb, Zb, L, lam, p, table, w_t, dw, opts.max_iter,
                               opts.tol, opts.restart)
+            for i in range(n_batch, Y.shape[0]):
+                S.fista_solve(op, Y[i], Z[i], L, lam, p, table, w_t, dw, opts.max_iter,
+                              opts.tol, opts.restart, True)
     return Z if batched else Z[0]
 
 
 _LOCAL = threading.local()
+
+
+def batch_split(n_images, n_threads):
+    """How many of ``n_images`` to solve side by side (one image per thread,
+    serial kernels); the rest go one at a time through the parallel kernels.
+
+    Images in parallel scale best, but a batch of ``n`` keeps only ``n``
+    threads busy, and ``n_threads + 1`` images take two rounds.  So whole
+    rounds of ``n_threads`` images go as a batch, and a last partial round of
+    at most half the threads goes image by image on all threads (both paths
+    give the same maps).  ``n_threads = 1``: everything is one batch.
+    """
+    if n_images <= 1:
+        return 0
+    if n_threads <= 1:
+        return n_images
+    rest = n_images % n_threads
+    return n_images - rest if rest <= n_threads // 2 else n_images
 
 
 def _zeros(shape, dtype):

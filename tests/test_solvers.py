@@ -372,6 +372,28 @@ def test_batch_equals_image_by_image(solver, dtype):
         np.testing.assert_allclose(Z[i], zi, rtol=0, atol=1e-6 * np.abs(zi).max())
 
 
+@pytest.mark.parametrize("n, t, expected", [
+    (1, 2, 0), (1, 1, 0), (2, 2, 2), (3, 2, 2), (5, 1, 5), (64, 16, 64), (2, 16, 0),
+    (8, 16, 0), (9, 16, 9), (15, 16, 15), (17, 16, 16), (24, 16, 16), (25, 16, 25)])
+def test_batch_split_keeps_whole_rounds_and_sends_a_small_rest_image_by_image(n, t, expected):
+    from numbadn.inference import batch_split
+    assert batch_split(n, t) == expected
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="numba has < 2 threads")
+@pytest.mark.parametrize("solver", ["continuation", "fista"])
+def test_batch_and_image_by_image_paths_give_identical_maps(solver):
+    # 3 images on 2 threads: 2 side by side (serial kernels), the third alone on
+    # both threads; on 1 thread all 3 in one batch; alone, each on both threads
+    Y, f = _batch(np.float32, K0=2, g=G_SPARSE, n=3)
+    Z2 = infer(Y, f, G_SPARSE, lam=3.0, solver=solver, n_threads=2)
+    Z1 = infer(Y, f, G_SPARSE, lam=3.0, solver=solver, n_threads=1)
+    np.testing.assert_array_equal(Z1, Z2)
+    for i in range(3):
+        np.testing.assert_array_equal(infer(Y[i], f, G_SPARSE, lam=3.0, solver=solver,
+                                            n_threads=2), Z2[i])
+
+
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="numba has < 2 threads")
 @pytest.mark.parametrize("solver", ["continuation", "fista"])
 def test_one_and_two_threads_give_identical_results(solver):
