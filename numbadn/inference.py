@@ -144,11 +144,12 @@ def infer(y, f, g=None, *, lam=1.0, p=1.0, solver="continuation", z0=None,
                 stats = _fista_stats(op, Y[0], Z[0], L, lam, p, table, w_t, dw, opts)
             return Z[0], stats
         n_batch = batch_split(Y.shape[0], numba.get_num_threads())
+        n_chunks = min(n_batch, numba.get_num_threads())
         Yb, Zb = Y[:n_batch], Z[:n_batch]
         if solver == "continuation":
             if n_batch:
                 S.continuation_batch(op, Yb, Zb, opts.betas(), lam, p, table, w_t, dw,
-                                     opts.inner_iters, opts.cg_iters)
+                                     opts.inner_iters, opts.cg_iters, n_chunks)
             for i in range(n_batch, Y.shape[0]):
                 ws, FTy = _workspace(op, Y[i], Z[i])
                 S.continuation_solve(op, Y[i], Z[i], opts.betas(), lam, p, table, w_t,
@@ -156,7 +157,7 @@ def infer(y, f, g=None, *, lam=1.0, p=1.0, solver="continuation", z0=None,
         else:
             if n_batch:
                 S.fista_batch(op, Yb, Zb, L, lam, p, table, w_t, dw, opts.max_iter,
-                              opts.tol, opts.restart)
+                              opts.tol, opts.restart, n_chunks)
             for i in range(n_batch, Y.shape[0]):
                 S.fista_solve(op, Y[i], Z[i], L, lam, p, table, w_t, dw, opts.max_iter,
                               opts.tol, opts.restart, True)

@@ -204,12 +204,21 @@ def continuation_solve(op, y, z, betas, lam, p, table, w_t, dw,
 
 
 @numba.njit(**PJIT)
-def continuation_batch(op, Y, Z, betas, lam, p, table, w_t, dw, inner_iters, cg_iters):
-    """:func:`continuation_solve` for a batch. Parallel over: images."""
-    for n in prange(Y.shape[0]):
-        continuation_solve(op, Y[n], Z[n], betas, lam, p, table, w_t, dw,
-                           inner_iters, cg_iters, False, workspace(op, Y[n], Z[n]),
-                           np.empty_like(Z[n]))
+def continuation_batch(op, Y, Z, betas, lam, p, table, w_t, dw, inner_iters, cg_iters,
+                       n_chunks):
+    """:func:`continuation_solve` for a batch of same-sized images.
+
+    Parallel over: ``n_chunks`` chunks of images (chunk ``t`` takes images
+    ``t, t + n_chunks, ...``; pass the thread count), each chunk with one set
+    of work arrays: allocating them per image faulted fresh pages in every
+    solve.
+    """
+    for t in prange(n_chunks):
+        ws = workspace(op, Y[t], Z[t])
+        FTy = np.empty_like(Z[t])
+        for n in range(t, Y.shape[0], n_chunks):
+            continuation_solve(op, Y[n], Z[n], betas, lam, p, table, w_t, dw,
+                               inner_iters, cg_iters, False, ws, FTy)
 
 
 # ------------------------------------------------------------ FISTA
@@ -333,12 +342,18 @@ def _momentum_parallel(z, zprev, v, mom):
 
 
 @numba.njit(**JIT)
-def fista_solve(op, y, z, L, lam, p, table, w_t, dw, max_iter, tol, restart, par):
-    """FISTA to convergence for one image, in place on ``z``; returns iterations."""
-    rpad = rpad_for(op, y, z)
-    zprev = np.empty_like(z)
-    v = z.copy()
-    grad = np.empty_like(z)
+def fista_work(op, y, z):
+    """Work arrays of :func:`fista_run`: ``(rpad, zprev, v, grad)``."""
+    return rpad_for(op, y, z), np.empty_like(z), np.empty_like(z), np.empty_like(z)
+
+
+@numba.njit(**JIT)
+def fista_run(op, y, z, L, lam, p, table, w_t, dw, max_iter, tol, restart, par, work):
+    """FISTA to convergence for one image, in place on ``z``, with the work
+    arrays of :func:`fista_work` (reusable: the border of ``rpad`` stays zero);
+    returns the iterations."""
+    rpad, zprev, v, grad = work
+    v[...] = z
     t = 1.0
     for it in range(max_iter):
         t, change = fista_step(op, y, z, zprev, v, grad, L, lam, p, table, w_t, dw,
@@ -348,12 +363,23 @@ def fista_solve(op, y, z, L, lam, p, table, w_t, dw, max_iter, tol, restart, par
     return max_iter
 
 
+@numba.njit(**JIT)
+def fista_solve(op, y, z, L, lam, p, table, w_t, dw, max_iter, tol, restart, par):
+    """FISTA to convergence for one image, in place on ``z``; returns iterations."""
+    return fista_run(op, y, z, L, lam, p, table, w_t, dw, max_iter, tol, restart, par,
+                     fista_work(op, y, z))
+
+
 @numba.njit(**PJIT)
-def fista_batch(op, Y, Z, L, lam, p, table, w_t, dw, max_iter, tol, restart):
-    """:func:`fista_solve` for a batch. Parallel over: images."""
-    for n in prange(Y.shape[0]):
-        fista_solve(op, Y[n], Z[n], L, lam, p, table, w_t, dw, max_iter, tol,
-                    restart, False)
+def fista_batch(op, Y, Z, L, lam, p, table, w_t, dw, max_iter, tol, restart, n_chunks):
+    """:func:`fista_solve` for a batch of same-sized images. Parallel over:
+    ``n_chunks`` chunks of images, one set of work arrays each (as
+    :func:`continuation_batch`)."""
+    for t in prange(n_chunks):
+        work = fista_work(op, Y[t], Z[t])
+        for n in range(t, Y.shape[0], n_chunks):
+            fista_run(op, Y[n], Z[n], L, lam, p, table, w_t, dw, max_iter, tol, restart,
+                      False, work)
 
 
 @numba.njit(**PJIT)
