@@ -265,14 +265,14 @@ def _fista_stats(op, y, z, L, lam, p, table, w_t, dw, opts):
     h, w = op[0].shape[2:]
     rpad = new_rpad(K0, P, Q, h, w, z.dtype)
     rpad2 = new_rpad(K0, P, Q, h, w, z.dtype)
-    zprev, v, grad = np.empty_like(z), z.copy(), np.empty_like(z)
+    zprev, v, grad = z.copy(), np.empty_like(z), np.empty_like(z)
     stats = _new_stats()
     _record(stats, 0, 0.0, op, y, z, lam, p, rpad2, np.nan)
-    elapsed, t = 0.0, 1.0
+    elapsed, t, m = 0.0, 1.0, 0.0
     for it in range(opts.max_iter):
         t0 = time.perf_counter()
-        t, change = S.fista_step(op, y, z, zprev, v, grad, L, lam, p, table, w_t, dw,
-                                 t, opts.restart, rpad, True)
+        t, change, m = S.fista_step(op, y, z, zprev, v, grad, L, lam, p, table, w_t, dw,
+                                    t, m, opts.restart, rpad, True)
         elapsed += time.perf_counter() - t0
         _record(stats, it + 1, elapsed, op, y, z, lam, p, rpad2, np.nan)
         if change <= opts.tol:

@@ -361,12 +361,20 @@ class Method:
         return f"{self.name} ({self.threads} thr)"
 
 
+#: Pause before every timed run: the previous method's OpenMP worker threads
+#: (PyTorch's own libgomp pool, numba's) keep spinning for a while after their
+#: last parallel region and would take a core from the next method.
+SETTLE_SECONDS = 0.05
+
+
 def measure_methods(methods, prob, cfg, stop_gap=1e-4):
     """Traces, then timed complete calls, with the repeats interleaved across methods.
 
     Round-robin (every method once per round, medians over rounds) so that a
-    change in the machine's load during the run hits all methods alike.
-    Returns one row per method and the median curves ``{label: (times, gap)}``.
+    change in the machine's load during the run hits all methods alike; a
+    pause of :data:`SETTLE_SECONDS` before each timed run lets the previous
+    method's idle threads stop spinning.  Returns one row per method and the
+    median curves ``{label: (times, gap)}``.
     """
     for m in methods:                      # warm-up: kernel loading, FFTW plans, pools
         m.trace(prob, 3, stop_gap)
@@ -374,6 +382,7 @@ def measure_methods(methods, prob, cfg, stop_gap=1e-4):
     for _ in range(cfg["trace_repeats"]):
         for m in methods:
             n_iter = cfg["numbadn_iter"] if m.library == "numbadn" else cfg["peer_iter"]
+            time.sleep(SETTLE_SECONDS)
             traces[m.label].append(m.trace(prob, n_iter, stop_gap))
     rows, curves, jobs = [], {}, []
     for m in methods:
@@ -404,6 +413,7 @@ def measure_methods(methods, prob, cfg, stop_gap=1e-4):
     for _ in range(cfg["call_repeats"]):
         for job in jobs:
             m, _, _, k = job
+            time.sleep(SETTLE_SECONDS)
             t0 = time.perf_counter()
             m.call(prob, k)
             samples[id(job)].append(time.perf_counter() - t0)

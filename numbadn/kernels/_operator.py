@@ -34,22 +34,53 @@ def apply_F(op, z, rpad, par):
 
 
 @numba.njit(**JIT)
-def apply_F_sparse(op, z, rpad, par, max_density):
-    """``F z`` like :func:`apply_F`, by scattering the nonzeros of ``z`` when
-    at most ``max_density`` of its entries are nonzero.
+def _flag_rows_map(z, flags, counts, k):
+    """``flags[k, m]``: row ``m`` of map ``k`` has a nonzero; ``counts[k]``: its nonzeros."""
+    n_k = 0
+    N = z.shape[2]
+    z1 = z.reshape(-1)
+    for m in range(z.shape[1]):
+        zb = max((k * z.shape[1] + m) * N, 0)
+        any_nz = z1.dtype.type(0)
+        for n in range(N):  # vectorised test: most rows are all zero
+            any_nz += abs(z1[zb + n])
+        flags[k, m] = any_nz != 0
+        if any_nz != 0:
+            for n in range(N):
+                n_k += z1[zb + n] != 0
+    counts[k] = n_k
 
-    Each nonzero ``z[k, m, n]`` adds ``z[k, m, n] * taps_fwd[c, k]`` into output
-    rows ``m - a`` and columns ``n - b``: ``nnz * h * w`` multiply-adds per
-    connected channel instead of a pass over every pixel.  Near a sparse
-    optimum (FISTA's iterates are ~99% zeros on the paper's problem) this is
-    far cheaper than the dense pass; past ``max_density`` it gives up and runs
-    :func:`apply_F`.  The scan is serial, so the choice and the result do not
-    depend on the number of threads.  Returns True when it scattered.
-    """
+
+@numba.njit(**PJIT)
+def _flag_rows_parallel(z, flags, counts):
+    for k in prange(z.shape[0]):
+        _flag_rows_map(z, flags, counts, k)
+
+
+@numba.njit(**JIT)
+def _flag_rows(z, flags, counts, par):
+    """Rows with nonzeros and nonzeros per map (parallel over maps when ``par``);
+    returns the total, summed in a fixed order."""
+    if par:
+        _flag_rows_parallel(z, flags, counts)
+    else:
+        for k in range(z.shape[0]):
+            _flag_rows_map(z, flags, counts, k)
+    total = 0
+    for k in range(z.shape[0]):
+        total += counts[k]
+    return total
+
+
+@numba.njit(**JIT)
+def _scatter(op, z, a, zp, b, flags, rpad):
+    """``rpad[interior] += F (a z + b zp)`` by scattering the nonzeros of
+    ``a z + b zp`` in the rows that ``flags`` marks (flat offsets: no row
+    views, see :func:`numbadn.kernels._conv.corr_rows`)."""
     tv = op[0]
     pa = op[4]
     ia = op[5]
-    K1 = z.shape[0]
+    K = z.shape[0]
     M = z.shape[1]
     N = z.shape[2]
     h = tv.shape[2]
@@ -58,41 +89,91 @@ def apply_F_sparse(op, z, rpad, par, max_density):
     w1 = w - 1
     P = M - h1
     Q = N - w1
-    limit = int(max_density * K1 * M * N)
-    zero = rpad.dtype.type(0)
-    for c in range(rpad.shape[0]):
-        for i in range(P):
-            row = rpad[c, h1 + i, w1:w1 + Q]
-            for j in range(Q):
-                row[j] = zero
-    count = 0
-    for k in range(K1):
+    at = z.dtype.type(a)
+    bt = z.dtype.type(b)
+    Hr = rpad.shape[1]
+    Wr = rpad.shape[2]
+    r1 = rpad.reshape(-1)
+    t1 = tv.reshape(-1)
+    z1 = z.reshape(-1)
+    p1 = zp.reshape(-1)
+    for k in range(K):
         for m in range(M):
-            zr = z[k, m]
-            any_nz = zr.dtype.type(0)
-            for n in range(N):  # vectorised test: most rows are all zero
-                any_nz += abs(zr[n])
-            if any_nz == 0:
+            if not flags[k, m]:
                 continue
+            zb = max((k * M + m) * N, 0)
+            a0 = max(0, m - P + 1)
+            a1 = min(h, m + 1)
             for n in range(N):
-                val = zr[n]
+                val = at * z1[zb + n] + bt * p1[zb + n]
                 if val == 0:
                     continue
-                count += 1
-                if count > limit:
-                    apply_F(op, z, rpad, par)
-                    return False
-                a0 = max(0, m - P + 1)
-                a1 = min(h, m + 1)
                 b0 = max(0, n - Q + 1)
                 b1 = min(w, n + 1)
                 for t in range(pa[k], pa[k + 1]):
                     c = ia[t]
-                    for a in range(a0, a1):
-                        row = rpad[c, h1 + m - a]
-                        for b in range(b0, b1):
-                            row[w1 + n - b] += tv[c, k, a, b] * val
-    return True
+                    for aa in range(a0, a1):
+                        # columns w1+n-bb for bb = b1-1 .. b0, ascending
+                        rb = max((c * Hr + h1 + m - aa) * Wr + w1 + n - (b1 - 1), 0)
+                        tb = max(((c * K + k) * h + aa) * w + b1 - 1, 0)
+                        for q in range(b1 - b0):
+                            r1[rb + q] += t1[tb - q] * val
+
+
+@numba.njit(**JIT)
+def apply_F_combo(op, z, a, zp, b, vbuf, rpad, par, max_density):
+    """``rpad[interior] = F (a z + b zp)``, by scattering the nonzeros of ``z``
+    and ``zp`` while together they are at most ``max_density`` of the entries
+    of ``z`` (``zp`` is skipped when ``b == 0``).
+
+    Each nonzero ``z[k, m, n]`` adds ``a z[k, m, n] * taps_fwd[c, k]`` into
+    output rows ``m - i`` and columns ``n - j``: ``nnz * h * w`` multiply-adds
+    per connected channel instead of a pass over every pixel.  Near a sparse
+    optimum (FISTA's iterates are ~99% zeros on the paper's problem) this is
+    far cheaper than the dense pass.  FISTA's extrapolated point ``v = z +
+    m (z - zprev)`` is never formed in that case: ``F v = (1 + m) F z - m F
+    zprev``, both sparse.  Past ``max_density`` it forms ``vbuf = a z + b zp``
+    and runs :func:`apply_F`.  The rows with nonzeros are found in parallel
+    over maps, the scatter is serial: the choice and the result do not depend
+    on the number of threads.  Returns True when it scattered.
+    """
+    K = z.shape[0]
+    flags = np.empty((K, z.shape[1]), np.bool_)
+    counts = np.empty(K, np.int64)
+    total = _flag_rows(z, flags, counts, par)
+    limit = int(max_density * z.size)
+    if b != 0.0 and total <= limit:
+        flags_p = np.empty((K, z.shape[1]), np.bool_)
+        total += _flag_rows(zp, flags_p, counts, par)
+        for k in range(K):
+            for m in range(z.shape[1]):
+                flags[k, m] = flags[k, m] or flags_p[k, m]
+    if total <= limit:
+        h1 = op[0].shape[2] - 1
+        w1 = op[0].shape[3] - 1
+        P = z.shape[1] - h1
+        Q = z.shape[2] - w1
+        zero = rpad.dtype.type(0)
+        for c in range(rpad.shape[0]):
+            for i in range(P):
+                row = rpad[c, h1 + i, w1:w1 + Q]
+                for j in range(Q):
+                    row[j] = zero
+        _scatter(op, z, a, zp, b, flags, rpad)
+        return True
+    zv = z.reshape(-1)
+    pv = zp.reshape(-1)
+    vv = vbuf.reshape(-1)
+    at = zv.dtype.type(a)
+    bt = zv.dtype.type(b)
+    if b != 0.0:
+        for i in range(vv.shape[0]):
+            vv[i] = at * zv[i] + bt * pv[i]
+    else:
+        for i in range(vv.shape[0]):
+            vv[i] = at * zv[i]
+    apply_F(op, vbuf, rpad, par)
+    return False
 
 
 @numba.njit(**JIT)

@@ -14,9 +14,9 @@ import numpy as np
 from numba import prange
 
 from .._jit import JIT, PJIT
-from ..kernels._operator import (apply_A, apply_F, apply_F_sparse, apply_FT, rpad_for,
+from ..kernels._operator import (apply_A, apply_F, apply_F_combo, apply_FT, rpad_for,
                                  cg_run, dot, residual_norm2, sub_interior)
-from ..kernels._shrink import lp_scaled, shrink
+from ..kernels._shrink import lp_scaled
 
 
 #: Largest fraction of nonzeros for which FISTA's ``F v`` scatters the nonzeros
@@ -223,34 +223,36 @@ def continuation_batch(op, Y, Z, betas, lam, p, table, w_t, dw, inner_iters, cg_
 
 # ------------------------------------------------------------ FISTA
 @numba.njit(**JIT)
-def fista_step(op, y, z, zprev, v, grad, L, lam, p, table, w_t, dw, t, restart,
+def fista_step(op, y, z, zprev, v, grad, L, lam, p, table, w_t, dw, t, m, restart,
                rpad, par):
     """One FISTA iteration (Beck & Teboulle 2009) on eq. 2.
 
-    ``v`` is the extrapolated point.  Gradient step on the data term
-    ``lam/2 ||F v - y||^2`` with step ``1/L`` (``L = lam ||F||^2``), then the
-    proximal step of ``|.|^p`` (eq. 8 or the table with ``beta = L``), then
-    momentum.  With ``restart``, momentum is reset whenever it points uphill
-    (O'Donoghue & Candes 2015, gradient scheme).  ``F v`` scatters the
-    nonzeros of ``v`` while they are at most ``SPARSE_DENSITY`` of its entries
-    (:func:`numbadn.kernels._operator.apply_F_sparse`): beyond the paper, it
-    exploits the sparsity of the iterates.
+    The extrapolated point is ``v = z + m (z - zprev)`` (``m``: the momentum
+    the previous step returned; 0 at the start).  Gradient step on the data
+    term ``lam/2 ||F v - y||^2`` with step ``1/L`` (``L = lam ||F||^2``), then
+    the proximal step of ``|.|^p`` (eq. 8 or the table with ``beta = L``).
+    With ``restart``, momentum is reset whenever it points uphill (O'Donoghue
+    & Candes 2015, gradient scheme).  Beyond the paper, ``F v`` exploits the
+    sparsity of the iterates: while ``z`` and ``zprev`` together have at most
+    ``SPARSE_DENSITY`` nonzeros it scatters them (``F v = (1 + m) F z - m F
+    zprev``, :func:`numbadn.kernels._operator.apply_F_combo`) and ``v`` is
+    never formed; otherwise ``v`` is formed in the buffer ``v``.
 
-    Returns ``(t_next, ||z - zprev|| / ||z||)``.
+    Returns ``(t_next, ||z - zprev|| / ||z||, m_next)``.
     """
     h1 = op[0].shape[2] - 1
     w1 = op[0].shape[3] - 1
-    apply_F_sparse(op, v, rpad, par, SPARSE_DENSITY)
+    apply_F_combo(op, z, 1.0 + m, zprev, -m, v, rpad, par, SPARSE_DENSITY)
     sub_interior(rpad, y, h1, w1)
     apply_FT(op, rpad, grad, par)
     K = z.shape[0]
     part = np.empty((K, 3))
     step = lam / L
     if par:
-        _fista_prox_parallel(z, zprev, v, grad, step, L, p, table, w_t, dw, part)
+        _fista_prox_parallel(z, zprev, grad, m, step, L, p, table, w_t, dw, part)
     else:
         for k in range(K):
-            _fista_prox_map(z, zprev, v, grad, step, L, p, table, w_t, dw, part, k)
+            _fista_prox_map(z, zprev, grad, m, step, L, p, table, w_t, dw, part, k)
     dd = 0.0
     up = 0.0
     zz = 0.0
@@ -261,21 +263,16 @@ def fista_step(op, y, z, zprev, v, grad, L, lam, p, table, w_t, dw, t, restart,
     t_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
     if restart and up > 0.0:
         t_next = 1.0
-        mom = 0.0
+        m_next = 0.0
     else:
-        mom = (t - 1.0) / t_next
-    if par:
-        _momentum_parallel(z, zprev, v, mom)
-    else:
-        for k in range(K):
-            _momentum_map(z, zprev, v, mom, k)
-    return t_next, math.sqrt(dd / zz) if zz > 0.0 else math.sqrt(dd)
+        m_next = (t - 1.0) / t_next
+    return t_next, math.sqrt(dd / zz) if zz > 0.0 else math.sqrt(dd), m_next
 
 
 @numba.njit(**JIT)
-def _fista_prox_map(z, zprev, v, grad, step, L, p, table, w_t, dw, part, k):
-    """Map k: ``zprev = z; z = prox(v - step grad)``; partial sums of
-    ``||z - zprev||^2``, ``<v - z, z - zprev>`` and ``||z||^2``.
+def _fista_prox_map(z, zprev, grad, m, step, L, p, table, w_t, dw, part, k):
+    """Map k: ``v = z + m (z - zprev)``; ``zprev = z; z = prox(v - step grad)``;
+    partial sums of ``||z - zprev||^2``, ``<v - z, z - zprev>`` and ``||z||^2``.
 
     For ``p = 1`` one branch-free, vectorised pass (soft threshold as
     ``max(x - th, 0) + min(x + th, 0)``, sums in the arrays' dtype: they only
@@ -283,10 +280,10 @@ def _fista_prox_map(z, zprev, v, grad, step, L, p, table, w_t, dw, part, k):
     """
     zv = z[k].reshape(-1)
     pv = zprev[k].reshape(-1)
-    vv = v[k].reshape(-1)
     gv = grad[k].reshape(-1)
-    dt = vv.dtype.type
+    dt = zv.dtype.type
     st = dt(step)
+    mt = dt(m)
     zero = dt(0)
     dd = zero
     up = zero
@@ -295,7 +292,7 @@ def _fista_prox_map(z, zprev, v, grad, step, L, p, table, w_t, dw, part, k):
         th = dt(1.0 / L)
         for i in range(zv.shape[0]):
             zp = zv[i]
-            vi = vv[i]
+            vi = zp + mt * (zp - pv[i])
             x = vi - st * gv[i]
             x = max(x - th, zero) + min(x + th, zero)
             zv[i] = x
@@ -305,40 +302,26 @@ def _fista_prox_map(z, zprev, v, grad, step, L, p, table, w_t, dw, part, k):
             up += (vi - x) * d
             zz += x * x
     else:
+        s = L ** (-1.0 / (2.0 - p))
         for i in range(zv.shape[0]):
-            pv[i] = zv[i]
-            zv[i] = vv[i] - st * gv[i]
-        shrink(z[k], L, p, table, w_t, dw, z[k])
-        for i in range(zv.shape[0]):
-            d = zv[i] - pv[i]
+            zp = zv[i]
+            vi = zp + mt * (zp - pv[i])
+            x = dt(lp_scaled(vi - st * gv[i], s, p, table, w_t, dw))
+            zv[i] = x
+            pv[i] = zp
+            d = x - zp
             dd += d * d
-            up += (vv[i] - zv[i]) * d
-            zz += zv[i] * zv[i]
+            up += (vi - x) * d
+            zz += x * x
     part[k, 0] = dd
     part[k, 1] = up
     part[k, 2] = zz
 
 
 @numba.njit(**PJIT)
-def _fista_prox_parallel(z, zprev, v, grad, step, L, p, table, w_t, dw, part):
+def _fista_prox_parallel(z, zprev, grad, m, step, L, p, table, w_t, dw, part):
     for k in prange(z.shape[0]):
-        _fista_prox_map(z, zprev, v, grad, step, L, p, table, w_t, dw, part, k)
-
-
-@numba.njit(**JIT)
-def _momentum_map(z, zprev, v, mom, k):
-    zv = z[k].reshape(-1)
-    pv = zprev[k].reshape(-1)
-    vv = v[k].reshape(-1)
-    m = vv.dtype.type(mom)
-    for i in range(zv.shape[0]):
-        vv[i] = zv[i] + m * (zv[i] - pv[i])
-
-
-@numba.njit(**PJIT)
-def _momentum_parallel(z, zprev, v, mom):
-    for k in prange(z.shape[0]):
-        _momentum_map(z, zprev, v, mom, k)
+        _fista_prox_map(z, zprev, grad, m, step, L, p, table, w_t, dw, part, k)
 
 
 @numba.njit(**JIT)
@@ -353,11 +336,12 @@ def fista_run(op, y, z, L, lam, p, table, w_t, dw, max_iter, tol, restart, par, 
     arrays of :func:`fista_work` (reusable: the border of ``rpad`` stays zero);
     returns the iterations."""
     rpad, zprev, v, grad = work
-    v[...] = z
+    zprev[...] = z
     t = 1.0
+    m = 0.0
     for it in range(max_iter):
-        t, change = fista_step(op, y, z, zprev, v, grad, L, lam, p, table, w_t, dw,
-                               t, restart, rpad, par)
+        t, change, m = fista_step(op, y, z, zprev, v, grad, L, lam, p, table, w_t, dw,
+                                  t, m, restart, rpad, par)
         if change <= tol:
             return it + 1
     return max_iter
