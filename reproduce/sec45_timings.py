@@ -974,7 +974,7 @@ def training_memory(counts, size, target_images=1000, target_bytes=4 * 2 ** 30):
     two n, with and without ``low_memory``; the slope is the memory per image,
     extrapolated to 1,000 images."""
     out = {}
-    for low, label in ((False, "default (warm starts, inputs held)"),
+    for low, label in ((False, "low_memory=False (warm starts, inputs held)"),
                        (True, "low_memory=True (no warm starts, inputs streamed)")):
         print(f"  {label}:")
         peaks = []
@@ -993,6 +993,19 @@ def training_memory(counts, size, target_images=1000, target_bytes=4 * 2 ** 30):
         out["low_memory" if low else "default"] = dict(
             counts=list(counts), peak_bytes=peaks, bytes_per_image=per_image,
             base_bytes=base, extrapolated_bytes=at_target)
+    held = numbadn.DeconvNet.paper().held_bytes([(1, size, size)] * target_images)
+    budget = numbadn.network.MEMORY_BUDGET
+    auto = held > budget
+    if auto:
+        met = out["low_memory"]["extrapolated_bytes"] < target_bytes
+        print(f"  default (low_memory=None) on {target_images} images: warm starts and inputs "
+              f"would hold {held / 2 ** 30:.1f} GiB > {budget / 2 ** 30:.0f} GiB, so fit trains "
+              f"in low-memory mode (target {target_bytes / 2 ** 30:.0f} GiB: "
+              f"{'met' if met else 'NOT met'})")
+    else:
+        print(f"  default (low_memory=None) on {target_images} images keeps its warm starts "
+              f"({held / 2 ** 30:.1f} GiB)")
+    out["default_choice"] = dict(held_bytes=held, low_memory=bool(auto))
     return dict(out, image_size=size, target_images=target_images, target_bytes=target_bytes)
 
 
