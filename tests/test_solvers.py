@@ -556,3 +556,20 @@ def test_bad_arguments_to_cost_name_them(yf):
 
 def test_public_api_is_exported():
     assert numbadn.infer is infer and numbadn.cost is cost
+
+
+def test_spectral_bound_cache_follows_the_filters_even_when_changed_in_place():
+    from numbadn.inference import _SPECTRAL_CACHE_SIZE, _spectral_cached
+    from numbadn.solvers.options import spectral_norm2
+    rng = np.random.default_rng(3)
+    f = rng.standard_normal((4, 2, 5, 5)).astype(np.float32)
+    g = np.ones((4, 2), bool)
+    assert _spectral_cached(f, g) == spectral_norm2(f, g)
+    f *= 2.0  # same array object, new values: a new bound
+    assert _spectral_cached(f, g) == pytest.approx(4.0 * spectral_norm2(f / 2.0, g))
+    g2 = g.copy()
+    g2[0, 1] = False
+    assert _spectral_cached(f, g2) == spectral_norm2(f, g2)
+    for i in range(2 * _SPECTRAL_CACHE_SIZE):  # the cache stays bounded and correct
+        fi = f + i
+        assert _spectral_cached(fi, g) == spectral_norm2(fi, g)
