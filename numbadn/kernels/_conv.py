@@ -61,33 +61,43 @@ def row_block(n_out, Ho):
 @numba.njit(**JIT)
 def _fma7(s, sb, o, ob, p0, p1, p2, p3, p4, p5, p6, n):
     """``o[ob + j] += sum_b p_b * s[sb + j + b]``, ``j < n`` (one 7-tap filter row)."""
-    sb = max(sb, 0)
-    ob = max(ob, 0)
-    for j in range(n):
-        k = sb + j
-        o[ob + j] += (p0 * s[k] + p1 * s[k + 1] + p2 * s[k + 2] + p3 * s[k + 3]
-                      + p4 * s[k + 4] + p5 * s[k + 5] + p6 * s[k + 6])
+    _fma7_rows(s, sb, 0, o, ob, 0, 1, p0, p1, p2, p3, p4, p5, p6, n)
 
 
 @numba.njit(**JIT)
-def _fma7x2(s, sb, o, ob0, ob1, p0, p1, p2, p3, p4, p5, p6,
-            q0, q1, q2, q3, q4, q5, q6, n):
+def _fma7_rows(s, sb, s_step, o, ob, o_step, nrows, p0, p1, p2, p3, p4, p5, p6, n):
+    """:func:`_fma7` on ``nrows`` rows: input rows ``sb + r s_step``, output rows
+    ``ob + r o_step`` (one call per filter row and task: the taps are loaded once)."""
+    for r in range(nrows):
+        sr = max(sb + r * s_step, 0)
+        orr = max(ob + r * o_step, 0)
+        for j in range(n):
+            k = sr + j
+            o[orr + j] += (p0 * s[k] + p1 * s[k + 1] + p2 * s[k + 2] + p3 * s[k + 3]
+                           + p4 * s[k + 4] + p5 * s[k + 5] + p6 * s[k + 6])
+
+
+@numba.njit(**JIT)
+def _fma7x2_rows(s, sb, s_step, o, ob0, ob1, o_step, nrows, p0, p1, p2, p3, p4, p5, p6,
+                 q0, q1, q2, q3, q4, q5, q6, n):
     """Two output rows from one input row (7-tap filter rows ``p`` and ``q``):
-    each loaded input vector feeds 14 FMAs instead of 7."""
-    sb = max(sb, 0)
-    ob0 = max(ob0, 0)
-    ob1 = max(ob1, 0)
-    for j in range(n):
-        k = sb + j
-        v0 = s[k]
-        v1 = s[k + 1]
-        v2 = s[k + 2]
-        v3 = s[k + 3]
-        v4 = s[k + 4]
-        v5 = s[k + 5]
-        v6 = s[k + 6]
-        o[ob0 + j] += p0 * v0 + p1 * v1 + p2 * v2 + p3 * v3 + p4 * v4 + p5 * v5 + p6 * v6
-        o[ob1 + j] += q0 * v0 + q1 * v1 + q2 * v2 + q3 * v3 + q4 * v4 + q5 * v5 + q6 * v6
+    each loaded input vector feeds 14 FMAs instead of 7; repeated for
+    ``nrows`` input rows ``sb + r s_step`` and output rows ``ob0/ob1 + r o_step``."""
+    for r in range(nrows):
+        sr = max(sb + r * s_step, 0)
+        o0 = max(ob0 + r * o_step, 0)
+        o1 = max(ob1 + r * o_step, 0)
+        for j in range(n):
+            k = sr + j
+            v0 = s[k]
+            v1 = s[k + 1]
+            v2 = s[k + 2]
+            v3 = s[k + 3]
+            v4 = s[k + 4]
+            v5 = s[k + 5]
+            v6 = s[k + 6]
+            o[o0 + j] += p0 * v0 + p1 * v1 + p2 * v2 + p3 * v3 + p4 * v4 + p5 * v5 + p6 * v6
+            o[o1 + j] += q0 * v0 + q1 * v1 + q2 * v2 + q3 * v3 + q4 * v4 + q5 * v5 + q6 * v6
 
 
 @numba.njit(**JIT)
@@ -163,7 +173,8 @@ def corr_rows(src, taps, out, ptr, idx, o, r0, r1, oi0, oj0, extra, ealpha):
     -----
     Inputs are not validated.  ``Ws >= Wo + w - 1`` and
     ``Hs >= r1 + h - 1`` are required.  For 7-wide filters, output rows go in
-    pairs that share every input row load (:func:`_fma7x2`).  Each output
+    pairs that share every input row load (:func:`_fma7x2_rows`), all pairs of
+    the block in one call per channel and filter row.  Each output
     element is summed in the same order (channels, then filter rows, each row's
     taps in one chain) whatever the pairing, so the result does not depend on
     how rows are split into tasks.
@@ -186,39 +197,45 @@ def corr_rows(src, taps, out, ptr, idx, o, r0, r1, oi0, oj0, extra, ealpha):
     e1 = extra.reshape(-1)
     dot = 0.0
     i = r0
-    while i < r1:
+    if w == 7 and r1 - r0 >= 2:
+        # all row pairs of the block at once, one call per (channel, filter row)
+        npairs = (r1 - r0) // 2
+        ob0 = (o * Ho2 + r0 + oi0) * Wo2 + oj0
+        for q in range(2 * npairs):
+            _zero(o1, ob0 + q * Wo2, Wo)
+        for t in range(ptr[o], ptr[o + 1]):
+            c = idx[t]
+            sb = (c * Hs + r0) * Ws
+            _fma7_rows(s1, sb, 2 * Ws, o1, ob0, 2 * Wo2, npairs,
+                       taps[o, c, 0, 0], taps[o, c, 0, 1], taps[o, c, 0, 2], taps[o, c, 0, 3],
+                       taps[o, c, 0, 4], taps[o, c, 0, 5], taps[o, c, 0, 6], Wo)
+            for a in range(1, h):
+                _fma7x2_rows(s1, sb + a * Ws, 2 * Ws, o1, ob0, ob0 + Wo2, 2 * Wo2, npairs,
+                             taps[o, c, a, 0], taps[o, c, a, 1], taps[o, c, a, 2],
+                             taps[o, c, a, 3], taps[o, c, a, 4], taps[o, c, a, 5],
+                             taps[o, c, a, 6],
+                             taps[o, c, a - 1, 0], taps[o, c, a - 1, 1], taps[o, c, a - 1, 2],
+                             taps[o, c, a - 1, 3], taps[o, c, a - 1, 4], taps[o, c, a - 1, 5],
+                             taps[o, c, a - 1, 6], Wo)
+            _fma7_rows(s1, sb + h * Ws, 2 * Ws, o1, ob0 + Wo2, 2 * Wo2, npairs,
+                       taps[o, c, h - 1, 0], taps[o, c, h - 1, 1], taps[o, c, h - 1, 2],
+                       taps[o, c, h - 1, 3], taps[o, c, h - 1, 4], taps[o, c, h - 1, 5],
+                       taps[o, c, h - 1, 6], Wo)
+        if ealpha != 0.0:
+            for q in range(2 * npairs):
+                obq = ob0 + q * Wo2
+                dot += _add_scaled(o1, obq, e1, obq, Wo, ealpha)
+        i = r0 + 2 * npairs
+    while i < r1:  # the last row of an odd block, and filters of other widths
         ob0 = (o * Ho2 + i + oi0) * Wo2 + oj0
-        if w == 7 and i + 1 < r1:
-            ob1 = ob0 + Wo2
-            _zero(o1, ob0, Wo)
-            _zero(o1, ob1, Wo)
-            for t in range(ptr[o], ptr[o + 1]):
-                c = idx[t]
-                sb = (c * Hs + i) * Ws
-                _row1(s1, sb, o1, ob0, taps, o, c, 0, Wo)
-                for a in range(1, h):
-                    sb += Ws
-                    _fma7x2(s1, sb, o1, ob0, ob1,
-                            taps[o, c, a, 0], taps[o, c, a, 1], taps[o, c, a, 2],
-                            taps[o, c, a, 3], taps[o, c, a, 4], taps[o, c, a, 5],
-                            taps[o, c, a, 6],
-                            taps[o, c, a - 1, 0], taps[o, c, a - 1, 1], taps[o, c, a - 1, 2],
-                            taps[o, c, a - 1, 3], taps[o, c, a - 1, 4], taps[o, c, a - 1, 5],
-                            taps[o, c, a - 1, 6], Wo)
-                _row1(s1, sb + Ws, o1, ob1, taps, o, c, h - 1, Wo)
-            if ealpha != 0.0:
-                dot += _add_scaled(o1, ob0, e1, ob0, Wo, ealpha)
-                dot += _add_scaled(o1, ob1, e1, ob1, Wo, ealpha)
-            i += 2
-        else:
-            _zero(o1, ob0, Wo)
-            for t in range(ptr[o], ptr[o + 1]):
-                c = idx[t]
-                for a in range(h):
-                    _row1(s1, (c * Hs + i + a) * Ws, o1, ob0, taps, o, c, a, Wo)
-            if ealpha != 0.0:
-                dot += _add_scaled(o1, ob0, e1, ob0, Wo, ealpha)
-            i += 1
+        _zero(o1, ob0, Wo)
+        for t in range(ptr[o], ptr[o + 1]):
+            c = idx[t]
+            for a in range(h):
+                _row1(s1, (c * Hs + i + a) * Ws, o1, ob0, taps, o, c, a, Wo)
+        if ealpha != 0.0:
+            dot += _add_scaled(o1, ob0, e1, ob0, Wo, ealpha)
+        i += 1
     return dot
 
 
