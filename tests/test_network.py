@@ -533,7 +533,9 @@ def test_reconstruct_and_pixel_filters_of_an_untrained_higher_layer_raise_value_
 
 
 # ---------------------------------------------------------------- low-memory training
-def test_low_memory_fit_streams_inputs_and_keeps_no_maps(ck_images, monkeypatch):
+@pytest.fixture
+def layer_inputs(monkeypatch):
+    """Type names of what each ``DeconvLayer.fit`` call is given, in order."""
     seen = []
     original = DeconvLayer.fit
 
@@ -542,6 +544,11 @@ def test_low_memory_fit_streams_inputs_and_keeps_no_maps(ck_images, monkeypatch)
         return original(self, images, *args, **kw)
 
     monkeypatch.setattr(DeconvLayer, "fit", recording_fit)
+    return seen
+
+
+def test_low_memory_fit_streams_inputs_and_keeps_no_maps(ck_images, layer_inputs):
+    seen = layer_inputs
     net = small_net().fit(ck_images, epochs=2, verbose=False, low_memory=True)
     # layer 1 gets the image list, layer 2 a lazily computed sequence of inputs
     assert seen == ["list", "LazyImages"]
@@ -580,16 +587,10 @@ def test_held_bytes_of_the_paper_model_matches_a_hand_count():
 
 
 @pytest.mark.parametrize("budget, streamed", [(1, True), (2 ** 40, False)])
-def test_fit_goes_low_memory_by_itself_past_the_memory_budget(ck_images, monkeypatch, capsys,
+def test_fit_goes_low_memory_by_itself_past_the_memory_budget(ck_images, layer_inputs,
+                                                              monkeypatch, capsys,
                                                               budget, streamed):
-    seen = []
-    original = DeconvLayer.fit
-
-    def recording_fit(self, images, *args, **kw):
-        seen.append(type(images).__name__)
-        return original(self, images, *args, **kw)
-
-    monkeypatch.setattr(DeconvLayer, "fit", recording_fit)
+    seen = layer_inputs
     monkeypatch.setattr("numbadn.layer._progress", lambda *a, **k: __import__(
         "numbadn.layer", fromlist=["_NoBar"])._NoBar())
     net = small_net().fit(ck_images, epochs=1, verbose=True, memory_budget=budget)

@@ -104,28 +104,21 @@ def _shrink_residual_map(z, FTy, q, alpha, beta, p, table, w_t, dw, r, pp, part,
     a = zv.dtype.type(alpha)
     rr = 0.0
     bb = 0.0
-    if p == 1.0:
-        th = zv.dtype.type(1.0 / beta)
-        for i in range(zv.shape[0]):
-            v = zv[i]
+    p1 = p == 1.0  # loop-invariant: LLVM unswitches, the p = 1 copy stays vectorised
+    th = zv.dtype.type(1.0 / beta)
+    s = 1.0 if p1 else beta ** (-1.0 / (2.0 - p))
+    for i in range(zv.shape[0]):
+        v = zv[i]
+        if p1:
             x = v - min(max(v, -th), th)  # eq. 8, branch-free
-            bi = fv[i] + a * x
-            ri = bi - qv[i] - a * v
-            rv[i] = ri
-            pv[i] = ri
-            rr += ri * ri
-            bb += bi * bi
-    else:
-        s = beta ** (-1.0 / (2.0 - p))
-        for i in range(zv.shape[0]):
-            v = zv[i]
+        else:
             x = zv.dtype.type(lp_scaled(v, s, p, table, w_t, dw))
-            bi = fv[i] + a * x
-            ri = bi - qv[i] - a * v
-            rv[i] = ri
-            pv[i] = ri
-            rr += ri * ri
-            bb += bi * bi
+        bi = fv[i] + a * x
+        ri = bi - qv[i] - a * v
+        rv[i] = ri
+        pv[i] = ri
+        rr += ri * ri
+        bb += bi * bi
     part[k, 0] = rr
     part[k, 1] = bb
 
@@ -288,31 +281,23 @@ def _fista_prox_map(z, zprev, grad, m, step, L, p, table, w_t, dw, part, k):
     dd = zero
     up = zero
     zz = zero
-    if p == 1.0:
-        th = dt(1.0 / L)
-        for i in range(zv.shape[0]):
-            zp = zv[i]
-            vi = zp + mt * (zp - pv[i])
-            x = vi - st * gv[i]
+    p1 = p == 1.0  # loop-invariant: LLVM unswitches, the p = 1 copy stays vectorised
+    th = dt(1.0 / L)
+    s = 1.0 if p1 else L ** (-1.0 / (2.0 - p))
+    for i in range(zv.shape[0]):
+        zp = zv[i]
+        vi = zp + mt * (zp - pv[i])
+        x = vi - st * gv[i]
+        if p1:
             x = max(x - th, zero) + min(x + th, zero)
-            zv[i] = x
-            pv[i] = zp
-            d = x - zp
-            dd += d * d
-            up += (vi - x) * d
-            zz += x * x
-    else:
-        s = L ** (-1.0 / (2.0 - p))
-        for i in range(zv.shape[0]):
-            zp = zv[i]
-            vi = zp + mt * (zp - pv[i])
-            x = dt(lp_scaled(vi - st * gv[i], s, p, table, w_t, dw))
-            zv[i] = x
-            pv[i] = zp
-            d = x - zp
-            dd += d * d
-            up += (vi - x) * d
-            zz += x * x
+        else:
+            x = dt(lp_scaled(x, s, p, table, w_t, dw))
+        zv[i] = x
+        pv[i] = zp
+        d = x - zp
+        dd += d * d
+        up += (vi - x) * d
+        zz += x * x
     part[k, 0] = dd
     part[k, 1] = up
     part[k, 2] = zz
