@@ -46,14 +46,12 @@ MIN_TASKS = 64
 
 
 @numba.njit(**JIT)
-def row_block(n_out, Ho):
+def row_block(n_out, Ho, min_tasks):
     """Rows per task for ``n_out`` outputs of ``Ho`` rows: the longest of 16, 8
-    and 4 that leaves at least :data:`MIN_TASKS` tasks (else 4).  Shapes only,
-    so the tasks (and the rounding of the per-task dot products) do not depend
-    on the thread count."""
+    and 4 that leaves at least ``min_tasks`` tasks (else 4)."""
     rb = ROW_BLOCK_LONG
     while rb > ROW_BLOCK_SHORT:
-        if n_out * ((Ho + rb - 1) // rb) >= MIN_TASKS:
+        if n_out * ((Ho + rb - 1) // rb) >= min_tasks:
             return rb
         rb //= 2
     return ROW_BLOCK_SHORT
@@ -289,7 +287,14 @@ def corr_add(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, par):
     ``ealpha != 0``, else 0.
     """
     Ho = out.shape[1] - 2 * oi0
-    rb = row_block(out.shape[0], Ho)
+    if ealpha != 0.0:
+        # the per-task dot products are summed in task order: tasks from the
+        # shapes only, so the rounding does not depend on the thread count
+        rb = row_block(out.shape[0], Ho, MIN_TASKS)
+    else:
+        # no reduction: every element is computed the same way whatever the
+        # blocking, so long blocks (fewer set-ups) need only a few tasks per thread
+        rb = row_block(out.shape[0], Ho, 4 * numba.get_num_threads() if par else 1)
     dots = np.empty(out.shape[0] * ((Ho + rb - 1) // rb))
     if par:
         corr_parallel(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, dots, rb)
