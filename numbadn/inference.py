@@ -200,16 +200,21 @@ def _zeros(shape, dtype):
     return z
 
 
+def _per_thread(name, key, make):
+    """``make()``, kept per thread under ``name`` for the next call with the same
+    ``key`` (the most recent key only)."""
+    cached = getattr(_LOCAL, name, None)
+    if cached is None or cached[0] != key:
+        cached = (key, make())
+        setattr(_LOCAL, name, cached)
+    return cached[1]
+
+
 def _workspace(op, y, z):
     """Work arrays of the continuation solver (and ``F^T y``) for this image size,
-    kept per thread for the next call of the same size (the most recent size only)."""
+    kept per thread for the next call of the same size."""
     key = (y.shape, z.shape, op[0].shape, z.dtype.str)
-    cached = getattr(_LOCAL, "ws", None)
-    if cached is None or cached[0] != key:
-        ws = S.workspace(op, y, z)
-        cached = (key, ws, np.empty_like(z))
-        _LOCAL.ws = cached
-    return cached[1], cached[2]
+    return _per_thread("ws", key, lambda: (S.workspace(op, y, z), np.empty_like(z)))
 
 
 def _fista_workspace(op, y, z):
@@ -218,11 +223,7 @@ def _fista_workspace(op, y, z):
     page fault per page inside the first parallel passes (~1 ms of a 4.7 ms
     call on the 150x150 bench problem)."""
     key = (y.shape, z.shape, op[0].shape, z.dtype.str)
-    cached = getattr(_LOCAL, "fista", None)
-    if cached is None or cached[0] != key:
-        cached = (key, S.fista_work(op, y, z))
-        _LOCAL.fista = cached
-    return cached[1]
+    return _per_thread("fista", key, lambda: S.fista_work(op, y, z))
 
 
 #: The last few spectral bounds, by filter bank: inference over many images

@@ -203,8 +203,7 @@ def continuation_batch(op, Y, Z, betas, lam, p, table, w_t, dw, inner_iters, cg_
 
     Parallel over: ``n_chunks`` chunks of images (chunk ``t`` takes images
     ``t, t + n_chunks, ...``; pass the thread count), each chunk with one set
-    of work arrays: allocating them per image faulted fresh pages in every
-    solve.
+    of work arrays, so nothing is allocated inside the loop over images.
     """
     for t in prange(n_chunks):
         ws = workspace(op, Y[t], Z[t])
