@@ -105,7 +105,9 @@ def _scatter(op, z, a, zp, b, flags, rpad):
             a0 = max(0, m - P + 1)
             a1 = min(h, m + 1)
             for n in range(N):
-                val = at * z1[zb + n] + bt * p1[zb + n]
+                val = at * z1[zb + n]
+                if b != 0.0:  # loop-invariant; zp is not read at all when b == 0
+                    val += bt * p1[zb + n]
                 if val == 0:
                     continue
                 b0 = max(0, n - Q + 1)
