@@ -13,17 +13,16 @@ correlation* with a sparse channel map::
 
 The connectivity ``conn(o)`` is given in CSR form (``ptr``, ``idx``), so the
 inner loops never test ``g``.  The innermost loop runs over output columns,
-contiguous in memory, with up to seven filter taps (one row of the paper's
-7x7 filters) held in registers, which LLVM turns into packed FMA
-instructions (AVX-512 where the CPU has it); for 7-wide filters two output
-rows share every input load.  Rows are addressed by flat offsets, never by
-slices (see the note above :func:`_fma7`).
+contiguous in memory, with the seven taps of one filter row (the paper's 7x7
+filters) held in registers; the 7-tap rows go through explicit SIMD
+(:mod:`numbadn.kernels._simd`: each block of 16 columns loads its input once
+and builds the seven shifted windows by shuffles, the last partial block is
+masked), and two output rows share every input window.  Rows are addressed
+by flat offsets, never by slices (see the note above :func:`_taps7`).
 
-Measured (``numbadn bench``, 2-vCPU AMD EPYC): 85-100 GFLOP/s on one thread
-and 160-195 on two, on the paper's shapes at 150x150.  The next bottleneck on
-one thread is the scalar remainder LLVM emits for the last ``Wo mod 16``
-columns of every row (a 144-wide row runs ~30% faster per FLOP than a
-150-wide one); padding internal row strides to 16 floats would remove it.
+Measured (``numbadn bench``, 2-vCPU AMD EPYC, AVX-512): 110-150 GFLOP/s on
+one thread and 200-285 on two, on the paper's shapes (the plain-loop version
+before the SIMD rows: 80-100 and 155-195).
 
 All functions here are ``@njit``: arrays in, arrays out.  Inputs are not
 validated; the public fronts in :mod:`numbadn.kernels` do that.
@@ -35,6 +34,7 @@ import numpy as np
 from numba import prange
 
 from .._jit import JIT, PJIT
+from ._simd import fma7_block, fma7_tail, simd_width
 
 #: Output rows per parallel task: a long block amortises a task's set-up when
 #: each output has few inputs (the adjoint passes), a short one keeps enough
@@ -64,49 +64,54 @@ def row_block(n_out, Ho, min_tasks):
 # slicing rows: a slice is a new array whose reference count numba updates
 # atomically on creation and release, and at ~20 slices per filter row that
 # bookkeeping cost more than the arithmetic (flat offsets: +30-40% GFLOP/s on
-# the paper's shapes).  ``max(off, 0)`` tells LLVM the offsets are
-# non-negative, so the index needs no wrap-around select and the seven loads
-# of a filter row become vector loads from one base pointer.
+# the paper's shapes).  Where a plain loop indexes them, ``max(off, 0)`` tells
+# LLVM the offsets are non-negative, so the index needs no wrap-around select.
 @numba.njit(**JIT)
-def _fma7(s, sb, o, ob, p0, p1, p2, p3, p4, p5, p6, n):
-    """``o[ob + j] += sum_b p_b * s[sb + j + b]``, ``j < n`` (one 7-tap filter row)."""
-    _fma7_rows(s, sb, 0, o, ob, 0, 1, p0, p1, p2, p3, p4, p5, p6, n)
+def _taps7(taps, o, c, a):
+    """Filter row ``taps[o, c, a]`` of a 7-wide filter as a tuple (registers)."""
+    return (taps[o, c, a, 0], taps[o, c, a, 1], taps[o, c, a, 2], taps[o, c, a, 3],
+            taps[o, c, a, 4], taps[o, c, a, 5], taps[o, c, a, 6])
 
 
 @numba.njit(**JIT)
-def _fma7_rows(s, sb, s_step, o, ob, o_step, nrows, p0, p1, p2, p3, p4, p5, p6, n):
+def _fma7(s, sb, o, ob, t, n):
+    """``o[ob + j] += sum_b t[b] * s[sb + j + b]``, ``j < n`` (one 7-tap filter row ``t``)."""
+    _fma7_rows(s, sb, 0, o, ob, 0, 1, t, n)
+
+
+@numba.njit(**JIT)
+def _fma7_rows(s, sb, s_step, o, ob, o_step, nrows, t, n):
     """:func:`_fma7` on ``nrows`` rows: input rows ``sb + r s_step``, output rows
-    ``ob + r o_step`` (one call per filter row and task: the taps are loaded once)."""
+    ``ob + r o_step`` (one call per filter row and task: the taps are loaded once).
+    Blocks of ``L`` columns by :func:`~numbadn.kernels._simd.fma7_block`, the
+    last partial block masked."""
+    L = simd_width(s)
+    nf = n - n % L
     for r in range(nrows):
-        sr = max(sb + r * s_step, 0)
-        orr = max(ob + r * o_step, 0)
-        for j in range(n):
-            k = sr + j
-            o[orr + j] += (p0 * s[k] + p1 * s[k + 1] + p2 * s[k + 2] + p3 * s[k + 3]
-                           + p4 * s[k + 4] + p5 * s[k + 5] + p6 * s[k + 6])
+        sr = sb + r * s_step
+        orr = ob + r * o_step
+        for j in range(0, nf, L):
+            fma7_block(s, sr + j, o, (orr + j,), t)
+        if nf < n:
+            fma7_tail(s, sr + nf, o, (orr + nf,), t, n - nf)
 
 
 @numba.njit(**JIT)
-def _fma7x2_rows(s, sb, s_step, o, ob0, ob1, o_step, nrows, p0, p1, p2, p3, p4, p5, p6,
-                 q0, q1, q2, q3, q4, q5, q6, n):
-    """Two output rows from one input row (7-tap filter rows ``p`` and ``q``):
-    each loaded input vector feeds 14 FMAs instead of 7; repeated for
-    ``nrows`` input rows ``sb + r s_step`` and output rows ``ob0/ob1 + r o_step``."""
+def _fma7x2_rows(s, sb, s_step, o, ob0, ob1, o_step, nrows, t, n):
+    """Two output rows from one input row (14 taps ``t``: 7 for row ``ob0``,
+    then 7 for row ``ob1``): each input window feeds 14 FMAs instead of 7;
+    repeated for ``nrows`` input rows ``sb + r s_step`` and output rows
+    ``ob0/ob1 + r o_step``."""
+    L = simd_width(s)
+    nf = n - n % L
     for r in range(nrows):
-        sr = max(sb + r * s_step, 0)
-        o0 = max(ob0 + r * o_step, 0)
-        o1 = max(ob1 + r * o_step, 0)
-        for j in range(n):
-            k = sr + j
-            v0 = s[k]
-            v1 = s[k + 1]
-            v2 = s[k + 2]
-            v3 = s[k + 3]
-            v4 = s[k + 4]
-            v5 = s[k + 5]
-            v6 = s[k + 6]
-            o[o0 + j] += p0 * v0 + p1 * v1 + p2 * v2 + p3 * v3 + p4 * v4 + p5 * v5 + p6 * v6
-            o[o1 + j] += q0 * v0 + q1 * v1 + q2 * v2 + q3 * v3 + q4 * v4 + q5 * v5 + q6 * v6
+        sr = sb + r * s_step
+        o0 = ob0 + r * o_step
+        o1 = ob1 + r * o_step
+        for j in range(0, nf, L):
+            fma7_block(s, sr + j, o, (o0 + j, o1 + j), t)
+        if nf < n:
+            fma7_tail(s, sr + nf, o, (o0 + nf, o1 + nf), t, n - nf)
 
 
 @numba.njit(**JIT)
@@ -116,8 +121,8 @@ def _fma_taps(s, sb, o, ob, t, n):
     w = t.shape[0]
     b = 0
     while b + 7 <= w:
-        _fma7(s, sb + b, o, ob, t[b], t[b + 1], t[b + 2], t[b + 3], t[b + 4],
-              t[b + 5], t[b + 6], n)
+        _fma7(s, sb + b, o, ob, (t[b], t[b + 1], t[b + 2], t[b + 3], t[b + 4],
+                                 t[b + 5], t[b + 6]), n)
         b += 7
     sb = max(sb, 0)
     ob = max(ob, 0)
@@ -132,8 +137,7 @@ def _fma_taps(s, sb, o, ob, t, n):
 def _row1(s1, sb, o1, ob, taps, o, c, a, n):
     """One filter row ``taps[o, c, a]`` into one output row."""
     if taps.shape[3] == 7:
-        _fma7(s1, sb, o1, ob, taps[o, c, a, 0], taps[o, c, a, 1], taps[o, c, a, 2],
-              taps[o, c, a, 3], taps[o, c, a, 4], taps[o, c, a, 5], taps[o, c, a, 6], n)
+        _fma7(s1, sb, o1, ob, _taps7(taps, o, c, a), n)
     else:
         _fma_taps(s1, sb, o1, ob, taps[o, c, a], n)
 
@@ -215,21 +219,12 @@ def corr_rows(src, taps, out, ptr, idx, o, r0, r1, oi0, oj0, extra, ealpha):
         for t in range(ptr[o], ptr[o + 1]):
             c = idx[t]
             sb = (c * Hs + r0) * Ws
-            _fma7_rows(s1, sb, 2 * Ws, o1, ob0, 2 * Wo2, npairs,
-                       taps[o, c, 0, 0], taps[o, c, 0, 1], taps[o, c, 0, 2], taps[o, c, 0, 3],
-                       taps[o, c, 0, 4], taps[o, c, 0, 5], taps[o, c, 0, 6], Wo)
+            _fma7_rows(s1, sb, 2 * Ws, o1, ob0, 2 * Wo2, npairs, _taps7(taps, o, c, 0), Wo)
             for a in range(1, h):
                 _fma7x2_rows(s1, sb + a * Ws, 2 * Ws, o1, ob0, ob0 + Wo2, 2 * Wo2, npairs,
-                             taps[o, c, a, 0], taps[o, c, a, 1], taps[o, c, a, 2],
-                             taps[o, c, a, 3], taps[o, c, a, 4], taps[o, c, a, 5],
-                             taps[o, c, a, 6],
-                             taps[o, c, a - 1, 0], taps[o, c, a - 1, 1], taps[o, c, a - 1, 2],
-                             taps[o, c, a - 1, 3], taps[o, c, a - 1, 4], taps[o, c, a - 1, 5],
-                             taps[o, c, a - 1, 6], Wo)
+                             _taps7(taps, o, c, a) + _taps7(taps, o, c, a - 1), Wo)
             _fma7_rows(s1, sb + h * Ws, 2 * Ws, o1, ob0 + Wo2, 2 * Wo2, npairs,
-                       taps[o, c, h - 1, 0], taps[o, c, h - 1, 1], taps[o, c, h - 1, 2],
-                       taps[o, c, h - 1, 3], taps[o, c, h - 1, 4], taps[o, c, h - 1, 5],
-                       taps[o, c, h - 1, 6], Wo)
+                       _taps7(taps, o, c, h - 1), Wo)
         if ealpha != 0.0:
             for q in range(2 * npairs):
                 obq = ob0 + q * Wo2

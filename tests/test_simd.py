@@ -1,0 +1,75 @@
+"""The explicit-SIMD 7-tap row kernels (``numbadn.kernels._simd``) against numpy.
+
+Every row width from 1 to past two vector blocks is tried, so the full blocks,
+the masked last block and rows shorter than one vector are all covered, for
+one and two output rows and both dtypes.  The input row is followed by NaN:
+a lane that read past the row's last needed element would turn its output
+into NaN.  The output row is followed and preceded by sentinels that a store
+past the row would overwrite.
+"""
+import numba
+import numpy as np
+import pytest
+
+from numbadn.kernels._conv import _fma7_rows, _fma7x2_rows
+from numbadn.kernels._simd import LANES, simd_width
+
+
+@numba.njit
+def _one_row(s, o, ob, t, n):
+    _fma7_rows(s, 0, 0, o, ob, 0, 1, t, n)
+
+
+@numba.njit
+def _two_rows(s, o, ob0, ob1, t, n):
+    _fma7x2_rows(s, 0, 0, o, ob0, ob1, 0, 1, t, n)
+
+
+@numba.njit
+def _width(a):
+    return simd_width(a)
+
+
+def _reference(s, t, n):
+    """``sum_b t[b] * s[j + b]`` for ``j < n`` in float64."""
+    s64 = s.astype(np.float64)
+    return np.array([sum(float(t[b]) * s64[j + b] for b in range(7)) for j in range(n)])
+
+
+DTYPES = [np.float32, np.float64]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_simd_width_is_the_documented_lanes(dtype):
+    assert _width(np.zeros(1, dtype)) == LANES[np.dtype(dtype).name]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rows", [1, 2])
+def test_row_kernels_match_numpy_for_every_width(dtype, rows):
+    rng = np.random.default_rng(rows)
+    L = LANES[np.dtype(dtype).name]
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for n in list(range(1, 2 * L + 4)) + [100, 150]:
+        s = np.full(n + 6 + 2 * L, np.nan, dtype)
+        s[: n + 6] = rng.standard_normal(n + 6)
+        t = rng.standard_normal(7 * rows).astype(dtype)
+        start = rng.standard_normal((rows, n))
+        sentinel = dtype(12345.0)
+        o = np.full(rows * (n + 2 * L) + 2 * L, sentinel, dtype)
+        obs = [L + r * (n + 2 * L) for r in range(rows)]
+        for r, ob in enumerate(obs):
+            o[ob:ob + n] = start[r]
+        taps = tuple(t)
+        if rows == 1:
+            _one_row(s, o, obs[0], taps, n)
+        else:
+            _two_rows(s, o, obs[0], obs[1], taps, n)
+        guard = np.ones(o.shape, bool)
+        for r, ob in enumerate(obs):
+            want = start[r].astype(dtype).astype(np.float64) + _reference(s, t[7 * r:7 * r + 7], n)
+            got = o[ob:ob + n].astype(np.float64)
+            scale = 1.0 + np.abs(want)
+            assert np.all(np.abs(got - want) <= tol * 8 * scale), (n, r)
+            guard[ob:ob + n] = False
+        assert np.all(o[guard] == sentinel), f"a store went past a row of width {n}"
