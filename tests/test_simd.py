@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from numbadn.kernels._conv import _fma7_rows, _fma7x2_rows
-from numbadn.kernels._simd import LANES, simd_width
+from numbadn.kernels._simd import LANES, corr7_rows, simd_width
 
 
 @numba.njit
@@ -73,3 +73,41 @@ def test_row_kernels_match_numpy_for_every_width(dtype, rows):
             assert np.all(np.abs(got - want) <= tol * 8 * scale), (n, r)
             guard[ob:ob + n] = False
         assert np.all(o[guard] == sentinel), f"a store went past a row of width {n}"
+
+
+@numba.njit
+def _corr(r, rows, z, zb, q, acc, ai):
+    corr7_rows(r, rows, z, zb, q, acc, ai)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rows", [1, 2])
+def test_filter_gradient_rows_match_numpy_for_every_width(dtype, rows):
+    """``corr7_rows`` adds ``sum_j r[j] z[j + 6 - b]`` into the lanes of tap
+    ``b``'s vector; the map row is followed by NaN (a read past it would show)."""
+    rng = np.random.default_rng(10 + rows)
+    L = LANES[np.dtype(dtype).name]
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for q in list(range(1, 2 * L + 4)) + [100, 150]:
+        z = np.full(q + 6 + 2 * L, np.nan, dtype)
+        z[: q + 6] = rng.standard_normal(q + 6)
+        r = np.full(rows * q + 2 * L, np.nan, dtype)
+        r[: rows * q] = rng.standard_normal(rows * q)
+        acc = rng.standard_normal(2 * 7 * L).astype(dtype)
+        start = acc.copy()
+        offs = tuple(range(0, rows * q, q))
+        ai = (0, 7)[:rows]
+        _corr(r, offs, z, 0, q, acc, ai)
+        for i in range(rows):
+            for b in range(7):
+                want = float(np.dot(r[offs[i]:offs[i] + q].astype(np.float64),
+                                    z[6 - b:6 - b + q].astype(np.float64)))
+                lanes = slice((ai[i] + b) * L, (ai[i] + b + 1) * L)
+                got = float(acc[lanes].astype(np.float64).sum() - start[lanes].astype(np.float64).sum())
+                scale = 1.0 + float(np.abs(r[offs[i]:offs[i] + q]).astype(np.float64)
+                                    @ np.abs(z[6 - b:6 - b + q]).astype(np.float64))
+                assert abs(got - want) <= tol * 8 * scale, (q, i, b)
+        untouched = np.ones(acc.shape, bool)
+        for i in range(rows):
+            untouched[ai[i] * L:(ai[i] + 7) * L] = False
+        assert np.array_equal(acc[untouched], start[untouched])

@@ -34,7 +34,7 @@ import numpy as np
 from numba import prange
 
 from .._jit import JIT, PJIT
-from ._simd import fma7_block, fma7_tail, simd_width
+from ._simd import corr7_rows, fma7_block, fma7_tail, simd_width
 
 #: Output rows per parallel task: a long block amortises a task's set-up when
 #: each output has few inputs (the adjoint passes), a short one keeps enough
@@ -309,100 +309,15 @@ def corr(src, taps, out, ptr, idx, oi0, oj0, par):
 
 
 @numba.njit(**JIT)
-def _corr7_sums(r, rb, z, zb, Q):
-    """``sum_j r[rb + j] z[zb + 6 - b + j]`` for b = 0..6 in one pass (flat offsets)."""
-    rb = max(rb, 0)
-    zb = max(zb, 0)
-    zero = r.dtype.type(0)
-    s0 = zero
-    s1 = zero
-    s2 = zero
-    s3 = zero
-    s4 = zero
-    s5 = zero
-    s6 = zero
-    for j in range(Q):
-        rj = r[rb + j]
-        k = zb + j
-        s0 += rj * z[k + 6]
-        s1 += rj * z[k + 5]
-        s2 += rj * z[k + 4]
-        s3 += rj * z[k + 3]
-        s4 += rj * z[k + 2]
-        s5 += rj * z[k + 1]
-        s6 += rj * z[k]
-    return s0, s1, s2, s3, s4, s5, s6
-
-
-@numba.njit(**JIT)
-def _corr7_sums2(r, rb0, rb1, z, zb, Q):
-    """:func:`_corr7_sums` of two residual rows against one map row: each
-    loaded map vector feeds 14 FMAs instead of 7 (the loads bound the kernel)."""
-    rb0 = max(rb0, 0)
-    rb1 = max(rb1, 0)
-    zb = max(zb, 0)
-    zero = r.dtype.type(0)
-    s0 = zero
-    s1 = zero
-    s2 = zero
-    s3 = zero
-    s4 = zero
-    s5 = zero
-    s6 = zero
-    u0 = zero
-    u1 = zero
-    u2 = zero
-    u3 = zero
-    u4 = zero
-    u5 = zero
-    u6 = zero
-    for j in range(Q):
-        ra = r[rb0 + j]
-        rc = r[rb1 + j]
-        k = zb + j
-        v6 = z[k + 6]
-        v5 = z[k + 5]
-        v4 = z[k + 4]
-        v3 = z[k + 3]
-        v2 = z[k + 2]
-        v1 = z[k + 1]
-        v0 = z[k]
-        s0 += ra * v6
-        s1 += ra * v5
-        s2 += ra * v4
-        s3 += ra * v3
-        s4 += ra * v2
-        s5 += ra * v1
-        s6 += ra * v0
-        u0 += rc * v6
-        u1 += rc * v5
-        u2 += rc * v4
-        u3 += rc * v3
-        u4 += rc * v2
-        u5 += rc * v1
-        u6 += rc * v0
-    return s0, s1, s2, s3, s4, s5, s6, u0, u1, u2, u3, u4, u5, u6
-
-
-@numba.njit(**JIT)
-def _add7(acc, a, s0, s1, s2, s3, s4, s5, s6):
-    acc[a, 0] += s0
-    acc[a, 1] += s1
-    acc[a, 2] += s2
-    acc[a, 3] += s3
-    acc[a, 4] += s4
-    acc[a, 5] += s5
-    acc[a, 6] += s6
-
-
-@numba.njit(**JIT)
 def _filter_grad_pair(z, r, grad, k, c, oi0, oj0):
     """``grad[k, c, a, b] = sum_ij r[c, i, j] * z[k, i + h-1-a, j + w-1-b]``.
 
-    Each row's sums are taken in the arrays' dtype and added up over rows in
-    float64.  For 7-wide filters the seven sums of a filter row share one
-    pass over the residual row (:func:`_corr7_sums`).  Flat offsets, as in
-    :func:`corr_rows`.
+    For 7-wide filters the seven sums of a filter row share one pass over the
+    map row (:func:`~numbadn.kernels._simd.corr7_rows`, two residual rows at a
+    time); each tap's sum is kept in ``L`` vector lanes in the arrays' dtype
+    over the whole image, and the lanes are added in float64 at the end.
+    Other widths: each row's sums in the dtype, rows added in float64.  Flat
+    offsets, as in :func:`corr_rows`.
     """
     h = grad.shape[2]
     w = grad.shape[3]
@@ -415,6 +330,8 @@ def _filter_grad_pair(z, r, grad, k, c, oi0, oj0):
     r1 = r.reshape(-1)
     z1 = z.reshape(-1)
     acc = np.zeros((h, w))
+    L = simd_width(r1)
+    accv = np.zeros(h * w * L, r.dtype)  # one vector of lane sums per tap
     i = 0
     if w == 7:
         # residual rows in pairs: rows i and i+1 meet map row m at filter rows
@@ -423,21 +340,18 @@ def _filter_grad_pair(z, r, grad, k, c, oi0, oj0):
             rb0 = (c * Hr + i + oi0) * Wr + oj0
             rb1 = rb0 + Wr
             zb = (k * Hz + i + h) * Wz
-            _add7(acc, 0, *_corr7_sums(r1, rb1, z1, zb, Q))
+            corr7_rows(r1, (rb1,), z1, zb, Q, accv, (0,))
             for a in range(h - 1):
                 zb -= Wz
-                s0, s1, s2, s3, s4, s5, s6, u0, u1, u2, u3, u4, u5, u6 = _corr7_sums2(
-                    r1, rb0, rb1, z1, zb, Q)
-                _add7(acc, a, s0, s1, s2, s3, s4, s5, s6)
-                _add7(acc, a + 1, u0, u1, u2, u3, u4, u5, u6)
-            _add7(acc, h - 1, *_corr7_sums(r1, rb0, z1, zb - Wz, Q))
+                corr7_rows(r1, (rb0, rb1), z1, zb, Q, accv, (a * w, (a + 1) * w))
+            corr7_rows(r1, (rb0,), z1, zb - Wz, Q, accv, ((h - 1) * w,))
             i += 2
     for i in range(i, P):
         rb = (c * Hr + i + oi0) * Wr + oj0
         for a in range(h):
             zb = (k * Hz + i + h - 1 - a) * Wz
             if w == 7:
-                _add7(acc, a, *_corr7_sums(r1, rb, z1, zb, Q))
+                corr7_rows(r1, (rb,), z1, zb, Q, accv, (a * w,))
             else:
                 for b in range(w):
                     zs = max(zb + w - 1 - b, 0)
@@ -447,7 +361,12 @@ def _filter_grad_pair(z, r, grad, k, c, oi0, oj0):
                     acc[a, b] += s
     for a in range(h):
         for b in range(w):
-            grad[k, c, a, b] = acc[a, b]
+            t = (a * w + b) * L
+            s = acc[a, b]
+            if w == 7:
+                for lane in range(L):
+                    s += accv[t + lane]
+            grad[k, c, a, b] = s
 
 
 @numba.njit(**PJIT)

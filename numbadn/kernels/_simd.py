@@ -179,3 +179,89 @@ def simd_width(typingctx, s):
         return None
     lanes = _lanes_of(s.dtype)
     return types.int64(s), lambda context, builder, sig, args: ir.Constant(_I64, lanes)
+
+
+# ------------------------------------------------------------ filter gradient
+def _emit_corr(context, builder, sig, args):
+    """IR of :func:`corr7_rows`: a loop over the row in blocks of ``L``; the
+    7 x len(rows) accumulator vectors are loaded from ``acc`` before the loop,
+    kept in registers (allocas that LLVM promotes) and stored back after it."""
+    r_ty, rows_ty, z_ty, _, _, acc_ty, _ = sig.args
+    r_, rows_, z_, zb_, q_, acc_, ai_ = args
+    lanes = _lanes_of(r_ty.dtype)
+    vty = ir.VectorType(context.get_value_type(r_ty.dtype), lanes)
+    rdata = context.make_array(r_ty)(context, builder, r_).data
+    zdata = context.make_array(z_ty)(context, builder, z_).data
+    adata = context.make_array(acc_ty)(context, builder, acc_).data
+    nrow = rows_ty.count
+    L_ = ir.Constant(_I64, lanes)
+    rbs = [builder.extract_value(rows_, i) for i in range(nrow)]
+    aptrs, accs = [], []
+    for i in range(nrow):
+        base = builder.extract_value(ai_, i)
+        for t in range(TAPS):
+            aptr = _vptr(builder, adata, builder.mul(builder.add(base, ir.Constant(_I64, t)), L_),
+                         vty)
+            slot = cgutils.alloca_once(builder, vty)
+            builder.store(builder.load(aptr, align=1), slot)
+            aptrs.append(aptr)
+            accs.append(slot)
+
+    def block(j, masked, m=None):
+        zk = builder.add(zb_, j)
+        if masked:
+            mask_r = _lane_mask(builder, m, lanes)
+            need = builder.add(m, ir.Constant(_I64, TAPS - 1))
+            a = _masked_load(builder, _vptr(builder, zdata, zk, vty), vty,
+                             _lane_mask(builder, need, lanes))
+            mask_b = _lane_mask(builder, builder.sub(need, L_), lanes)
+        else:
+            a = builder.load(_vptr(builder, zdata, zk, vty), align=1)
+            mask_b = ir.Constant(ir.VectorType(_I1, lanes),
+                                 [1] * (TAPS - 1) + [0] * (lanes - TAPS + 1))
+        b = _masked_load(builder, _vptr(builder, zdata, builder.add(zk, L_), vty), vty, mask_b)
+        windows = [a] + [
+            builder.shuffle_vector(a, b, ir.Constant(ir.VectorType(_I32, lanes),
+                                                     list(range(sh, sh + lanes))))
+            for sh in range(1, TAPS)]
+        for i in range(nrow):
+            rptr = _vptr(builder, rdata, builder.add(rbs[i], j), vty)
+            rv = _masked_load(builder, rptr, vty, mask_r) if masked else builder.load(rptr, align=1)
+            for t in range(TAPS):
+                slot = accs[TAPS * i + t]
+                builder.store(_fma(builder, rv, windows[TAPS - 1 - t], builder.load(slot), vty), slot)
+
+    nfull = builder.sdiv(q_, L_)
+    with cgutils.for_range(builder, nfull) as loop:
+        block(builder.mul(loop.index, L_), False)
+    rest = builder.sub(q_, builder.mul(nfull, L_))
+    with builder.if_then(builder.icmp_signed(">", rest, ir.Constant(_I64, 0))):
+        block(builder.mul(nfull, L_), True, rest)
+    for aptr, slot in zip(aptrs, accs):
+        builder.store(builder.load(slot), aptr, align=1)
+    return context.get_dummy_value()
+
+
+@intrinsic
+def corr7_rows(typingctx, r, rows, z, zb, q, acc, ai):
+    """Eq. 9's correlations of one or two residual rows with a map row.
+
+    For each residual row ``i`` (offset ``rows[i]`` in ``r``), ``b = 0..6``
+    and lane ``l < L``::
+
+        acc[(ai[i] + b) L + l] += sum_{j < q, j = l mod L} r[rows[i] + j] * z[zb + 6 - b + j]
+
+    i.e. ``acc`` holds one vector of ``L`` partial sums per filter tap, in
+    the arrays' dtype; the caller adds the lanes up (in float64) once at the
+    end.  Two rows share every map window (14 FMAs per window load instead of 7).
+    """
+    ok = (isinstance(r, types.Array) and isinstance(z, types.Array)
+          and isinstance(acc, types.Array)
+          and r.ndim == 1 and z.ndim == 1 and acc.ndim == 1
+          and r.layout == "C" and z.layout == "C" and acc.layout == "C"
+          and str(r.dtype) in LANES and z.dtype == r.dtype and acc.dtype == r.dtype
+          and isinstance(rows, types.UniTuple) and 1 <= rows.count <= 2
+          and isinstance(ai, types.UniTuple) and ai.count == rows.count)
+    if not ok:
+        return None
+    return types.none(r, rows, z, types.int64, types.int64, acc, ai), _emit_corr
