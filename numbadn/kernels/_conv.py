@@ -143,26 +143,29 @@ def _row1(s1, sb, o1, ob, taps, o, c, a, n):
 
 
 @numba.njit(**JIT)
-def _add_scaled(o1, ob, extra, eb, n, ealpha):
-    """``o1[ob:ob+n] += ealpha * extra[eb:eb+n]`` (flat); returns their dot (float64)."""
-    ea = o1.dtype.type(ealpha)
+def _init_row(o1, ob, extra, n, ealpha):
+    """Start output row ``o1[ob:ob+n]`` at ``ealpha * extra[ob:ob+n]`` (0 when
+    ``ealpha == 0``): the ``+ (beta/lambda) z`` of eq. 6 costs no extra pass."""
     ob = max(ob, 0)
-    eb = max(eb, 0)
-    s = 0.0
-    for j in range(n):
-        e = extra[eb + j]
-        v = o1[ob + j] + ea * e
-        o1[ob + j] = v
-        s += v * e
-    return s
+    if ealpha != 0.0:
+        ea = o1.dtype.type(ealpha)
+        for j in range(n):
+            o1[ob + j] = ea * extra[ob + j]
+    else:
+        zero = o1.dtype.type(0)
+        for j in range(n):
+            o1[ob + j] = zero
 
 
 @numba.njit(**JIT)
-def _zero(o1, ob, n):
+def _row_dot(o1, ob, extra, n):
+    """``<o1[ob:ob+n], extra[ob:ob+n]>``, summed in the arrays' dtype (vector
+    lanes), returned as a float; the caller adds rows up in float64."""
     ob = max(ob, 0)
-    zero = o1.dtype.type(0)
+    s = o1.dtype.type(0)
     for j in range(n):
-        o1[ob + j] = zero
+        s += o1[ob + j] * extra[ob + j]
+    return float(s)
 
 
 @numba.njit(**JIT)
@@ -215,7 +218,7 @@ def corr_rows(src, taps, out, ptr, idx, o, r0, r1, oi0, oj0, extra, ealpha):
         npairs = (r1 - r0) // 2
         ob0 = (o * Ho2 + r0 + oi0) * Wo2 + oj0
         for q in range(2 * npairs):
-            _zero(o1, ob0 + q * Wo2, Wo)
+            _init_row(o1, ob0 + q * Wo2, e1, Wo, ealpha)
         for t in range(ptr[o], ptr[o + 1]):
             c = idx[t]
             sb = (c * Hs + r0) * Ws
@@ -227,18 +230,17 @@ def corr_rows(src, taps, out, ptr, idx, o, r0, r1, oi0, oj0, extra, ealpha):
                        _taps7(taps, o, c, h - 1), Wo)
         if ealpha != 0.0:
             for q in range(2 * npairs):
-                obq = ob0 + q * Wo2
-                dot += _add_scaled(o1, obq, e1, obq, Wo, ealpha)
+                dot += _row_dot(o1, ob0 + q * Wo2, e1, Wo)
         i = r0 + 2 * npairs
     while i < r1:  # the last row of an odd block, and filters of other widths
         ob0 = (o * Ho2 + i + oi0) * Wo2 + oj0
-        _zero(o1, ob0, Wo)
+        _init_row(o1, ob0, e1, Wo, ealpha)
         for t in range(ptr[o], ptr[o + 1]):
             c = idx[t]
             for a in range(h):
                 _row1(s1, (c * Hs + i + a) * Ws, o1, ob0, taps, o, c, a, Wo)
         if ealpha != 0.0:
-            dot += _add_scaled(o1, ob0, e1, ob0, Wo, ealpha)
+            dot += _row_dot(o1, ob0, e1, Wo)
         i += 1
     return dot
 
