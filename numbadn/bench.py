@@ -167,7 +167,8 @@ def main(argv=None):
           "estimate for this machine was 112 GFLOP/s per core (32 FLOP/cycle at 3.5 GHz):")
     peaks = {nt: measure_peak(nt) for nt in tc}
     for nt in tc:
-        print(f"  {nt:2d} thread(s): {peaks[nt]:7.1f} GFLOP/s")
+        print(f"  {nt:2d} thread(s): {peaks[nt]:7.1f} GFLOP/s  "
+              f"({peaks[nt] / nt / 3.5:.0f} FLOP/cycle per thread if the clock is 3.5 GHz)")
     if len(tc) > 1 and peaks[tc[-1]] < 0.75 * tc[-1] * peaks[tc[0]]:
         print(f"  ({tc[-1]} threads reach only {peaks[tc[-1]] / peaks[tc[0]]:.2f}x one thread: "
               "the threads share FMA units (SMT siblings) or the clock drops under load)")
