@@ -66,12 +66,12 @@ This script measures, on the machine it runs on:
 
 Measured (full mode, idle 2-core AMD EPYC VM, numba 0.68.1 'omp' layer,
 torch 2.13.0+cpu, sporco 0.2.2.post1): to 1% / 0.1% of the decrease,
-numbadn FISTA 3.1 / 4.6 ms per complete call (14 / 23 iterations), PyTorch
-FISTA 44x / 34x slower, SPORCO 33x / 30x slower; counting the iterations
-only, PyTorch is 11x / 13x slower (its call time is dominated by the 50
-power iterations).  Paper schedule 4.2 / 36 / 164 ms for layers 1 / 2 / 3
+numbadn FISTA 3.0 / 4.2 ms per complete call (14 / 23 iterations), PyTorch
+FISTA 48x / 41x slower, SPORCO 39x / 37x slower; counting the iterations
+only, PyTorch is 15x / 18x slower (its call time is dominated by the 50
+power iterations).  Paper schedule 3.3 / 28 / 148 ms for layers 1 / 2 / 3
 at 2 threads (targets 12 / 50 / 275 ms); learning overhead +21%; fresh
-process to first result 0.8 s.  *On a busy machine*: when another process
+process to first result 0.8-0.9 s.  *On a busy machine*: when another process
 running multithreaded numba (or any libgomp program) shares the two cores,
 every 2-thread ``infer`` call here took about 0.7 s whatever its size (up to
 400x slower than with one thread); ``OMP_WAIT_POLICY=PASSIVE`` or
