@@ -111,3 +111,64 @@ def test_filter_gradient_rows_match_numpy_for_every_width(dtype, rows):
         for i in range(rows):
             untouched[ai[i] * L:(ai[i] + 7) * L] = False
         assert np.array_equal(acc[untouched], start[untouched])
+
+
+def test_row_kernel_compiles_to_packed_fma_without_a_scalar_remainder():
+    """The issue asks for packed FMA in the inner loop (checked with
+    ``inspect_asm``): on x86 the pair kernel must use vector FMAs of the
+    chosen width and no scalar FMA (the last block is masked, not a loop)."""
+    import platform
+    import re
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("assembly check written for x86-64")
+    from numbadn.kernels._simd import AVX512
+
+    @numba.njit  # not cached: inspect_asm needs the compiled library
+    def probe(s, o, t, n):
+        _fma7x2_rows(s, 0, 0, o, 0, n, 0, 1, t, n)
+
+    s = np.zeros(64, np.float32)
+    probe(s, s.copy(), tuple(np.ones(14, np.float32)), 20)
+    asm = probe.inspect_asm(probe.signatures[0])
+    reg = "zmm" if AVX512 else "ymm"
+    assert len(re.findall(rf"vfmadd\w*ps\s+[^\n]*%{reg}", asm)) >= 14
+    assert not re.findall(r"vfmadd\w*ss", asm)
+
+
+HASWELL = ("+avx,+avx2,+fma,+sse4.2,+popcnt,+f16c,+bmi,+bmi2,+sse4.1,+ssse3,+sse3,+sse2,"
+           "+sse,+cx16,+lzcnt,+movbe")
+
+
+def test_kernels_without_avx512_give_the_same_answers(tmp_path):
+    """Compiled for an AVX2 CPU (``NUMBA_CPU_NAME=haswell``) the kernels use
+    8 lanes instead of 16; a subprocess runs the width tests above and one
+    convolution against scipy that way."""
+    import os
+    import platform
+    import subprocess
+    import sys
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("x86-64 CPU names")
+    code = (
+        "import numpy as np, scipy.signal as ss, test_simd as t\n"
+        "from numbadn.kernels._simd import LANES\n"
+        "from numbadn.kernels import conv_valid\n"
+        "assert LANES['float32'] == 8, LANES\n"
+        "for dt in (np.float32, np.float64):\n"
+        "    for rows in (1, 2):\n"
+        "        t.test_row_kernels_match_numpy_for_every_width(dt, rows)\n"
+        "        t.test_filter_gradient_rows_match_numpy_for_every_width(dt, rows)\n"
+        "rng = np.random.default_rng(0)\n"
+        "z = rng.standard_normal((3, 40, 45)); f = rng.standard_normal((3, 1, 7, 7))\n"
+        "want = sum(ss.convolve2d(z[k], f[k, 0], mode='valid') for k in range(3))\n"
+        "assert np.allclose(conv_valid(z, f)[0], want, atol=1e-10)\n"
+        "print('ok')\n")
+    env = dict(os.environ, NUMBA_CPU_NAME="haswell", NUMBA_CPU_FEATURES=HASWELL,
+               NUMBA_CACHE_DIR=str(tmp_path))
+    here = os.path.dirname(os.path.abspath(__file__))
+    env["PYTHONPATH"] = here + os.pathsep + env.get("PYTHONPATH", "")
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert res.returncode == 0 and res.stdout.strip().endswith("ok"), res.stderr[-3000:]
