@@ -106,10 +106,10 @@ def infer(y, f, g=None, *, lam=1.0, p=1.0, solver="continuation", z0=None,
         actual cost, where the paper's fixed schedule stops wherever its 7
         beta values leave it.  Measured on a contrast-normalised 150x150
         photograph with 9 random unit-norm 7x7 filters, ``lam = 1``, float32,
-        2 threads (reproduce/sec45_timings.py): continuation takes 6.1 ms and
-        ends 30.5% above the optimum (above the cost of ``z = 0``); in the
-        same 6.4 ms FISTA runs 14 iterations and is within 1% of the possible
-        decrease, i.e. within 0.001% of the optimum.  On 96x96 crops
+        2 threads (reproduce/sec45_timings.py): continuation takes 3.5 ms and
+        ends 30.5% above the optimum (above the cost of ``z = 0``); FISTA is
+        within 1% of the possible decrease (0.001% of the optimum) after 14
+        iterations, 3.0 ms.  On 96x96 crops
         (tests/test_solvers.py) the gap of continuation is 29-31%.
     z0 : ndarray like the result, optional
         Warm start (zeros by default, as the authors' toolbox).

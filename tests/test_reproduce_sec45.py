@@ -39,7 +39,8 @@ def test_smoke_run_writes_json_and_png(smoke):
     data = json.loads((out / "sec45_timings.json").read_text())
     for key in ("settings", "versions", "machine", "problem", "head_to_head", "continuation",
                 "fista_default", "speedups", "issue_reference", "paper", "paper_schedule",
-                "learning_overhead", "startup", "thread_scaling", "curves", "wall_time_s"):
+                "learning_overhead", "startup", "thread_scaling", "thread_scaling_summary",
+                "curves", "wall_time_s"):
         assert key in data, key
     assert data["settings"]["mode"] == "smoke"
     assert len(data["machine"]["loadavg_start"]) == 3
@@ -104,5 +105,9 @@ def test_continuation_and_the_other_sections_are_sane(smoke):
     assert med["start_to_first_result"] >= med["first_infer"]
     for row in r["thread_scaling"]:
         assert row["threads"] >= 1
-        for solver in ("continuation", "fista"):
+        for solver in ("continuation", "fista", "fista_1pct"):
             assert _positive(row[solver]["images_per_second"])
+    summ = r["thread_scaling_summary"]
+    assert summ["iters_1pct"] >= 1
+    assert summ["ratio_to_h100"] == pytest.approx(
+        summ["best_seconds_per_image"] / summ["h100_seconds_per_image"])
