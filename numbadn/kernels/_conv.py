@@ -172,7 +172,8 @@ def _row_dot(o1, ob, extra, n):
 def corr_rows(src, taps, out, ptr, idx, o, r0, r1, oi0, oj0, extra, ealpha):
     """Rows ``r0:r1`` of output channel ``o`` of the valid correlation,
     plus ``ealpha * extra`` (same indexing as ``out``) when ``ealpha != 0``:
-    that fuses the ``+ (beta/lambda) z`` of eq. 6 into the adjoint pass.
+    that fuses the ``+ (beta/lambda) z`` of eq. 6 into the adjoint pass (the
+    rows start at ``ealpha * extra`` instead of zero).
 
     Parameters
     ----------
@@ -191,9 +192,9 @@ def corr_rows(src, taps, out, ptr, idx, o, r0, r1, oi0, oj0, extra, ealpha):
     ``Hs >= r1 + h - 1`` are required.  For 7-wide filters, output rows go in
     pairs that share every input row load (:func:`_fma7x2_rows`), all pairs of
     the block in one call per channel and filter row.  Each output
-    element is summed in the same order (channels, then filter rows, each row's
-    taps in one chain) whatever the pairing, so the result does not depend on
-    how rows are split into tasks.
+    element is summed in the same order (``ealpha * extra`` or 0, then
+    channels, then filter rows, each row's taps in one chain) whatever the
+    pairing, so the result does not depend on how rows are split into tasks.
 
     Returns
     -------
