@@ -101,6 +101,37 @@ def _fma(builder, a, b, c, vty):
     return builder.call(fn, [a, b, c])
 
 
+def _load(builder, ptr, vty, mask=None):
+    """A vector load, masked when ``mask`` is given (masked-off lanes are 0)."""
+    return builder.load(ptr, align=1) if mask is None else _masked_load(builder, ptr, vty, mask)
+
+
+def _windows(builder, data, k, vty, m=None):
+    """The seven windows ``data[k + sh : k + sh + L]``, ``sh = 0..6``: loads of
+    ``A = data[k : k+L]`` and ``B = data[k+L : k+L+6]``, the rest by shuffles of
+    ``A`` and ``B``.  With ``m`` (an i64 < L) only the windows' first ``m``
+    lanes are needed and nothing past ``data[k + m + 5]`` is read.
+    Returns the windows and the lane mask of ``m`` (None without ``m``)."""
+    lanes = vty.count
+    L_ = ir.Constant(_I64, lanes)
+    if m is None:
+        mask = mask_a = None
+        mask_b = ir.Constant(ir.VectorType(_I1, lanes),
+                             [1] * (TAPS - 1) + [0] * (lanes - TAPS + 1))
+    else:
+        mask = _lane_mask(builder, m, lanes)
+        need = builder.add(m, ir.Constant(_I64, TAPS - 1))
+        mask_a = _lane_mask(builder, need, lanes)
+        mask_b = _lane_mask(builder, builder.sub(need, L_), lanes)
+    a = _load(builder, _vptr(builder, data, k, vty), vty, mask_a)
+    b = _masked_load(builder, _vptr(builder, data, builder.add(k, L_), vty), vty, mask_b)
+    windows = [a] + [
+        builder.shuffle_vector(a, b, ir.Constant(ir.VectorType(_I32, lanes),
+                                                 list(range(sh, sh + lanes))))
+        for sh in range(1, TAPS)]
+    return windows, mask
+
+
 def _emit(context, builder, sig, args, masked):
     """IR for one block of output columns (see :func:`fma7_block`)."""
     s_ty, _, o_ty, oi_ty, t_ty = sig.args[:5]
@@ -109,25 +140,10 @@ def _emit(context, builder, sig, args, masked):
     vty = ir.VectorType(context.get_value_type(s_ty.dtype), lanes)
     sdata = context.make_array(s_ty)(context, builder, s_).data
     odata = context.make_array(o_ty)(context, builder, o_).data
-    if masked:
-        m_ = args[5]
-        mask_o = _lane_mask(builder, m_, lanes)
-        need = builder.add(m_, ir.Constant(_I64, TAPS - 1))
-        a = _masked_load(builder, _vptr(builder, sdata, k_, vty), vty,
-                         _lane_mask(builder, need, lanes))
-        mask_b = _lane_mask(builder, builder.sub(need, ir.Constant(_I64, lanes)), lanes)
-    else:
-        a = builder.load(_vptr(builder, sdata, k_, vty), align=1)
-        mask_b = ir.Constant(ir.VectorType(_I1, lanes), [1] * (TAPS - 1) + [0] * (lanes - TAPS + 1))
-    b = _masked_load(builder, _vptr(builder, sdata, builder.add(k_, ir.Constant(_I64, lanes)), vty),
-                     vty, mask_b)
-    windows = [a] + [
-        builder.shuffle_vector(a, b, ir.Constant(ir.VectorType(_I32, lanes),
-                                                 list(range(sh, sh + lanes))))
-        for sh in range(1, TAPS)]
+    windows, mask_o = _windows(builder, sdata, k_, vty, args[5] if masked else None)
     for row in range(oi_ty.count):
         optr = _vptr(builder, odata, builder.extract_value(oi_, row), vty)
-        acc = _masked_load(builder, optr, vty, mask_o) if masked else builder.load(optr, align=1)
+        acc = _load(builder, optr, vty, mask_o)
         for sh in range(TAPS):
             tap = _splat(builder, builder.extract_value(t_, TAPS * row + sh), vty)
             acc = _fma(builder, tap, windows[sh], acc, vty)
@@ -207,36 +223,21 @@ def _emit_corr(context, builder, sig, args):
             aptrs.append(aptr)
             accs.append(slot)
 
-    def block(j, masked, m=None):
-        zk = builder.add(zb_, j)
-        if masked:
-            mask_r = _lane_mask(builder, m, lanes)
-            need = builder.add(m, ir.Constant(_I64, TAPS - 1))
-            a = _masked_load(builder, _vptr(builder, zdata, zk, vty), vty,
-                             _lane_mask(builder, need, lanes))
-            mask_b = _lane_mask(builder, builder.sub(need, L_), lanes)
-        else:
-            a = builder.load(_vptr(builder, zdata, zk, vty), align=1)
-            mask_b = ir.Constant(ir.VectorType(_I1, lanes),
-                                 [1] * (TAPS - 1) + [0] * (lanes - TAPS + 1))
-        b = _masked_load(builder, _vptr(builder, zdata, builder.add(zk, L_), vty), vty, mask_b)
-        windows = [a] + [
-            builder.shuffle_vector(a, b, ir.Constant(ir.VectorType(_I32, lanes),
-                                                     list(range(sh, sh + lanes))))
-            for sh in range(1, TAPS)]
+    def block(j, m=None):
+        windows, mask_r = _windows(builder, zdata, builder.add(zb_, j), vty, m)
         for i in range(nrow):
             rptr = _vptr(builder, rdata, builder.add(rbs[i], j), vty)
-            rv = _masked_load(builder, rptr, vty, mask_r) if masked else builder.load(rptr, align=1)
+            rv = _load(builder, rptr, vty, mask_r)
             for t in range(TAPS):
                 slot = accs[TAPS * i + t]
                 builder.store(_fma(builder, rv, windows[TAPS - 1 - t], builder.load(slot), vty), slot)
 
     nfull = builder.sdiv(q_, L_)
     with cgutils.for_range(builder, nfull) as loop:
-        block(builder.mul(loop.index, L_), False)
+        block(builder.mul(loop.index, L_))
     rest = builder.sub(q_, builder.mul(nfull, L_))
     with builder.if_then(builder.icmp_signed(">", rest, ir.Constant(_I64, 0))):
-        block(builder.mul(nfull, L_), True, rest)
+        block(builder.mul(nfull, L_), rest)
     for aptr, slot in zip(aptrs, accs):
         builder.store(builder.load(slot), aptr, align=1)
     return context.get_dummy_value()
