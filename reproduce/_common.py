@@ -1,0 +1,211 @@
+"""What every reproduction script shares: options, output folders, models, the report.
+
+Each script in ``reproduce/`` reproduces one item of the paper.  They all take
+
+``--quick``
+    a few minutes on 2 cores (CI runs every script this way); results go to
+    ``figures/quick/`` so a quick run never overwrites the committed full-mode
+    results in ``figures/``;
+``--images DIR``
+    the user's own photographs (e.g. the paper's original fruit and city
+    sets) instead of the stand-ins; one folder, or ``food=DIR,city=DIR``;
+``--out DIR``
+    another output folder;
+``--threads N``
+    numba threads (default: all cores).
+
+and finish with :func:`report`: a table of the paper's value, ours and the
+settings, one line per claim saying whether it holds (computed from the
+numbers of the run, never written in), and a JSON file of every number.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+FIGURES = ROOT / "figures"
+
+#: The image sets of section 4 and their stand-ins (numbadn.data).
+SETS = ("food", "city")
+
+
+def parser(doc, **extra):
+    """An ``argparse`` parser with the options every script shares (see module doc)."""
+    ap = argparse.ArgumentParser(description=doc.strip().split("\n\n")[0],
+                                 epilog=doc.strip().split("\n\n", 1)[-1]
+                                 if "\n\n" in doc.strip() else None,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true",
+                    help="a few minutes on 2 cores; writes under figures/quick/")
+    ap.add_argument("--images", default=None,
+                    help="your own photographs: a folder (used for every set) or "
+                         "'food=DIR,city=DIR' (default: the opencv-doc photographs, "
+                         "or the built-in crops where those are not installed)")
+    ap.add_argument("--out", default=None,
+                    help="output folder (default: figures/, or figures/quick/ with --quick)")
+    ap.add_argument("--threads", type=int, default=None, help="numba threads (default: all)")
+    ap.add_argument("--seed", type=int, default=0, help="random seed")
+    return ap
+
+
+def out_dir(args):
+    """The folder a script writes to (created)."""
+    if args.out:
+        d = Path(args.out)
+    else:
+        d = FIGURES / "quick" if args.quick else FIGURES
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def image_source(args, name):
+    """What to load for set ``name`` ('food' or 'city'): the user's folder, the
+    ``-full`` opencv-doc set when installed, else the built-in crops."""
+    if args.images:
+        spec = args.images
+        if "=" in spec:
+            parts = dict(p.split("=", 1) for p in spec.split(","))
+            if name not in parts:
+                raise SystemExit(f"--images names no folder for the {name!r} set: {spec!r}")
+            return parts[name]
+        return spec
+    if full_sets_available():
+        return f"{name}-full"
+    return name
+
+
+def full_sets_available():
+    from numbadn.data import OPENCV_DOC_EXAMPLES
+    return (OPENCV_DOC_EXAMPLES / "data" / "fruits.jpg").exists()
+
+
+def set_threads(args):
+    if args.threads:
+        import numba
+        numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
+
+
+def split_train_test(n, n_test, seed=0):
+    """Indices of a fixed train/test split of ``n`` images (``n_test`` held out)."""
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(n)
+    return np.sort(perm[n_test:]), np.sort(perm[:n_test])
+
+
+# ------------------------------------------------------------------ models
+def model_path(args, name):
+    """Where train_models.py keeps the model of set ``name``."""
+    return out_dir(args) / "models" / f"{name}.npz"
+
+
+def load_model(args, name, *, verbose=True):
+    """The trained 3-layer model of section 4.1 for set ``name``.
+
+    Trained by ``reproduce/train_models.py`` (with the same ``--quick`` and
+    ``--images``) when it is not there yet, so every figure script can run alone.
+    """
+    import numbadn
+    path = model_path(args, name)
+    if not path.exists():
+        if verbose:
+            print(f"[{name}] no model at {path}: training it (reproduce/train_models.py)")
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import train_models
+        train_models.train_one(args, name, verbose=verbose)
+    return numbadn.DeconvNet.load(str(path))
+
+
+# ------------------------------------------------------------------ report
+class Report:
+    """Collects rows (paper vs ours), claims (verdicts from numbers) and settings.
+
+    >>> rep = Report("fig6_sparsity_vs_error", "Fig. 6")
+    >>> rep.row("layer-2 RMS error", paper="lower than layer 1", ours=0.12)
+    >>> rep.claim("layer 2 is sparser than layer 1 at equal error", s2 < s1,
+    ...           f"{s2:.3f} vs {s1:.3f}")
+    >>> rep.finish(args, extra={...})
+    """
+
+    def __init__(self, name, item):
+        self.name, self.item = name, item
+        self.rows, self.claims, self.settings, self.figures = [], [], {}, []
+        self.t0 = time.perf_counter()
+
+    def setting(self, **kw):
+        self.settings.update(kw)
+
+    def row(self, what, *, paper=None, ours=None, note=""):
+        self.rows.append(dict(what=what, paper=paper, ours=_plain(ours), note=note))
+
+    def claim(self, text, holds, evidence=""):
+        """A claim of the paper and whether it holds in this run (``holds``
+        must be computed from this run's numbers)."""
+        self.claims.append(dict(claim=text, holds=bool(holds), evidence=evidence))
+
+    def figure(self, path):
+        self.figures.append(str(Path(path).relative_to(ROOT)) if Path(path).is_absolute()
+                            and ROOT in Path(path).parents else str(path))
+
+    def finish(self, args, extra=None):
+        """Print the table and verdicts, write ``<out>/<name>.json``; returns the dict."""
+        secs = time.perf_counter() - self.t0
+        print()
+        print(f"== {self.item} ({self.name}{', quick' if args.quick else ''})")
+        if self.rows:
+            w = max(len(r["what"]) for r in self.rows)
+            print(f"  {'':{w}s}  {'paper':>22s}  {'numbadn':>22s}")
+            for r in self.rows:
+                print(f"  {r['what']:{w}s}  {_fmt(r['paper']):>22s}  {_fmt(r['ours']):>22s}"
+                      + (f"  {r['note']}" if r["note"] else ""))
+        if self.settings:
+            print("  settings: " + ", ".join(f"{k}={_fmt(v)}" for k, v in self.settings.items()))
+        for c in self.claims:
+            verdict = "holds" if c["holds"] else "does not hold"
+            print(f"  claim: {c['claim']}: {verdict}" + (f" ({c['evidence']})"
+                                                         if c["evidence"] else ""))
+        for f in self.figures:
+            print(f"  figure: {f}")
+        res = dict(name=self.name, item=self.item, quick=bool(args.quick),
+                   images=args.images or "default", seconds=secs, settings=_plain(self.settings),
+                   rows=self.rows, claims=self.claims, figures=self.figures,
+                   **({"data": _plain(extra)} if extra is not None else {}))
+        path = out_dir(args) / f"{self.name}.json"
+        tmp = path.with_suffix(".json.tmp")
+        with open(tmp, "w") as fh:
+            json.dump(res, fh, indent=1)
+        os.replace(tmp, path)
+        print(f"  numbers: {path.relative_to(ROOT) if ROOT in path.parents else path} "
+              f"({secs:.0f} s)")
+        return res
+
+
+def _fmt(v):
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_fmt(x) for x in v) + "]"
+    return str(v)
+
+
+def _plain(v):
+    """JSON-ready copy (numpy scalars and arrays to Python)."""
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return _plain(v.tolist())
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, float) and not np.isfinite(v):
+        return str(v)
+    return v
