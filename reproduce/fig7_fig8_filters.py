@@ -1,0 +1,423 @@
+"""Fig. 7 and 8: the filters of the two 3-layer models, and their orientations.
+
+Paper (section 4.1, captions of Fig. 7 and 8): a 3-layer model trained on food
+scenes (Fig. 7) and one trained on city scenes (Fig. 8), filters shown per
+layer in pixel space, rows lettered A-J and columns numbered 1-15.  "The first
+layer in each model learns Gabor-style filters, although for the city images
+they are not evenly distributed in orientation, preferring vertical and
+horizontal structures"; Fig. 7: "the filters are evenly distributed over
+orientation"; Fig. 8: "Note the predominance of horizontal and vertical
+structures".
+
+Protocol: the models of ``reproduce/train_models.py`` (trained there if
+missing); ``net.pixel_filters(l)`` projects each layer-``l`` filter to pixels
+(a single 1 in one map, reconstructed down through the layers).  One PNG per
+set and layer (``fig7_food_layer{1,2,3}.png``, ``fig8_city_layer{1,2,3}.png``)
+and ``fig7_fig8_orientation.png``.
+
+The orientation measure (:func:`angular_energy`).  Each pixel-space filter is
+multiplied by a radial window (flat to half its radius, cosine taper to zero
+at the edge centres + 1/2 pixel, so the square support adds no horizontal /
+vertical leakage) and its Fourier transform is evaluated on a polar grid
+(90 orientations in 2 degree steps x 32 radii in (0, 1/2] cycle/pixel, the
+disc inside Nyquist).  The energy ``|F|^2 r dr`` at frequency direction
+``theta + 90`` is the energy of structure (edges, bars, lines) *oriented at*
+``theta``: ``e(theta)``, ``theta`` anticlockwise from horizontal as displayed.
+An isotropic filter (a blob, white noise) has a flat ``e``.  From it:
+
+* ``hv``: the fraction of the energy within +-15 degrees of horizontal or
+  vertical (1/3 for evenly spread orientations), pooled over the filters of a
+  layer, each filter normalised to unit energy (each filter counts once);
+* ``c4``: the 4-fold (cardinal) harmonic ``sum e cos 4 theta / sum e``
+  (+1 all horizontal/vertical, -1 all diagonal, 0 even);
+* per filter, the dominant orientation ``arg(sum e exp(2 i theta)) / 2`` and
+  the coherence ``|sum e exp(2 i theta)| / sum e`` (1 for one orientation, 0
+  for none or several: the structure tensor's (l1 - l2) / (l1 + l2));
+* a null distribution for ``hv`` under the hypothesis "orientation is
+  uniform": every filter's ``e`` rotated by its own random angle (4000 draws),
+  which keeps the filters' shapes and number, so the verdicts account for
+  having only 9 layer-1 filters.
+
+Verdicts: food is "evenly distributed" when its layer-1 ``hv`` lies inside the
+central 95% of its null; city "prefers horizontal and vertical" when its
+layer-1 ``hv`` is above the 95th percentile of its null and above food's.  As a
+control the same measure is applied to 15x15 patches of each training set
+(energy-weighted): how horizontal/vertical the photographs themselves are.
+
+Examples::
+
+    python reproduce/fig7_fig8_filters.py --quick
+    python reproduce/fig7_fig8_filters.py              # the full models
+    python reproduce/fig7_fig8_filters.py --set city
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common  # noqa: E402
+
+#: Orientation bins of :func:`angular_energy` (2 degrees each, centred on 0, 2, ...).
+N_ANGLES = 90
+#: Radii of the polar Fourier grid, in (0, 1/2] cycle/pixel.
+N_RADII = 32
+#: Half-width of the horizontal / vertical bands, degrees (uniform share 1/3).
+HV_BAND = 15.0
+#: Random rotations drawn for the null distribution of ``hv``.
+N_NULL = 4000
+#: Side of the image patches of the data control.
+PATCH = 15
+#: Patches per set for the data control.
+N_PATCHES = 400
+FIG = {"food": "fig7", "city": "fig8"}
+
+
+# ------------------------------------------------------------------ measures
+def radial_window(h, w):
+    """(h, w) window: 1 within half the radius ``R = min(h, w) / 2 + 1/2``, a
+    cosine taper to 0 at ``R``, 0 beyond (the corners)."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    rho = np.hypot(yy - (h - 1) / 2, xx - (w - 1) / 2)
+    R = min(h, w) / 2 + 0.5
+    t = np.clip((rho - R / 2) / (R / 2), 0.0, 1.0)
+    return 0.5 * (1.0 + np.cos(np.pi * t))
+
+
+def orientation_angles(n_angles=N_ANGLES):
+    """Bin centres in degrees: 0, 180/n, ..., anticlockwise from horizontal."""
+    return np.arange(n_angles) * (180.0 / n_angles)
+
+
+def angular_energy(filters, *, n_angles=N_ANGLES, n_radii=N_RADII, window=True):
+    """Energy of each filter's structure per orientation (see the module doc).
+
+    Parameters
+    ----------
+    filters : array_like of shape (n, h, w) or (h, w)
+        Pixel-space filters or patches (row 0 at the top, as displayed).
+    n_angles, n_radii : int
+        Polar grid: orientations ``180 k / n_angles`` degrees, radii at the
+        midpoints of ``n_radii`` equal steps of (0, 1/2] cycle/pixel.
+    window : bool
+        Multiply by :func:`radial_window` first.
+
+    Returns
+    -------
+    e : ndarray of shape (n, n_angles)
+        ``e[i, k]``: energy ``sum_r |F_i(r n_k)|^2 r dr`` of filter ``i`` at
+        frequencies normal to orientation ``theta_k`` (its lines, edges and
+        bars at ``theta_k``); ``n_k = (-sin theta_k, cos theta_k)`` with x to
+        the right and y up.
+    """
+    f = np.asarray(filters, dtype=np.float64)
+    if f.ndim == 2:
+        f = f[None]
+    n, h, w = f.shape
+    if window:
+        f = f * radial_window(h, w)
+    th = np.deg2rad(orientation_angles(n_angles))
+    dr = 0.5 / n_radii
+    r = (np.arange(n_radii) + 0.5) * dr
+    u = (-np.sin(th))[:, None] * r[None, :]          # (n_angles, n_radii)
+    v = np.cos(th)[:, None] * r[None, :]
+    x = np.arange(w) - (w - 1) / 2                   # columns, to the right
+    y = -(np.arange(h) - (h - 1) / 2)                # rows, upwards
+    phase = (u.reshape(-1, 1, 1) * x[None, None, :] + v.reshape(-1, 1, 1) * y[None, :, None])
+    basis = np.exp(-2j * np.pi * phase).reshape(n_angles * n_radii, h * w)
+    F = f.reshape(n, h * w) @ basis.T                # (n, n_angles * n_radii)
+    p = (np.abs(F) ** 2).reshape(n, n_angles, n_radii)
+    return (p * (r * dr)[None, None, :]).sum(axis=2)
+
+
+def _unit(e):
+    s = e.sum(axis=-1, keepdims=True)
+    return e / np.where(s > 0, s, 1.0)
+
+
+def hv_mask(n_angles=N_ANGLES, band=HV_BAND):
+    """Bins within +-``band`` degrees of 0 or 90 (30 of 90 bins for 15 degrees)."""
+    a = orientation_angles(n_angles)
+    d0 = np.minimum(a, 180.0 - a)
+    d90 = np.abs(a - 90.0)
+    return (np.minimum(d0, d90) <= band + 1e-9)
+
+
+def hv_fraction(e, *, normalise=True, band=HV_BAND):
+    """Share of the pooled energy ``e`` (n, n_angles) within +-``band`` of H/V.
+
+    ``normalise``: each row to unit sum first (each filter counts once).
+    """
+    e = np.atleast_2d(np.asarray(e, dtype=np.float64))
+    pooled = (_unit(e) if normalise else e).sum(axis=0)
+    return float(pooled[hv_mask(e.shape[1], band)].sum() / pooled.sum())
+
+
+def harmonics(e):
+    """Per row of ``e``: (dominant orientation in degrees [0, 180), coherence, c4)."""
+    e = np.atleast_2d(np.asarray(e, dtype=np.float64))
+    th = np.deg2rad(orientation_angles(e.shape[1]))
+    tot = e.sum(axis=1)
+    tot = np.where(tot > 0, tot, 1.0)
+    c2 = (e * np.exp(2j * th)).sum(axis=1) / tot
+    c4 = (e * np.cos(4 * th)).sum(axis=1) / tot
+    dom = np.rad2deg(np.angle(c2) / 2.0) % 180.0
+    dom = np.where(dom > 180.0 - 1e-9, 0.0, dom)
+    return dom, np.abs(c2), c4
+
+
+def cardinal_bias(e):
+    """``c4`` of the pooled, per-filter normalised energy (0 for even orientations)."""
+    pooled = _unit(np.atleast_2d(e)).sum(axis=0, keepdims=True)
+    return float(harmonics(pooled)[2][0])
+
+
+def hv_null(e, *, n_draws=N_NULL, seed=0, band=HV_BAND):
+    """``hv_fraction`` of ``e`` with every row rotated by its own random angle.
+
+    Returns an array of ``n_draws`` values: the spread of ``hv`` expected from
+    filters of these shapes whose orientations are uniform.
+    """
+    u = _unit(np.atleast_2d(np.asarray(e, dtype=np.float64)))
+    n, m = u.shape
+    rng = np.random.default_rng(seed)
+    shifts = rng.integers(0, m, size=(n_draws, n))
+    mask = hv_mask(m, band).astype(np.float64)
+    # hv of one rotated row = sum_k u[i, k] mask[(k + s) % m]: a circular correlation
+    corr = np.real(np.fft.ifft(np.conj(np.fft.fft(u, axis=1)) * np.fft.fft(mask)[None], axis=1))
+    vals = corr[np.arange(n)[None, :], shifts].sum(axis=1)
+    return vals / n
+
+
+def smooth_circular(p, sigma_bins=2.5):
+    """Circular Gaussian smoothing of profiles (last axis), for display only."""
+    p = np.asarray(p, dtype=np.float64)
+    m = p.shape[-1]
+    k = np.arange(m)
+    d = np.minimum(k, m - k)
+    g = np.exp(-0.5 * (d / sigma_bins) ** 2)
+    g /= g.sum()
+    return np.real(np.fft.ifft(np.fft.fft(p, axis=-1) * np.fft.fft(g), axis=-1))
+
+
+def filter_labels(n, ncols):
+    """Paper-style names of tiles 0..n-1 in a grid of ``ncols`` columns (A1, A2, ...)."""
+    from numbadn.plot import row_label
+    return [f"{row_label(i // ncols)}{i % ncols + 1}" for i in range(n)]
+
+
+def grid_columns(n):
+    """The column count numbadn.plot.filter_grid uses by default (150 -> 15)."""
+    import math
+    nrows = min(10, math.ceil(math.sqrt(n)))
+    return math.ceil(n / nrows)
+
+
+def random_patches(images, n, size, seed=0, which=None):
+    """``n`` random ``size`` x ``size`` patches of a list of (M, N) / (1, M, N)
+    images (of image ``which`` only, when given)."""
+    rng = np.random.default_rng(seed)
+    ims = [np.asarray(im, dtype=np.float64).reshape(im.shape[-2:]) for im in images]
+    out = np.empty((n, size, size))
+    for j in range(n):
+        im = ims[rng.integers(len(ims)) if which is None else which]
+        r = rng.integers(0, im.shape[0] - size + 1)
+        c = rng.integers(0, im.shape[1] - size + 1)
+        out[j] = im[r:r + size, c:c + size]
+    return out
+
+
+def per_source(desc, values):
+    """Mean of ``values`` (one per crop) per source photograph, reading the
+    counts ``name xN`` of a numbadn.data description (crops in that order);
+    {} when the counts do not add up to ``len(values)``."""
+    import re
+    counts = [(m.group(1), int(m.group(2))) for m in re.finditer(r"([\w.-]+) x(\d+)", desc)]
+    if sum(c for _, c in counts) != len(values):
+        return {}
+    out, i = {}, 0
+    for name, c in counts:
+        out[name] = float(np.mean(values[i:i + c]))
+        i += c
+    return out
+
+
+# ------------------------------------------------------------------ script
+def layer_stats(e, seed):
+    null = hv_null(e, seed=seed)
+    dom, coh, _ = harmonics(e)
+    return dict(hv=hv_fraction(e), c4=cardinal_bias(e), null_lo=float(np.quantile(null, 0.025)),
+                null_hi=float(np.quantile(null, 0.975)), null_p95=float(np.quantile(null, 0.95)),
+                null_mean=float(null.mean()), dominant=dom, coherence=coh)
+
+
+def plot_orientation(stats, sets, n_layers, path, data_e=None):
+    from matplotlib.figure import Figure
+    colors = {"food": "tab:green", "city": "tab:blue"}
+    panels = n_layers + (1 if data_e else 0)
+    fig = Figure(figsize=(4.2 * panels, 7.2), dpi=100)
+    axes = fig.subplots(2, panels, squeeze=False)
+    a = orientation_angles()
+    for j in range(panels):
+        ax = axes[0, j]
+        if j < n_layers:
+            title = f"layer {j + 1} filters (pixel space)"
+            curves = {s: stats[s][j]["e"] for s in sets}
+        else:
+            title = f"control: {PATCH}x{PATCH} patches of the training images"
+            curves = data_e
+        for lo, hi in ((0, HV_BAND), (90 - HV_BAND, 90 + HV_BAND), (180 - HV_BAND, 180)):
+            ax.axvspan(lo, hi, color="0.9", zorder=0)
+        ax.axhline(1.0, color="0.5", ls="--", lw=1, label="even (uniform)")
+        for s, e in curves.items():
+            u = _unit(np.atleast_2d(e)).sum(axis=0)
+            prof = smooth_circular(u / u.mean())
+            hv = hv_fraction(e, normalise=j < n_layers)
+            ax.plot(np.r_[a, 180.0], np.r_[prof, prof[0]], color=colors[s], lw=2,
+                    label=f"{s}: hv = {hv:.2f}")
+        ax.set_xlim(0, 180)
+        ax.set_xticks([0, 45, 90, 135, 180])
+        ax.set_ylim(bottom=0)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("orientation of structure (deg, 0 = horizontal)", fontsize=8)
+        if j == 0:
+            ax.set_ylabel("energy / mean (grey: +-15 deg of H/V)", fontsize=8)
+        ax.legend(fontsize=8, loc="best", framealpha=0.9)
+        # bottom row: per-filter dominant orientation vs coherence, and hv vs null
+        ax = axes[1, j]
+        if j < n_layers:
+            for lo, hi in ((0, HV_BAND), (90 - HV_BAND, 90 + HV_BAND), (180 - HV_BAND, 180)):
+                ax.axvspan(lo, hi, color="0.9", zorder=0)
+            for s in sets:
+                st = stats[s][j]
+                ax.scatter(st["dominant"], st["coherence"], s=14 if j else 40,
+                           color=colors[s], alpha=0.7 if j else 0.9, label=s)
+            ax.set_xlim(0, 180)
+            ax.set_xticks([0, 45, 90, 135, 180])
+            ax.set_ylim(0, 1)
+            ax.set_xlabel("dominant orientation of each filter (deg)", fontsize=8)
+            if j == 0:
+                ax.set_ylabel("coherence (1 = one orientation)", fontsize=8)
+            ax.legend(fontsize=8)
+        else:
+            ax.set_axis_off()
+            lines = ["hv (share within +-15 deg of H/V),", "null 95% interval (random rotations):", ""]
+            for s in sets:
+                for li in range(n_layers):
+                    st = stats[s][li]
+                    lines.append(f"{s} layer {li + 1}: {st['hv']:.3f}  "
+                                 f"[{st['null_lo']:.3f}, {st['null_hi']:.3f}]")
+            for s, e in (data_e or {}).items():
+                lines.append(f"{s} image patches: {hv_fraction(e, normalise=False):.3f}")
+            ax.text(0.0, 1.0, "\n".join(lines), va="top", family="monospace", fontsize=8,
+                    transform=ax.transAxes)
+    fig.suptitle("Orientation energy of the filters: food (Fig. 7) vs city (Fig. 8); "
+                 "uniform = 1, share within grey bands = 1/3", fontsize=11)
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
+    fig.savefig(path, dpi=100)
+
+
+def main(argv=None):
+    import numbadn.plot as nplot
+    ap = _common.parser(__doc__)
+    ap.add_argument("--set", default="both", choices=("food", "city", "both"),
+                    help="which model(s) (default both)")
+    args = ap.parse_args(argv)
+    _common.set_threads(args)
+    out = _common.out_dir(args)
+    sets = list(_common.SETS) if args.set == "both" else [args.set]
+    rep = _common.Report("fig7_fig8_filters", "Fig. 7 and 8")
+    rep.setting(orientation_bins=N_ANGLES, radii=N_RADII, hv_band_deg=HV_BAND,
+                null_draws=N_NULL, window="radial cosine taper", patch=PATCH)
+    stats, data_e, extra = {}, {}, {}
+    for s in sets:
+        net = _common.load_model(args, s)
+        n_layers = net.trained_
+        stats[s] = []
+        extra[s] = {"model": net.meta.get("images", ""), "layers": []}
+        for li in range(1, n_layers + 1):
+            pf = net.pixel_filters(li)[:, 0]
+            e = angular_energy(pf)
+            st = layer_stats(e, seed=args.seed + li)
+            st["e"] = e
+            stats[s].append(st)
+            ncols = grid_columns(len(pf))
+            path = out / f"{FIG[s]}_{s}_layer{li}.png"
+            nplot.filter_grid(pf, title=f"{FIG[s].replace('fig', 'Fig. ')}: {s} model, layer {li}"
+                              f" ({len(pf)} filters, {pf.shape[-2]}x{pf.shape[-1]} px)",
+                              path=path)
+            rep.figure(path)
+            labels = filter_labels(len(pf), ncols)
+            extra[s]["layers"].append(dict(
+                layer=li, n_filters=len(pf), size=list(pf.shape[-2:]), hv=st["hv"], c4=st["c4"],
+                null_95=[st["null_lo"], st["null_hi"]],
+                filters={lab: dict(dominant_deg=round(float(d), 1), coherence=round(float(c), 3))
+                         for lab, d, c in zip(labels, st["dominant"], st["coherence"])}))
+            rep.row(f"{s} layer {li}: hv share (+-15 deg)",
+                    paper="city > 1/3, food ~1/3" if li == 1 else None, ours=st["hv"],
+                    note=f"null 95% [{st['null_lo']:.3f}, {st['null_hi']:.3f}], "
+                         f"c4 {st['c4']:+.3f}")
+        # data control
+        import train_models
+        ys, desc = train_models.training_images(args, s)
+        data_e[s] = angular_energy(random_patches(ys, N_PATCHES, PATCH, seed=args.seed))
+        extra[s]["image_patches_hv"] = hv_fraction(data_e[s], normalise=False)
+        extra[s]["image_patches_c4"] = float(harmonics(data_e[s].sum(axis=0))[2][0])
+        rep.row(f"{s} image patches: hv share", ours=extra[s]["image_patches_hv"],
+                note=f"control (energy-weighted), c4 {extra[s]['image_patches_c4']:+.3f}")
+        # which crops carry it: hv of each crop (16 patches, coarse radial grid)
+        crop_hv = np.array([hv_fraction(angular_energy(
+            random_patches(ys, 16, PATCH, seed=args.seed + i, which=i), n_radii=8),
+            normalise=False) for i in range(len(ys))])
+        src = per_source(desc, crop_hv)
+        extra[s]["crop_hv"] = crop_hv
+        extra[s]["crop_hv_per_source"] = src
+        rep.row(f"{s} crops with hv > 0.5", ours=float(np.mean(crop_hv > 0.5)),
+                note="per source photograph: " + (", ".join(f"{k} {v:.2f}" for k, v in
+                                                            src.items()) or "-"))
+    n_layers = min(len(stats[s]) for s in sets)
+    opath = out / "fig7_fig8_orientation.png"
+    plot_orientation(stats, sets, n_layers, opath, data_e)
+    rep.figure(opath)
+
+    if "food" in stats:
+        f1 = stats["food"][0]
+        rep.claim("Fig. 7: food layer-1 filters are evenly distributed over orientation",
+                  f1["null_lo"] <= f1["hv"] <= f1["null_hi"],
+                  f"hv {f1['hv']:.3f} vs uniform 1/3; inside the central 95% "
+                  f"[{f1['null_lo']:.3f}, {f1['null_hi']:.3f}] of 9 randomly rotated copies"
+                  if f1["null_lo"] <= f1["hv"] <= f1["null_hi"] else
+                  f"hv {f1['hv']:.3f} outside [{f1['null_lo']:.3f}, {f1['null_hi']:.3f}]")
+    if "city" in stats:
+        c1 = stats["city"][0]
+        above = c1["hv"] > c1["null_p95"]
+        ev = (f"hv {c1['hv']:.3f}, 95th percentile of randomly rotated copies "
+              f"{c1['null_p95']:.3f}")
+        if "food" in stats:
+            f1 = stats["food"][0]
+            rep.claim("Fig. 8 / sec. 4.1: city layer-1 filters prefer horizontal and vertical "
+                      "(more than food's, and more than chance)",
+                      above and c1["hv"] > f1["hv"],
+                      ev + f"; food {f1['hv']:.3f}")
+            for li in range(1, n_layers):
+                cs, fs = stats["city"][li], stats["food"][li]
+                rep.claim(f"(also) city layer-{li + 1} pixel-space filters are more "
+                          "horizontal/vertical than food's",
+                          cs["hv"] > fs["hv"] and cs["hv"] > cs["null_p95"],
+                          f"city {cs['hv']:.3f} (95th pct of null {cs['null_p95']:.3f}) vs "
+                          f"food {fs['hv']:.3f}")
+            rep.claim("(control, not a paper claim) the city photographs are more horizontal/vertical "
+                      "than the food photographs", extra["city"]["image_patches_hv"]
+                      > extra["food"]["image_patches_hv"],
+                      f"city {extra['city']['image_patches_hv']:.3f} vs "
+                      f"food {extra['food']['image_patches_hv']:.3f}")
+        else:
+            rep.claim("Fig. 8: city layer-1 filters prefer horizontal and vertical", above, ev)
+    rep.finish(args, extra=extra)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
