@@ -1,0 +1,143 @@
+"""Fig. 3: samples from layers 1-3 of the food and the city model, projected to pixels.
+
+Paper (section 4.1, Fig. 3): "Since our model is generative, we can sample
+from it ... samples from the two different models from each level projected
+down into pixel space.  The samples were drawn using the relative firing
+frequencies of each feature from the training set."  Fig. 3 has rows of
+samples per layer, fruit on top and city below.
+
+Protocol: the models of ``reproduce/train_models.py`` (trained there if
+missing); ``net.sample(layer, n, seed=...)``: for each feature of the layer the
+number of activations in a 100x100 sample is binomial with its firing
+frequency over the training set, their values are drawn from its activation
+histogram, the 100 largest in magnitude are kept (the authors' toolbox) and
+projected down to pixels.  One figure, a row per (set, layer) as Fig. 3.
+
+Numbers, all from the run: per layer the firing statistics the sampler uses
+(mean frequency, the effective number of features ``exp(entropy)`` of the
+relative frequencies, the activations drawn before the top-100 cut), and two
+properties of the samples that Fig. 3 shows but the text does not state:
+
+* ``hv``: the share of orientation energy within +-15 degrees of horizontal or
+  vertical (``fig7_fig8_filters.angular_energy`` on 15x15 patches of the
+  samples, energy-weighted; 1/3 for even orientations): city above food;
+* the mean spatial frequency ``sum r |Y(r)|^2 / sum |Y(r)|^2`` (cycle/pixel)
+  of the samples: coarser structure (lower) at higher layers.
+
+Examples::
+
+    python reproduce/fig3_samples.py --quick
+    python reproduce/fig3_samples.py               # the full models
+    python reproduce/fig3_samples.py --n 8
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common  # noqa: E402
+from fig7_fig8_filters import angular_energy, hv_fraction, random_patches  # noqa: E402
+
+#: Samples per (set, layer) row.
+N_SAMPLES = 6
+#: Patches per row for the orientation measure.
+N_PATCHES = 300
+
+
+def effective_features(freq):
+    """``exp`` of the entropy of the relative firing frequencies (K when all fire
+    equally often, 1 when one feature does all the firing)."""
+    f = np.asarray(freq, dtype=np.float64)
+    f = f[f > 0]
+    if f.size == 0:
+        return 0.0
+    p = f / f.sum()
+    return float(np.exp(-(p * np.log(p)).sum()))
+
+
+def mean_frequency(imgs):
+    """Power-weighted mean radial frequency (cycle/pixel) of (n, M, N) images,
+    each with its mean removed (the DC term left out)."""
+    imgs = np.asarray(imgs, dtype=np.float64)
+    M, N = imgs.shape[-2:]
+    fy = np.fft.fftfreq(M)[:, None]
+    fx = np.fft.fftfreq(N)[None, :]
+    r = np.hypot(fy, fx)
+    P = np.abs(np.fft.fft2(imgs - imgs.mean(axis=(-2, -1), keepdims=True))) ** 2
+    P = P.reshape(-1, M, N).sum(axis=0)
+    return float((P * r).sum() / P.sum())
+
+
+def draw(rows, path, n):
+    from matplotlib.figure import Figure
+    nr = len(rows)
+    fig = Figure(figsize=(1.45 * n + 1.2, 1.45 * nr + 0.7), dpi=100)
+    axes = fig.subplots(nr, n, squeeze=False)
+    fig.subplots_adjust(left=1.0 / fig.get_figwidth(), right=0.99, bottom=0.02,
+                        top=1 - 0.55 / fig.get_figheight(), wspace=0.04, hspace=0.06)
+    for i, (label, imgs) in enumerate(rows):
+        for j in range(n):
+            ax = axes[i, j]
+            ax.imshow(imgs[j], cmap="gray", interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if j == 0:
+                ax.set_ylabel(label, fontsize=10)
+    fig.suptitle("Fig. 3: samples from the food (top) and city (bottom) models, layers 1-3, "
+                 "projected to pixels", fontsize=11)
+    fig.savefig(path, dpi=100)
+
+
+def main(argv=None):
+    ap = _common.parser(__doc__)
+    ap.add_argument("--n", type=int, default=N_SAMPLES, help="samples per row (default 6)")
+    args = ap.parse_args(argv)
+    _common.set_threads(args)
+    out = _common.out_dir(args)
+    rep = _common.Report("fig3_samples", "Fig. 3")
+    rep.setting(samples_per_row=args.n, size=100, seed=args.seed, patches=N_PATCHES)
+    rows, res = [], {}
+    for s in _common.SETS:
+        net = _common.load_model(args, s)
+        res[s] = []
+        for li in range(1, net.trained_ + 1):
+            imgs = net.sample(li, args.n, seed=args.seed + 100 * li)[:, 0]
+            freq = net.stats_[li - 1][0]
+            M = 100 + sum(net.layers[i].filter_size[0] - 1 for i in range(li))
+            e = angular_energy(random_patches(list(imgs), N_PATCHES, 15, seed=args.seed))
+            d = dict(layer=li, n_features=int(freq.size), mean_firing=float(freq.mean()),
+                     effective_features=effective_features(freq),
+                     drawn_per_sample=float(freq.clip(0, 1).sum() * M * M), kept=100,
+                     hv=hv_fraction(e, normalise=False), mean_freq=mean_frequency(imgs))
+            res[s].append(d)
+            rows.append((f"{s}, layer {li}", imgs))
+            rep.row(f"{s} layer {li}: effective / all features",
+                    ours=f"{d['effective_features']:.1f} / {d['n_features']}",
+                    note=f"mean firing frequency {d['mean_firing']:.4f}; "
+                         f"{d['drawn_per_sample']:.0f} activations drawn, 100 kept")
+            rep.row(f"{s} layer {li}: samples hv / mean freq",
+                    ours=f"{d['hv']:.3f} / {d['mean_freq']:.3f}")
+    path = out / "fig3_samples.png"
+    draw(rows, path, args.n)
+    rep.figure(path)
+    L = min(len(res[s]) for s in _common.SETS)
+    hv_ok = [res["city"][i]["hv"] > res["food"][i]["hv"] for i in range(L)]
+    rep.claim("(shown in Fig. 3, not stated) city samples are more horizontal/vertical "
+              "than food samples at every layer", all(hv_ok),
+              "; ".join(f"layer {i + 1}: city {res['city'][i]['hv']:.3f} vs food "
+                        f"{res['food'][i]['hv']:.3f}" for i in range(L)))
+    for s in _common.SETS:
+        mf = [d["mean_freq"] for d in res[s]]
+        rep.claim(f"(shown in Fig. 3, not stated) {s}: higher layers give coarser samples "
+                  "(mean spatial frequency falls with the layer)",
+                  all(a > b for a, b in zip(mf, mf[1:])),
+                  ", ".join(f"layer {i + 1} {v:.3f}" for i, v in enumerate(mf)) + " cycle/px")
+    rep.finish(args, extra=res)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
