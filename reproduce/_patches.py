@@ -316,14 +316,20 @@ class PatchHierarchy:
         self.n_iter, self.batch_size, self.seed = n_iter, batch_size, seed
         self.method = backend(method)
 
-    def fit(self, images):
-        """Learn ``D1_`` and ``D2_`` from a list of (P, Q) images; returns self."""
-        rng = np.random.default_rng(self.seed)
-        X1 = sample_patches(images, self.size1, self.n_patches1, rng)
+    def fit_layer1(self, images):
+        """Learn ``D1_`` only (Figs. 5 and 6); returns self."""
+        self._rng = np.random.default_rng(self.seed)
+        X1 = sample_patches(images, self.size1, self.n_patches1, self._rng)
         self.alpha1_ = self.alpha_rel * float(np.median(np.linalg.norm(X1, axis=1)))
         self.D1_ = learn_dictionary(X1, self.n_atoms, alpha=self.alpha1_, n_iter=self.n_iter,
                                     batch_size=self.batch_size, seed=self.seed,
                                     method=self.method)
+        return self
+
+    def fit(self, images):
+        """Learn ``D1_`` and ``D2_`` from a list of (P, Q) images; returns self."""
+        self.fit_layer1(images)
+        rng = self._rng
         maps = [self.maps(y) for y in images]
         self.layer1_active_ = float(np.mean([(m != 0).sum(0).mean() for m in maps]))
         X2 = sample_patches(maps, self.size2, self.n_patches2, rng, nonzero=True)
