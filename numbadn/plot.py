@@ -25,6 +25,7 @@ __all__ = [
     "filter_grid",
     "feature_maps",
     "reconstructions",
+    "denoising",
     "samples",
     "solver_stats",
     "snr_db",
@@ -427,6 +428,47 @@ def reconstructions(originals, recons, *, titles=None, path=None) -> Figure:
         ax_d.set_title(f"difference (max |.| {dmax:.3g})", fontsize=9)
         for ax in (ax_o, ax_r, ax_d):
             ax.set_axis_off()
+    return _finish(fig, path)
+
+
+def denoising(clean, panels, *, path=None, title=None) -> Figure:
+    """One row: the clean image, then each estimate titled with its SNR (section 4.4).
+
+    Parameters
+    ----------
+    clean : array_like of shape (M, N) or (1, M, N)
+        The clean image; every panel shares its grey range.
+    panels : mapping of str to array_like
+        Label -> estimate of the same shape, e.g. ``{"noisy": ..., "layer 1": ...}``;
+        each panel is titled ``label`` and its :func:`snr_db` against ``clean``.
+    """
+    c = _as_float(clean, "clean")
+    c = c[0] if c.ndim == 3 else c
+    if c.ndim != 2:
+        raise ValueError(f"clean must be one grey image (M, N) or (1, M, N), got shape {c.shape}")
+    est = {}
+    for label, v in panels.items():
+        a = _as_float(v, f"panels[{label!r}]")
+        a = a[0] if a.ndim == 3 else a
+        if a.shape != c.shape:
+            raise ValueError(f"panels[{label!r}] has shape {a.shape} but clean has {c.shape}")
+        est[str(label)] = a
+    lo, hi = float(c.min()), float(c.max())
+    if hi <= lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    n = 1 + len(est)
+    aspect = c.shape[0] / c.shape[1]
+    fig = _new_figure(2.2 * n + 0.2, 2.2 * aspect + (0.75 if title else 0.5))
+    axes = fig.subplots(1, n, squeeze=False)[0]
+    for ax, (label, img) in zip(axes, [("clean", c), *est.items()]):
+        ax.imshow(img, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
+        ax.set_title(label if label == "clean" else f"{label}: SNR {snr_db(c, img):.2f} dB",
+                     fontsize=9)
+        ax.set_axis_off()
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01,
+                        top=1 - (0.7 if title else 0.4) / fig.get_figheight(), wspace=0.05)
     return _finish(fig, path)
 
 
