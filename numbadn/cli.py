@@ -167,7 +167,7 @@ def _parse_floats(name, text):
     try:
         vals = [float(t) for t in text.split(",") if t.strip()]
     except ValueError:
-        raise ValueError(f"{name} must be comma-separated numbers like 40,80, got {text!r}") \
+        raise ValueError(f"{name} must be comma-separated numbers like 10,40, got {text!r}") \
             from None
     if not vals or min(vals) <= 0:
         raise ValueError(f"{name} must list positive numbers, got {text!r}")
@@ -287,13 +287,13 @@ def build_parser():
                                    "the SNRs beside the paper's (13.84 dB -> 16.31 dB with "
                                    "layer 1 -> 18.01 dB with layer 2).",
                        epilog="example:\n  numbadn denoise numbadn-out/model.npz photo.png "
-                              "--snr 13.84 --lam 40,80 --out denoise.png")
+                              "--snr 13.84 --lam 10,40 --out denoise.png")
     d.add_argument("model")
     d.add_argument("image")
     d.add_argument("--snr", type=float, default=13.84, help="input SNR in dB (paper: 13.84)")
     d.add_argument("--seed", type=int, default=0, help="noise seed")
     d.add_argument("--lam", default=None,
-                   help="lambda per layer for denoising, e.g. 40,80 (one value: every layer; "
+                   help="lambda per layer for denoising, e.g. 10,40 (one value: every layer; "
                         "default: numbadn.denoise.DEFAULT_LAM, tuned by "
                         "reproduce/sec44_denoising.py)")
     d.add_argument("--out", help="output PNG (default: denoise.png)")

@@ -40,7 +40,7 @@ PAPER_SNR = {"input": 13.84, 1: 16.31, 2: 18.01}
 #: paper's continuation solver: the best mean SNR over the grid of
 #: ``reproduce/sec44_denoising.py`` on validation crops of the food training
 #: photographs (``figures/sec44_denoising.json``, "tuned").
-DEFAULT_LAM = {1: 40.0, 2: 80.0}
+DEFAULT_LAM = {1: 10.0, 2: 40.0}
 
 
 def raw_image(img):
@@ -82,7 +82,7 @@ def denoise(net, noisy, layers=None, *, lam=None, n_threads=None, top_down=True)
     layers : iterable of int, optional
         Layers to reconstruct from (default: every trained layer).
     lam : dict or float, optional
-        ``lambda`` per layer (``{1: 40, 2: 80}``) or one for all; default
+        ``lambda`` per layer (``{1: 10, 2: 40}``) or one for all; default
         :data:`DEFAULT_LAM`, else the layer's own.
 
     Returns
