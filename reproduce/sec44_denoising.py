@@ -144,6 +144,12 @@ def main(argv=None):
                 snr="10 log10(var(clean)/mse)", lam_grid=list(lam_grid),
                 tuned_on=f"{len(val)} crops of the training photographs")
 
+    def dn(noisy, layer, lam, solver):
+        """Reconstruction from ``layer`` with every layer's solver set to ``solver``."""
+        for la in net.layers:
+            la.solver = solver
+        return denoise(net, noisy, [layer], lam=lam, n_threads=args.threads)[layer]
+
     print(f"tuning on {len(val)} validation crops ({size}x{size}) of the training photographs")
     methods = {}
     b, bs = tune("blur sigma", BLUR_GRID, blur, val_pairs)
@@ -152,20 +158,18 @@ def main(argv=None):
         w, ws = tune("TV weight", TV_GRID, tv, val_pairs)
         methods["total variation"] = dict(run=lambda n, w=w: tv(n, w), param=w, grid=ws)
     for solver in solvers:
-        for la in net.layers:
-            la.solver = solver
-
-        def run1(n, lam):
-            return denoise(net, n, [1], lam={1: lam}, n_threads=args.threads)[1]
+        def run1(n, lam, solver=solver):
+            return dn(n, 1, {1: lam}, solver)
         l1, s1 = tune(f"{solver} layer-1 lambda", lam_grid, run1, val_pairs)
 
-        def run2(n, lam, l1=l1):
-            return denoise(net, n, [2], lam={1: l1, 2: lam}, n_threads=args.threads)[2]
+        def run2(n, lam, l1=l1, solver=solver):
+            return dn(n, 2, {1: l1, 2: lam}, solver)
         l2, s2 = tune(f"{solver} layer-2 lambda (layer 1 at {l1:g})", lam_grid, run2, val_pairs)
         tag = "" if solver == "continuation" else f" ({solver})"
-        methods[f"DN layer 1{tag}"] = dict(run=lambda n, l1=l1: run1(n, l1), param=l1, grid=s1)
-        methods[f"DN layer 2{tag}"] = dict(run=lambda n, l1=l1, l2=l2: run2(n, l2),
-                                           param=l2, grid=s2)
+        methods[f"DN layer 1{tag}"] = dict(run=lambda n, l1=l1, r=run1: r(n, l1), param=l1,
+                                           grid=s1)
+        methods[f"DN layer 2{tag}"] = dict(run=lambda n, l2=l2, r=run2: r(n, l2), param=l2,
+                                           grid=s2)
 
     print(f"denoising {len(test_pairs)} test photographs")
     table, recs = {}, {}
@@ -182,15 +186,12 @@ def main(argv=None):
     # Investigation, not the protocol: lambda chosen per test image with the clean image in
     # hand (an oracle no real denoiser has) -- separates "lambda tuned elsewhere" from "the
     # model cannot do better on this image at any lambda".
-    for la in net.layers:
-        la.solver = "continuation"
     oracle = {1: {}, 2: {}}
     for name, clean, noisy in test_pairs:
         for layer in (1, 2):
             lam1 = methods["DN layer 1"]["param"]
-            best = max(snr_db(clean, denoise(net, noisy, [layer], lam={1: lam1 if layer == 2
-                                                                      else lam, 2: lam},
-                                             n_threads=args.threads)[layer])
+            best = max(snr_db(clean, dn(noisy, layer, {1: lam1 if layer == 2 else lam, 2: lam},
+                                        "continuation"))
                        for lam in lam_grid)
             oracle[layer][name] = best
     for layer in (1, 2):
