@@ -63,6 +63,19 @@ def backend(prefer=None):
     return "spams"
 
 
+def parse_args(doc, argv=None):
+    """The shared options of ``_common.parser`` plus ``--method``; sets the thread
+    count and prints which patch-based implementation runs.  Returns ``(args, method)``."""
+    ap = _common.parser(doc)
+    ap.add_argument("--method", choices=("spams", "sklearn"), default=None,
+                    help="patch-based implementation (default: SPAMS when importable)")
+    args = ap.parse_args(argv)
+    _common.set_threads(args)
+    method = backend(args.method)
+    print(backend_notice(method))
+    return args, method
+
+
 def backend_notice(name):
     """One line saying which implementation of [16] is used."""
     if name == "spams":

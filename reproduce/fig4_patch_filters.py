@@ -113,16 +113,10 @@ def plot(path, p1, p2, d1, d2, stats):
 
 
 def main(argv=None):
-    ap = _common.parser(__doc__)
-    ap.add_argument("--method", choices=("spams", "sklearn"), default=None,
-                    help="patch-based implementation (default: SPAMS when importable)")
-    args = ap.parse_args(argv)
-    _common.set_threads(args)
+    args, method = PB.parse_args(__doc__, argv)
     import train_models
     out = _common.out_dir(args)
     rep = _common.Report("fig4_patch_filters", "Fig. 4")
-    method = PB.backend(args.method)
-    print(PB.backend_notice(method))
     cfg = QUICK if args.quick else FULL
     ys, desc = train_models.training_images(args, "food")
     print(f"[food] {desc}")

@@ -116,17 +116,11 @@ def plot(path, y, z, c, row, size, title):
 
 
 def main(argv=None):
-    ap = _common.parser(__doc__)
-    ap.add_argument("--method", choices=("spams", "sklearn"), default=None,
-                    help="patch-based implementation (default: SPAMS when importable)")
-    args = ap.parse_args(argv)
-    _common.set_threads(args)
+    args, method = PB.parse_args(__doc__, argv)
     import train_models
     out = _common.out_dir(args)
     cfg = QUICK if args.quick else FULL
     rep = _common.Report("fig5_feature_maps", "Fig. 5")
-    method = PB.backend(args.method)
-    print(PB.backend_notice(method))
     net = _common.load_model(args, "food")
     layer = net.layers[0]
     train, tdesc = train_models.training_images(args, "food")

@@ -148,17 +148,11 @@ def plot(path, curves, patch, s1, lam_note):
 
 
 def main(argv=None):
-    ap = _common.parser(__doc__)
-    ap.add_argument("--method", choices=("spams", "sklearn"), default=None,
-                    help="patch-based implementation (default: SPAMS when importable)")
-    args = ap.parse_args(argv)
-    _common.set_threads(args)
+    args, method = PB.parse_args(__doc__, argv)
     import train_models
     out = _common.out_dir(args)
     cfg = QUICK if args.quick else FULL
     rep = _common.Report("fig6_sparsity_vs_error", "Fig. 6")
-    method = PB.backend(args.method)
-    print(PB.backend_notice(method))
     net = _common.load_model(args, "food")
     s1 = float(net.scales_[0])
     ys, desc, _ = PB.held_out_images(args, "food", cfg["n_crops"], seed=args.seed)
