@@ -29,7 +29,6 @@ from __future__ import annotations
 import numpy as np
 
 from . import _validation as V
-from .plot import snr_db
 
 __all__ = ["raw_image", "add_noise", "denoise", "DEFAULT_LAM", "PAPER_SNR"]
 
@@ -112,9 +111,3 @@ def denoise(net, noisy, layers=None, *, lam=None, n_threads=None, top_down=True)
             la.lam, la.lowfreq = lm, lf
     return out
 
-
-def snr_table(clean, noisy, recs):
-    """``{"input": dB, 1: dB, 2: dB, ...}`` against ``clean``."""
-    row = {"input": snr_db(clean, noisy)}
-    row.update({k: snr_db(clean, v) for k, v in recs.items()})
-    return row
