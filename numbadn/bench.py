@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import subprocess
+import sys
 import time
 
 import numba
 import numpy as np
 
 from . import connectivity as C
-from ._jit import threads
+from ._jit import thread_settings, threads
 from .kernels import make_operator, new_rpad
 from .kernels._conv import corr
 from .kernels._operator import apply_A
@@ -44,6 +47,18 @@ def paper_layers():
         ("layer 2 (9->45 singles+pairs)", 9, 45, C.singles_and_pairs(9)),
         ("layer 3 (45->150 random pairs)", 45, 150, C.random_pairs(150, 45, seed=0)),
     ]
+
+
+def parse_threads(text):
+    """``--threads`` of ``numbadn bench``: comma-separated positive integers."""
+    try:
+        tc = sorted({int(t) for t in str(text).split(",") if t.strip()})
+    except ValueError:
+        raise ValueError(f"--threads must be comma-separated positive integers like 1,2, "
+                         f"got {text!r}") from None
+    if not tc or tc[0] < 1:
+        raise ValueError(f"--threads must list positive thread counts, got {text!r}")
+    return tc
 
 
 def median_time(fn, repeats=7, min_time=0.05):
@@ -73,7 +88,7 @@ def measure_peak(n_threads):
     A = np.ones((1 if n_threads == 1 else 4 * n_threads, 256), np.float32)
     n = 200000 if n_threads == 1 else 50000
     best = 0.0
-    with threads(n_threads):
+    with threads(n_threads, adapt=False):
         for _ in range(5):
             t0 = time.perf_counter()
             if n_threads == 1:
@@ -103,7 +118,7 @@ def bench_kernels(sizes, thread_counts, h=7, dtype=np.float32, peaks=None, out=p
             zout = np.empty_like(z)
             fv, ff = conv_flops(g, h, h, P, P)
             for nt in thread_counts:
-                with threads(nt):
+                with threads(nt, adapt=False):
                     tv = median_time(lambda: corr(z, op[0], rpad, op[1], op[2], h - 1, h - 1, True))
                     tf = median_time(lambda: corr(rpad, op[3], zout, op[4], op[5], 0, 0, True))
                     ta = median_time(lambda: apply_A(op, z, zout, rpad, 0.5, True))
@@ -135,7 +150,7 @@ def bench_inference(P, thread_counts, h=7, dtype=np.float32, out=print):
                 z[...] = 0
                 S.continuation_solve(op, y, z, opts.betas(), 1.0, 1.0, np.zeros(2), 0.0, 1.0,
                                      opts.inner_iters, opts.cg_iters, True, ws, FTy)
-            with threads(nt):
+            with threads(nt, adapt=False):
                 t = median_time(run, repeats=5 if li < 3 else 3, min_time=0.2)
             n_planes = int(np.asarray(g).sum())
             spfm = t / n_planes / (P * P / 1e6)
@@ -149,6 +164,104 @@ def bench_inference(P, thread_counts, h=7, dtype=np.float32, out=print):
     return rows
 
 
+#: The two thread policies compared under contention: numbadn's (the process's
+#: own environment) and numba's/libgomp's defaults as they were before issue 12.
+CONTENTION_CONFIGS = [
+    ("numbadn's settings", {}),
+    ("before (libgomp default spin, no cap)",
+     {"NUMBADN_ADAPTIVE_THREADS": "0", "GOMP_SPINCOUNT": "300000"}),
+]
+#: Issue 12's bound: with busy processes beside it, a call on all threads takes at
+#: most this many times a 1-thread call.
+CONTENTION_BOUND = 1.5
+
+
+def _contention_child(n_threads, seconds):
+    """In a fresh process: the paper's schedule (layer 1, 9 unit-norm random 7x7
+    filters) on one contrast-normalised 96x96 ``food`` crop, through
+    :func:`numbadn.infer`, in blocks of 1-thread and ``n_threads``-thread calls
+    alternating for about ``seconds``; prints one JSON line of per-call times."""
+    from .data import load_images
+    from .inference import infer
+    from .preprocess import contrast_normalize
+    y = contrast_normalize(load_images("food")[0])[None].astype(np.float32)
+    f = np.random.default_rng(0).standard_normal((9, 1, 7, 7)).astype(np.float32)
+    f /= np.sqrt((f ** 2).sum(axis=(2, 3), keepdims=True))
+    counts = (1, int(n_threads))
+    for nt in counts:
+        infer(y, f, n_threads=nt)
+    times = {nt: [] for nt in counts}
+    block = float(seconds) / 6
+    for _ in range(3):
+        for nt in counts:
+            t_end = time.perf_counter() + block
+            while True:
+                t0 = time.perf_counter()
+                infer(y, f, n_threads=nt)
+                t1 = time.perf_counter()
+                times[nt].append(t1 - t0)
+                if t1 >= t_end:
+                    break
+    print(json.dumps({str(nt): v for nt, v in times.items()}))
+
+
+def _summary(ts):
+    ts = np.asarray(ts)
+    return dict(mean_ms=float(ts.mean() * 1e3), median_ms=float(np.median(ts) * 1e3),
+                p90_ms=float(np.percentile(ts, 90) * 1e3), max_ms=float(ts.max() * 1e3),
+                calls=int(ts.size))
+
+
+def _run_contention_child(n_threads, seconds, env):
+    code = f"from numbadn.bench import _contention_child as c; c({int(n_threads)}, {seconds!r})"
+    mine = thread_settings()["set_by_numbadn"]  # the child's import sets them itself
+    full = {k: v for k, v in os.environ.items() if k not in mine}
+    full.update(env)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=full, timeout=120 + 20 * seconds)
+    if proc.returncode != 0:
+        raise RuntimeError(f"contention child failed (exit {proc.returncode}): "
+                           f"{proc.stderr.strip().splitlines()[-1:] }")
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {int(k): _summary(v) for k, v in res.items()}
+
+
+def bench_contention(n_threads, n_busy=None, seconds=3.0, configs=None, out=print):
+    """A call on ``n_threads`` threads against one on 1 thread, on an idle machine
+    and with ``n_busy`` CPU-bound processes beside it (default: the CPUs + 1, the
+    issue's three on two cores), for numbadn's thread settings and for the
+    defaults before issue 12 (:data:`CONTENTION_CONFIGS`).  Each measurement is
+    a fresh process (libgomp reads its settings at start); times are means per
+    call (a stall counts), medians and 90th percentiles beside them.
+    """
+    n_busy = (os.cpu_count() or 1) + 1 if n_busy is None else int(n_busy)
+    configs = CONTENTION_CONFIGS if configs is None else configs
+    rows = []
+    for label, env in configs:
+        for busy in (0, n_busy):
+            procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                     for _ in range(busy)]
+            try:
+                load = os.getloadavg()[0]
+                res = _run_contention_child(n_threads, seconds, env)
+            finally:
+                for pr in procs:
+                    pr.kill()
+                for pr in procs:
+                    pr.wait()
+            one, many = res[1], res[int(n_threads)]
+            ratio = many["mean_ms"] / one["mean_ms"]
+            rows.append(dict(config=label, env=env, busy=busy, threads=int(n_threads),
+                             one=one, many=many, ratio=ratio, load_before=load))
+            verdict = "" if not busy else \
+                f" (bound {CONTENTION_BOUND}: {'met' if ratio <= CONTENTION_BOUND else 'NOT met'})"
+            out(f"  {label:38s} {busy:2d} busy: 1 thr {one['mean_ms']:7.2f} ms, "
+                f"{n_threads} thr {many['mean_ms']:7.2f} ms (median {many['median_ms']:.2f}, "
+                f"p90 {many['p90_ms']:.2f}, max {many['max_ms']:.0f}): "
+                f"x{ratio:.2f}{verdict}; load average before {load:.2f}")
+    return rows
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(
         prog="numbadn bench",
@@ -158,11 +271,40 @@ def main(argv=None):
     ap.add_argument("--threads", default=None,
                     help="comma-separated thread counts (default: 1 and all)")
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    ap.add_argument("--no-contention", action="store_true",
+                    help="skip the measurement with CPU-bound processes beside the calls")
+    ap.add_argument("--contention-only", action="store_true",
+                    help="only the measurement under contention")
+    ap.add_argument("--busy", type=int, default=None,
+                    help="CPU-bound processes for the contention measurement (default: CPUs + 1)")
     args = ap.parse_args(argv)
     nmax = numba.config.NUMBA_NUM_THREADS
-    tc = sorted({1, nmax}) if args.threads is None else [int(t) for t in args.threads.split(",")]
+    tc = sorted({1, nmax}) if args.threads is None else parse_threads(args.threads)
+    if args.busy is not None and args.busy < 0:
+        raise ValueError(f"--busy must be >= 0, got {args.busy}")
     print(f"numbadn bench: numba {numba.__version__}, {platform.processor() or platform.machine()}, "
           f"{nmax} threads available")
+    st = thread_settings()
+    print(f"threads: numba layer {st['threading_layer']}; OMP_WAIT_POLICY="
+          f"{st['OMP_WAIT_POLICY']}, GOMP_SPINCOUNT={st['GOMP_SPINCOUNT']} "
+          f"({'set by numbadn' if st['set_by_numbadn'] else 'the user' + chr(39) + 's'}); "
+          f"cap at the idle CPUs: {'on' if st['adaptive'] else 'off'}; load average "
+          f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    crows = []
+    if not args.no_contention:
+        nt = max(tc)
+        print(f"Under contention: the paper's schedule on one 96x96 food crop (layer 1), "
+              f"1 thread vs {nt}, alone and beside CPU-bound processes (fresh processes, "
+              f"means per call):")
+        if nt < 2:
+            print("  (skipped: one thread only)")
+        else:
+            crows = bench_contention(nt, args.busy, 1.5 if args.quick else 3.0)
+    if args.contention_only:
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump(dict(contention=crows), fh, indent=1)
+        return 0
     print("float32 peak, measured by a 16-deep FMA loop (numbadn.kernels._peak); the issue's\n"
           "estimate for this machine was 112 GFLOP/s per core (32 FLOP/cycle at 3.5 GHz):")
     peaks = {nt: measure_peak(nt) for nt in tc}
@@ -180,7 +322,8 @@ def main(argv=None):
     irows = bench_inference(150, tc)
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump(dict(peaks=peaks, kernels=krows, inference=irows), fh, indent=1)
+            json.dump(dict(peaks=peaks, kernels=krows, inference=irows, contention=crows),
+                      fh, indent=1)
     return 0
 
 

@@ -198,7 +198,14 @@ def _cmd_bench(args):
     from .bench import main as bench_main
     argv = ["--quick"] if args.quick else []
     if args.threads_list:
+        from .bench import parse_threads
+        parse_threads(args.threads_list)
         argv += ["--threads", args.threads_list]
+    for flag in ("no_contention", "contention_only"):
+        if getattr(args, flag):
+            argv.append("--" + flag.replace("_", "-"))
+    if args.busy is not None:
+        argv += ["--busy", str(args.busy)]
     if args.json:
         argv += ["--json", args.json]
     return bench_main(argv)
@@ -316,6 +323,12 @@ def build_parser():
     b.add_argument("--threads", dest="threads_list",
                    help="comma-separated thread counts (default: 1 and all)")
     b.add_argument("--json", help="also write the figures to this JSON file")
+    b.add_argument("--no-contention", action="store_true",
+                   help="skip the measurement beside CPU-bound processes")
+    b.add_argument("--contention-only", action="store_true",
+                   help="only the measurement beside CPU-bound processes (issue 12)")
+    b.add_argument("--busy", type=int, default=None,
+                   help="CPU-bound processes started beside the calls (default: CPUs + 1)")
     b.set_defaults(func=_cmd_bench)
     return ap
 
