@@ -8,7 +8,7 @@ import numpy as np
 
 from . import _validation as V
 from . import connectivity as C
-from ._jit import threads
+from ._jit import check_n_threads, threads
 from .inference import cost as _cost
 from .inference import infer as _infer
 from .inference import infer_lowfreq
@@ -278,6 +278,10 @@ class DeconvLayer:
         ``update="batch"`` the filter step comes once per epoch, after all
         images, and the images are inferred in parallel when they share a size.
 
+        Every call starts afresh: each image's maps from zero (no warm start
+        from the images of an earlier call, whose sizes may differ); the
+        filters and ``history_`` carry on from where they are.
+
         Parameters
         ----------
         images : array or list of arrays
@@ -300,29 +304,28 @@ class DeconvLayer:
         """
         ims = images if isinstance(images, LazyImages) else self._images(images)
         epochs = V.check_int("epochs", epochs, 0)
-        if not _resume:
+        n_threads = check_n_threads(n_threads)
+        if not _resume or self._maps is None or len(self._maps) != len(ims):
+            # a new fit starts afresh: every image's maps from zero, position 0
+            # (the filters and the history carry on)
             self._pos = [0, 0, 0.0, 0.0]
-        if not _resume or self._maps is None or len(self._maps) != len(ims) or any(
-                m is not None and m.shape[1:] != (y.shape[1] + self.filter_size[0] - 1,
-                                                  y.shape[2] + self.filter_size[1] - 1)
-                for m, y in zip(self._maps, ims)):
-            if self._maps is None or len(self._maps) != len(ims):
-                self._maps = [None] * len(ims)
-                self._low = [None] * len(ims)
+            self._maps = [None] * len(ims)
+            self._low = [None] * len(ims)
         done = self._pos[0] * len(ims) + self._pos[1]
         bar = _progress(epochs * len(ims), verbose, desc, initial=done)
         try:
-            while self._pos[0] < epochs:
-                epoch = self._pos[0]
-                t0 = time.perf_counter() - self._pos[3]
-                total = self._epoch(ims, epoch, bar, n_threads, on_image, t0)
-                self.history_.append({"epoch": len(self.history_) + 1, "cost": total,
-                                      "seconds": time.perf_counter() - t0})
-                self._pos = [epoch + 1, 0, 0.0, 0.0]
-                if on_image is not None:
-                    on_image(self, True)
-                if callback is not None and callback(self, epoch, total):
-                    break
+            with threads(n_threads):
+                while self._pos[0] < epochs:
+                    epoch = self._pos[0]
+                    t0 = time.perf_counter() - self._pos[3]
+                    total = self._epoch(ims, epoch, bar, n_threads, on_image, t0)
+                    self.history_.append({"epoch": len(self.history_) + 1, "cost": total,
+                                          "seconds": time.perf_counter() - t0})
+                    self._pos = [epoch + 1, 0, 0.0, 0.0]
+                    if on_image is not None:
+                        on_image(self, True)
+                    if callback is not None and callback(self, epoch, total):
+                        break
         finally:
             bar.close()
         return self
@@ -347,8 +350,6 @@ class DeconvLayer:
                                        n_threads=n_threads, return_lowfreq=True)
                 else:
                     z, zl = self.infer(y, z0=self._maps[i], n_threads=n_threads), None
-                if self.warm_start:
-                    self._maps[i], self._low[i] = z, zl
                 target = self._target(i, y, zl)
                 # one residual F z - target serves the cost and the filter gradient
                 r = conv_valid(z, self.filters, self.connectivity) - target
@@ -356,6 +357,9 @@ class DeconvLayer:
                           + (self.psi * grad_energy(zl) if zl is not None else 0.0))
                 if self.update == "online":
                     self._update_filters([z], [target], [r])
+                if self.warm_start:
+                    self._maps[i], self._low[i] = z, zl
+                if self.update == "online":
                     self._pos = [epoch, i + 1, total, time.perf_counter() - t0]
                     if on_image is not None:
                         on_image(self, False)

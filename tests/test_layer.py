@@ -286,3 +286,19 @@ def test_bad_images_name_the_argument():
         layer.reconstruct(np.zeros((2, 16, 16)))
     # nothing was learned from the failed calls
     assert layer.history_ == []
+
+
+def test_a_second_fit_starts_afresh_on_new_images_of_any_size():
+    """Issue 12: a new ``fit`` keeps no maps of the previous images (no warm start
+    from them, no error when their size differs); the filters carry on."""
+    rng = np.random.default_rng(3)
+    a = list(rng.standard_normal((2, 16, 16)))
+    b = list(rng.standard_normal((2, 16, 16)))
+    layer = DeconvLayer(1, 3, 5, seed=1).fit(a, epochs=1, verbose=False)
+    twin = DeconvLayer(1, 3, 5, seed=1)
+    twin.filters = layer.filters.copy()
+    layer.fit(b, epochs=1, verbose=False)
+    twin.fit(b, epochs=1, verbose=False)
+    np.testing.assert_array_equal(layer.filters, twin.filters)
+    layer.fit(list(rng.standard_normal((2, 20, 18))), epochs=1, verbose=False)
+    assert layer.maps_[0].shape == (3, 24, 22) and len(layer.history_) == 3
