@@ -211,7 +211,7 @@ def splits(labels, n_train, *, n_test=50, n_splits=10, seed=0, reserve=None):
     for k in classes:
         c = int((labels == k).sum())
         if c <= reserve:
-            raise ValueError(f"class {k!r} has {c} images: {reserve} are kept for training, "
+            raise ValueError(f"class {k.item()!r} has {c} images: {reserve} are kept for training, "
                              f"none would be left to test")
     out = []
     for s in range(n_splits):
