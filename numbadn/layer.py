@@ -36,6 +36,9 @@ class LazyImages:
         return self.get(i)
 
 UPDATES = ("online", "batch")
+#: Largest filter bank a layer may hold (1 GiB): a typo in ``filter_size`` is an
+#: error on the size, not a ``MemoryError``.
+MAX_FILTER_BYTES = 2 ** 30
 
 
 def as_image_list(images, in_channels, dtype, name="images"):
@@ -146,6 +149,15 @@ class DeconvLayer:
             raise TypeError(f"filter_size must be an int or a pair (h, w), got {filter_size!r}")
         self.filter_size = (V.check_int("filter_size", filter_size[0], 1),
                             V.check_int("filter_size", filter_size[1], 1))
+        n_bytes = (self.n_maps * self.in_channels * self.filter_size[0] * self.filter_size[1]
+                   * np.dtype(dtype if dtype in (np.float32, np.float64, "float32", "float64")
+                              else np.float64).itemsize)
+        if n_bytes > MAX_FILTER_BYTES:
+            raise ValueError(
+                f"filter_size {self.filter_size} with n_maps={self.n_maps} and in_channels="
+                f"{self.in_channels} needs {n_bytes / 2 ** 30:,.1f} GiB of filters; at most "
+                f"{MAX_FILTER_BYTES / 2 ** 30:g} GiB are allowed")
+        seed = V.check_int("seed", seed, 0)
         self.lam = V.check_positive("lam", lam)
         self.p = V.check_p(p)
         self.dtype = np.dtype(dtype)
@@ -158,7 +170,11 @@ class DeconvLayer:
         else:
             g = C.validate(connectivity, self.n_maps, self.in_channels)
         self.connectivity = g
-        self.seed = int(seed)
+        self.seed = seed
+        if not isinstance(solver, str):
+            raise TypeError(f"solver must be a string, got {solver!r}")
+        if solver_options is not None and not isinstance(solver_options, dict):
+            raise TypeError(f"solver_options must be a dict, got {type(solver_options).__name__}")
         self.solver = solver
         self.solver_options = dict(solver_options or {})
         parse(solver, self.solver_options)  # validate early

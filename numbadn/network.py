@@ -1,16 +1,21 @@
 """The multi-layer Deconvolutional Network (sections 3.1, 3.3, 4.1; Fig. 2-3)."""
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import math
 import os
+import signal
 import sys
-import tempfile
+import threading
 import time
 
 import numpy as np
 
+from . import _files as F
 from . import _validation as V
-from .layer import DeconvLayer, LazyImages, as_image_list
+from .layer import MAX_FILTER_BYTES, DeconvLayer, LazyImages, as_image_list
 from .solvers.options import parse
 from .solvers.topdown import continuation_chain, fista_chain, project_down
 from .solvers.z0 import low_pass, uniform_filter
@@ -84,6 +89,7 @@ class DeconvNet:
         self.scales_ = []
         self.stats_ = []
         self.trained_ = 0
+        self._image_ids = []
 
     @classmethod
     def paper(cls, in_channels=1, *, n_maps=(9, 45, 150), filter_size=7, lam=1.0, p=1.0,
@@ -131,7 +137,15 @@ class DeconvNet:
             after every epoch and every ``checkpoint_every`` seconds within one.
         resume : bool
             Continue from ``checkpoint`` if it exists; the resumed run ends with
-            the same filters as an uninterrupted one.
+            the same filters as an uninterrupted one.  The checkpoint must have
+            the same settings (else ``ValueError`` naming each one that
+            differs) and the same training images (SHA-256 of each, recorded
+            in it).  Without ``resume`` every layer is trained afresh.
+
+            With a ``checkpoint``, SIGINT (Ctrl-C) and SIGTERM stop training
+            after the current image, write the checkpoint and raise
+            :class:`TrainingInterrupted` (a ``KeyboardInterrupt``); a second
+            signal stops at once.
         low_memory : bool or None
             True: memory independent of the number of images: no warm starts
             (every layer gets ``warm_start=False``), and each higher layer's
@@ -162,6 +176,17 @@ class DeconvNet:
                     raise ValueError(f"low_memory needs online filter updates; layers[{i}] "
                                      f"has update={la.update!r}")
                 la.warm_start = False
+        checkpoint_every = V.check_positive("checkpoint_every", checkpoint_every,
+                                            allow_zero=True)
+        if not isinstance(resume, (bool, np.bool_)):
+            raise TypeError(f"resume must be True or False, got {resume!r}")
+        if checkpoint is not None:
+            checkpoint = os.fspath(checkpoint)
+            if os.path.isdir(checkpoint):
+                raise ValueError(f"checkpoint must be a file path, got the folder {checkpoint}")
+        # a new fit starts afresh; a resumed one takes its state from the checkpoint
+        self.trained_, self.scales_, self.stats_ = 0, [], []
+        self._image_ids = image_ids(ims)
         state = None
         if resume:
             if checkpoint is None:
@@ -169,14 +194,24 @@ class DeconvNet:
             if os.path.exists(checkpoint):
                 state = self._restore_checkpoint(checkpoint, len(ims))
         last = [time.monotonic()]
+        stop = {}
 
         def hook(layer, epoch_done):
             if checkpoint is None:
                 return
-            if epoch_done or time.monotonic() - last[0] >= checkpoint_every:
+            if (epoch_done or stop.get("signal") is not None
+                    or time.monotonic() - last[0] >= checkpoint_every):
                 self._write_checkpoint(checkpoint, layer)
                 last[0] = time.monotonic()
+            if stop.get("signal") is not None:
+                raise TrainingInterrupted(stop["signal"], checkpoint)
 
+        with _deferred_signals(stop) if checkpoint is not None else contextlib.nullcontext():
+            return self._fit_layers(ims, epochs, verbose, n_threads, low_memory, state, hook,
+                                    checkpoint)
+
+    def _fit_layers(self, ims, epochs, verbose, n_threads, low_memory, state, hook,
+                    checkpoint):
         inputs = ims
         for li, layer in enumerate(self.layers):
             if li < self.trained_:
@@ -203,7 +238,7 @@ class DeconvNet:
             del maps
             layer._maps = layer._low = None  # free the warm starts
             if checkpoint is not None:
-                self._write_checkpoint(checkpoint, None)
+                hook(None, True)  # a checkpoint at the layer boundary (and a pending stop)
         return self
 
     def held_bytes(self, shapes):
@@ -416,17 +451,26 @@ class DeconvNet:
 
     @classmethod
     def load(cls, path):
-        """Read a model written by :meth:`save` (or a checkpoint)."""
+        """Read a model written by :meth:`save` (or a checkpoint).
+
+        The file is untrusted input: it is checked whole against the format's
+        schema first (see :func:`_read`), and anything wrong is one
+        ``ValueError`` naming the file and the member.
+        """
         header, arrs = _read(path)
-        return cls._from(header, arrs)
+        return cls._from(header, arrs, os.fspath(path))
 
     @classmethod
-    def _from(cls, header, arrs):
+    def _from(cls, header, arrs, path="model"):
         layers = []
         for i, d in enumerate(header["layers"]):
             d = dict(d)
             dt = np.dtype(d.pop("dtype"))
-            la = DeconvLayer(connectivity=arrs[f"g{i}"], dtype=dt, **d)
+            try:
+                la = DeconvLayer(connectivity=arrs[f"g{i}"], dtype=dt, **d)
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"{path} is not a readable numbadn model file: member "
+                                 f"'g{i}' {exc}") from None
             la.filters = np.ascontiguousarray(arrs[f"f{i}"], dtype=dt)
             la.history_ = list(header["history"][i])
             layers.append(la)
@@ -444,37 +488,137 @@ class DeconvNet:
         if layer is not None:
             st = layer.training_state()
             li = self.layers.index(layer)
-            header["checkpoint"] = {"layer": li, "pos": st["pos"], "history": st["history"],
-                                    "n_images": len(st["maps"])}
+            header["checkpoint"] = {
+                "layer": li, "pos": st["pos"], "history": st["history"],
+                "n_images": len(st["maps"]),
+                "maps_shapes": [None if m is None else list(m.shape[1:]) for m in st["maps"]],
+                "low_shapes": [None if m is None else list(m.shape[1:]) for m in st["low"]],
+                "image_sha256": list(self._image_ids)}
             for i, (m, lo) in enumerate(zip(st["maps"], st["low"])):
                 if m is not None:
                     arrs[f"maps{i}"] = m
                 if lo is not None:
                     arrs[f"low{i}"] = lo
+        else:
+            header["meta"] = dict(header["meta"], image_sha256=list(self._image_ids))
         _atomic_savez(path, header, arrs)
 
     def _restore_checkpoint(self, path, n_images):
         header, arrs = _read(path)
-        saved = DeconvNet._from(header, arrs)
-        mine = [_layer_params(la) for la in self.layers]
-        if [_layer_params(la) for la in saved.layers] != mine:
-            raise ValueError(f"checkpoint {path} was written by a network with other settings; "
-                             "remove it or train with the same settings")
+        saved = DeconvNet._from(header, arrs, path)
+        diff = settings_differences(saved, self)
+        if diff:
+            raise SettingsDiffer(path, diff)
+        ck = header.get("checkpoint")
+        ids = ck["image_sha256"] if ck is not None else header["meta"].get("image_sha256")
+        if ids is not None and list(ids) != list(self._image_ids):
+            raise TrainingSetDiffers(path, ids, self._image_ids,
+                                     header["meta"].get("images"), self.meta.get("images"))
+        if ck is not None and ck["n_images"] != n_images:  # pragma: no cover - ids differ first
+            raise ValueError(f"checkpoint {path} was written for {ck['n_images']} images, "
+                             f"not {n_images}")
         for la, sl in zip(self.layers, saved.layers):
             la.filters, la.history_ = sl.filters, sl.history_
         self.scales_, self.stats_, self.trained_ = saved.scales_, saved.stats_, saved.trained_
-        ck = header.get("checkpoint")
         if ck is None:
             return None
-        if ck["n_images"] != n_images:
-            raise ValueError(f"checkpoint {path} was written for {ck['n_images']} images, "
-                             f"not {n_images}")
         la = self.layers[ck["layer"]]
         la.restore_training_state({
             "pos": ck["pos"], "history": ck["history"],
             "maps": [arrs.get(f"maps{i}") for i in range(n_images)],
             "low": [arrs.get(f"low{i}") for i in range(n_images)]})
         return {"layer": ck["layer"]}
+
+
+def image_ids(images):
+    """SHA-256 of each training image (dtype, shape and values): what identifies
+    the training set in a checkpoint."""
+    out = []
+    for y in images:
+        h = hashlib.sha256(f"{y.dtype.str}{y.shape}".encode())
+        h.update(np.ascontiguousarray(y).tobytes())
+        out.append(h.hexdigest())
+    return out
+
+
+def settings_differences(old, new):
+    """``[(setting, old value, new value)]`` between two networks' layer settings:
+    one entry per setting (``lam``, ``n_maps``, ...), with one value when every
+    layer shares it, else the list per layer."""
+    a = [_layer_params(la) for la in old.layers]
+    b = [_layer_params(la) for la in new.layers]
+    out = []
+    if len(a) != len(b):
+        out.append(("n_maps", [d["n_maps"] for d in a], [d["n_maps"] for d in b]))
+        return out
+    for key in ["n_maps"] + [k for k in a[0] if k != "n_maps"]:
+        va, vb = [d[key] for d in a], [d[key] for d in b]
+        if va == vb:
+            continue
+        if key in ("n_maps", "in_channels", "seed"):
+            out.append((key, va, vb))
+        else:
+            one = all(v == va[0] for v in va) and all(v == vb[0] for v in vb)
+            out.append((key, va[0] if one else va, vb[0] if one else vb))
+    return out
+
+
+class SettingsDiffer(ValueError):
+    """A checkpoint was written with other settings; ``differences`` lists them."""
+
+    def __init__(self, path, differences):
+        self.path, self.differences = path, differences
+        said = "; ".join(f"{k} was {a!r}, now {b!r}" for k, a, b in differences)
+        super().__init__(f"checkpoint {path} was written with other settings: {said}; "
+                         "train with the same settings or remove it")
+
+
+class TrainingSetDiffers(ValueError):
+    """A checkpoint was written for another training set."""
+
+    def __init__(self, path, old_ids, new_ids, old_name=None, new_name=None):
+        if len(old_ids) != len(new_ids):
+            what = f"{len(old_ids)} images, now {len(new_ids)}"
+        else:
+            first = next(i for i, (a, b) in enumerate(zip(old_ids, new_ids)) if a != b)
+            n = sum(a != b for a, b in zip(old_ids, new_ids))
+            what = f"{n} of {len(new_ids)} images differ (the first: image {first + 1})"
+        names = f" (was: {old_name}; now: {new_name})" if old_name and old_name != new_name \
+            else ""
+        super().__init__(f"checkpoint {path} was written for another training set: {what}"
+                         f"{names}; resume with the same images or remove it")
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped by SIGINT or SIGTERM after writing ``checkpoint``."""
+
+    def __init__(self, signum, checkpoint):
+        super().__init__(f"{signal.Signals(signum).name}: checkpoint written to {checkpoint}")
+        self.signum, self.checkpoint = signum, checkpoint
+
+
+@contextlib.contextmanager
+def _deferred_signals(state):
+    """SIGINT and SIGTERM set ``state["signal"]`` (training stops at the next
+    consistent point and writes a checkpoint); a second one stops at once.
+    Only in the main thread; elsewhere signals keep their handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        if state.get("signal") is not None:
+            raise KeyboardInterrupt(f"{signal.Signals(signum).name} again: stopped at once")
+        state["signal"] = signum
+        print(f"numbadn: {signal.Signals(signum).name}: stopping after the current image to "
+              "write a checkpoint (send it again to stop at once)", file=sys.stderr)
+
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
 
 
 class _ActivationStats:
@@ -537,34 +681,210 @@ class _ActivationStats:
 
 
 def _atomic_savez(path, header, arrs):
-    """Write ``arrs`` and the JSON ``header`` to ``path`` via a temp file and rename."""
-    path = os.fspath(path)
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".numbadn-", suffix=".tmp", dir=d)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, __header__=np.array(json.dumps(header)), **arrs)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write ``arrs`` and the JSON ``header`` to ``path`` atomically (see
+    :func:`numbadn._files.atomic_savez`: temp file, fsync, rename)."""
+    F.atomic_savez(path, header, arrs)
+
+
+# ---------------------------------------------------------------- the file schema
+#: Bounds on what a model file may declare (checked before anything is allocated).
+MAX_HEADER_BYTES = 16 * 2 ** 20
+MAX_LAYERS = 16
+MAX_MAPS = 4096
+MAX_FILTER_SIZE = 255
+MAX_MAP_BYTES = 2 ** 30
+MAX_IMAGES = 10 ** 6
+MAX_EPOCHS = 10 ** 6
+_HEADER_KEYS = {"format", "version", "layers", "scales", "trained", "history", "meta"}
+_CHECKPOINT_KEYS = {"layer", "pos", "history", "n_images", "maps_shapes", "low_shapes",
+                    "image_sha256"}
+
+
+def _err(msg):
+    return F.MemberError("__header__", msg)
+
+
+def _int(v, name, lo, hi):
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise _err(f"{name} must be an integer, got {v!r}")
+    if not lo <= v <= hi:
+        raise _err(f"{name} must be from {lo} to {hi:,}, got {v:,}")
+    return v
+
+
+def _num(v, name, lo=-math.inf, positive=False):
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise _err(f"{name} must be a finite number, got {v!r}")
+    if v < lo or (positive and v <= 0):
+        raise _err(f"{name} must be {'> 0' if positive else f'>= {lo}'}, got {v!r}")
+    return v
+
+
+def _list(v, name, n=None, max_len=MAX_EPOCHS):
+    if not isinstance(v, list):
+        raise _err(f"{name} must be a list, got {type(v).__name__}")
+    if n is not None and len(v) != n:
+        raise _err(f"{name} must have {n} entries, got {len(v)}")
+    if len(v) > max_len:
+        raise _err(f"{name} has {len(v):,} entries, more than {max_len:,}")
+    return v
+
+
+def _check_history(h, name):
+    for j, e in enumerate(_list(h, name)):
+        if not isinstance(e, dict) or set(e) != {"epoch", "cost", "seconds"}:
+            raise _err(f"{name}[{j}] must be an object with epoch, cost, seconds, got {e!r}")
+        _int(e["epoch"], f"{name}[{j}].epoch", 1, MAX_EPOCHS)
+        _num(e["cost"], f"{name}[{j}].cost", 0.0)
+        _num(e["seconds"], f"{name}[{j}].seconds", 0.0)
+
+
+def _check_layer(i, d, k_prev):
+    name = f"layers[{i}]"
+    if not isinstance(d, dict):
+        raise _err(f"{name} must be an object, got {type(d).__name__}")
+    want = set(_LAYER_PARAMS) | {"dtype"}
+    if set(d) != want:
+        extra, missing = sorted(set(d) - want), sorted(want - set(d))
+        raise _err(f"{name} has unknown key(s) {extra} and lacks {missing}" if extra and
+                   missing else f"{name} has unknown key(s) {extra}" if extra else
+                   f"{name} lacks key(s) {missing}")
+    k0 = _int(d["in_channels"], f"{name}.in_channels", 1, MAX_MAPS)
+    k1 = _int(d["n_maps"], f"{name}.n_maps", 1, MAX_MAPS)
+    if k_prev is not None and k0 != k_prev:
+        raise _err(f"{name}.in_channels is {k0} but layers[{i - 1}].n_maps is {k_prev}")
+    fs = _list(d["filter_size"], f"{name}.filter_size", 2)
+    h, w = (_int(v, f"{name}.filter_size", 1, MAX_FILTER_SIZE) for v in fs)
+    if d["dtype"] not in ("float32", "float64"):
+        raise _err(f"{name}.dtype must be 'float32' or 'float64', got {d['dtype']!r}")
+    if k1 * k0 * h * w * np.dtype(d["dtype"]).itemsize > MAX_FILTER_BYTES:
+        raise _err(f"{name}: {k1}x{k0}x{h}x{w} filters exceed {MAX_FILTER_BYTES:,} bytes")
+    for key in ("lowfreq", "warm_start"):
+        if not isinstance(d[key], bool):
+            raise _err(f"{name}.{key} must be true or false, got {d[key]!r}")
+    if not isinstance(d["solver_options"], dict):
+        raise _err(f"{name}.solver_options must be an object, got {d['solver_options']!r}")
+    params = {k: v for k, v in d.items() if k != "dtype"}
+    try:  # every range check of the constructor, on a layer with filters of bounded size
+        DeconvLayer(dtype=np.dtype(d["dtype"]), **params)
+    except (ValueError, TypeError) as exc:
+        raise _err(f"{name}: {exc}") from None
+    return k1, k0, h, w
+
+
+def _check_header(header):
+    """Check the whole JSON header; returns the shapes and dtypes every member must
+    have: ``{name: (dtypes, shape)}``."""
+    if not isinstance(header, dict):
+        raise _err(f"must be a JSON object, got a {type(header).__name__}")
+    if header.get("format") != _MAGIC:
+        raise _err(f"format is {header.get('format')!r}, not {_MAGIC!r}: not a numbadn "
+                   "model file")
+    if header.get("version") != FORMAT_VERSION:
+        raise _err(f"model format version {header.get('version')!r}; this numbadn reads "
+                   f"version {FORMAT_VERSION}")
+    keys = set(header)
+    extra = keys - _HEADER_KEYS - {"checkpoint"}
+    missing = _HEADER_KEYS - keys
+    if extra or missing:
+        raise _err(f"unknown key(s) {sorted(extra)}" if extra else
+                   f"lacks key(s) {sorted(missing)}")
+    layers = _list(header["layers"], "layers", max_len=MAX_LAYERS)
+    if not layers:
+        raise _err("layers is empty")
+    shapes, k_prev, dims = {}, None, []
+    for i, d in enumerate(layers):
+        k1, k0, h, w = _check_layer(i, d, k_prev)
+        dt = np.dtype(d["dtype"])
+        shapes[f"f{i}"] = ([dt], (k1, k0, h, w))
+        shapes[f"g{i}"] = ([np.bool_], (k1, k0))
+        dims.append((k1, k0, dt))
+        k_prev = k1
+        if i and d["lowfreq"]:
+            raise _err(f"layers[{i}].lowfreq: the z0 maps are for layer 1 only")
+    n = len(layers)
+    trained = _int(header["trained"], "trained", 0, n)
+    for j, v in enumerate(_list(header["scales"], "scales", trained)):
+        _num(v, f"scales[{j}]", positive=True)
+    for i, h in enumerate(_list(header["history"], "history", n)):
+        _check_history(h, f"history[{i}]")
+    if not isinstance(header["meta"], dict):
+        raise _err(f"meta must be an object, got {type(header['meta']).__name__}")
+    for i in range(trained):
+        k1 = dims[i][0]
+        shapes[f"freq{i}"] = ([np.float64], (k1,))
+        shapes[f"hist{i}"] = ([np.float64], (k1, N_BINS))
+        shapes[f"edges{i}"] = ([np.float64], (k1, N_BINS + 1))
+    ck = header.get("checkpoint")
+    if ck is not None:
+        if not isinstance(ck, dict) or set(ck) != _CHECKPOINT_KEYS:
+            raise _err(f"checkpoint must be an object with keys {sorted(_CHECKPOINT_KEYS)}")
+        li = _int(ck["layer"], "checkpoint.layer", trained, n - 1)
+        n_im = _int(ck["n_images"], "checkpoint.n_images", 1, MAX_IMAGES)
+        pos = _list(ck["pos"], "checkpoint.pos", 4)
+        _int(pos[0], "checkpoint.pos[0] (epoch)", 0, MAX_EPOCHS)
+        _int(pos[1], "checkpoint.pos[1] (image)", 0, n_im)
+        _num(pos[2], "checkpoint.pos[2] (cost)", 0.0)
+        _num(pos[3], "checkpoint.pos[3] (seconds)", 0.0)
+        _check_history(ck["history"], "checkpoint.history")
+        for j, hx in enumerate(_list(ck["image_sha256"], "checkpoint.image_sha256", n_im)):
+            if not (isinstance(hx, str) and len(hx) == 64
+                    and all(c in "0123456789abcdef" for c in hx)):
+                raise _err(f"checkpoint.image_sha256[{j}] must be 64 hex digits, got {hx!r}")
+        k1, k0, dt = dims[li]
+        for key, kk in (("maps", k1), ("low", k0)):
+            for j, shp in enumerate(_list(ck[f"{key}_shapes"], f"checkpoint.{key}_shapes",
+                                          n_im)):
+                if shp is None:
+                    continue
+                M, N = (_int(v, f"checkpoint.{key}_shapes[{j}]", 1, 2 ** 20)
+                        for v in _list(shp, f"checkpoint.{key}_shapes[{j}]", 2))
+                if kk * M * N * dt.itemsize > MAX_MAP_BYTES:
+                    raise _err(f"checkpoint.{key}_shapes[{j}]: {kk}x{M}x{N} maps exceed "
+                               f"{MAX_MAP_BYTES:,} bytes")
+                shapes[f"{key}{j}"] = ([dt], (kk, M, N))
+    return shapes
 
 
 def _read(path):
+    """Header and arrays of a model or checkpoint file, the whole file checked
+    against the schema (:func:`_check_header`): only the members the header
+    declares, each of its dtype and shape, finite, and no member decompressed
+    beyond the size its shape allows.  Anything else is one ``ValueError`` that
+    names the file and the member."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"model file {path} does not exist")
+    if os.path.isdir(path):
+        raise ValueError(f"model file {path} is a folder, not a file")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrs = {k: npz[k] for k in npz.files}
-        header = json.loads(str(arrs.pop("__header__")))
-    except Exception as exc:
-        raise ValueError(f"{path} is not a readable numbadn model file ({exc})") from None
-    if header.get("format") != _MAGIC:
-        raise ValueError(f"{path} is not a numbadn model file")
-    if header.get("version") != FORMAT_VERSION:
-        raise ValueError(f"{path} has model format version {header.get('version')}; this "
-                         f"numbadn reads version {FORMAT_VERSION}")
+        zf, infos = F.open_members(path)
+    except F.MemberError as exc:
+        where = f" (member {exc.member!r})" if exc.member else ""
+        raise ValueError(f"{path} is not a readable numbadn model file{where}: {exc}") \
+            from None
+    try:
+        with zf:
+            if "__header__" not in infos:
+                raise _err("is missing: not a numbadn model file")
+            raw = F.read_member(zf, infos["__header__"], "__header__", "U", (),
+                                MAX_HEADER_BYTES)
+            try:
+                header = json.loads(str(raw))
+            except ValueError as exc:
+                raise _err(f"is not JSON ({exc})") from None
+            shapes = _check_header(header)
+            unknown = sorted(set(infos) - set(shapes) - {"__header__"})
+            if unknown:
+                raise F.MemberError(unknown[0], "is not a member of a numbadn model file "
+                                                "with this header")
+            arrs = {}
+            for key, (dts, shp) in shapes.items():
+                if key not in infos:
+                    raise F.MemberError(key, "is missing")
+                nbytes = int(np.prod(shp)) * max(np.dtype(d).itemsize for d in dts)
+                arrs[key] = F.read_member(zf, infos[key], key, dts, shp, nbytes + 4096)
+    except F.MemberError as exc:
+        raise ValueError(f"{path} is not a readable numbadn model file: member "
+                         f"{exc.member!r} {exc}") from None
     return header, arrs

@@ -24,6 +24,9 @@ solver, 8 training crops, 4 held-out crops):
 import json
 import os
 
+import os
+import time
+
 import numpy as np
 import pytest
 from scipy.signal import convolve2d
@@ -467,12 +470,23 @@ def test_resume_refuses_a_checkpoint_of_other_settings_or_images(ck_images, tmp_
         small_net().fit(ck_images, epochs=E_CK, verbose=False, checkpoint=path,
                         checkpoint_every=0)
     monkeypatch.undo()
-    with pytest.raises(ValueError, match="other settings"):
+    with pytest.raises(ValueError, match="other settings: lam was 5.0, now 2.0"):
         small_net(lam=2.0).fit(ck_images, epochs=E_CK, verbose=False, checkpoint=path,
                                resume=True)
-    with pytest.raises(ValueError, match=f"written for {N_CK} images, not {N_CK - 1}"):
+    with pytest.raises(ValueError, match=r"other settings: filter_size was \[7, 7\], now "
+                                         r"\[5, 5\]; p was 1.0, now 0.8; ") as e:
+        small_net(p=0.8, filter_size=5).fit(ck_images, epochs=E_CK, verbose=False,
+                                            checkpoint=path, resume=True)
+    assert [d[0] for d in e.value.differences] == ["filter_size", "p"]
+    with pytest.raises(ValueError, match=f"another training set: {N_CK} images, now "
+                                         f"{N_CK - 1}"):
         small_net().fit(ck_images[:-1], epochs=E_CK, verbose=False, checkpoint=path,
                         resume=True)
+    # the same number of other images (issue 12: city resumed with food)
+    other = [np.ascontiguousarray(y[..., ::-1]) for y in ck_images]
+    with pytest.raises(ValueError, match=f"another training set: {N_CK} of {N_CK} images "
+                                         "differ"):
+        small_net().fit(other, epochs=E_CK, verbose=False, checkpoint=path, resume=True)
     with pytest.raises(ValueError, match="checkpoint=PATH"):
         small_net().fit(ck_images, epochs=1, verbose=False, resume=True)
 
@@ -610,3 +624,68 @@ def test_batch_updates_need_warm_starts():
     net = DeconvNet([DeconvLayer(1, 3, update="batch")])
     with pytest.raises(ValueError, match="online"):
         net.fit([np.zeros((12, 12), np.float32)], epochs=1, verbose=False, low_memory=True)
+
+
+# ---------------------------------------------------------------- issue 12: training state
+def test_sigint_during_fit_writes_a_checkpoint_that_resumes_exactly(ck_images, uninterrupted,
+                                                                    tmp_path, monkeypatch):
+    """SIGINT (and SIGTERM) stop at the next image with a checkpoint of it; resuming
+    ends with the filters of an uninterrupted run."""
+    import signal
+    from numbadn.network import TrainingInterrupted
+    path = tmp_path / "ck.npz"
+    orig = DeconvLayer._update_filters
+    calls = [0]
+
+    def update(self, *a):
+        calls[0] += 1
+        if calls[0] == 6:  # layer 1, epoch 2, second image
+            os.kill(os.getpid(), signal.SIGTERM)
+        return orig(self, *a)
+
+    monkeypatch.setattr(DeconvLayer, "_update_filters", update)
+    # no periodic checkpoint: only the signal can write one mid-epoch
+    with pytest.raises(TrainingInterrupted) as e:
+        small_net().fit(ck_images, epochs=E_CK, verbose=False, checkpoint=path,
+                        checkpoint_every=1e9)
+    assert e.value.signum == signal.SIGTERM and str(path) in str(e.value)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handler restored
+    monkeypatch.undo()
+    ck = DeconvNet.load(path)  # a valid file
+    assert ck.trained_ == 0
+    resumed = small_net().fit(ck_images, epochs=E_CK, verbose=False, checkpoint=path,
+                              resume=True)
+    for a, b in zip(uninterrupted.layers, resumed.layers):
+        np.testing.assert_array_equal(b.filters, a.filters)
+
+
+def test_a_second_fit_without_resume_trains_every_layer_again(ck_images):
+    net = small_net().fit(ck_images[:2], epochs=1, verbose=False)
+    before = [la.filters.copy() for la in net.layers]
+    net.fit(ck_images[2:], epochs=1, verbose=False)
+    assert net.trained_ == 2 and len(net.scales_) == 2 and len(net.stats_) == 2
+    assert all(not np.array_equal(a, la.filters) for a, la in zip(before, net.layers))
+
+
+def test_checkpoint_is_fsynced_before_the_rename_and_stale_temp_files_go(net2, tmp_path,
+                                                                          monkeypatch):
+    import subprocess
+    import sys
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    stale = tmp_path / f".numbadn-{dead}-abc.tmp"          # a killed writer's partial file
+    stale.write_bytes(b"PK partial")
+    legacy = tmp_path / ".numbadn-xyz.tmp"                  # old naming, two hours old
+    legacy.write_bytes(b"PK partial")
+    os.utime(legacy, (time.time() - 7200,) * 2)
+    live = tmp_path / f".numbadn-{os.getpid()}-live.tmp"    # a write in progress (ours)
+    live.write_bytes(b"PK")
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: events.append("fsync") or real_fsync(fd))
+    monkeypatch.setattr(os, "replace", lambda a, b: events.append("replace") or
+                        real_replace(a, b))
+    net2.save(tmp_path / "m.npz")
+    assert events[:2] == ["fsync", "replace"]
+    assert not stale.exists() and not legacy.exists() and live.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, "m.npz"])

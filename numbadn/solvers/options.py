@@ -9,6 +9,12 @@ import numpy as np
 from .. import _validation as V
 
 
+#: Longest continuation schedule (beta values) and iteration counts accepted: a
+#: ``beta_inc`` of 1.0000001 would otherwise ask for 10^8 beta steps (issue 12).
+MAX_BETAS = 1000
+MAX_ITERS = 100_000
+
+
 class _Options:
     @classmethod
     def from_kwargs(cls, solver, kwargs):
@@ -51,6 +57,16 @@ class ContinuationOptions(_Options):
             raise ValueError(f"beta_inc must be > 1, got {self.beta_inc}")
         V.check_int("inner_iters", self.inner_iters, 1)
         V.check_int("cg_iters", self.cg_iters, 1)
+        for name in ("inner_iters", "cg_iters"):
+            if getattr(self, name) > MAX_ITERS:
+                raise ValueError(f"{name} must be at most {MAX_ITERS}, got {getattr(self, name)}")
+        if self.beta_max > self.beta0:
+            n = int(np.ceil(np.log(self.beta_max / self.beta0) / np.log(self.beta_inc)))
+            if n > MAX_BETAS:
+                raise ValueError(
+                    f"beta_inc={self.beta_inc!r} from beta0={self.beta0!r} to beta_max="
+                    f"{self.beta_max!r} gives {n:,} beta values; at most {MAX_BETAS} are "
+                    f"allowed (the paper's schedule has 7)")
 
     def betas(self):
         """The continuation schedule as an array (Algorithm 1, lines 4-8)."""
@@ -82,6 +98,10 @@ class FistaOptions(_Options):
 
     def __post_init__(self):
         V.check_int("max_iter", self.max_iter, 1)
+        if self.max_iter > MAX_ITERS:
+            raise ValueError(f"max_iter must be at most {MAX_ITERS}, got {self.max_iter}")
+        if not isinstance(self.restart, (bool, np.bool_)):
+            raise TypeError(f"restart must be True or False, got {self.restart!r}")
         V.check_positive("tol", self.tol, allow_zero=True)
         if self.lipschitz not in ("spectral", "power"):
             raise ValueError(f"lipschitz must be 'spectral' or 'power', got {self.lipschitz!r}")
