@@ -7,9 +7,13 @@ the traceback).
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import shlex
+import signal
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -51,17 +55,109 @@ def _parse_maps(text):
     return maps
 
 
+def _check_int(flag, v, lo, hi=None, what=""):
+    if v is None:
+        return v
+    if v < lo or (hi is not None and v > hi):
+        rng = f"from {lo} to {hi}" if hi is not None else f">= {lo}"
+        raise ValueError(f"{flag} must be {rng}{what}, got {v}")
+    return v
+
+
+def _check_float(flag, v, lo=None, positive=False, hi=None):
+    if not math.isfinite(v):
+        raise ValueError(f"{flag} must be a finite number, got {v}")
+    if positive and v <= 0:
+        raise ValueError(f"{flag} must be positive, got {v:g}")
+    if lo is not None and v < lo:
+        raise ValueError(f"{flag} must be >= {lo:g}, got {v:g}")
+    if hi is not None and v > hi:
+        raise ValueError(f"{flag} must be <= {hi:g}, got {v:g}")
+    return v
+
+
+def _check_layer(args, net):
+    if args.layer is not None:
+        _check_int("--layer", args.layer, 1, net.trained_,
+                   f" (the model has {net.trained_} trained layer(s))")
+
+
+def _check_not_flat(path, img):
+    if float(np.ptp(img)) == 0.0:
+        raise ValueError(f"image {path} is flat (every pixel {float(img.flat[0]):g}): there "
+                         "is nothing to reconstruct and its SNR is undefined")
+
+
+#: The train options each setting of a model comes from (for "--lam was 1.0, now 20.0").
+_FLAGS = {"n_maps": "--maps", "lam": "--lam", "p": "--p", "filter_size": "--filter-size",
+          "solver": "--solver", "solver_options": "--max-iter", "update": "--update",
+          "lowfreq": "--lowfreq", "seed": "--seed", "in_channels": "the image channels",
+          "psi": "psi", "filter_cg_iters": "filter_cg_iters", "warm_start": "--low-memory",
+          "dtype": "dtype"}
+
+
+def _said(differences):
+    out = []
+    for key, old, new in differences:
+        if key == "filter_size":
+            old, new = old[0] if isinstance(old[0], int) else old, \
+                new[0] if isinstance(new[0], int) else new
+        if key == "n_maps":
+            old, new = ",".join(map(str, old)), ",".join(map(str, new))
+        if key == "seed":
+            old, new = old[0], new[0]
+        if key == "solver_options":
+            old, new = (d.get("max_iter", "-") if isinstance(d, dict) else d
+                        for d in (old, new))
+        out.append(f"{_FLAGS.get(key, key)} was {old}, now {new}")
+    return "; ".join(out)
+
+
 # ---------------------------------------------------------------- commands
+def _check_train_args(args):
+    _check_int("--epochs", args.epochs, 1)
+    _check_int("--n-images", args.n_images, 0, what=" (0: all)")
+    _check_float("--checkpoint-every", args.checkpoint_every, lo=0.0)
+    _check_float("--lam", args.lam, positive=True)
+    _check_float("--p", args.p, hi=1.0, positive=True)
+    _check_int("--filter-size", args.filter_size, 1, 255)
+    _check_int("--max-iter", args.max_iter, 1)
+    _check_int("--size", args.size, 0, what=" (0 keeps the sizes)")
+    _check_int("--seed", args.seed, 0)
+
+
 def _cmd_train(args):
+    _check_train_args(args)
+    from ._files import FolderLock
+    with FolderLock(args.out):
+        return _train_locked(args)
+
+
+def _resume_command(args):
+    argv = [a for a in (args.argv or []) if a != "--resume"]
+    if "--out" not in argv and not any(a.startswith("--out=") for a in argv):
+        argv += ["--out", args.out]
+    return "numbadn " + " ".join(shlex.quote(a) for a in argv) + " --resume"
+
+
+def _train_locked(args):
     _agg()
     from . import plot
     from .data import describe, load_images
     from .network import DeconvNet
 
     maps = (9, 45, 150) if args.paper else _parse_maps(args.maps)
+    ckpt = os.path.join(args.out, "checkpoint.npz")
+    model = os.path.join(args.out, "model.npz")
+    finished = args.resume and not os.path.exists(ckpt) and os.path.exists(model)
+    if args.resume and not os.path.exists(ckpt) and not finished:
+        raise ValueError(f"--resume: there is no checkpoint {ckpt} (nor a finished model) to "
+                         "resume from; run without --resume to start training")
     source = args.images
     ims = load_images(source, size=(args.size, args.size) if args.size else None)
     if args.n_images:
+        if args.n_images > len(ims):
+            raise ValueError(f"--n-images {args.n_images}: {source} holds only {len(ims)} images")
         ims = ims[:args.n_images]
     print(f"images: {describe(source)}; training on {len(ims)}")
     normalize = not args.lowfreq and not args.no_normalize
@@ -72,13 +168,34 @@ def _cmd_train(args):
                           update=args.update, lowfreq=args.lowfreq)
     net.meta = {"preprocess": "contrast_normalize" if normalize else "none",
                 "images": describe(source), "n_images": len(ys)}
-    os.makedirs(args.out, exist_ok=True)
-    ckpt = os.path.join(args.out, "checkpoint.npz")
+    if finished:  # a finished run is reported and left alone
+        from .network import DeconvNet, SettingsDiffer, settings_differences
+        done = DeconvNet.load(model)
+        diff = settings_differences(done, net)
+        if diff:
+            raise SettingsDiffer(model, diff)
+        if done.meta.get("images") != net.meta["images"] or \
+                done.meta.get("n_images") != len(ys):
+            raise ValueError(f"--resume: the finished run in {args.out} was trained on "
+                             f"{done.meta.get('n_images')} images of "
+                             f"{done.meta.get('images')!r}, not on these")
+        print(f"{args.out}: this run is finished ({model}, {done.trained_} layer(s) trained); "
+              "nothing to resume. Use another --out, or drop --resume to train again")
+        return 0
+    from .network import SettingsDiffer, TrainingInterrupted
     t0 = time.perf_counter()
-    net.fit(ys, epochs=args.epochs, verbose=not args.quiet, n_threads=args.threads,
-            checkpoint=ckpt, resume=args.resume, checkpoint_every=args.checkpoint_every,
-            low_memory=args.low_memory)
-    model = os.path.join(args.out, "model.npz")
+    try:
+        net.fit(ys, epochs=args.epochs, verbose=not args.quiet, n_threads=args.threads,
+                checkpoint=ckpt, resume=args.resume, checkpoint_every=args.checkpoint_every,
+                low_memory=args.low_memory)
+    except SettingsDiffer as exc:
+        raise ValueError(f"--resume: checkpoint {exc.path} was written with other settings: "
+                         f"{_said(exc.differences)}") from None
+    except TrainingInterrupted as exc:
+        name = signal.Signals(exc.signum).name
+        print(f"numbadn train: interrupted ({name}); checkpoint written to {exc.checkpoint}; "
+              f"resume with: {_resume_command(args)}", file=sys.stderr)
+        return 128 + exc.signum
     net.save(model)
     if os.path.exists(ckpt):
         os.unlink(ckpt)
@@ -107,6 +224,7 @@ def _cmd_infer(args):
     _agg()
     from . import plot
     net = _load_model(args.model)
+    _check_layer(args, net)
     y, z, zlow = _infer(net, args.image, args.layer, args.threads)
     out = args.out or os.path.splitext(os.path.basename(args.image))[0] + "_maps.npy"
     np.save(out, z)
@@ -122,6 +240,8 @@ def _cmd_reconstruct(args):
     _agg()
     from . import plot
     net = _load_model(args.model)
+    _check_layer(args, net)
+    _check_not_flat(args.image, _load_one(args.image))
     y, z, zlow = _infer(net, args.image, args.layer, args.threads)
     rec = net.reconstruct(z, layer=args.layer, zlow=zlow)
     snr = plot.snr_db(y, rec)
@@ -136,13 +256,16 @@ def _cmd_denoise(args):
     _agg()
     from . import plot
     from .denoise import DEFAULT_LAM, PAPER_SNR, add_noise, denoise, raw_image
+    _check_float("--snr", args.snr)
     net = _load_model(args.model)
     lam = dict(DEFAULT_LAM)
     if args.lam:
         vals = _parse_floats("--lam", args.lam)
         lam = {i + 1: v for i, v in enumerate(vals)} if len(vals) > 1 else \
             {layer: vals[0] for layer in range(1, net.trained_ + 1)}
-    clean = raw_image(_load_one(args.image))
+    img = _load_one(args.image)
+    _check_not_flat(args.image, img)
+    clean = raw_image(img)
     noisy = add_noise(clean, args.snr, args.seed)
     lams = ", ".join(f"layer {k}: {v:g}" for k, v in sorted(lam.items())
                      if k <= net.trained_)
@@ -169,15 +292,19 @@ def _parse_floats(name, text):
     except ValueError:
         raise ValueError(f"{name} must be comma-separated numbers like 10,40, got {text!r}") \
             from None
-    if not vals or min(vals) <= 0:
-        raise ValueError(f"{name} must list positive numbers, got {text!r}")
+    if not vals or min(vals) <= 0 or not all(math.isfinite(v) for v in vals):
+        raise ValueError(f"{name} must list positive finite numbers, got {text!r}")
     return vals
 
 
 def _cmd_show(args):
     _agg()
     from . import plot
+    _check_int("--samples", args.samples, 0)
     net = _load_model(args.model)
+    _check_layer(args, net)
+    if net.trained_ < 1:
+        raise ValueError(f"{args.model} has no trained layer to show")
     layers = [args.layer] if args.layer else list(range(1, net.trained_ + 1))
     for layer in layers:
         path = args.out if (args.out and len(layers) == 1) else \
@@ -335,12 +462,22 @@ def build_parser():
 
 def main(argv=None):
     ap = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = ap.parse_args(argv)
     if not getattr(args, "func", None):
         ap.print_help()
         return 2
+    args.argv = argv
+
+    def one_line(message, category, filename, lineno, file=None, line=None):
+        print(f"numbadn {args.command}: warning: {message}", file=sys.stderr)
+
     try:
-        return args.func(args) or 0
+        with warnings.catch_warnings():
+            warnings.showwarning = one_line
+            if getattr(args, "threads", None) is not None:
+                _check_int("--threads", args.threads, 1)
+            return args.func(args) or 0
     except KeyboardInterrupt:
         print("numbadn: interrupted", file=sys.stderr)
         return 130

@@ -16,7 +16,7 @@ from .solvers.options import parse, spectral_norm2
 __all__ = ["infer", "cost"]
 
 
-def _setup(y, f, g, z0, name="y"):
+def _setup(y, f, g, z0, name="y", zname="z0"):
     """Validate and convert; return (Y batch, f, g, Z0 batch or None, batched)."""
     f = V.check_filters(f)
     y = V.as_float_array(name, y, (3, 4))
@@ -31,11 +31,12 @@ def _setup(y, f, g, z0, name="y"):
     shape = (Y.shape[0], K1, Y.shape[2] + h - 1, Y.shape[3] + w - 1)
     Z = None
     if z0 is not None:
-        z0 = V.as_float_array("z0", z0, (3, 4), dt)
+        z0 = V.as_float_array(zname, z0, (3, 4), dt)
         Z = z0 if z0.ndim == 4 else z0[None]
         if Z.shape != shape:
             want = shape if batched else shape[1:]
-            raise ValueError(f"z0 must have shape {want} (K1, P+h-1, Q+w-1), got {z0.shape}")
+            raise ValueError(f"{zname} must have shape {want} (K1, P+h-1, Q+w-1) for {name} of "
+                             f"shape {y.shape} and f of shape {f.shape}, got {z0.shape}")
     return Y, f, g, Z, batched, shape
 
 
@@ -67,9 +68,9 @@ def cost(y, z, f, g=None, lam=1.0, p=1.0):
     """
     lam = V.check_positive("lam", lam)
     p = V.check_p(p)
-    Y, f, g, Z, batched, shape = _setup(y, f, g, z, "y")
-    if Z is None:  # pragma: no cover - z is required positionally
-        raise TypeError("z is required")
+    if z is None:
+        raise TypeError("z is required, got None")
+    Y, f, g, Z, batched, shape = _setup(y, f, g, z, "y", "z")
     op = make_operator(f, g)
     out = np.empty(Y.shape[0])
     S.cost_batch(op, Y, Z, lam, p, out)
@@ -161,7 +162,18 @@ def infer(y, f, g=None, *, lam=1.0, p=1.0, solver="continuation", z0=None,
             for i in range(n_batch, Y.shape[0]):
                 S.fista_run(op, Y[i], Z[i], L, lam, p, table, w_t, dw, opts.max_iter,
                             opts.tol, opts.restart, True, _fista_workspace(op, Y[i], Z[i]))
+    _check_finite(Z, Y)
     return Z if batched else Z[0]
+
+
+def _check_finite(Z, Y):
+    """Inference on finite input can still overflow (float32 beyond 3e38): say so
+    instead of returning NaN maps."""
+    if not np.isfinite(Z).all():
+        raise ValueError(
+            f"inference overflowed: the maps are not finite (y spans "
+            f"{float(np.abs(Y).max()):.3g} in magnitude, {Y.dtype}); rescale y, e.g. with "
+            "numbadn.preprocess.contrast_normalize to a range of width 2")
 
 
 _LOCAL = threading.local()
@@ -249,6 +261,10 @@ def _spectral_cached(f, g):
 
 def _lipschitz(opts, op, f, g, Y):
     """``||F||^2`` for FISTA's step (see :class:`FistaOptions`)."""
+    if not f.any():
+        # F = 0: every z explains nothing and the optimum is z = 0; any step
+        # length keeps FISTA there (its gradient is zero)
+        return 1.0
     if opts.lipschitz == "spectral":
         return _spectral_cached(f, g)
     from .kernels._operator import power_norm2
@@ -391,4 +407,5 @@ def infer_lowfreq(y, f, g=None, *, lam=1.0, p=1.0, psi=1.0, solver="continuation
             if it < n:
                 break
     update_zlow()
+    _check_finite(z, Y)
     return z, zl

@@ -80,7 +80,7 @@ def test_train_interrupted_then_resumed_equals_uninterrupted(tmp_path, monkeypat
     (["infer", "missing.npz", "x.png"], "does not exist"),
     (["train", "/nonexistent/folder"], "does not exist"),
     (["train", "--maps", "9,x"], "--maps"),
-    (["train", "--p", "1.5", "--n-images", "1"], "p must be in (0, 1]"),
+    (["train", "--p", "1.5", "--n-images", "1"], "--p must be <= 1"),
     (["train", "--lam", "-1", "--n-images", "1"], "lam"),
 ])
 def test_bad_input_gives_one_line_error(argv, words, capsys):
@@ -112,3 +112,187 @@ def test_readme_test_command_is_what_ci_runs():
     ci = (root / ".ci" / "run").read_text()
     test_cmd = next(line for line in readme[:6] if "pytest" in line).split("#")[0].strip()
     assert test_cmd in ci
+
+
+# ---------------------------------------------------------------- issue 12
+TINY = ["train", "--quiet", "--epochs", "1", "--n-images", "2", "--maps", "2,3", "--size", "24",
+        "--checkpoint-every", "0"]
+
+
+def _err(capsys):
+    err = capsys.readouterr().err.strip().splitlines()
+    return err
+
+
+def test_resume_of_a_finished_run_reports_it_and_leaves_it_alone(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    assert main(TINY + ["--out", out]) == 0
+    model = tmp_path / "run" / "model.npz"
+    before = (model.stat().st_mtime_ns, model.read_bytes())
+    capsys.readouterr()
+    assert main(TINY + ["--out", out, "--resume"]) == 0
+    assert "finished" in capsys.readouterr().out
+    assert (model.stat().st_mtime_ns, model.read_bytes()) == before
+    # a finished run with other settings: the setting is named, the model kept
+    assert main(TINY + ["--out", out, "--resume", "--lam", "20"]) == 1
+    err = _err(capsys)
+    assert len(err) == 1 and "lam was 1.0, now 20.0" in err[0]
+    assert model.read_bytes() == before[1]
+
+
+def test_resume_names_the_setting_that_differs_and_refuses_another_image_set(
+        tmp_path, monkeypatch, capsys):
+    out = str(tmp_path / "run")
+    original = numbadn.DeconvLayer._update_filters
+
+    calls = [0]
+
+    def interrupting(self, *a):
+        calls[0] += 1
+        if calls[0] == 2:  # after the checkpoint of the first image
+            raise KeyboardInterrupt
+        return original(self, *a)
+
+    monkeypatch.setattr(numbadn.DeconvLayer, "_update_filters", interrupting)
+    args = TINY[:1] + ["city"] + TINY[1:]
+    assert main(args + ["--out", out]) == 130
+    monkeypatch.setattr(numbadn.DeconvLayer, "_update_filters", original)
+    capsys.readouterr()
+    assert main(args + ["--out", out, "--resume", "--lam", "20", "--p", "0.5"]) == 1
+    err = _err(capsys)
+    assert len(err) == 1 and "--lam was 1.0, now 20.0; --p was 1.0, now 0.5" in err[0]
+    assert main(args + ["--out", out, "--resume", "--maps", "2,4"]) == 1
+    assert "--maps was 2,3, now 2,4" in _err(capsys)[0]
+    # the issue's case: an interrupted city run resumed with food, same image count
+    food = TINY[:1] + ["food"] + TINY[1:]
+    assert main(food + ["--out", out, "--resume"]) == 1
+    err = _err(capsys)
+    assert len(err) == 1 and "another training set: 2 of 2 images differ" in err[0]
+    assert "city" in err[0] and "food" in err[0]
+
+
+def test_sigterm_writes_a_checkpoint_and_says_how_to_resume(tmp_path, monkeypatch, capsys):
+    import signal
+    out = str(tmp_path / "run")
+    original = numbadn.DeconvLayer._update_filters
+    calls = [0]
+
+    def terminating(self, *a):
+        calls[0] += 1
+        if calls[0] == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return original(self, *a)
+
+    monkeypatch.setattr(numbadn.DeconvLayer, "_update_filters", terminating)
+    args = [a if a != "0" else "1e9" for a in TINY]  # no periodic checkpoint
+    assert main(args + ["--out", out]) == 128 + signal.SIGTERM
+    err = _err(capsys)[-1]
+    ck = tmp_path / "run" / "checkpoint.npz"
+    assert ck.exists() and f"checkpoint written to {ck}" in err
+    assert "resume with: numbadn train" in err and err.endswith("--resume")
+    assert numbadn.DeconvNet.load(ck).trained_ == 0
+    monkeypatch.setattr(numbadn.DeconvLayer, "_update_filters", original)
+    assert main(args + ["--out", out, "--resume"]) == 0
+
+
+def test_a_second_train_on_the_same_out_is_refused_while_the_first_runs(tmp_path, capsys):
+    from numbadn._files import FolderLock
+    out = tmp_path / "run"
+    with FolderLock(out):          # the first run holds the folder
+        assert main(TINY + ["--out", str(out)]) == 1
+        err = _err(capsys)
+        assert len(err) == 1 and f"--out {out} is in use" in err[0]
+        assert f"pid {os.getpid()}" in err[0]
+    assert main(TINY + ["--out", str(out)]) == 0   # free again
+
+
+def test_a_partial_temp_file_of_a_killed_write_is_gone_after_the_resume(tmp_path, capsys):
+    out = tmp_path / "run"
+    r = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                       capture_output=True, text=True)
+    out.mkdir()
+    stale = out / f".numbadn-{r.stdout.strip()}-x1y2.tmp"
+    stale.write_bytes(b"PK\x03\x04 half a checkpoint")
+    assert main(TINY + ["--out", str(out)]) == 0
+    assert not stale.exists()
+    assert not list(out.glob(".numbadn-*.tmp"))
+
+
+def _flat_png(tmp_path):
+    from PIL import Image
+    p = tmp_path / "flat.png"
+    Image.fromarray(np.full((40, 40), 128, np.uint8)).save(p)
+    return str(p)
+
+
+def _broken_png(tmp_path):
+    d = tmp_path / "imgs"
+    d.mkdir(exist_ok=True)
+    (d / "broken.png").write_bytes(b"\x89PNG not really")
+    import shutil
+    shutil.copy(IMG, d / "good.png")
+    return str(d)
+
+
+# (argv, words in the one-line error); "MODEL" is a trained model, "FLAT" a flat image
+CLI_BAD = [
+    (["train", "--epochs", "0"], "--epochs must be >= 1, got 0"),
+    (["train", "--epochs", "-2"], "--epochs must be >= 1"),
+    (["train", "--n-images", "-3"], "--n-images must be >= 0 (0: all), got -3"),
+    (["train", "--n-images", "1000"], "holds only 26 images"),
+    (["train", "--checkpoint-every", "nan"], "--checkpoint-every must be a finite number"),
+    (["train", "--checkpoint-every", "-1"], "--checkpoint-every must be >= 0"),
+    (["train", "--lam", "nan"], "--lam must be a finite number"),
+    (["train", "--lam", "0"], "--lam must be positive"),
+    (["train", "--p", "0"], "--p must be positive"),
+    (["train", "--p", "inf"], "--p must be a finite number"),
+    (["train", "--filter-size", "0"], "--filter-size must be from 1 to 255"),
+    (["train", "--filter-size", "100000"], "--filter-size must be from 1 to 255"),
+    (["train", "--max-iter", "0"], "--max-iter must be >= 1"),
+    (["train", "--size", "-5"], "--size must be >= 0"),
+    (["train", "--seed", "-1"], "--seed must be >= 0"),
+    (["train", "--threads", "0"], "--threads must be >= 1"),
+    (["train", "--maps", "0,4"], "--maps must list positive"),
+    (["train", "--maps", ""], "--maps"),
+    (["train", "--resume", "--out", "OUT"], "--resume: there is no checkpoint"),
+    (["show", "MODEL", "--layer", "0"], "--layer must be from 1 to 2"),
+    (["show", "MODEL", "--layer", "3"], "--layer must be from 1 to 2"),
+    (["show", "MODEL", "--samples", "-2"], "--samples must be >= 0"),
+    (["infer", "MODEL", "IMG", "--layer", "0"], "--layer must be from 1 to 2"),
+    (["infer", "MODEL", "IMG", "--threads", "-1"], "--threads must be >= 1"),
+    (["reconstruct", "MODEL", "IMG", "--layer", "5"], "--layer must be from 1 to 2"),
+    (["reconstruct", "MODEL", "FLAT"], "is flat"),
+    (["denoise", "MODEL", "IMG", "--snr", "nan"], "--snr must be a finite number"),
+    (["denoise", "MODEL", "IMG", "--snr", "inf"], "--snr must be a finite number"),
+    (["denoise", "MODEL", "IMG", "--lam", "nan"], "--lam must list positive finite"),
+    (["denoise", "MODEL", "IMG", "--lam", "0,5"], "--lam must list positive finite"),
+    (["denoise", "MODEL", "FLAT"], "is flat"),
+    (["bench", "--threads", "abc"], "--threads must be comma-separated positive integers"),
+    (["bench", "--threads", "0,2"], "--threads must list positive thread counts"),
+    (["bench", "--busy", "-1", "--contention-only"], "--busy must be >= 0"),
+    (["infer", "MODEL", "missing.png"], "does not exist"),
+    (["show", "OUT"], "is a folder"),
+]
+
+
+@pytest.mark.parametrize("argv, words", CLI_BAD, ids=[" ".join(a) for a, _ in CLI_BAD])
+def test_bad_cli_input_is_one_line_naming_the_option(model, tmp_path, argv, words, capsys):
+    sub = {"MODEL": str(model / "model.npz"), "IMG": IMG, "OUT": str(tmp_path / "o"),
+           "FLAT": _flat_png(tmp_path)}
+    (tmp_path / "o").mkdir()
+    argv = [sub.get(a, a) for a in argv]
+    rc = main(argv + (["--out", str(tmp_path / "x")] if argv[0] == "train" and "--out"
+                      not in argv else []))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc != 0 and len(err) == 1, err
+    assert words in err[0] and "Traceback" not in err[0], err[0]
+    assert not (tmp_path / "x" / "model.npz").exists()
+
+
+def test_an_unreadable_image_is_one_warning_line_naming_the_file(tmp_path, capsys):
+    src = _broken_png(tmp_path)
+    assert main(["train", src, "--quiet", "--epochs", "1", "--maps", "2", "--size", "24",
+                 "--out", str(tmp_path / "run")]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("numbadn train: warning: skipped unreadable")
+    assert "broken.png" in err[0]
