@@ -251,3 +251,20 @@ def test_images_of_different_sizes_are_matched_on_their_own_grids(net):
     clf = R.SPMClassifier("dn-1", n_words=8).fit(D, [0] * 4 + [1] * 4)
     assert clf.train_pyramids_.shape == (8, 8 * 21)
     np.testing.assert_allclose(clf.train_pyramids_.sum(1), 1.0, rtol=1e-5)
+
+
+def test_the_shipped_model_is_footnote4s():
+    net = R.pretrained_model()
+    assert net.trained_ == 2
+    assert [la.n_maps for la in net.layers] == [8, 36]
+    assert [la.lam for la in net.layers] == [10.0, 1.0]
+    assert {la.p for la in net.layers} == {0.8}
+    from numbadn.connectivity import singles_and_pairs
+    np.testing.assert_array_equal(net.layers[1].connectivity, singles_and_pairs(8))
+
+
+def test_without_an_extractor_the_classifier_uses_the_shipped_model():
+    X = stripes(5, True, seed=11) + stripes(5, False, seed=12)
+    clf = R.SPMClassifier("dn-1", n_words=8).fit(X, [0] * 5 + [1] * 5)
+    assert clf.extractor_.model_.trained_ == 2
+    assert clf.score(stripes(3, True, seed=13), [0, 0, 0]) == 1.0
