@@ -141,7 +141,7 @@ class ImageDescriptors:
 
     def __getitem__(self, name):
         if name in self._dense:
-            return self._dense[name]
+            return np.asarray(self._dense[name], np.float32)
         if name not in self._cells:
             raise KeyError(f"no {name!r} descriptors here (have {list(self.names)})")
         cells = self._cells[name]
@@ -505,8 +505,9 @@ class DenseSIFT(_Base):
         if desc is None or len(kps2) != len(kps):
             raise RuntimeError(f"OpenCV SIFT returned {0 if desc is None else len(kps2)} "
                                f"descriptors for {len(kps)} keypoints")
+        # OpenCV's SIFT values are integers in [0, 255]: kept as bytes (4x smaller)
         d = ImageDescriptors((P, Q), self.stride,
-                             dense={"sift": np.ascontiguousarray(desc, np.float32)})
+                             dense={"sift": np.clip(np.rint(desc), 0, 255).astype(np.uint8)})
         return d, time.perf_counter() - t0
 
     def transform(self, images):

@@ -290,6 +290,11 @@ def main(argv=None):
               "k-means": stage.get("kmeans", 0.0), "quantisation + pyramids":
               stage.get("quantize", 0.0), "intersection kernel": stage.get("kernel", 0.0),
               "SVM": stage.get("svm", 0.0)}
+    import resource
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    held = sum(d.nbytes() for d in store.mem.values()) / 2 ** 20
+    print(f"memory: peak {peak:.0f} MiB; descriptors held {held:.0f} MiB "
+          f"({'in memory' if not args.cache else 'in ' + args.cache})")
     print("time: " + ", ".join(f"{k} {v:.0f} s ({100 * v / total:.0f}%)"
                                for k, v in shares.items()))
     rep.setting(data=what, model=net.meta.get("images", ""), splits=cfg["n_splits"],
@@ -303,7 +308,8 @@ def main(argv=None):
     rep.finish(args, extra=dict(results=results, paper=PAPER, data=what,
                                 classes=data.class_names,
                                 descriptors=dict(images=store.n_computed, images_per_second=ips,
-                                                 seconds=store.seconds),
+                                                 seconds=store.seconds, held_mib=held),
+                                peak_memory_mib=peak,
                                 time_seconds=shares, total_seconds=total))
     return 0
 
