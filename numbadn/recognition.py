@@ -115,9 +115,10 @@ class ImageDescriptors:
         Patches per column and per row; ``n = grid[0] * grid[1]``.
     """
 
-    __slots__ = ("shape", "stride", "grid", "_cells", "_dense")
+    __slots__ = ("shape", "stride", "grid", "l2", "_cells", "_dense")
 
-    def __init__(self, shape, stride, cells=None, dense=None):
+    def __init__(self, shape, stride, cells=None, dense=None, l2=False):
+        self.l2 = bool(l2)
         self.shape = (int(shape[0]), int(shape[1]))
         self.stride = int(stride)
         self.grid = ((self.shape[0] - PATCH) // self.stride + 1,
@@ -128,6 +129,12 @@ class ImageDescriptors:
         for name, d in self._dense.items():
             if d.shape[0] != n:
                 raise ValueError(f"{name} descriptors have {d.shape[0]} rows, the grid has {n}")
+
+    def l2_normalised(self):
+        """The same descriptors, each divided by its Euclidean norm on access
+        (not in the paper; SIFT's are normalised by construction).  Shares
+        the arrays."""
+        return ImageDescriptors(self.shape, self.stride, self._cells, self._dense, l2=True)
 
     @property
     def names(self):
@@ -141,14 +148,18 @@ class ImageDescriptors:
 
     def __getitem__(self, name):
         if name in self._dense:
-            return np.asarray(self._dense[name], np.float32)
-        if name not in self._cells:
+            out = np.array(self._dense[name], np.float32)
+        elif name in self._cells:
+            cells = self._cells[name]
+            n_cells = _CELLS[name]
+            step = (PATCH // n_cells) // self.stride
+            out = np.empty((len(self), cells.shape[0] * n_cells * n_cells), np.float32)
+            _spm.gather_descriptors(cells, n_cells, step, out)
+        else:
             raise KeyError(f"no {name!r} descriptors here (have {list(self.names)})")
-        cells = self._cells[name]
-        n_cells = _CELLS[name]
-        step = (PATCH // n_cells) // self.stride
-        out = np.empty((len(self), cells.shape[0] * n_cells * n_cells), np.float32)
-        _spm.gather_descriptors(cells, n_cells, step, out)
+        if self.l2:
+            out /= np.maximum(np.sqrt((out.astype(np.float64) ** 2).sum(1)), 1e-12)[:, None] \
+                .astype(np.float32)
         return out
 
     @property
@@ -165,7 +176,7 @@ class ImageDescriptors:
         if other.shape != self.shape or other.stride != self.stride:
             raise ValueError("merge needs descriptors of the same image and grid")
         return ImageDescriptors(self.shape, self.stride, {**self._cells, **other._cells},
-                                {**self._dense, **other._dense})
+                                {**self._dense, **other._dense}, l2=self.l2)
 
     def nbytes(self):
         return sum(a.nbytes for a in self._cells.values()) + \
@@ -173,7 +184,8 @@ class ImageDescriptors:
 
     # npz round trip (the reproduction script's cache)
     def to_arrays(self):
-        arrs = {"shape": np.array(self.shape), "stride": np.array(self.stride)}
+        arrs = {"shape": np.array(self.shape), "stride": np.array(self.stride),
+                "l2": np.array(self.l2)}
         arrs.update({f"cells:{k}": v for k, v in self._cells.items()})
         arrs.update({f"dense:{k}": v for k, v in self._dense.items()})
         return arrs
@@ -183,7 +195,8 @@ class ImageDescriptors:
         cells = {k[6:]: np.ascontiguousarray(v, np.float32)
                  for k, v in arrs.items() if k.startswith("cells:")}
         dense = {k[6:]: np.asarray(v) for k, v in arrs.items() if k.startswith("dense:")}
-        return cls(tuple(arrs["shape"]), int(arrs["stride"]), cells, dense)
+        return cls(tuple(arrs["shape"]), int(arrs["stride"]), cells, dense,
+                   l2=bool(arrs.get("l2", False)))
 
 
 def _grey_images(images, name="images"):

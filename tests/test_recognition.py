@@ -268,3 +268,14 @@ def test_without_an_extractor_the_classifier_uses_the_shipped_model():
     clf = R.SPMClassifier("dn-1", n_words=8).fit(X, [0] * 5 + [1] * 5)
     assert clf.extractor_.model_.trained_ == 2
     assert clf.score(stripes(3, True, seed=13), [0, 0, 0]) == 1.0
+
+
+def test_l2_normalised_descriptors_have_unit_rows_and_share_the_cells(net):
+    d = R.DNDescriptors(model=net).fit().transform([rng(14).random((30, 30)).astype(np.float32)])[0]
+    e = d.l2_normalised()
+    for name in ("dn-1", "dn-2"):
+        np.testing.assert_allclose(np.linalg.norm(e[name], axis=1), 1.0, rtol=1e-5)
+        np.testing.assert_allclose(e[name] * np.linalg.norm(d[name], axis=1)[:, None], d[name],
+                                   rtol=1e-4, atol=1e-6)
+    assert e._cells["dn-1"] is d._cells["dn-1"] and not d.l2
+    assert R.ImageDescriptors.from_arrays(e.to_arrays()).l2
