@@ -86,6 +86,25 @@ def update_filters(f, g, zs, ys, n_iter=2, residuals=None):
     return cg(Z.gram, f, -Z.grad(f, ys, residuals), n_iter)
 
 
+def filter_grad_sum(f, g, zs, ys):
+    """``sum_i Z_i^T (Z_i f - y_i)`` over the given images: the gradient of
+    eq. 9 (without ``lambda``) that :func:`update_filters` starts its CG from.
+
+    Sums image by image, in the order given, from zeros; a caller that adds
+    such sums over consecutive groups of images (:mod:`numbadn.distributed`)
+    gets the same sum up to rounding, and exactly the same with one image per
+    group.  Shapes as in :func:`update_filters`.
+    """
+    return _Z(zs, g).grad(f, ys)
+
+
+def filter_gram_sum(d, g, zs):
+    """``sum_i Z_i^T Z_i d`` over the given maps: one product with the matrix of
+    eq. 9's normal equations (a CG step of :func:`update_filters`), summed as
+    :func:`filter_grad_sum`."""
+    return _Z(zs, g).gram(d)
+
+
 def normalize_planes(f, g):
     """Rescale every connected plane ``f[k, c]`` to unit L2 norm, in place.
 
