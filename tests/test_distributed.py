@@ -1,0 +1,262 @@
+"""``numbadn.distributed`` on a real ``LocalCluster`` (2 worker processes x 1 thread).
+
+Every result is checked against the same computation in one process, the
+reference being the package's single-process API (``DeconvLayer.infer``,
+``DeconvNet.infer``, ``DeconvLayer(update=...).fit``):
+
+* transform: maps bit-identical to ``infer`` for arrays, files loaded on the
+  workers, a lazy Dask array and layer 2 of a network;
+* ``update="batch"``: the same filters as one process, bit for bit with one
+  image per task (the reduction then adds the same numbers in the same
+  order), within float32 rounding with several, also when the first shard
+  answers last and in float64;
+* ``update="minibatch"`` with ``batch_size=1`` is the online chain, with
+  ``batch_size=n`` the batch step; ``"averaged"`` with one stream is online;
+* a worker killed (SIGKILL) in the middle of an epoch: Dask recomputes its
+  tasks on the other worker, which reads the warm-start maps from Zarr, and
+  the filters are still bit-identical to one process;
+* resuming from the store's checkpoint gives the uninterrupted filters.
+
+Skipped when Dask, distributed or Zarr is not installed (``pip install
+'numbadn[dask]'``).  The cluster starts once per module (about 5 s).
+"""
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("dask")
+pytest.importorskip("distributed")
+pytest.importorskip("zarr")
+
+import dask.array as da  # noqa: E402
+from distributed import Client, LocalCluster  # noqa: E402
+
+import numbadn  # noqa: E402
+from numbadn import distributed as D  # noqa: E402
+from numbadn.data import load_images  # noqa: E402
+from numbadn.preprocess import contrast_normalize  # noqa: E402
+
+N = 6
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                           dashboard_address=None)
+    c = Client(cluster)
+    yield c
+    c.close()
+    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def ims():
+    """Six 40x40 contrast-normalised food crops, (1, 40, 40) float32."""
+    return [np.ascontiguousarray(contrast_normalize(im)[None, :40, :40])
+            for im in load_images("food")[:N]]
+
+
+def layer(**kw):
+    return numbadn.DeconvLayer(1, 4, seed=0, **kw)
+
+
+def reference(ims, epochs=2, **kw):
+    return layer(**kw).fit(ims, epochs=epochs, verbose=False)
+
+
+def fit(client, tmp_path, ims, epochs=2, layer_kw=None, **kw):
+    la = layer(**(layer_kw or {}))
+    return D.fit(la, ims, epochs, store=tmp_path / "run", client=client, **kw)
+
+
+# -------------------------------------------------------------- transform
+def test_transform_maps_are_bit_identical_to_infer(client, tmp_path, ims):
+    la = reference(ims, epochs=1)
+    out = D.transform(la, ims, tmp_path / "maps.zarr", client=client, images_per_task=2)
+    assert out.shape == (N, 4, 46, 46) and out.dtype == np.float32
+    assert out.chunks == (1, 4, 46, 46)
+    for i, y in enumerate(ims):
+        assert np.array_equal(out[i], la.infer(y))
+
+
+def test_transform_of_files_loads_them_on_the_workers(client, tmp_path, ims):
+    la = reference(ims, epochs=1)
+    paths = []
+    for i, y in enumerate(ims):
+        paths.append(str(tmp_path / f"im{i}.npy"))
+        np.save(paths[-1], y[0])
+    out = D.transform(la, paths, tmp_path / "maps.zarr", client=client, loader=np.load,
+                      solver="fista", max_iter=20)
+    for i, y in enumerate(ims):
+        assert np.array_equal(out[i], la.infer(y, solver="fista", max_iter=20))
+
+
+def test_transform_of_a_dask_array_is_lazy_and_equal(client, tmp_path, ims):
+    la = reference(ims, epochs=1)
+    x = da.from_array(np.stack(ims), chunks=(2, 1, 40, 40))
+    lazy = D.transform(la, x, client=client)
+    assert isinstance(lazy, da.Array) and lazy.chunks[0] == (2, 2, 2)
+    want = np.stack([la.infer(y) for y in ims])
+    assert np.array_equal(lazy.compute(), want)
+    out = D.transform(la, x, tmp_path / "maps.zarr", client=client)
+    assert np.array_equal(out[:], want)
+
+
+def test_transform_of_layer_2_of_a_network_equals_net_infer(client, tmp_path, ims):
+    net = numbadn.DeconvNet.paper(n_maps=(4, 6), seed=0)
+    net.fit(ims[:3], epochs=1, verbose=False)
+    out = D.transform(net, ims[3:], tmp_path / "maps.zarr", client=client, layer=2,
+                      images_per_task=1)
+    assert out.shape == (3, 6, 52, 52)
+    for i, y in enumerate(ims[3:]):
+        assert np.array_equal(out[i], net.infer(y, layer=2))
+
+
+# ------------------------------------------------------------ batch update
+def test_batch_fit_is_bit_identical_with_one_image_per_task(client, tmp_path, ims):
+    ref = reference(ims, update="batch")
+    la = fit(client, tmp_path, ims, update="batch", images_per_task=1)
+    assert np.array_equal(la.filters, ref.filters)
+    assert [h["cost"] for h in la.history_] == [h["cost"] for h in ref.history_]
+    # 2 epochs x (1 inference + 2 CG products) rounds, filter-sized messages only
+    assert [h["rounds"] for h in la.history_] == [3, 3]
+
+
+def test_batch_fit_does_not_depend_on_which_shard_answers_first(client, tmp_path, ims):
+    ref = reference(ims, update="batch")
+
+    def slow_first(idx, epoch):
+        if idx[0] == 0:
+            time.sleep(0.5)
+
+    la = fit(client, tmp_path, ims, update="batch", images_per_task=1, _fault=slow_first)
+    assert np.array_equal(la.filters, ref.filters)
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float32, 1e-6), (np.float64, 1e-13)])
+def test_batch_fit_with_shards_matches_one_process_to_rounding(client, tmp_path, ims, dtype,
+                                                                tol):
+    ims = [y.astype(dtype) for y in ims]
+    ref = reference(ims, update="batch", dtype=dtype)
+    la = fit(client, tmp_path, ims, update="batch", images_per_task=4,
+             layer_kw=dict(dtype=dtype))
+    assert la.filters.dtype == dtype
+    err = np.abs(la.filters - ref.filters).max()
+    assert err <= tol, err
+    assert not np.array_equal(reference(ims, epochs=1, update="batch", dtype=dtype).filters,
+                              la.filters)  # two epochs moved the filters
+    np.testing.assert_allclose([h["cost"] for h in la.history_],
+                               [h["cost"] for h in ref.history_], rtol=10 * tol)
+
+
+# --------------------------------------------------------- online variants
+def test_minibatch_of_one_image_is_the_online_chain(client, tmp_path, ims):
+    ref = reference(ims)  # update="online", the default
+    la = fit(client, tmp_path, ims, update="minibatch", batch_size=1, images_per_task=1)
+    np.testing.assert_allclose(la.filters, ref.filters, atol=1e-6)
+    np.testing.assert_allclose([h["cost"] for h in la.history_],
+                               [h["cost"] for h in ref.history_], rtol=1e-6)
+
+
+def test_minibatch_of_all_images_is_the_batch_step(client, tmp_path, ims):
+    ref = reference(ims, update="batch")
+    la = fit(client, tmp_path, ims, update="minibatch", batch_size=N, images_per_task=2)
+    np.testing.assert_allclose(la.filters, ref.filters, atol=1e-6)
+
+
+def test_averaged_with_one_stream_is_the_online_chain(client, tmp_path, ims):
+    ref = reference(ims)
+    la = fit(client, tmp_path, ims, update="averaged", n_streams=1)
+    np.testing.assert_allclose(la.filters, ref.filters, atol=1e-6)
+    two = fit(client, tmp_path, ims, update="averaged", n_streams=2, sync_every=1)
+    assert np.isfinite(two.filters).all()
+    norms = np.sqrt((two.filters.astype(np.float64) ** 2).sum(axis=(2, 3)))
+    np.testing.assert_allclose(norms, 1.0, rtol=1e-5)  # averaged, then renormalised
+
+
+# ------------------------------------------------------------ faults, resume
+def test_worker_killed_mid_epoch_loses_nothing(client, tmp_path, ims):
+    ref = reference(ims, epochs=3, update="batch")
+    first_epoch = threading.Event()
+    out = {}
+
+    def slow(idx, epoch):  # 0.4 s per task: an epoch of 6 tasks on 2 workers takes >1 s
+        time.sleep(0.4)
+
+    def run():
+        try:
+            out["layer"] = fit(client, tmp_path, ims, epochs=3, update="batch",
+                               images_per_task=1, _fault=slow,
+                               callback=lambda la, e, c: first_epoch.set())
+        except BaseException as e:  # noqa: BLE001 - reported below
+            out["error"] = e
+
+    t = threading.Thread(target=run)
+    t.start()
+    assert first_epoch.wait(120)
+    time.sleep(0.6)  # inside epoch 2: tasks running, maps of epoch 1 in the workers' memory
+    pids = client.run(os.getpid)
+    victim = max(pids)
+    assert t.is_alive() and len(out) == 0
+    os.kill(pids[victim], signal.SIGKILL)
+    t.join(300)
+    assert not t.is_alive()
+    assert "error" not in out, out.get("error")
+    client.wait_for_workers(2, timeout=120)
+    assert pids[victim] not in client.run(os.getpid).values()  # the worker really died
+    la = out["layer"]
+    assert np.array_equal(la.filters, ref.filters)
+    assert [h["cost"] for h in la.history_] == [h["cost"] for h in ref.history_]
+
+
+def test_resume_from_the_checkpoint_gives_the_uninterrupted_filters(client, tmp_path, ims):
+    ref = reference(ims, epochs=3, update="batch")
+    la = layer()
+    D.fit(la, ims, 1, store=tmp_path / "run", client=client, images_per_task=1)
+    again = layer()  # a fresh client-side layer: all state comes from the store
+    D.fit(again, ims, 3, store=tmp_path / "run", client=client, images_per_task=1,
+          resume=True)
+    assert len(again.history_) == 3
+    assert np.array_equal(again.filters, ref.filters)
+    with pytest.raises(ValueError, match="update was 'batch', now 'minibatch'"):
+        D.fit(layer(), ims, 3, store=tmp_path / "run", client=client, update="minibatch",
+              batch_size=2, resume=True)
+
+
+# ---------------------------------------------------------------- bad input
+@pytest.mark.parametrize("kw, match", [
+    (dict(update="sgd"), "update must be one of"),
+    (dict(update="minibatch"), "needs batch_size"),
+    (dict(update="batch", batch_size=2), "batch_size is for update='minibatch'"),
+    (dict(sync_every=2), "sync_every are for update='averaged'"),
+    (dict(images_per_task=0), "images_per_task"),
+    (dict(n_threads=0), "n_threads"),
+    (dict(store=None), "store is None"),
+    (dict(epochs=-1), "epochs"),
+])
+def test_fit_bad_arguments_are_named(client, tmp_path, ims, kw, match):
+    args = dict(store=tmp_path / "run", client=client)
+    epochs = kw.pop("epochs", 1)
+    args.update(kw)
+    with pytest.raises((ValueError, TypeError), match=match):
+        D.fit(layer(), ims, epochs, **args)
+
+
+def test_bad_inputs_are_named(client, tmp_path, ims):
+    with pytest.raises(ValueError, match=r"images\[1\] has shape \(1, 30, 40\)"):
+        D.fit(layer(), [ims[0], ims[1][:, :30]], 1, store=tmp_path / "r", client=client)
+    with pytest.raises(ValueError, match="lowfreq"):
+        D.fit(layer(lowfreq=True), ims, 1, store=tmp_path / "r", client=client)
+    with pytest.raises(TypeError, match="layer must be a DeconvLayer"):
+        D.fit("layer", ims, 1, store=tmp_path / "r", client=client)
+    with pytest.raises(ValueError, match="store is None"):
+        D.transform(layer(), ims, client=client)
+    with pytest.raises(TypeError, match="model must be"):
+        D.transform(None, ims, tmp_path / "m.zarr", client=client)
+    with pytest.raises(ValueError, match=r"images\[0\] has 2 channel"):
+        D.transform(layer(), [np.zeros((2, 20, 20), np.float32)], tmp_path / "m.zarr",
+                    client=client)
