@@ -477,7 +477,7 @@ def _online_task(layer, src, idx, store, run, epoch, n_threads, fault=None):
             f = normalize_planes(update_filters(f, g, [z], [y], layer.filter_cg_iters, [r]), g)
             zs.append(z)
     _write_maps(store, epoch % 2, run, epoch, idx, zs)
-    return np.array(costs), f
+    return np.array(costs), f.astype(np.float64)
 
 
 def _infer_with(layer, f, y, z0, n_threads):
@@ -490,8 +490,9 @@ def _infer_with(layer, f, y, z0, n_threads):
 class _Run:
     """The client's side of one distributed fit."""
 
-    def __init__(self, client, layer, src, store, n_threads, images_per_task, fault):
+    def __init__(self, client, layer, src, store, n_threads, images_per_task, fanin, fault):
         self.client, self.layer, self.src, self.store = client, layer, src, os.fspath(store)
+        self.fanin = fanin
         self.n_threads, self.per_task, self.fault = n_threads, images_per_task, fault
         self.run = uuid.uuid4().hex
         self.n = len(src)
@@ -501,8 +502,9 @@ class _Run:
 
     def _submit(self, fn, groups, first, *args):
         """One task per group of images, ``fn(*first(idx), idx, *args)``, each pinned
-        (loosely) to a worker so that it finds the maps it wrote in memory;
-        results in group order."""
+        (loosely) to a worker so that it finds the maps it wrote in memory; their
+        results summed in group order (:func:`_sum_in_order`): on the client for
+        up to ``fanin`` groups, else in a tree of tasks of ``fanin`` parts each."""
         workers = _workers(self.client)
         futs = []
         for gi, idx in enumerate(groups):
@@ -510,7 +512,12 @@ class _Run:
             futs.append(self.client.submit(fn, *first(idx), idx, *args, pure=False,
                                            workers=w, allow_other_workers=True))
         self.rounds += 1
-        return self.client.gather(futs)
+        while len(futs) > self.fanin:
+            futs = [self.client.submit(_sum_in_order, *futs[a:a + self.fanin], pure=False)
+                    for a in range(0, len(futs), self.fanin)]
+        parts = self.client.gather(futs)
+        self.bytes_in += sum(_nbytes(p) for p in parts)
+        return _sum_in_order(*parts)
 
     def _spec(self, f):
         la = _slim(self.layer)
@@ -522,24 +529,15 @@ class _Run:
         """Infer ``groups`` of images, then the CG filter step (eq. 9) over them."""
         la, g = self.layer, self.layer.connectivity
         spec = self._spec(la.filters)
-        res = self._submit(_infer_grad_task, groups, lambda idx: (spec, self.src.part(idx)),
-                           self.store, self.run, epoch, self.n_threads, self.fault)
-        costs = np.concatenate([r[0] for r in res])
-        grad = np.zeros_like(la.filters)
-        for r in res:  # fixed order: the groups', whatever order they finished in
-            grad += r[1]
-        self.bytes_in += sum(r[1].nbytes for r in res)
+        costs, grad = self._submit(_infer_grad_task, groups,
+                                   lambda idx: (spec, self.src.part(idx)),
+                                   self.store, self.run, epoch, self.n_threads, self.fault)
 
         def gram(d):
             dd = self.client.submit(_identity, d, pure=False)
             self.bytes_out += d.nbytes
-            parts = self._submit(_gram_task, groups, lambda idx: (dd, g), self.store,
-                                 self.run, epoch, self.n_threads)
-            out = np.zeros_like(d)
-            for part in parts:
-                out += part
-            self.bytes_in += sum(p.nbytes for p in parts)
-            return out
+            return self._submit(_gram_task, groups, lambda idx: (dd, g), self.store,
+                                self.run, epoch, self.n_threads)
 
         f = cg(gram, la.filters.copy(), -grad, la.filter_cg_iters)
         la.filters = normalize_planes(f, g)
@@ -547,16 +545,27 @@ class _Run:
 
     def averaged(self, streams, epoch):
         spec = self._spec(self.layer.filters)
-        res = self._submit(_online_task, streams, lambda idx: (spec, self.src.part(idx)),
-                           self.store, self.run, epoch, self.n_threads, self.fault)
-        f = np.zeros(self.layer.filters.shape, np.float64)
-        for r in res:
-            f += r[1]
-        self.bytes_in += sum(r[1].nbytes for r in res)
-        f /= len(res)
+        costs, f = self._submit(_online_task, streams, lambda idx: (spec, self.src.part(idx)),
+                                self.store, self.run, epoch, self.n_threads, self.fault)
+        f /= len(streams)
         self.layer.filters = normalize_planes(f.astype(self.layer.dtype),
                                               self.layer.connectivity)
-        return np.concatenate([r[0] for r in res])
+        return costs
+
+
+def _sum_in_order(*parts):
+    """``parts[0] + parts[1] + ...`` from zeros, in the order given; for
+    ``(costs, array)`` pairs the costs are concatenated in that order."""
+    if isinstance(parts[0], tuple):
+        return (np.concatenate([p[0] for p in parts]), _sum_in_order(*[p[1] for p in parts]))
+    out = np.zeros_like(parts[0])
+    for p in parts:
+        out += p
+    return out
+
+
+def _nbytes(part):
+    return sum(_nbytes(p) for p in part) if isinstance(part, tuple) else part.nbytes
 
 
 def _workers(client):
@@ -570,7 +579,7 @@ def _workers(client):
 
 def fit(layer, images, epochs=3, *, store, client=None, update="batch", batch_size=None,
         n_streams=None, sync_every=None, images_per_task=4, n_threads=1, loader=load_image,
-        resume=False, callback=None, verbose=False, _fault=None):
+        reduce_fanin=64, resume=False, callback=None, verbose=False, _fault=None):
     """Learn ``layer``'s filters (Algorithm 1) on a Dask cluster.
 
     Parameters
@@ -606,6 +615,13 @@ def fit(layer, images, epochs=3, *, store, client=None, update="batch", batch_si
         Numba threads per task (1 by default; run one Dask thread per core).
     loader : callable
         ``loader(path) -> array`` for file paths (default :func:`load_image`).
+    reduce_fanin : int
+        The tasks' filter-sized results of each round are added in task order:
+        on the client when there are at most this many tasks (then, with one
+        image per task, the same additions as one process: bit for bit), else
+        in a fixed tree of tasks adding this many each (float rounding), so the
+        client receives at most this many arrays per round however many tasks
+        there are.
     resume : bool
         Continue from ``store/checkpoint.npz`` if there is one (same images
         count, shape and settings), with the maps the workers left in Zarr.
@@ -629,6 +645,7 @@ def fit(layer, images, epochs=3, *, store, client=None, update="batch", batch_si
         raise ValueError(f"update must be one of {UPDATES}, got {update!r}")
     images_per_task = V.check_int("images_per_task", images_per_task, 1)
     n_threads = check_n_threads(n_threads)
+    reduce_fanin = V.check_int("reduce_fanin", reduce_fanin, 2)
     if store is None:
         raise ValueError("store is None: give a folder that the client and the workers see")
     store = os.path.abspath(os.fspath(store))
@@ -653,7 +670,7 @@ def fit(layer, images, epochs=3, *, store, client=None, update="batch", batch_si
                     sync_every=sync_every or 0, n=n, shape=list(shape), lam=layer.lam,
                     p=layer.p, n_maps=layer.n_maps, filter_size=list(layer.filter_size),
                     dtype=str(layer.dtype))
-    run = _Run(client, layer, src, store, n_threads, images_per_task, _fault)
+    run = _Run(client, layer, src, store, n_threads, images_per_task, reduce_fanin, _fault)
     start = 0
     ckpt = os.path.join(store, CHECKPOINT)
     if resume and os.path.exists(ckpt):

@@ -153,6 +153,16 @@ def test_batch_fit_with_shards_matches_one_process_to_rounding(client, tmp_path,
                                [h["cost"] for h in ref.history_], rtol=10 * tol)
 
 
+def test_batch_fit_reduced_in_a_tree_of_tasks_matches_one_process(client, tmp_path, ims):
+    ref = reference(ims, update="batch")
+    la = fit(client, tmp_path, ims, update="batch", images_per_task=1, reduce_fanin=2)
+    err = np.abs(la.filters - ref.filters).max()
+    assert err <= 1e-6, err
+    # 6 tasks -> 3 sums -> 2 sums: 2 filter-sized arrays reach the client per round
+    # (3 rounds per epoch), plus every image's cost once per epoch
+    assert la.distributed_stats_["bytes_to_client"] == 2 * 3 * 2 * la.filters.nbytes + 2 * N * 8
+
+
 # --------------------------------------------------------- online variants
 def test_minibatch_of_one_image_is_the_online_chain(client, tmp_path, ims):
     ref = reference(ims)  # update="online", the default
@@ -234,6 +244,7 @@ def test_resume_from_the_checkpoint_gives_the_uninterrupted_filters(client, tmp_
     (dict(update="batch", batch_size=2), "batch_size is for update='minibatch'"),
     (dict(sync_every=2), "sync_every are for update='averaged'"),
     (dict(images_per_task=0), "images_per_task"),
+    (dict(reduce_fanin=1), "reduce_fanin"),
     (dict(n_threads=0), "n_threads"),
     (dict(store=None), "store is None"),
     (dict(epochs=-1), "epochs"),
