@@ -69,7 +69,7 @@ from .solvers._cg import cg
 from .solvers._steps import sum_abs_p
 from .solvers.filters import filter_grad_sum, filter_gram_sum, normalize_planes, update_filters
 
-__all__ = ["fit", "transform", "load_image", "UPDATES", "CHECKPOINT"]
+__all__ = ["fit", "fit_network", "transform", "load_image", "UPDATES", "CHECKPOINT"]
 
 #: Filter updates :func:`fit` offers.
 UPDATES = ("batch", "minibatch", "averaged")
@@ -731,6 +731,11 @@ def _fit_source(client, layer, images, store, loader):
     os.makedirs(store, exist_ok=True)
     K0 = layer.in_channels
     path = os.path.join(store, "inputs")
+    if isinstance(images, _Zarr):  # the inputs fit_network wrote for a higher layer
+        a = _open(images.path, mode="r")
+        if a.shape[1] != K0:
+            raise ValueError(f"{images.path} holds {a.shape[1]} channels, layer has {K0}")
+        return images, tuple(a.shape[1:])
     if _is_paths(images):
         src = _Files(list(images), loader)
         first = _check_image(client.submit(loader, src.paths[0], pure=False).result(), 0, K0,
@@ -782,3 +787,132 @@ def _restore(path, layer, settings):
         layer.filters = f.astype(layer.dtype)
         layer.history_ = list(header["history"])
         return int(d["epoch"])
+
+
+# ------------------------------------------------------------- networks
+def _stats_task(store, buf, idx, K, seed, sample):
+    """Per-image maxima, per-map firing counts and a subsample of each map's
+    firing values (at most ``sample``) of the maps in ``store/maps{buf}``, as
+    ``DeconvNet``'s activation statistics count them."""
+    from .network import _ActivationStats
+    acc = _ActivationStats(K, seed=seed)
+    a = _open(_maps_path(store, buf), mode="r")
+    for i in idx:
+        acc.add(np.asarray(a[i]))
+    return acc.maxima, acc.counts, acc.seen, acc.total, acc.values
+
+
+def _inputs_task(net, src, idx, out, upto, n_threads):
+    """The inputs of layer ``upto + 1``: each image through the trained layers
+    below, each layer's maps times its scale (as ``DeconvNet.fit`` computes them)."""
+    a = _open(out, mode="r+")
+    K0 = net.layers[0].in_channels
+    for i, y in zip(idx, src.load(idx)):
+        u = _check_image(y, i, K0, net.layers[0].dtype)
+        for li in range(upto):
+            u = net.layers[li].infer(u, n_threads=n_threads) * u.dtype.type(net.scales_[li])
+        a[i] = u
+    return len(idx)
+
+
+def fit_network(net, images, epochs=3, *, store, client=None, images_per_task=4, n_threads=1,
+                loader=load_image, verbose=False, **fit_options):
+    """Train every layer of ``net`` in turn, bottom-up, on a Dask cluster (as
+    :meth:`DeconvNet.fit`, each layer by :func:`fit`).
+
+    After each layer, the scale of its maps (``1 / median_i max|z_i|`` over the
+    maps of the last epoch) and the firing frequencies are computed on the
+    workers (exactly as one process computes them); the activation histograms
+    (for :meth:`DeconvNet.sample`) come from per-shard uniform subsamples,
+    pooled in proportion to each shard's count (the same distribution as one
+    process, not the same draws).  The next layer's inputs (the images
+    through the trained layers, times the scales) are written to Zarr in
+    ``store/layerL/inputs`` by tasks; maps never travel to the client.
+
+    Parameters
+    ----------
+    net : DeconvNet
+    images, epochs, store, client, images_per_task, n_threads, loader
+        As for :func:`fit`; ``store/layer1``, ``store/layer2``, ... hold each
+        layer's run.
+    **fit_options
+        Passed to :func:`fit` for every layer (``update=``, ``batch_size=``, ...).
+
+    Returns
+    -------
+    net
+    """
+    _require()
+    from .network import STATS_SAMPLE, DeconvNet as _Net
+    if not isinstance(net, _Net):
+        raise TypeError(f"net must be a DeconvNet, got {type(net).__name__}")
+    if store is None:
+        raise ValueError("store is None: give a folder that the client and the workers see")
+    store = os.path.abspath(os.fspath(store))
+    epochs = V.check_int("epochs", epochs, 1)
+    client = _client(client)
+    net.trained_, net.scales_, net.stats_, net._image_ids = 0, [], [], []
+    inputs, src = images, None
+    for li, la in enumerate(net.layers):
+        lstore = os.path.join(store, f"layer{li + 1}")
+        if li:
+            P, Q = shape[1:]
+            for lo in net.layers[:li]:
+                P, Q = P + lo.filter_size[0] - 1, Q + lo.filter_size[1] - 1
+            path = os.path.join(lstore, "inputs")
+            os.makedirs(lstore, exist_ok=True)
+            _create(path, (n, la.in_channels, P, Q), la.dtype)
+            fn = client.submit(_identity, _slim(net), pure=False)
+            client.gather([client.submit(_inputs_task, fn, src.part(idx), idx, path, li,
+                                         n_threads, pure=False)
+                           for idx in _chunks(range(n), images_per_task)])
+            inputs = _Zarr(path, n)
+        if verbose:
+            print(f"layer {li + 1}/{len(net.layers)}")
+        fit(la, inputs, epochs, store=lstore, client=client, images_per_task=images_per_task,
+            n_threads=n_threads, loader=loader, verbose=verbose, **fit_options)
+        if src is None:  # where the images are now: files, or layer 1's Zarr inputs
+            if _is_paths(images):
+                src = _Files(list(images), loader)
+            else:
+                src = _Zarr(os.path.join(lstore, "inputs"), 0)
+                src.n = _open(src.path, mode="r").shape[0]
+            n = len(src)
+            first = client.submit(src.load, [0], pure=False).result()[0]
+            shape = _check_image(first, 0, la.in_channels, la.dtype).shape
+        buf = (epochs - 1) % 2  # the buffer of the last epoch's maps
+        parts = client.gather([client.submit(_stats_task, lstore, buf, idx, la.n_maps, li,
+                                             STATS_SAMPLE, pure=False)
+                               for idx in _chunks(range(n), images_per_task)])
+        net.scales_.append(_pooled_scale(parts))
+        net.stats_.append(_pooled_histograms(parts, la.n_maps, li, STATS_SAMPLE))
+        net.trained_ = li + 1
+    return net
+
+
+def _pooled_scale(parts):
+    maxima = [m for p in parts for m in p[0]]
+    m = float(np.median(maxima)) if maxima else 0.0
+    return 1.0 / m if m > 0 else 1.0
+
+
+def _pooled_histograms(parts, K, seed, sample):
+    from .network import N_BINS
+    counts = sum(p[1] for p in parts)
+    total = sum(p[3] for p in parts)
+    rng = np.random.default_rng(seed)
+    freq = counts / max(total, 1)
+    hist, edges = np.zeros((K, N_BINS)), np.zeros((K, N_BINS + 1))
+    for k in range(K):
+        seen = np.array([p[2][k] for p in parts], np.float64)
+        if seen.sum() == 0:
+            continue
+        take = np.floor(sample * seen / seen.sum()).astype(int)
+        vals = np.concatenate([rng.choice(p[4][k], min(t, p[4][k].size), replace=False)
+                               for p, t in zip(parts, take)])
+        if vals.size:
+            lo, hi = vals.min(), vals.max()
+            if hi <= lo:
+                hi = lo + 1e-12
+            hist[k], edges[k] = np.histogram(vals, bins=N_BINS, range=(lo, hi))
+    return freq, hist, edges

@@ -163,6 +163,23 @@ def test_batch_fit_reduced_in_a_tree_of_tasks_matches_one_process(client, tmp_pa
     assert la.distributed_stats_["bytes_to_client"] == 2 * 3 * 2 * la.filters.nbytes + 2 * N * 8
 
 
+def test_fit_network_matches_deconvnet_fit(client, tmp_path, ims):
+    ref = numbadn.DeconvNet.paper(n_maps=(4, 6), seed=0, update="batch")
+    ref.fit(ims, epochs=2, verbose=False)
+    net = numbadn.DeconvNet.paper(n_maps=(4, 6), seed=0, update="batch")
+    D.fit_network(net, ims, 2, store=tmp_path / "net", client=client, images_per_task=1)
+    assert net.trained_ == 2
+    for a, b in zip(net.layers, ref.layers):
+        assert np.array_equal(a.filters, b.filters)
+    assert net.scales_ == ref.scales_
+    for (fa, ha, ea), (fb, hb, eb) in zip(net.stats_, ref.stats_):
+        assert np.array_equal(fa, fb)  # firing frequencies: exact
+        # histograms from other draws of the same values: same support, same mass
+        assert ha.shape == hb.shape and np.allclose(ha.sum(1), hb.sum(1), rtol=0.05, atol=2)
+    y = ims[0]
+    assert np.array_equal(net.infer(y, layer=2), ref.infer(y, layer=2))
+
+
 # --------------------------------------------------------- online variants
 def test_minibatch_of_one_image_is_the_online_chain(client, tmp_path, ims):
     ref = reference(ims)  # update="online", the default
