@@ -180,6 +180,22 @@ def test_fit_network_matches_deconvnet_fit(client, tmp_path, ims):
     assert np.array_equal(net.infer(y, layer=2), ref.infer(y, layer=2))
 
 
+def test_fit_on_files_and_on_a_dask_array_equals_fit_on_arrays(client, tmp_path, ims):
+    ref = fit(client, tmp_path, ims, update="batch", images_per_task=2)
+    paths = []
+    for i, y in enumerate(ims):
+        paths.append(str(tmp_path / f"im{i}.npy"))
+        np.save(paths[-1], y)
+    la = layer()
+    D.fit(la, paths, 2, store=tmp_path / "files", client=client, images_per_task=2,
+          loader=np.load)
+    assert np.array_equal(la.filters, ref.filters)
+    la = layer()
+    D.fit(la, da.from_array(np.stack(ims)[:, 0], chunks=(4, 40, 40)), 2,
+          store=tmp_path / "dask", client=client, images_per_task=2)
+    assert np.array_equal(la.filters, ref.filters)
+
+
 # --------------------------------------------------------- online variants
 def test_minibatch_of_one_image_is_the_online_chain(client, tmp_path, ims):
     ref = reference(ims)  # update="online", the default
@@ -288,3 +304,19 @@ def test_bad_inputs_are_named(client, tmp_path, ims):
     with pytest.raises(ValueError, match=r"images\[0\] has 2 channel"):
         D.transform(layer(), [np.zeros((2, 20, 20), np.float32)], tmp_path / "m.zarr",
                     client=client)
+
+
+# ---------------------------------------------------------------- benchmark
+def test_benchmark_sections_run_and_check_their_results(client, tmp_path, ims):
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks import distributed as B
+    cfg = dict(B.CONFIGS["smoke"])
+    net = numbadn.DeconvNet.paper(n_maps=(9, 45), seed=0)
+    net.fit(ims[:2], epochs=1, verbose=False)
+    inf = B.inference(client, net, ims[:4], cfg, str(tmp_path))
+    assert all(r["bit_identical"] for r in inf.values())
+    tr = B.training(client, net, ims[:4], cfg, str(tmp_path))
+    assert all(r["max_filter_difference"] <= 1e-5 for r in tr.values())
+    assert tr["layer 2"]["bytes_to_workers_per_epoch_per_worker"] == 3 * 45 * 9 * 49 * 4
