@@ -414,14 +414,17 @@ def _write_maps(store, buf, run, epoch, idx, zs):
     for i, z in zip(idx, zs):
         a[i] = z
     with _CACHE_LOCK:
+        if any(v[0] != run for v in _CACHE.values()):
+            _CACHE.clear()  # memory for one fit at a time: an older run's maps go
         for i, z in zip(idx, zs):
             _CACHE[(os.fspath(store), i)] = (run, epoch, z)
 
 
-def _drop_cache(store):
+def _clear_cache():
     with _CACHE_LOCK:
-        for k in [k for k in _CACHE if k[0] == os.fspath(store)]:
-            del _CACHE[k]
+        n = len(_CACHE)
+        _CACHE.clear()
+    return n
 
 
 # ------------------------------------------------------------ fit tasks
@@ -681,7 +684,21 @@ def fit(layer, images, epochs=3, *, store, client=None, update="batch", batch_si
         mp = _maps_path(store, b)
         if not (start and os.path.exists(mp)):
             _create(mp, maps_shape, layer.dtype)
-    _drop_cache(store)
+    try:
+        _epochs(run, layer, n, start, epochs, update, images_per_task, batch_size, n_streams,
+                sync_every, ckpt, settings, verbose, callback)
+    finally:
+        try:  # the workers' copies of the maps (Zarr keeps them)
+            client.run(_clear_cache)
+        except Exception:  # noqa: BLE001 - never hide the error that ended the fit
+            pass
+    layer.distributed_stats_ = dict(bytes_to_workers=run.bytes_out,
+                                    bytes_to_client=run.bytes_in, rounds=run.rounds)
+    return layer
+
+
+def _epochs(run, layer, n, start, epochs, update, images_per_task, batch_size, n_streams,
+            sync_every, ckpt, settings, verbose, callback):
     for epoch in range(start, epochs):
         t0 = time.perf_counter()
         r0 = run.rounds
@@ -708,9 +725,6 @@ def fit(layer, images, epochs=3, *, store, client=None, update="batch", batch_si
                   f"{layer.history_[-1]['seconds']:.2f} s, {run.rounds - r0} rounds")
         if callback is not None and callback(layer, epoch, total):
             break
-    layer.distributed_stats_ = dict(bytes_to_workers=run.bytes_out,
-                                    bytes_to_client=run.bytes_in, rounds=run.rounds)
-    return layer
 
 
 def _stream_order(parts, streams, every):
