@@ -200,28 +200,39 @@ def _noop(i):
     return i
 
 
-def estimate(per_img, task_s, *, n_images=1_000_000, machines=100, cores=16, epochs=3,
-             images_per_task=100, round_latency_s=0.5):
-    """Wall time and bytes of learning the paper's 3 layers on ``n_images`` 96x96
-    images with ``distributed.fit(update="batch")`` on ``machines`` x ``cores``."""
+def estimate(per_img, task_s, zarr_ratio, *, n_images=1_000_000, machines=100, cores=16,
+             epochs=3, images_per_task=100, round_latency_s=0.5, write_Bps=0.5e9):
+    """Wall time, memory and bytes of learning the paper's 3 layers on ``n_images``
+    images (the size of ``per_img``'s) with ``distributed.fit_network(update="batch")``
+    on ``machines`` x ``cores`` (one single-thread Dask worker per core, each as
+    fast as one thread here).  Assumed: ``images_per_task`` images per task; a
+    round trip of ``round_latency_s`` per round on top of the work; each machine
+    writes its maps to the shared store at ``write_Bps`` bytes/s (its share of
+    the file system), compressed by ``zarr_ratio`` (measured here); the
+    scheduler spends ``task_s`` (measured here) on every task, serially."""
     workers = machines * cores
+    tasks = n_images / images_per_task
     out = dict(n_images=n_images, machines=machines, cores_per_machine=cores, epochs=epochs,
                images_per_task=images_per_task, round_latency_s=round_latency_s,
+               write_bytes_per_s_per_machine=write_Bps, zarr_ratio=zarr_ratio,
                dask_seconds_per_task=task_s, layers=[])
     total = 0.0
     for li, r in enumerate(per_img):
-        tasks = n_images / images_per_task
         rounds = epochs * 3  # inference + 2 CG products per epoch
         compute = epochs * n_images * r["step_s"] / workers
-        sched = rounds * tasks * task_s  # the scheduler handles every task itself
-        inputs = sum(q["infer_s"] for q in per_img[:li]) * n_images / workers  # bottom-up once
-        t = compute + sched + rounds * round_latency_s + inputs
+        sched = rounds * tasks * task_s
+        # the layer's inputs: every image through the layers below, once
+        inputs = sum(q["infer_s"] for q in per_img[:li]) * n_images / workers
+        maps_per_machine = n_images / machines * r["map_bytes"]
+        write = epochs * maps_per_machine * zarr_ratio / write_Bps
+        t = compute + sched + rounds * round_latency_s + inputs + write
         total += t
         out["layers"].append(dict(
             layer=li + 1, compute_s=compute, scheduler_s=sched, bottom_up_inputs_s=inputs,
-            latency_s=rounds * round_latency_s, total_s=t,
-            zarr_map_bytes=2 * n_images * r["map_bytes"],
-            network_bytes_per_round_per_worker=r["filter_bytes"] * 2))
+            latency_s=rounds * round_latency_s, zarr_write_s=write, total_s=t,
+            zarr_bytes=2 * n_images * r["map_bytes"] * zarr_ratio,
+            memory_per_machine_bytes=maps_per_machine,
+            filter_bytes_per_round_per_worker=2 * r["filter_bytes"]))
     out["total_s"] = total
     return out
 
@@ -317,13 +328,17 @@ def main(argv=None):
               "(LocalCluster, client and scheduler on this machine)")
         print("\n4. Online against its distributed approximations (held-out eq. 2 cost):")
         res["quality"] = quality(client, cfg, tmp)
-    est = estimate(res["per_image"], res["dask_seconds_per_empty_task"])
+    li = res["inference"]["layer 2"]
+    est = estimate(res["per_image"], res["dask_seconds_per_empty_task"],
+                   li["zarr_bytes"] / li["maps_bytes"])
     res["estimate_1e6"] = est
     print(f"\nEstimate: the paper's 3 layers, {est['epochs']} epochs each, on "
           f"{est['n_images']:,} images of {cfg['size']}x{cfg['size']}, {est['machines']} "
           f"machines x {est['cores_per_machine']} cores: {est['total_s'] / 3600:.1f} h ("
           + ", ".join(f"layer {r['layer']} {r['total_s'] / 3600:.2f} h" for r in est["layers"])
-          + f"); Zarr maps of layer 3: {est['layers'][-1]['zarr_map_bytes'] / 1e12:.1f} TB")
+          + f"); layer 3: {est['layers'][-1]['zarr_bytes'] / 1e12:.1f} TB of maps in Zarr, "
+          f"{est['layers'][-1]['memory_per_machine_bytes'] / 2 ** 30:.0f} GiB of maps in each "
+          "machine's memory")
     res["wall_time_s"] = time.perf_counter() - t_wall
     res["machine"] = _util.machine(load_start, {})
     _util.write_json(res, out_dir / "bench_distributed.json")
