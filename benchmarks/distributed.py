@@ -315,7 +315,7 @@ def main(argv=None):
     res["versions"].update(dask=dask.__version__, zarr=zarr.__version__)
     with tempfile.TemporaryDirectory() as tmp, \
             LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                         dashboard_address=None) as cluster, Client(cluster) as client:
+                         dashboard_address=":0") as cluster, Client(cluster) as client:
         print(f"\n1. Inference, {len(Y)} images of {cfg['size']}x{cfg['size']}, "
               f"{cfg['per_task']} per task:")
         res["inference"] = inference(client, net, Y, cfg, tmp)
