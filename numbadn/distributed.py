@@ -413,6 +413,8 @@ def _write_maps(store, buf, run, epoch, idx, zs):
     a = _open(_maps_path(store, buf), mode="r+")
     for i, z in zip(idx, zs):
         a[i] = z
+    if run is None:  # keep_maps_in_memory=False
+        return
     with _CACHE_LOCK:
         if any(v[0] != run for v in _CACHE.values()):
             _CACHE.clear()  # memory for one fit at a time: an older run's maps go
@@ -493,11 +495,12 @@ def _infer_with(layer, f, y, z0, n_threads):
 class _Run:
     """The client's side of one distributed fit."""
 
-    def __init__(self, client, layer, src, store, n_threads, images_per_task, fanin, fault):
+    def __init__(self, client, layer, src, store, n_threads, images_per_task, fanin, fault,
+                 keep):
         self.client, self.layer, self.src, self.store = client, layer, src, os.fspath(store)
         self.fanin = fanin
         self.n_threads, self.per_task, self.fault = n_threads, images_per_task, fault
-        self.run = uuid.uuid4().hex
+        self.run = uuid.uuid4().hex if keep else None  # None: read every map from Zarr
         self.n = len(src)
         self.bytes_out = 0  # filter-sized messages sent to the workers
         self.bytes_in = 0  # returned to the client
@@ -582,7 +585,8 @@ def _workers(client):
 
 def fit(layer, images, epochs=3, *, store, client=None, update="batch", batch_size=None,
         n_streams=None, sync_every=None, images_per_task=4, n_threads=1, loader=load_image,
-        reduce_fanin=64, resume=False, callback=None, verbose=False, _fault=None):
+        reduce_fanin=64, keep_maps_in_memory=True, resume=False, callback=None, verbose=False,
+        _fault=None):
     """Learn ``layer``'s filters (Algorithm 1) on a Dask cluster.
 
     Parameters
@@ -625,6 +629,11 @@ def fit(layer, images, epochs=3, *, store, client=None, update="batch", batch_si
         in a fixed tree of tasks adding this many each (float rounding), so the
         client receives at most this many arrays per round however many tasks
         there are.
+    keep_maps_in_memory : bool
+        True: each worker also keeps the maps it wrote in memory (what it holds
+        is its share of the warm starts), and reads Zarr only for maps another
+        worker wrote.  False: every task reads its maps from Zarr (memory
+        independent of the number of images; 3 reads of each map per epoch).
     resume : bool
         Continue from ``store/checkpoint.npz`` if there is one (same images
         count, shape and settings), with the maps the workers left in Zarr.
@@ -673,7 +682,8 @@ def fit(layer, images, epochs=3, *, store, client=None, update="batch", batch_si
                     sync_every=sync_every or 0, n=n, shape=list(shape), lam=layer.lam,
                     p=layer.p, n_maps=layer.n_maps, filter_size=list(layer.filter_size),
                     dtype=str(layer.dtype))
-    run = _Run(client, layer, src, store, n_threads, images_per_task, reduce_fanin, _fault)
+    run = _Run(client, layer, src, store, n_threads, images_per_task, reduce_fanin, _fault,
+               bool(keep_maps_in_memory))
     start = 0
     ckpt = os.path.join(store, CHECKPOINT)
     if resume and os.path.exists(ckpt):

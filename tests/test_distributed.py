@@ -126,6 +126,13 @@ def test_batch_fit_is_bit_identical_with_one_image_per_task(client, tmp_path, im
     assert [h["rounds"] for h in la.history_] == [3, 3]
 
 
+def test_batch_fit_reading_every_map_from_zarr_is_bit_identical(client, tmp_path, ims):
+    ref = reference(ims, update="batch")
+    la = fit(client, tmp_path, ims, update="batch", images_per_task=1,
+             keep_maps_in_memory=False)
+    assert np.array_equal(la.filters, ref.filters)
+
+
 def test_batch_fit_does_not_depend_on_which_shard_answers_first(client, tmp_path, ims):
     ref = reference(ims, update="batch")
 
