@@ -296,8 +296,8 @@ def transform(model, images, store=None, *, client=None, layer=None, images_per_
     layer : int, optional
         For a DeconvNet, which layer's maps (default: the top trained one).
     images_per_task : int
-        Images per task (tasks should carry ~100 ms of work or more: Dask
-        costs about 1 ms per task).
+        Images per task.  Dask spends a fixed time on every task (measured
+        in ``docs/scaling.md``): give each task at least ~100 times that in work.
     n_threads : int
         Numba threads per task (1: one Dask thread per core does the rest).
     loader : callable
