@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import NamedTuple, Optional
 
 import numba
 import numpy as np
@@ -13,7 +14,33 @@ from .kernels import lp_table, make_operator, new_rpad
 from .solvers import _steps as S
 from .solvers.options import parse, spectral_norm2
 
-__all__ = ["infer", "cost"]
+__all__ = ["infer", "cost", "IterationStats"]
+
+
+class IterationStats(NamedTuple):
+    """One iteration's statistics, the same fields for every solver.
+
+    ``infer(..., callback=cb)`` calls ``cb(stats)`` after every iteration (a beta
+    step of the continuation scheme, a FISTA iteration; iteration 0 is the start);
+    ``DeconvLayer.fit(..., callback=cb)`` after every training image.
+    """
+
+    #: Epoch of :meth:`DeconvLayer.fit` (1-based); None in inference.
+    epoch: Optional[int]
+    #: Index of the image in the batch or training set.
+    image: int
+    #: Solver iteration (inference) or images done in this epoch (fit).
+    iteration: int
+    #: Seconds since the solve (inference, cost evaluation excluded) or the epoch began.
+    time: float
+    #: Eq. 2/3: ``lam/2 ||F z - y||^2 + sum |z|^p``.
+    cost: float
+    #: Fraction of map entries that are exactly zero.
+    sparsity: float
+    #: ``||F z - y|| / ||y||``, the relative reconstruction residual.
+    residual: float
+    #: Relative residual of the last CG solve (continuation; NaN otherwise).
+    cg_residual: float
 
 
 def _setup(y, f, g, z0, name="y", zname="z0"):
@@ -78,7 +105,7 @@ def cost(y, z, f, g=None, lam=1.0, p=1.0):
 
 
 def infer(y, f, g=None, *, lam=1.0, p=1.0, solver="continuation", z0=None,
-          n_threads=None, return_stats=False, **options):
+          n_threads=None, return_stats=False, callback=None, **options):
     """Infer the feature maps of one layer: minimise eq. 2 (eq. 3) over ``z``.
 
     Parameters
@@ -118,6 +145,10 @@ def infer(y, f, g=None, *, lam=1.0, p=1.0, solver="continuation", z0=None,
         Numba threads for this call (default: all).
     return_stats : bool
         Also return per-iteration statistics (one image only).
+    callback : callable, optional
+        ``callback(stats)`` after every iteration with an :class:`IterationStats`
+        (its ``image`` is the index in a batch); returning True stops that
+        image's solve.  Images of a batch are then solved one after another.
 
     Returns
     -------
@@ -135,15 +166,23 @@ def infer(y, f, g=None, *, lam=1.0, p=1.0, solver="continuation", z0=None,
     table, w_t, dw = _table(p)
     if return_stats and batched:
         raise ValueError("return_stats=True needs a single image y of shape (K0, P, Q)")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable, got {callback!r}")
     with threads(n_threads):
         if solver == "fista":
             L = lam * _lipschitz(opts, op, f, g, Y)
-        if return_stats:
-            if solver == "continuation":
-                stats = _continuation_stats(op, Y[0], Z[0], lam, p, table, w_t, dw, opts)
-            else:
-                stats = _fista_stats(op, Y[0], Z[0], L, lam, p, table, w_t, dw, opts)
-            return Z[0], stats
+        if return_stats or callback is not None:
+            for i in range(Y.shape[0]):
+                if solver == "continuation":
+                    stats = _continuation_stats(op, Y[i], Z[i], lam, p, table, w_t, dw, opts,
+                                                callback, i)
+                else:
+                    stats = _fista_stats(op, Y[i], Z[i], L, lam, p, table, w_t, dw, opts,
+                                         callback, i)
+            _check_finite(Z, Y)
+            if return_stats:
+                return Z[0], stats
+            return Z if batched else Z[0]
         n_batch = batch_split(Y.shape[0], numba.get_num_threads())
         n_chunks = min(n_batch, numba.get_num_threads())
         Yb, Zb = Y[:n_batch], Z[:n_batch]
@@ -275,12 +314,24 @@ def _lipschitz(opts, op, f, g, Y):
                               50, True)
 
 
-def _record(stats, it, t, op, y, z, lam, p, rpad, res):
+def _record(stats, it, t, op, y, z, lam, p, rpad, res, callback=None, image=0):
+    """Append one iteration to ``stats``; call ``callback``; True: it asks to stop."""
+    c = S.cost(op, y, z, lam, p, rpad, True)
+    sparsity = 1.0 - S.count_nonzero(z) / z.size
     stats["iter"].append(it)
     stats["time"].append(t)
-    stats["cost"].append(S.cost(op, y, z, lam, p, rpad, True))
-    stats["sparsity"].append(1.0 - S.count_nonzero(z) / z.size)
+    stats["cost"].append(c)
+    stats["sparsity"].append(sparsity)
     stats["cg_residual"].append(res)
+    if callback is None:
+        return False
+    # ||F z - y||^2 from the cost: 2 (C - sum |z|^p) / lam
+    data = max(2.0 * (c - float(S.sum_abs_p(z, float(p)))) / lam, 0.0)
+    ny = float(np.linalg.norm(y))
+    return bool(callback(IterationStats(
+        epoch=None, image=image, iteration=it, time=t, cost=float(c), sparsity=sparsity,
+        residual=float(np.sqrt(data)) / ny if ny > 0 else float("nan"),
+        cg_residual=float(res))))
 
 
 def _finish(stats):
@@ -291,7 +342,7 @@ def _new_stats():
     return {k: [] for k in ("iter", "time", "cost", "sparsity", "cg_residual")}
 
 
-def _continuation_stats(op, y, z, lam, p, table, w_t, dw, opts):
+def _continuation_stats(op, y, z, lam, p, table, w_t, dw, opts, callback=None, image=0):
     K0, P, Q = y.shape
     h, w = op[0].shape[2:]
     ws, FTy = _workspace(op, y, z)
@@ -301,31 +352,35 @@ def _continuation_stats(op, y, z, lam, p, table, w_t, dw, opts):
     S.continuation_start(op, y, z, FTy, ws, True)
     elapsed += time.perf_counter() - t0
     rpad = new_rpad(K0, P, Q, h, w, z.dtype)
-    _record(stats, 0, elapsed, op, y, z, lam, p, rpad, np.nan)
+    if _record(stats, 0, elapsed, op, y, z, lam, p, rpad, np.nan, callback, image):
+        return _finish(stats)
     for j, beta in enumerate(opts.betas()):
         t0 = time.perf_counter()
         res = S.continuation_step(op, FTy, z, beta, lam, p, table, w_t, dw,
                                   opts.inner_iters, opts.cg_iters, ws, True)
         elapsed += time.perf_counter() - t0
-        _record(stats, j + 1, elapsed, op, y, z, lam, p, rpad, res)
+        if _record(stats, j + 1, elapsed, op, y, z, lam, p, rpad, res, callback, image):
+            break
     return _finish(stats)
 
 
-def _fista_stats(op, y, z, L, lam, p, table, w_t, dw, opts):
+def _fista_stats(op, y, z, L, lam, p, table, w_t, dw, opts, callback=None, image=0):
     K0, P, Q = y.shape
     h, w = op[0].shape[2:]
     rpad = new_rpad(K0, P, Q, h, w, z.dtype)
     rpad2 = new_rpad(K0, P, Q, h, w, z.dtype)
     zprev, v, grad = z.copy(), np.empty_like(z), np.empty_like(z)
     stats = _new_stats()
-    _record(stats, 0, 0.0, op, y, z, lam, p, rpad2, np.nan)
+    if _record(stats, 0, 0.0, op, y, z, lam, p, rpad2, np.nan, callback, image):
+        return _finish(stats)
     elapsed, t, m = 0.0, 1.0, 0.0
     for it in range(opts.max_iter):
         t0 = time.perf_counter()
         t, change, m = S.fista_step(op, y, z, zprev, v, grad, L, lam, p, table, w_t, dw,
                                     t, m, opts.restart, rpad, True)
         elapsed += time.perf_counter() - t0
-        _record(stats, it + 1, elapsed, op, y, z, lam, p, rpad2, np.nan)
+        if _record(stats, it + 1, elapsed, op, y, z, lam, p, rpad2, np.nan, callback, image):
+            break
         if change <= opts.tol:
             break
     return _finish(stats)
