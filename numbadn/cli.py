@@ -164,7 +164,7 @@ def _train_locked(args):
     ys = _prepare(ims, normalize)
     solver_options = {"max_iter": args.max_iter} if args.solver == "fista" else {}
     net = DeconvNet.paper(1, n_maps=maps, filter_size=args.filter_size, lam=args.lam, p=args.p,
-                          seed=args.seed, solver=args.solver, solver_options=solver_options,
+                          random_state=args.seed, solver=args.solver, solver_options=solver_options,
                           update=args.update, lowfreq=args.lowfreq)
     net.meta = {"preprocess": "contrast_normalize" if normalize else "none",
                 "images": describe(source), "n_images": len(ys)}
@@ -315,7 +315,7 @@ def _cmd_show(args):
     if args.samples:
         for layer in layers:
             path = os.path.join(os.path.dirname(path) or ".", f"layer{layer}_samples.png")
-            plot.samples(net.sample(layer, n=args.samples, seed=0)[:, 0],
+            plot.samples(net.sample(layer, n=args.samples, random_state=0)[:, 0],
                          title=f"samples from layer {layer}", path=path)
             print(f"wrote {path}")
     return 0

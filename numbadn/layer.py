@@ -1,14 +1,18 @@
 """One Deconvolutional Network layer that infers and learns (section 3, Algorithm 1)."""
 from __future__ import annotations
 
+import inspect
 import numbers
 import time
+import warnings
 
 import numpy as np
 
 from . import _validation as V
 from . import connectivity as C
 from ._jit import check_n_threads, threads
+from ._params import (DEPRECATED, ParamsMixin, check_n_jobs, check_random_state,
+                      deprecated_arg, n_jobs_to_threads, not_fitted, rng_from)
 from .inference import cost as _cost
 from .inference import infer as _infer
 from .inference import infer_lowfreq
@@ -67,16 +71,108 @@ def as_image_list(images, in_channels, dtype, name="images"):
             raise ValueError(
                 f"{nm} has {a.shape[0]} channel(s) but the layer has in_channels="
                 f"{in_channels}: expected shape ({in_channels}, P, Q)"
-                + (" or (P, Q)" if in_channels == 1 else ""))
+                + (" or (P, Q); for a batch pass a list of images or an (n, 1, P, Q) array"
+                   if in_channels == 1 and a.ndim == 3 and len(items) == 1 else
+                   " or (P, Q)" if in_channels == 1 else ""))
         out.append(a)
     return out
 
 
-class DeconvLayer:
+def _equal(a, b):
+    if a is b:
+        return True
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and \
+            a.shape == b.shape and bool((a == b).all())
+    return a == b
+
+
+def _checked_params(d):
+    """The constructor's arguments checked, in the form the layer keeps.
+
+    Numbers, strings and flags are kept as given (ints and floats as Python
+    numbers); ``filter_size`` becomes the pair ``(h, w)``, ``connectivity`` the
+    boolean ``(n_maps, in_channels)`` matrix, ``dtype`` a ``numpy.dtype`` and
+    ``solver_options=None`` an empty dict.  A value already in that form is kept
+    as the same object (so :func:`sklearn.base.clone` sees its own values).
+    """
+    out = dict(d)
+    out["in_channels"] = K0 = V.check_int("in_channels", d["in_channels"], 1)
+    out["n_maps"] = K1 = V.check_int("n_maps", d["n_maps"], 1)
+    fs = d["filter_size"]
+    if isinstance(fs, numbers.Integral) and not isinstance(fs, bool):
+        fs = (V.check_int("filter_size", fs, 1),) * 2
+    if not isinstance(fs, (tuple, list)) or len(fs) != 2:
+        raise TypeError(f"filter_size must be an int or a pair (h, w), got {fs!r}")
+    pair = (V.check_int("filter_size", fs[0], 1), V.check_int("filter_size", fs[1], 1))
+    out["filter_size"] = fs if isinstance(fs, tuple) and pair == fs and \
+        all(type(v) is int for v in fs) else pair
+    dt = d["dtype"]
+    try:
+        dt = dt if isinstance(dt, np.dtype) else np.dtype(dt)
+    except TypeError:
+        raise TypeError(f"dtype must be float32 or float64, got {d['dtype']!r}") from None
+    if dt not in (np.float32, np.float64):
+        raise TypeError(f"dtype must be float32 or float64, got {dt}")
+    out["dtype"] = dt
+    n_bytes = K1 * K0 * pair[0] * pair[1] * dt.itemsize
+    if n_bytes > MAX_FILTER_BYTES:
+        raise ValueError(
+            f"filter_size {pair} with n_maps={K1} and in_channels={K0} needs "
+            f"{n_bytes / 2 ** 30:,.1f} GiB of filters; at most "
+            f"{MAX_FILTER_BYTES / 2 ** 30:g} GiB are allowed")
+    out["random_state"] = rs = check_random_state(d["random_state"])
+    out["lam"] = V.check_positive("lam", d["lam"])
+    out["p"] = V.check_p(d["p"])
+    g = d["connectivity"]
+    if g is None:
+        g = C.full(K1, K0)
+    elif isinstance(g, str):
+        g = C.make(g, K1, K0, seed=rs)
+    else:
+        checked = C.validate(g, K1, K0)
+        same = isinstance(g, np.ndarray) and g.dtype == np.bool_ and g.flags.c_contiguous
+        g = g if same else checked
+    out["connectivity"] = g
+    solver, opts = d["solver"], d["solver_options"]
+    if not isinstance(solver, str):
+        raise TypeError(f"solver must be a string, got {solver!r}")
+    if opts is not None and not isinstance(opts, dict):
+        raise TypeError(f"solver_options must be a dict, got {type(opts).__name__}")
+    out["solver_options"] = {} if opts is None else opts
+    parse(solver, out["solver_options"])  # validate early
+    if d["update"] not in UPDATES:
+        raise ValueError(f"update must be one of {UPDATES}, got {d['update']!r}")
+    out["filter_cg_iters"] = V.check_int("filter_cg_iters", d["filter_cg_iters"], 1)
+    for k in ("lowfreq", "warm_start"):
+        if not isinstance(d[k], (bool, np.bool_)):
+            raise TypeError(f"{k} must be True or False, got {d[k]!r}")
+        out[k] = bool(d[k])
+    if d["update"] == "batch" and not out["warm_start"]:
+        raise ValueError("update='batch' needs warm_start=True: the batch filter step "
+                         "uses every image's maps")
+    out["psi"] = V.check_positive("psi", d["psi"], allow_zero=True)
+    out["epochs"] = V.check_int("epochs", d["epochs"], 0)
+    out["n_jobs"] = check_n_jobs(d["n_jobs"])
+    v = d["verbose"]
+    if isinstance(v, np.bool_):
+        v = bool(v)
+    if not isinstance(v, numbers.Integral):
+        raise TypeError(f"verbose must be True/False (or an int level), got {v!r}")
+    out["verbose"] = v
+    return out
+
+
+class DeconvLayer(ParamsMixin):
     """A single Deconvolutional Network layer (eqs. 1-9, Algorithm 1).
 
     Each input ``y_c`` (``c < K0``) is modelled as ``sum_k g[k, c] z_k (*)
     f_kc`` with sparse feature maps ``z_k`` of size ``(P+h-1, Q+w-1)``.
+
+    The layer follows scikit-learn's estimator conventions (without importing
+    it): ``get_params`` / ``set_params``, ``clone``, ``fit(X)`` returning
+    ``self``, ``transform`` (the feature maps), ``inverse_transform`` (eq. 1),
+    ``score`` (higher is better), fitted attributes ending in ``_``.
 
     Parameters
     ----------
@@ -85,18 +181,19 @@ class DeconvLayer:
     n_maps : int
         ``K1``: feature maps of this layer (layer 1 of the paper: 9).
     filter_size : int or (int, int)
-        ``H`` (section 4: 7).
+        ``H`` (section 4: 7); kept as the pair ``(h, w)``.
     lam : float
         ``lambda`` of eq. 2 (section 4: 1).
     p : float in (0, 1]
         Sparsity exponent (section 4: 1).
     connectivity : None, str or ndarray of bool (n_maps, in_channels)
         ``g`` of eq. 3; ``None`` is full (layer 1).  Names as in
-        :func:`numbadn.connectivity.make`.
+        :func:`numbadn.connectivity.make`.  Kept as the boolean matrix.
     dtype : float32 or float64
-        Filters and maps (float32 by default).
-    seed : int
-        Filter initialisation (``randn``, each plane normalised).
+        Filters and maps (float32 by default); kept as a ``numpy.dtype``.
+    random_state : int, None or numpy.random.Generator
+        Filter initialisation (``randn``, each plane normalised) and
+        ``connectivity="random_pairs"``.  ``None``: fresh entropy.
     solver : str
         Inference solver (``"continuation"``, the paper's, by default).
     solver_options : dict, optional
@@ -105,12 +202,7 @@ class DeconvLayer:
         ``"online"``: update the filters after every image, as the authors'
         toolbox does ("batch updates don't work well" in its comments);
         ``"batch"``: once per epoch after all images (Algorithm 1 as printed).
-        Online is the default (reproduce/online_vs_batch.py, 20 food crops, 3
-        epochs, 6 held-out): its training cost is lower at every epoch; on
-        held-out crops at ``lam = 10`` its filters give a 3.5% lower eq. 2
-        optimum and a 2.3% lower continuation cost than batch; at ``lam = 1``
-        the two tie on the continuation cost and batch is 0.8% lower on the
-        optimum.
+        Online is the default (reproduce/online_vs_batch.py compares them).
     filter_cg_iters : int
         CG steps per filter update (toolbox: 2).
     lowfreq : bool
@@ -124,106 +216,193 @@ class DeconvLayer:
         Keep every training image's maps between epochs and start its next
         inference from them (the toolbox's choice).  ``False`` keeps no maps
         (memory independent of the number of images); needs online updates.
+        (Not scikit-learn's ``warm_start``: every :meth:`fit` continues from
+        the current filters; :func:`sklearn.base.clone` gives a fresh layer.)
+    epochs : int
+        ``E`` of :meth:`fit` (section 4: 3).
+    n_jobs : int or None
+        Numba threads: ``None`` numba's default (every core), ``-1`` every
+        core, ``-2`` all but one, ``n > 0`` at most ``n``.
+    verbose : bool
+        A tqdm progress bar with the running cost in :meth:`fit`.
+    seed : int
+        Deprecated name of ``random_state``.
 
     Attributes
     ----------
-    filters : ndarray of shape (n_maps, in_channels, h, w)
-        Unit-norm planes (the scale ambiguity between ``f`` and ``z`` is
-        removed by normalising each connected plane ``f[k, c]`` to unit L2
-        norm after every update).
-    connectivity : ndarray of bool, shape (n_maps, in_channels)
+    filters_ : ndarray of shape (n_maps, in_channels, h, w)
+        The learned filters, unit-norm planes (the scale ambiguity between
+        ``f`` and ``z`` is removed by normalising each connected plane
+        ``f[k, c]`` after every update).  ``NotFittedError`` before :meth:`fit`.
+    filters : ndarray
+        The current filters: the random initialisation before :meth:`fit`
+        (what :meth:`infer`, :meth:`reconstruct` and :meth:`cost` use), the
+        learned ones after.  Assigning filters makes the layer fitted.
+    n_features_in_ : int
+        ``K0``, the channels of each training image (``X.shape[1]`` of an
+        ``(n, K0, P, Q)`` array).
     history_ : list of dict
         Per epoch: ``epoch``, ``cost`` (sum over images of eq. 3 right after
         each image's inference) and ``seconds``.
+    maps_ : list of ndarray
+        Feature maps of the training images from the last epoch.
     """
 
-    def __init__(self, in_channels, n_maps, filter_size=7, lam=1.0, p=1.0,
-                 connectivity=None, dtype=np.float32, seed=0, solver="continuation",
+    _deprecated_params = {"seed": "random_state"}
+
+    def __init__(self, in_channels=1, n_maps=9, filter_size=7, lam=1.0, p=1.0,
+                 connectivity=None, dtype=np.float32, random_state=0, solver="continuation",
                  solver_options=None, update="online", filter_cg_iters=2,
-                 lowfreq=False, psi=1.0, warm_start=True):
-        self.in_channels = V.check_int("in_channels", in_channels, 1)
-        self.n_maps = V.check_int("n_maps", n_maps, 1)
-        if isinstance(filter_size, numbers.Integral) and not isinstance(filter_size, bool):
-            filter_size = (int(filter_size), int(filter_size))
-        if (not isinstance(filter_size, (tuple, list)) or len(filter_size) != 2):
-            raise TypeError(f"filter_size must be an int or a pair (h, w), got {filter_size!r}")
-        self.filter_size = (V.check_int("filter_size", filter_size[0], 1),
-                            V.check_int("filter_size", filter_size[1], 1))
-        n_bytes = (self.n_maps * self.in_channels * self.filter_size[0] * self.filter_size[1]
-                   * np.dtype(dtype if dtype in (np.float32, np.float64, "float32", "float64")
-                              else np.float64).itemsize)
-        if n_bytes > MAX_FILTER_BYTES:
-            raise ValueError(
-                f"filter_size {self.filter_size} with n_maps={self.n_maps} and in_channels="
-                f"{self.in_channels} needs {n_bytes / 2 ** 30:,.1f} GiB of filters; at most "
-                f"{MAX_FILTER_BYTES / 2 ** 30:g} GiB are allowed")
-        seed = V.check_int("seed", seed, 0)
-        self.lam = V.check_positive("lam", lam)
-        self.p = V.check_p(p)
-        self.dtype = np.dtype(dtype)
-        if self.dtype not in (np.float32, np.float64):
-            raise TypeError(f"dtype must be float32 or float64, got {self.dtype}")
-        if connectivity is None:
-            g = C.full(self.n_maps, self.in_channels)
-        elif isinstance(connectivity, str):
-            g = C.make(connectivity, self.n_maps, self.in_channels, seed=seed)
-        else:
-            g = C.validate(connectivity, self.n_maps, self.in_channels)
-        self.connectivity = g
-        self.seed = seed
-        if not isinstance(solver, str):
-            raise TypeError(f"solver must be a string, got {solver!r}")
-        if solver_options is not None and not isinstance(solver_options, dict):
-            raise TypeError(f"solver_options must be a dict, got {type(solver_options).__name__}")
-        self.solver = solver
-        self.solver_options = dict(solver_options or {})
-        parse(solver, self.solver_options)  # validate early
-        if update not in UPDATES:
-            raise ValueError(f"update must be one of {UPDATES}, got {update!r}")
-        self.update = update
-        self.filter_cg_iters = V.check_int("filter_cg_iters", filter_cg_iters, 1)
-        self.lowfreq = bool(lowfreq)
-        self.warm_start = bool(warm_start)
-        if self.update == "batch" and not self.warm_start:
-            raise ValueError("update='batch' needs warm_start=True: the batch filter step "
-                             "uses every image's maps")
-        self.psi = V.check_positive("psi", psi, allow_zero=True)
-        rng = np.random.default_rng(self.seed)
-        h, w = self.filter_size
-        f = rng.standard_normal((self.n_maps, self.in_channels, h, w)).astype(self.dtype)
-        self.filters = normalize_planes(f, g)
-        self.history_ = []
+                 lowfreq=False, psi=1.0, warm_start=True, epochs=3, n_jobs=None,
+                 verbose=True, *, seed=DEPRECATED):
+        random_state = deprecated_arg("seed", seed, "random_state", random_state, 0,
+                                      "DeconvLayer", check_random_state)
+        params = dict(in_channels=in_channels, n_maps=n_maps, filter_size=filter_size,
+                      lam=lam, p=p, connectivity=connectivity, dtype=dtype,
+                      random_state=random_state, solver=solver, solver_options=solver_options,
+                      update=update, filter_cg_iters=filter_cg_iters, lowfreq=lowfreq, psi=psi,
+                      warm_start=warm_start, epochs=epochs, n_jobs=n_jobs, verbose=verbose)
+        for k, v in _checked_params(params).items():
+            setattr(self, k, v)
+        self._connectivity_spec = connectivity
+        self._filters = None
+        self._fitted = False
+        self._history = []
         self._maps = None
         self._low = None
         self._pos = [0, 0, 0.0, 0.0]
 
+    # ----------------------------------------------------- estimator protocol
+    def _set_own_params(self, params):
+        old = self.get_params(deep=False)
+        new = {**old, **params}
+        if "connectivity" not in params and any(
+                new[k] is not old[k] for k in ("in_channels", "n_maps", "random_state")):
+            new["connectivity"] = self._connectivity_spec  # re-derived for the new shape
+        checked = _checked_params(new)
+        shape = ("in_channels", "n_maps", "filter_size", "dtype", "connectivity")
+        changed = any(not _equal(checked[k], old[k]) for k in shape)
+        for k, v in checked.items():
+            setattr(self, k, v)
+        if "connectivity" in params:
+            self._connectivity_spec = params["connectivity"]
+        if changed or (not self._fitted and checked["random_state"] is not old["random_state"]):
+            self._filters, self._fitted = None, False
+            self._history, self._maps, self._low = [], None, None
+            self._pos = [0, 0, 0.0, 0.0]
+
+    def _repr_default(self, name, value):
+        if name == "connectivity":
+            return isinstance(value, np.ndarray) and bool(value.all())
+        if name == "filter_size":
+            return value == (7, 7)
+        if name == "dtype":
+            return value == np.float32
+        if name == "solver_options":
+            return value == {}
+        return False
+
+    def __sklearn_is_fitted__(self):
+        return self._fitted
+
+    @property
+    def seed(self):
+        """Deprecated name of ``random_state``."""
+        warnings.warn("DeconvLayer.seed is deprecated; use random_state", DeprecationWarning,
+                      stacklevel=2)
+        return self.random_state
+
+    @property
+    def filters(self):
+        if self._filters is None:
+            rng = rng_from(self.random_state)
+            h, w = self.filter_size
+            f = rng.standard_normal((self.n_maps, self.in_channels, h, w)).astype(self.dtype)
+            self._filters = normalize_planes(f, self.connectivity)
+        return self._filters
+
+    @filters.setter
+    def filters(self, f):
+        self._filters = f
+        self._fitted = True
+
+    @property
+    def filters_(self):
+        if not self._fitted:
+            raise not_fitted(self)
+        return self._filters
+
+    @filters_.setter
+    def filters_(self, f):
+        self.filters = f
+
+    @property
+    def n_features_in_(self):
+        if not self._fitted:
+            raise not_fitted(self)
+        return self.in_channels
+
+    @property
+    def history_(self):
+        return self._history
+
+    @history_.setter
+    def history_(self, h):
+        self._history = h
+
+    def _check_fitted(self, what):
+        if not self._fitted:
+            raise not_fitted(self, f"fit(X) before {what}")
+
+    def _threads(self, n_threads):
+        return n_jobs_to_threads(self.n_jobs) if n_threads is None else n_threads
+
     # ------------------------------------------------------------------ API
     def _images(self, images, name="images"):
         ims = as_image_list(images, self.in_channels, self.dtype, name)
-        h, w = self.filter_size
         for i, y in enumerate(ims):
             if y.shape[1] < 1 or y.shape[2] < 1:
                 raise ValueError(f"{name}[{i}] is empty")
         return ims
 
     def infer(self, image, *, z0=None, n_threads=None, return_stats=False,
-              zlow0=None, return_lowfreq=False, **options):
-        """Feature maps of one image (P, Q) / (K0, P, Q), or a batch (n, K0, P, Q).
+              zlow0=None, return_lowfreq=False, callback=None, **options):
+        """Feature maps of one image (P, Q) / (K0, P, Q), or of a batch: an
+        (n, K0, P, Q) array or a list of images.
 
-        Minimises eq. 2/3 with this layer's filters; options override the
-        layer's solver options (``solver=`` picks another solver).  With
-        ``lowfreq`` the z0 maps are solved jointly (one image at a time) and
-        ``return_lowfreq=True`` returns ``(z, zlow)``.
+        Minimises eq. 2/3 with this layer's current filters; options override
+        the layer's solver options (``solver=`` picks another solver).  A list
+        of images is always a batch (never the channels of one image): its maps
+        come back as an (n, K1, M, N) array when the images share a size, else
+        as a list.  With ``lowfreq`` the z0 maps are solved jointly (one image
+        at a time) and ``return_lowfreq=True`` returns ``(z, zlow)``.
+
+        ``callback(stats)``, if given, is called after every solver iteration
+        with a :class:`numbadn.IterationStats` (cost, sparsity, residual, time,
+        ...; the same fields for every solver); returning True stops that
+        image's solve.
         """
+        if isinstance(image, (list, tuple)):
+            return self._infer_list(image, z0, n_threads, return_stats, zlow0,
+                                    return_lowfreq, callback, options)
+        n_threads = self._threads(n_threads)
         solver = options.pop("solver", self.solver)
         opts = dict(self.solver_options) if solver == self.solver else {}
         opts.update(options)
         y = V.as_float_array("image", image, (2, 3, 4), self.dtype)
         if y.ndim == 2:
             y = y[None]
+        if y.shape[-3] != self.in_channels:
+            batch = " pass a list of images or an (n, 1, P, Q) array for a batch;" \
+                if self.in_channels == 1 and y.ndim == 3 else ""
+            raise ValueError(
+                f"image has {y.shape[-3]} channel(s) (shape {y.shape}) but the layer has "
+                f"in_channels={self.in_channels}:{batch} expected shape "
+                f"({self.in_channels}, P, Q)" + (" or (P, Q)" if self.in_channels == 1 else ""))
         if self.lowfreq:
-            if return_stats:
-                raise ValueError("return_stats is not available with lowfreq=True")
+            if return_stats or callback is not None:
+                raise ValueError("return_stats and callback are not available with "
+                                 "lowfreq=True")
             with threads(n_threads):
                 if isinstance(y, np.ndarray) and y.ndim == 4:
                     out = [infer_lowfreq(yi, self.filters, self.connectivity, lam=self.lam,
@@ -239,14 +418,40 @@ class DeconvLayer:
             return (z, zl) if return_lowfreq else z
         return _infer(y, self.filters, self.connectivity, lam=self.lam, p=self.p,
                       solver=solver, z0=z0, n_threads=n_threads,
-                      return_stats=return_stats, **opts)
+                      return_stats=return_stats, callback=callback, **opts)
+
+    def _infer_list(self, images, z0, n_threads, return_stats, zlow0, return_lowfreq,
+                    callback, options):
+        ims = self._images(images, "image")
+        if return_stats:
+            raise ValueError("return_stats=True needs a single image of shape (K0, P, Q); "
+                             "use callback= for a batch")
+        if len({y.shape for y in ims}) == 1 and callback is None:
+            z0 = None if z0 is None else np.stack(list(z0))
+            zlow0 = None if zlow0 is None else np.stack(list(zlow0))
+            return self.infer(np.stack(ims), z0=z0, n_threads=n_threads, zlow0=zlow0,
+                              return_lowfreq=return_lowfreq, **options)
+        out = []
+        for i, y in enumerate(ims):
+            cb = None if callback is None else _with_image(callback, i)
+            out.append(self.infer(y, z0=None if z0 is None else z0[i], n_threads=n_threads,
+                                  zlow0=None if zlow0 is None else zlow0[i],
+                                  return_lowfreq=return_lowfreq, callback=cb,
+                                  **dict(options)))
+        if return_lowfreq:
+            zs, zls = [o[0] for o in out], [o[1] for o in out]
+            return (_stack_if_same(zs), _stack_if_same(zls))
+        return _stack_if_same(out)
 
     def reconstruct(self, z, zlow=None):
         """``sum_k g[k, c] z_k (*) f_kc`` (eq. 1): (K1, M, N) -> (K0, P, Q).
 
-        With ``zlow`` (the z0 maps of a ``lowfreq`` layer) their low-pass image
-        is added.
+        Also an (n, K1, M, N) array or a list of maps (a batch).  With ``zlow``
+        (the z0 maps of a ``lowfreq`` layer) their low-pass image is added.
         """
+        if isinstance(z, (list, tuple)):
+            return _stack_if_same([self.reconstruct(zi, None if zlow is None else zlow[i])
+                                   for i, zi in enumerate(z)])
         z = np.asarray(z)
         if z.ndim == 4:
             return np.stack([self.reconstruct(zi, None if zlow is None else zlow[i])
@@ -271,9 +476,13 @@ class DeconvLayer:
         return (_cost(yy, z, self.filters, self.connectivity, lam=self.lam, p=self.p)
                 + self.psi * grad_energy(zlow))
 
-    def score(self, images, n_threads=None):
-        """Total eq. 3 cost after inferring every image afresh (lower is better)."""
+    def mean_cost(self, images, n_threads=None):
+        """Mean eq. 3 cost per image after inferring every image afresh with the
+        current filters (lower is better; :meth:`score` is its negative).
+
+        Works before :meth:`fit` too (on the random initial filters)."""
         ims = self._images(images)
+        n_threads = self._threads(n_threads)
         total = 0.0
         for y in ims:
             if self.lowfreq:
@@ -281,11 +490,52 @@ class DeconvLayer:
                 total += self.cost(y, z, zl)
             else:
                 total += self.cost(y, self.infer(y, n_threads=n_threads))
-        return total
+        return total / len(ims)
 
-    def fit(self, images, epochs=3, *, verbose=True, n_threads=None, callback=None,
+    def score(self, X, y=None, n_threads=None):
+        """Negative mean eq. 3 cost per image (scikit-learn's "higher is better").
+
+        ``y`` is ignored (unsupervised).  The cost itself: :meth:`mean_cost`."""
+        self._check_fitted("score(X)")
+        return -self.mean_cost(X, n_threads=n_threads)
+
+    def transform(self, X):
+        """Feature maps of every image of ``X`` (inferred with the learned filters).
+
+        Parameters
+        ----------
+        X : list of arrays, or ndarray of shape (n, K0, P, Q)
+            Images of shape (P, Q) or (K0, P, Q); one array of shape (P, Q) or
+            (K0, P, Q) is one image.
+
+        Returns
+        -------
+        ndarray of shape (n, K1, P+h-1, Q+w-1), or a list of (K1, M, N) arrays
+        when the images differ in size.
+        """
+        self._check_fitted("transform(X)")
+        ims = self._images(X, "X")
+        return self.infer(ims)
+
+    def fit_transform(self, X, y=None, **fit_params):
+        """``fit(X).transform(X)``."""
+        return self.fit(X, y, **fit_params).transform(X)
+
+    def inverse_transform(self, Z):
+        """Reconstructed images (eq. 1) from maps as :meth:`transform` returns them."""
+        self._check_fitted("inverse_transform(Z)")
+        if isinstance(Z, (list, tuple)):
+            return self.reconstruct([V.as_float_array(f"Z[{i}]", z, 3, self.dtype)
+                                     for i, z in enumerate(Z)])
+        Z = V.as_float_array("Z", Z, (3, 4), self.dtype)
+        if Z.shape[-3] != self.n_maps:
+            raise ValueError(f"Z has {Z.shape[-3]} maps but the layer has n_maps="
+                             f"{self.n_maps}: expected shape (n, {self.n_maps}, M, N)")
+        return self.reconstruct(Z)
+
+    def fit(self, X, y=None, epochs=None, *, verbose=None, n_threads=None, callback=None,
             on_image=None, desc="layer", _resume=False):
-        """Learn the filters (Algorithm 1).
+        """Learn the filters (Algorithm 1); returns ``self``.
 
         Per epoch and image: infer ``z`` warm-started from that image's maps
         of the previous epoch (zeros at first; beta restarts at ``beta0``),
@@ -300,14 +550,19 @@ class DeconvLayer:
 
         Parameters
         ----------
-        images : array or list of arrays
+        X : array or list of arrays
             (P, Q) or (K0, P, Q) arrays (sizes may differ), or (n, K0, P, Q).
-        epochs : int
-            ``E`` (section 4: 3).
-        verbose : bool
-            tqdm progress bar with epoch, image and running cost.
+        y : ignored
+            (scikit-learn's signature.)
+        epochs, verbose, n_threads : optional
+            Override the layer's ``epochs``, ``verbose`` and ``n_jobs`` for this call.
         callback : callable, optional
-            ``callback(layer, epoch, cost)`` after each epoch; returning True stops.
+            ``callback(stats)`` after every image with a
+            :class:`numbadn.IterationStats` (``epoch``, ``image``, the image's
+            eq. 3 ``cost``, ``sparsity`` and ``residual`` of its maps, ``time``
+            since the epoch began); returning True stops at the end of the
+            epoch.  (The old ``callback(layer, epoch, cost)`` after each epoch
+            still works, with a ``DeprecationWarning``.)
         on_image : callable, optional
             ``on_image(layer, epoch_done)`` after every image (online updates)
             and every epoch; :class:`numbadn.DeconvNet` uses it to write
@@ -318,9 +573,17 @@ class DeconvLayer:
         -------
         self
         """
-        ims = images if isinstance(images, LazyImages) else self._images(images)
-        epochs = V.check_int("epochs", epochs, 0)
-        n_threads = check_n_threads(n_threads)
+        if isinstance(y, numbers.Integral) and not isinstance(y, bool) and epochs is None:
+            warnings.warn("DeconvLayer.fit(X, epochs) with epochs as the second positional "
+                          "argument is deprecated (it is scikit-learn's y); use "
+                          "fit(X, epochs=...) or DeconvLayer(epochs=...)", DeprecationWarning,
+                          stacklevel=2)
+            epochs, y = y, None
+        ims = X if isinstance(X, LazyImages) else self._images(X)
+        epochs = V.check_int("epochs", self.epochs if epochs is None else epochs, 0)
+        verbose = self.verbose if verbose is None else verbose
+        n_threads = check_n_threads(self._threads(n_threads))
+        per_image, per_epoch = _fit_callback(callback)
         if not _resume or self._maps is None or len(self._maps) != len(ims):
             # a new fit starts afresh: every image's maps from zero, position 0
             # (the filters and the history carry on)
@@ -329,26 +592,32 @@ class DeconvLayer:
             self._low = [None] * len(ims)
         done = self._pos[0] * len(ims) + self._pos[1]
         bar = _progress(epochs * len(ims), verbose, desc, initial=done)
+        self.filters = self.filters  # the initial filters (or those given) are now the model's
         try:
             with threads(n_threads):
                 while self._pos[0] < epochs:
                     epoch = self._pos[0]
                     t0 = time.perf_counter() - self._pos[3]
-                    total = self._epoch(ims, epoch, bar, n_threads, on_image, t0)
+                    total, stop = self._epoch(ims, epoch, bar, n_threads, on_image, t0,
+                                              per_image)
                     self.history_.append({"epoch": len(self.history_) + 1, "cost": total,
                                           "seconds": time.perf_counter() - t0})
                     self._pos = [epoch + 1, 0, 0.0, 0.0]
                     if on_image is not None:
                         on_image(self, True)
-                    if callback is not None and callback(self, epoch, total):
+                    if per_epoch is not None and per_epoch(self, epoch, total):
+                        break
+                    if stop:
                         break
         finally:
             bar.close()
         return self
 
     # ------------------------------------------------------------ internals
-    def _epoch(self, ims, epoch, bar, n_threads, on_image, t0):
+    def _epoch(self, ims, epoch, bar, n_threads, on_image, t0, per_image=None):
+        """One epoch; returns (total cost, whether a callback asked to stop)."""
         g = self.connectivity
+        stop = False
         same = not isinstance(ims, LazyImages) and len({y.shape for y in ims}) == 1
         if self.update == "batch" and same and len(ims) > 1 and not self.lowfreq:
             Z0 = None if self._maps[0] is None else np.stack(self._maps)
@@ -357,6 +626,11 @@ class DeconvLayer:
             total = _cost(np.stack(ims), Z, self.filters, g, lam=self.lam, p=self.p)
             bar.update(len(ims))
             bar.set_postfix(epoch=epoch + 1, cost=f"{total:.4g}")
+            if per_image is not None:
+                for i, (y, z) in enumerate(zip(ims, Z)):
+                    r = conv_valid(z, self.filters, g) - y
+                    c = 0.5 * self.lam * float(np.vdot(r, r)) + _sum_abs_p(z, self.p)
+                    stop |= bool(per_image(_image_stats(epoch, i, t0, c, z, r, y)))
         else:
             total = self._pos[2]
             for i in range(self._pos[1], len(ims)):
@@ -369,8 +643,11 @@ class DeconvLayer:
                 target = self._target(i, y, zl)
                 # one residual F z - target serves the cost and the filter gradient
                 r = conv_valid(z, self.filters, self.connectivity) - target
-                total += (0.5 * self.lam * float(np.vdot(r, r)) + _sum_abs_p(z, self.p)
-                          + (self.psi * grad_energy(zl) if zl is not None else 0.0))
+                c = (0.5 * self.lam * float(np.vdot(r, r)) + _sum_abs_p(z, self.p)
+                     + (self.psi * grad_energy(zl) if zl is not None else 0.0))
+                total += c
+                if per_image is not None:
+                    stop |= bool(per_image(_image_stats(epoch, i, t0, c, z, r, target)))
                 if self.update == "online":
                     self._update_filters([z], [target], [r])
                 if self.warm_start:
@@ -383,7 +660,7 @@ class DeconvLayer:
                 bar.set_postfix(epoch=epoch + 1, image=i + 1, cost=f"{total:.4g}")
         if self.update == "batch":
             self._update_filters(self._maps, [self._target(i, y) for i, y in enumerate(ims)])
-        return total
+        return total, stop
 
     def training_state(self):
         """Everything a resumed :meth:`fit` needs: a dict of arrays and numbers."""
@@ -415,6 +692,50 @@ class DeconvLayer:
     def maps_(self):
         """Feature maps of the training images from the last epoch."""
         return self._maps
+
+
+def _image_stats(epoch, i, t0, c, z, r, y):
+    from .inference import IterationStats
+    ny = float(np.linalg.norm(y))
+    return IterationStats(epoch=epoch + 1, image=i, iteration=i + 1,
+                          time=time.perf_counter() - t0, cost=float(c),
+                          sparsity=1.0 - np.count_nonzero(z) / z.size,
+                          residual=float(np.linalg.norm(r)) / ny if ny > 0 else float("nan"),
+                          cg_residual=float("nan"))
+
+
+def _fit_callback(callback):
+    """``(per_image, per_epoch)``: a one-argument callback gets
+    :class:`IterationStats` after every image; the old three-argument
+    ``callback(layer, epoch, cost)`` is called after every epoch."""
+    if callback is None:
+        return None, None
+    if not callable(callback):
+        raise TypeError(f"callback must be callable, got {callback!r}")
+    try:
+        params = [p for p in inspect.signature(callback).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                  and p.default is p.empty]
+    except (TypeError, ValueError):  # builtins without a signature
+        params = [None]
+    if len(params) == 3:
+        warnings.warn("callback(layer, epoch, cost) is deprecated; fit now calls "
+                      "callback(stats) with a numbadn.IterationStats after every image",
+                      DeprecationWarning, stacklevel=3)
+        return None, callback
+    return callback, None
+
+
+def _with_image(callback, i):
+    """``callback`` with the ``image`` field of its stats set to ``i``."""
+    return lambda st: callback(st._replace(image=i))
+
+
+def _stack_if_same(arrays):
+    """One array when every array has the same shape, else the list."""
+    if len({a.shape for a in arrays}) == 1:
+        return np.stack(arrays)
+    return list(arrays)
 
 
 def _sum_abs_p(z, p):

@@ -15,7 +15,10 @@ import numpy as np
 
 from . import _files as F
 from . import _validation as V
-from .layer import MAX_FILTER_BYTES, DeconvLayer, LazyImages, as_image_list
+from ._params import (DEPRECATED, ParamsMixin, check_n_jobs, check_random_state,
+                      deprecated_arg, n_jobs_to_threads, not_fitted)
+from .layer import (MAX_FILTER_BYTES, DeconvLayer, LazyImages, _stack_if_same,
+                    as_image_list)
 from .solvers.options import parse
 from .solvers.topdown import continuation_chain, fista_chain, project_down
 from .solvers.z0 import low_pass, uniform_filter
@@ -41,13 +44,51 @@ STATS_SAMPLE = 20000
 
 
 def _layer_params(layer):
-    d = {k: getattr(layer, k) for k in _LAYER_PARAMS}
+    """A layer's settings as the model file records them (``random_state`` under
+    the file's key ``seed``: the int, or null for None or a Generator)."""
+    d = {k: getattr(layer, "random_state" if k == "seed" else k) for k in _LAYER_PARAMS}
+    if not isinstance(d["seed"], int):
+        d["seed"] = None
     d["filter_size"] = list(d["filter_size"])
     d["dtype"] = str(layer.dtype)
     return d
 
 
-class DeconvNet:
+def _layer_from_file(d, **kw):
+    """A layer from a model file's settings (``seed`` -> ``random_state``)."""
+    d = dict(d)
+    d["random_state"] = d.pop("seed")
+    return DeconvLayer(**d, **kw)
+
+
+def _check_net_params(layers, layer=None, top_down=True, epochs=3, n_jobs=None,
+                      verbose=True):
+    if not isinstance(layers, (list, tuple)) or not layers:
+        raise ValueError("layers must be a non-empty list of DeconvLayer")
+    for i, la in enumerate(layers):
+        if not isinstance(la, DeconvLayer):
+            raise TypeError(f"layers[{i}] must be a DeconvLayer, got {type(la).__name__}")
+        if i and la.in_channels != layers[i - 1].n_maps:
+            raise ValueError(
+                f"layers[{i}] has in_channels={la.in_channels} but layers[{i - 1}] has "
+                f"n_maps={layers[i - 1].n_maps}: they must match")
+        if i and la.lowfreq:
+            raise ValueError(f"layers[{i}]: lowfreq (the z0 maps) is for layer 1 only")
+    if layer is not None:
+        if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)):
+            raise TypeError(f"layer must be an int from 1 to {len(layers)} or None, got "
+                            f"{layer!r}")
+        if not 1 <= layer <= len(layers):
+            raise ValueError(f"layer must be from 1 to {len(layers)} or None, got {layer}")
+    if not isinstance(top_down, (bool, np.bool_)):
+        raise TypeError(f"top_down must be True or False, got {top_down!r}")
+    V.check_int("epochs", epochs, 0)
+    check_n_jobs(n_jobs)
+    if not isinstance(verbose, (int, np.integer, np.bool_)):
+        raise TypeError(f"verbose must be True/False (or an int level), got {verbose!r}")
+
+
+class DeconvNet(ParamsMixin):
     """A stack of :class:`DeconvLayer` trained bottom-up (eq. 3, Algorithm 1 per layer).
 
     Layer ``l + 1`` takes as input the maps that layer ``l`` infers for each
@@ -56,34 +97,50 @@ class DeconvNet:
     single scalar keeps the top-down chain of eqs. 10-12 linear and the maps
     sparse, unlike a per-image mean removal).
 
+    Follows scikit-learn's estimator conventions without importing it
+    (``get_params``, ``clone``, ``Pipeline``): ``fit(X)`` returns ``self``,
+    ``transform(X)`` gives the maps of layer ``layer``, ``inverse_transform``
+    projects them to pixels (eq. 12), ``score`` is the negative mean cost.
+
     Parameters
     ----------
     layers : list of DeconvLayer
         Bottom to top; ``layers[l].in_channels`` must equal
         ``layers[l-1].n_maps``.
+    layer : int or None
+        The layer (1-based) whose maps :meth:`transform` returns and
+        :meth:`score` measures; None: the top.
+    top_down : bool
+        :meth:`transform` and :meth:`score` infer layers >= 2 top-down
+        (eqs. 10-11, section 3.3); False: bottom-up only (faster).
+    epochs : int
+        Epochs per layer in :meth:`fit` (``E = 3``).
+    n_jobs : int or None
+        Numba threads (``-1`` every core; None: each layer's own ``n_jobs``).
+    verbose : bool
+        Progress bars in :meth:`fit`.
 
     Attributes
     ----------
-    layers : list of DeconvLayer
     scales_ : list of float
         ``s_l`` for every trained layer.
     trained_ : int
         Number of layers trained so far.
+    filters_ : list of ndarray
+        The filters of every trained layer (``NotFittedError`` before :meth:`fit`).
+    n_features_in_ : int
+        ``K0``, the channels of each training image.
     """
 
-    def __init__(self, layers):
-        if not isinstance(layers, (list, tuple)) or not layers:
-            raise ValueError("layers must be a non-empty list of DeconvLayer")
-        for i, layer in enumerate(layers):
-            if not isinstance(layer, DeconvLayer):
-                raise TypeError(f"layers[{i}] must be a DeconvLayer, got {type(layer).__name__}")
-            if i and layer.in_channels != layers[i - 1].n_maps:
-                raise ValueError(
-                    f"layers[{i}] has in_channels={layer.in_channels} but layers[{i - 1}] has "
-                    f"n_maps={layers[i - 1].n_maps}: they must match")
-            if i and layer.lowfreq:
-                raise ValueError(f"layers[{i}]: lowfreq (the z0 maps) is for layer 1 only")
-        self.layers = list(layers)
+    def __init__(self, layers, *, layer=None, top_down=True, epochs=3, n_jobs=None,
+                 verbose=True):
+        _check_net_params(layers, layer, top_down, epochs, n_jobs, verbose)
+        self.layers = layers
+        self.layer = layer
+        self.top_down = top_down
+        self.epochs = epochs
+        self.n_jobs = n_jobs
+        self.verbose = verbose
         #: Free-form metadata saved with the model (e.g. the preprocessing used).
         self.meta = {}
         self.scales_ = []
@@ -91,20 +148,48 @@ class DeconvNet:
         self.trained_ = 0
         self._image_ids = []
 
+    def _set_own_params(self, params):
+        new = {**self.get_params(deep=False), **params}
+        _check_net_params(**new)
+        for k, v in params.items():
+            setattr(self, k, v)
+
+    def __sklearn_is_fitted__(self):
+        return self.trained_ > 0
+
+    @property
+    def filters_(self):
+        if not self.trained_:
+            raise not_fitted(self)
+        return [la.filters for la in self.layers[:self.trained_]]
+
+    @property
+    def n_features_in_(self):
+        if not self.trained_:
+            raise not_fitted(self)
+        return self.layers[0].in_channels
+
     @classmethod
     def paper(cls, in_channels=1, *, n_maps=(9, 45, 150), filter_size=7, lam=1.0, p=1.0,
-              seed=0, lowfreq=False, **layer_kwargs):
+              random_state=0, lowfreq=False, layer=None, top_down=True, epochs=3,
+              n_jobs=None, verbose=True, seed=DEPRECATED, **layer_kwargs):
         """The paper's architecture (section 4.1).
 
         9 layer-1 maps fully connected to the image; 45 layer-2 maps, 9 on
         single layer-1 maps and 36 on pairs; 150 layer-3 maps on random pairs
         of layer-2 maps; ``H = 7, lambda = 1, p = 1``, the continuation
-        schedule ``beta0 = 1, beta_inc = 6, beta_max = 1e5``; ``E = 3``
-        (the default of :meth:`fit`).  ``n_maps`` may be shortened to fewer
-        layers, e.g. ``(9, 45)``; layer 2 uses singles and pairs when its map
-        count is ``K1 + C(K1, 2)``, random pairs otherwise.  ``lowfreq`` adds
-        the z0 maps to layer 1 (section 3.3); other keywords go to every layer.
+        schedule ``beta0 = 1, beta_inc = 6, beta_max = 1e5``; ``E = 3``.
+        ``n_maps`` may be shortened to fewer layers, e.g. ``(9, 45)``; layer 2
+        uses singles and pairs when its map count is ``K1 + C(K1, 2)``, random
+        pairs otherwise.  ``lowfreq`` adds the z0 maps to layer 1 (section
+        3.3).  Layer ``l`` (0-based) gets ``random_state + l`` (an int; a
+        Generator is shared, None stays None); ``layer``, ``top_down``,
+        ``epochs``, ``n_jobs`` and ``verbose`` go to the network, other keywords
+        to every layer.
         """
+        random_state = check_random_state(deprecated_arg(
+            "seed", seed, "random_state", random_state, 0, "DeconvNet.paper",
+            check_random_state))
         layers = []
         k_in = in_channels
         for i, k in enumerate(n_maps):
@@ -114,24 +199,32 @@ class DeconvNet:
                 conn = "singles_and_pairs"
             else:
                 conn = "random_pairs"
+            rs = random_state + i if isinstance(random_state, int) else random_state
             layers.append(DeconvLayer(k_in, k, filter_size=filter_size, lam=lam, p=p,
-                                      connectivity=conn, seed=seed + i,
+                                      connectivity=conn, random_state=rs,
                                       lowfreq=lowfreq and i == 0, **layer_kwargs))
             k_in = k
-        return cls(layers)
+        return cls(layers, layer=layer, top_down=top_down, epochs=epochs, n_jobs=n_jobs,
+                   verbose=verbose)
 
     # ------------------------------------------------------------------ fit
-    def fit(self, images, epochs=3, *, verbose=True, n_threads=None, checkpoint=None,
+    def fit(self, X, y=None, epochs=None, *, verbose=None, n_threads=None, checkpoint=None,
             resume=False, checkpoint_every=300.0, low_memory=None,
-            memory_budget=MEMORY_BUDGET):
-        """Train every layer in turn, bottom-up (section 3.1).
+            memory_budget=MEMORY_BUDGET, callback=None):
+        """Train every layer in turn, bottom-up (section 3.1); returns ``self``.
 
         Parameters
         ----------
-        images : array or list of arrays
-            Training images, (P, Q) or (K0, P, Q) each (already preprocessed).
-        epochs : int
-            Epochs per layer (``E = 3``).
+        X : array or list of arrays
+            Training images, (P, Q) or (K0, P, Q) each (already preprocessed),
+            or an (n, K0, P, Q) array.
+        y : ignored
+            (scikit-learn's signature.)
+        epochs, verbose, n_threads : optional
+            Override the network's ``epochs`` (per layer), ``verbose`` and
+            ``n_jobs`` for this call.
+        callback : callable, optional
+            Passed to every layer's :meth:`DeconvLayer.fit` in turn.
         checkpoint : str, optional
             Path of a checkpoint written atomically (temp file, then rename)
             after every epoch and every ``checkpoint_every`` seconds within one.
@@ -159,8 +252,18 @@ class DeconvNet:
         memory_budget : int
             Bytes for the automatic choice (default :data:`MEMORY_BUDGET`, 2 GiB).
         """
-        ims = as_image_list(images, self.layers[0].in_channels, self.layers[0].dtype)
-        epochs = V.check_int("epochs", epochs, 0)
+        if isinstance(y, int) and not isinstance(y, bool) and epochs is None:
+            import warnings
+            warnings.warn("DeconvNet.fit(X, epochs) with epochs as the second positional "
+                          "argument is deprecated (it is scikit-learn's y); use "
+                          "fit(X, epochs=...) or DeconvNet(..., epochs=...)",
+                          DeprecationWarning, stacklevel=2)
+            epochs = y
+        ims = as_image_list(X, self.layers[0].in_channels, self.layers[0].dtype)
+        epochs = V.check_int("epochs", self.epochs if epochs is None else epochs, 0)
+        verbose = self.verbose if verbose is None else verbose
+        if n_threads is None:
+            n_threads = n_jobs_to_threads(self.n_jobs)
         if low_memory is None:
             need = self.held_bytes([y.shape for y in ims])
             low_memory = need > memory_budget and all(
@@ -208,10 +311,10 @@ class DeconvNet:
 
         with _deferred_signals(stop) if checkpoint is not None else contextlib.nullcontext():
             return self._fit_layers(ims, epochs, verbose, n_threads, low_memory, state, hook,
-                                    checkpoint)
+                                    checkpoint, callback)
 
     def _fit_layers(self, ims, epochs, verbose, n_threads, low_memory, state, hook,
-                    checkpoint):
+                    checkpoint, callback=None):
         inputs = ims
         for li, layer in enumerate(self.layers):
             if li < self.trained_:
@@ -222,7 +325,8 @@ class DeconvNet:
             elif li:
                 inputs = [self._bottom_up_one(y, li, n_threads) for y in ims]
             resuming = state is not None and state["layer"] == li
-            layer.fit(inputs, epochs, verbose=verbose, n_threads=n_threads, on_image=hook,
+            layer.fit(inputs, epochs=epochs, verbose=verbose, n_threads=n_threads,
+                      on_image=hook, callback=callback,
                       desc=f"layer {li + 1}/{len(self.layers)}", _resume=resuming)
             # the maps of the last epoch give the scale and the firing statistics
             # (no second inference pass); without warm starts, one streaming pass
@@ -293,7 +397,9 @@ class DeconvNet:
 
     def infer(self, image, layer=None, *, top_down=True, n_alternations=2, topdown_iters=50,
               n_threads=None, return_lowfreq=False):
-        """Feature maps of ``layer`` (1-based; ``None``: the top) for one image.
+        """Feature maps of ``layer`` (1-based; ``None``: the top) for one image, or
+        for a batch: a list of images or an (n, K0, P, Q) array (maps as an
+        (n, K, M, N) array, or a list when the sizes differ).
 
         Layer 1 is inferred from the image (eq. 2), each higher layer from
         the scaled maps below (eq. 3).  With ``top_down`` and ``layer >= 2``,
@@ -309,7 +415,20 @@ class DeconvNet:
         z : ndarray of shape (K_l, M_l, N_l)
         zlow : ndarray, only with ``return_lowfreq`` (layer 1 with z0 maps)
         """
+        if isinstance(image, (list, tuple)) or (isinstance(image, np.ndarray)
+                                                and image.ndim == 4):
+            ims = as_image_list(list(image), self.layers[0].in_channels,
+                                self.layers[0].dtype, "image")
+            out = [self.infer(y, layer, top_down=top_down, n_alternations=n_alternations,
+                              topdown_iters=topdown_iters, n_threads=n_threads,
+                              return_lowfreq=return_lowfreq) for y in ims]
+            if return_lowfreq:
+                return (_stack_if_same([o[0] for o in out]),
+                        _stack_if_same([o[1] for o in out]))
+            return _stack_if_same(out)
         layer = self._layer_index(layer)
+        if n_threads is None:
+            n_threads = n_jobs_to_threads(self.n_jobs)
         y = as_image_list(image, self.layers[0].in_channels, self.layers[0].dtype, "image")[0]
         if layer > 1 and self.trained_ < layer - 1:
             raise ValueError(f"layer {layer} needs layers 1..{layer - 1} trained first "
@@ -344,6 +463,74 @@ class DeconvNet:
                 z = lay.infer(u, z0=z, n_threads=n_threads)
             z = eq10(z)
         return (z, zlow) if return_lowfreq else z
+
+    # ------------------------------------------------- estimator interface
+    def _fitted_layer(self, what):
+        if not self.trained_:
+            raise not_fitted(self, f"fit(X) before {what}")
+        layer = self._layer_index(self.layer)
+        if layer > self.trained_:
+            raise not_fitted(self, f"fit(X) (layer {layer} of layer={self.layer!r} is not "
+                                   f"trained; trained: {self.trained_}) before {what}")
+        return layer
+
+    def transform(self, X):
+        """Feature maps of layer ``layer`` for every image of ``X``.
+
+        ``X``: a list of images ((P, Q) or (K0, P, Q)) or an (n, K0, P, Q)
+        array; one 2-D or 3-D array is one image.  Returns an (n, K, M, N)
+        array, or a list when the images differ in size.  Layers >= 2 are
+        inferred top-down unless ``top_down=False``.
+        """
+        layer = self._fitted_layer("transform(X)")
+        ims = as_image_list(X, self.layers[0].in_channels, self.layers[0].dtype, "X")
+        return self.infer(ims, layer, top_down=self.top_down)
+
+    def fit_transform(self, X, y=None, **fit_params):
+        """``fit(X).transform(X)``."""
+        return self.fit(X, y, **fit_params).transform(X)
+
+    def inverse_transform(self, Z):
+        """Images reconstructed (eq. 12) from maps of layer ``layer`` as
+        :meth:`transform` returns them."""
+        layer = self._fitted_layer("inverse_transform(Z)")
+        if isinstance(Z, (list, tuple)) or np.ndim(Z) == 4:
+            return _stack_if_same([self.reconstruct(z, layer) for z in Z])
+        return self.reconstruct(Z, layer)
+
+    def cost(self, image, z, layer=None, *, zlow=None):
+        """Eq. 10's cost of layer-``layer`` maps ``z`` for ``image``:
+        ``lam_l/2 ||R_l z - y||^2 + sum |z|^p_l`` with ``R_l`` the projection
+        to pixels (eq. 12) and ``lam_l, p_l`` the layer's (less the z0 image
+        when ``zlow`` is given)."""
+        layer = self._layer_index(layer)
+        la = self.layers[layer - 1]
+        y = as_image_list(image, self.layers[0].in_channels, self.layers[0].dtype,
+                          "image")[0]
+        r = self.reconstruct(z, layer, zlow=zlow).astype(np.float64) - y
+        zz = np.abs(np.asarray(z, np.float64))
+        return float(0.5 * la.lam * np.vdot(r, r) + (zz ** la.p).sum())
+
+    def mean_cost(self, X, layer=None, n_threads=None):
+        """Mean eq. 10 cost per image (:meth:`cost`) after inferring layer
+        ``layer`` (default: the ``layer`` parameter, else the top) for each
+        image of ``X``, top-down unless ``top_down=False``; lower is better."""
+        layer = self._layer_index(self.layer if layer is None else layer)
+        ims = as_image_list(X, self.layers[0].in_channels, self.layers[0].dtype, "X")
+        low = self.layers[0].lowfreq
+        total = 0.0
+        for y in ims:
+            out = self.infer(y, layer, top_down=self.top_down, n_threads=n_threads,
+                             return_lowfreq=low)
+            z, zlow = out if low else (out, None)
+            total += self.cost(y, z, layer, zlow=zlow)
+        return total / len(ims)
+
+    def score(self, X, y=None, n_threads=None):
+        """Negative :meth:`mean_cost` (scikit-learn's "higher is better"); ``y``
+        is ignored."""
+        layer = self._fitted_layer("score(X)")
+        return -self.mean_cost(X, layer, n_threads=n_threads)
 
     def _lowpass(self, zlow):
         l1 = self.layers[0]
@@ -386,13 +573,16 @@ class DeconvNet:
             out[k] = project_down(z, chain)
         return out
 
-    def sample(self, layer=None, n=1, *, size=100, seed=0, keep=SAMPLE_KEEP):
+    def sample(self, layer=None, n=1, *, size=100, random_state=0, keep=SAMPLE_KEEP,
+               seed=DEPRECATED):
         """Draw images from the model (Fig. 3).
 
         For each layer-``layer`` feature, the number of activations follows its
         firing frequency over the training set and their values are drawn by
         inverse-CDF sampling from its 100-bin activation histogram; the
         ``keep`` largest in magnitude are kept and projected to pixels.
+        ``random_state``: an int, None or a ``numpy.random.Generator``
+        (``seed`` is its deprecated name).
 
         Returns
         -------
@@ -407,7 +597,10 @@ class DeconvNet:
         M = size + sum(self.layers[i].filter_size[0] - 1 for i in range(layer))
         N = size + sum(self.layers[i].filter_size[1] - 1 for i in range(layer))
         K = freq.shape[0]
-        rng = np.random.default_rng(seed)
+        random_state = check_random_state(deprecated_arg(
+            "seed", seed, "random_state", random_state, 0, "DeconvNet.sample",
+            check_random_state))
+        rng = np.random.default_rng(random_state)
         dt = self.layers[0].dtype
         out = []
         for _ in range(n):
@@ -467,7 +660,7 @@ class DeconvNet:
             d = dict(d)
             dt = np.dtype(d.pop("dtype"))
             try:
-                la = DeconvLayer(connectivity=arrs[f"g{i}"], dtype=dt, **d)
+                la = _layer_from_file(d, connectivity=arrs[f"g{i}"], dtype=dt)
             except (ValueError, TypeError) as exc:
                 raise ValueError(f"{path} is not a readable numbadn model file: member "
                                  f"'g{i}' {exc}") from None
@@ -766,7 +959,7 @@ def _check_layer(i, d, k_prev):
         raise _err(f"{name}.solver_options must be an object, got {d['solver_options']!r}")
     params = {k: v for k, v in d.items() if k != "dtype"}
     try:  # every range check of the constructor, on a layer with filters of bounded size
-        DeconvLayer(dtype=np.dtype(d["dtype"]), **params)
+        _layer_from_file(params, dtype=np.dtype(d["dtype"]))
     except (ValueError, TypeError) as exc:
         raise _err(f"{name}: {exc}") from None
     return k1, k0, h, w

@@ -7,7 +7,7 @@ frequencies of each feature from the training set."  Fig. 3 has rows of
 samples per layer, fruit on top and city below.
 
 Protocol: the models of ``reproduce/train_models.py`` (trained there if
-missing); ``net.sample(layer, n, seed=...)``: for each feature of the layer the
+missing); ``net.sample(layer, n, random_state=...)``: for each feature of the layer the
 number of activations in a 100x100 sample is binomial with its firing
 frequency over the training set, their values are drawn from its activation
 histogram, the 100 largest in magnitude are kept (the authors' toolbox) and
@@ -104,7 +104,7 @@ def main(argv=None):
         net = _common.load_model(args, s)
         res[s] = []
         for li in range(1, net.trained_ + 1):
-            imgs = net.sample(li, args.n, seed=args.seed + 100 * li)[:, 0]
+            imgs = net.sample(li, args.n, random_state=args.seed + 100 * li)[:, 0]
             freq = net.stats_[li - 1][0]
             M = 100 + sum(net.layers[i].filter_size[0] - 1 for i in range(li))
             e = angular_energy(random_patches(list(imgs), N_PATCHES, 15, seed=args.seed))

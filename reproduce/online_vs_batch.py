@@ -34,7 +34,7 @@ def run(quick=False, lam=1.0, out="figures"):
     epochs = 2 if quick else 3
     rows = {}
     for update in ("online", "batch"):
-        layer = numbadn.DeconvLayer(1, 9, lam=lam, update=update, seed=0)
+        layer = numbadn.DeconvLayer(1, 9, lam=lam, update=update, random_state=0)
         t0 = time.perf_counter()
         layer.fit(train, epochs=epochs, verbose=False)
         secs = time.perf_counter() - t0

@@ -73,9 +73,9 @@ def learning_overhead(n_images, repeats, n_threads=None):
     ims = [contrast_normalize(im) for im in load_images("food")[:n_images]]
 
     def fit():
-        DeconvLayer(1, 9, seed=0).fit(ims, epochs=1, verbose=False, n_threads=n_threads)
+        DeconvLayer(1, 9, random_state=0).fit(ims, epochs=1, verbose=False, n_threads=n_threads)
 
-    layer = DeconvLayer(1, 9, seed=0)
+    layer = DeconvLayer(1, 9, random_state=0)
 
     def inf():
         for y in ims:

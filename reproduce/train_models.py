@@ -72,7 +72,7 @@ def train_one(args, name, verbose=True):
     ys, desc = training_images(args, name)
     epochs = QUICK["epochs"] if args.quick else PAPER["epochs"]
     net = numbadn.DeconvNet.paper(1, n_maps=PAPER["n_maps"], filter_size=PAPER["filter_size"],
-                                  lam=PAPER["lam"], p=PAPER["p"], seed=args.seed)
+                                  lam=PAPER["lam"], p=PAPER["p"], random_state=args.seed)
     net.meta = {"preprocess": "contrast_normalize", "images": desc, "n_images": len(ys),
                 "set": name, "epochs": epochs, "quick": bool(args.quick)}
     path = _common.model_path(args, name)

@@ -91,7 +91,7 @@ def test_fit_lowers_the_cost(planted):
     ims, _ = planted
     ims = ims[:4]
     layer = DeconvLayer(1, 6, 7, lam=10.0, seed=2)
-    score0 = layer.score(ims)
+    score0 = layer.mean_cost(ims)  # issue 14: score() is now -mean_cost (higher is better)
     out = layer.fit(ims, epochs=6, verbose=False)
     assert out is layer
     costs = [h["cost"] for h in layer.history_]
@@ -99,7 +99,7 @@ def test_fit_lowers_the_cost(planted):
     assert all(h["seconds"] >= 0 for h in layer.history_)
     assert costs[-1] < 0.9 * costs[0]
     assert all(b <= 1.02 * a for a, b in zip(costs, costs[1:]))  # non-increasing-ish
-    assert layer.score(ims) < score0
+    assert layer.mean_cost(ims) < score0
     # a second fit continues the history
     layer.fit(ims, epochs=1, verbose=False)
     assert len(layer.history_) == 7 and layer.history_[-1]["epoch"] == 7
@@ -111,9 +111,9 @@ def test_online_and_batch_updates_both_learn(planted, update, solver):
     ims, _ = planted
     layer = DeconvLayer(1, 4, 7, lam=10.0, update=update, solver=solver,
                         solver_options={"max_iter": 30} if solver == "fista" else None)
-    score0 = layer.score(ims[:3])
+    score0 = layer.mean_cost(ims[:3])  # issue 14: score() is now -mean_cost
     layer.fit(ims[:3], epochs=3, verbose=False)
-    assert layer.score(ims[:3]) < score0
+    assert layer.mean_cost(ims[:3]) < score0
     assert len(layer.maps_) == 3 and layer.maps_[0].shape == (4, 70, 70)
     assert_unit_planes(layer)
 
@@ -122,8 +122,9 @@ def test_callback_can_stop_fit(planted):
     ims, _ = planted
     seen = []
     layer = DeconvLayer(1, 4, 7)
-    layer.fit(ims[:2], epochs=5, verbose=False,
-              callback=lambda lay, epoch, c: seen.append((epoch, c)) or epoch == 1)
+    with pytest.warns(DeprecationWarning, match="callback"):  # issue 14: the old signature
+        layer.fit(ims[:2], epochs=5, verbose=False,
+                  callback=lambda lay, epoch, c: seen.append((epoch, c)) or epoch == 1)
     assert [e for e, _ in seen] == [0, 1] and len(layer.history_) == 2
 
 

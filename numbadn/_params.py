@@ -1,0 +1,219 @@
+"""scikit-learn's estimator conventions by duck typing (numbadn does not import
+scikit-learn): ``get_params`` / ``set_params``, a readable ``repr``, the
+"not fitted" error, ``random_state``, ``n_jobs`` and deprecated parameter names.
+
+scikit-learn's ``clone`` builds a new object from ``get_params(deep=False)`` and
+checks that the new object holds each given value itself (``is``); the
+estimators here store what they are given, or, for the few arguments they
+canonicalise (``filter_size`` 7 -> ``(7, 7)``, ``connectivity`` None -> the
+boolean matrix), a canonical form that they then keep as it is.
+"""
+from __future__ import annotations
+
+import inspect
+import numbers
+import warnings
+
+import numpy as np
+
+__all__ = ["ParamsMixin", "NotFittedError", "check_random_state", "check_n_jobs",
+           "n_jobs_to_threads", "deprecated_arg", "DEPRECATED"]
+
+
+class NotFittedError(ValueError, AttributeError):
+    """An estimator was used before ``fit`` (as scikit-learn's ``NotFittedError``,
+    a ``ValueError`` and an ``AttributeError``, so ``hasattr(est, "filters_")`` is
+    False before fitting)."""
+
+
+class _Deprecated:
+    """Default of a deprecated keyword: tells "not given" from any value."""
+
+    def __repr__(self):
+        return "<deprecated>"
+
+
+#: Sentinel default of deprecated keywords.
+DEPRECATED = _Deprecated()
+
+
+def deprecated_arg(old, old_value, new, new_value, new_default, owner, check=None):
+    """The value to use when a renamed keyword ``old`` may have been given.
+
+    Warns (``DeprecationWarning``) when it was; giving both names is an error.
+    ``check(value, name)``, if given, checks the old value under its own name.
+    """
+    if old_value is DEPRECATED:
+        return new_value
+    if check is not None:
+        check(old_value, old)
+    if new_value is not new_default and new_value != new_default:
+        raise TypeError(f"{owner}: give {new}= only ({old}= is its deprecated name), "
+                        f"got both {old}={old_value!r} and {new}={new_value!r}")
+    warnings.warn(f"{owner}: {old}= is deprecated and will be removed in the next release; "
+                  f"use {new}={old_value!r}", DeprecationWarning, stacklevel=3)
+    return old_value
+
+
+def check_random_state(random_state, name="random_state"):
+    """``random_state`` checked: an int >= 0, None or a ``numpy.random.Generator``
+    (returned unchanged)."""
+    if random_state is None or isinstance(random_state, np.random.Generator):
+        return random_state
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        if random_state < 0:
+            raise ValueError(f"{name} must be >= 0, got {random_state}")
+        return random_state
+    raise TypeError(f"{name} must be an int >= 0, None or a numpy.random.Generator, got "
+                    f"{random_state!r}")
+
+
+def rng_from(random_state):
+    """A ``numpy.random.Generator`` for ``random_state`` (the Generator itself if given)."""
+    return np.random.default_rng(random_state)
+
+
+def check_n_jobs(n_jobs, name="n_jobs"):
+    """``n_jobs``: None, a positive int, or a negative int counting back from all
+    cores (-1 all, -2 all but one), as in scikit-learn."""
+    if n_jobs is None:
+        return None
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral):
+        raise TypeError(f"{name} must be an int (-1: all cores) or None, got {n_jobs!r}")
+    if n_jobs == 0:
+        raise ValueError(f"{name} must not be 0: give a positive thread count, -1 for all "
+                         "cores, or None")
+    return n_jobs
+
+
+def n_jobs_to_threads(n_jobs):
+    """Numba threads for ``n_jobs`` (None stays None: numba's default, every core)."""
+    n_jobs = check_n_jobs(n_jobs)
+    if n_jobs is None or n_jobs > 0:
+        return n_jobs
+    from ._jit import max_threads
+    return max(1, max_threads() + 1 + n_jobs)
+
+
+def _short(v):
+    """repr of a parameter value for ``__repr__``: arrays by dtype and shape."""
+    if isinstance(v, np.ndarray):
+        return f"<{v.dtype} array {v.shape}>"
+    if isinstance(v, np.dtype):
+        return f"np.{v.name}"
+    if isinstance(v, np.random.Generator):
+        return "Generator(...)"
+    if isinstance(v, (list, tuple)) and any(hasattr(x, "get_params") for x in v):
+        inner = ", ".join(repr(x) for x in v)
+        return f"[{inner}]" if isinstance(v, list) else f"({inner})"
+    return repr(v)
+
+
+def _same(a, b):
+    """``a`` equals the default ``b`` (numbers by value, other things by type and value)."""
+    if a is b:
+        return True
+    if isinstance(a, (np.ndarray, np.random.Generator)):
+        return False
+    if isinstance(a, numbers.Real) and isinstance(b, numbers.Real):
+        return isinstance(a, bool) == isinstance(b, bool) and a == b
+    try:
+        return type(a) is type(b) and bool(a == b)
+    except Exception:
+        return False
+
+
+class ParamsMixin:
+    """``get_params``, ``set_params`` and ``__repr__`` from the constructor's signature.
+
+    Subclasses list renamed keywords in ``_deprecated_params`` (old -> new); they are
+    left out of the parameters.  ``_repr_default(name, value)`` may say that a value
+    equals the default in canonical form (e.g. a full connectivity matrix).
+    """
+
+    _deprecated_params: dict = {}
+
+    @classmethod
+    def _get_param_names(cls):
+        sig = inspect.signature(cls.__init__)
+        return sorted(p.name for p in sig.parameters.values()
+                      if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+                      and p.name not in cls._deprecated_params)
+
+    def get_params(self, deep=True):
+        """Parameters of this estimator (``deep``: also those of nested estimators,
+        as ``name__param``)."""
+        out = {}
+        for k in self._get_param_names():
+            v = getattr(self, k)
+            if deep and hasattr(v, "get_params") and not isinstance(v, type):
+                out.update((f"{k}__{kk}", vv) for kk, vv in v.get_params().items())
+            out[k] = v
+        return out
+
+    def set_params(self, **params):
+        """Set parameters (``name__param`` for nested estimators); returns self.
+
+        Values are checked as the constructor checks them; an unknown name is an
+        error that lists the valid ones."""
+        if not params:
+            return self
+        names = self._get_param_names()
+        own, nested = {}, {}
+        for key, v in params.items():
+            name, _, sub = key.partition("__")
+            if name in self._deprecated_params and not sub:
+                new = self._deprecated_params[name]
+                warnings.warn(f"{type(self).__name__}: {name} is deprecated; use {new}",
+                              DeprecationWarning, stacklevel=2)
+                name = new
+            if name not in names:
+                raise ValueError(f"invalid parameter {name!r} for {type(self).__name__}; "
+                                 f"valid parameters: {', '.join(names)}")
+            if sub:
+                nested.setdefault(name, {})[sub] = v
+            else:
+                own[name] = v
+        if own:
+            self._set_own_params(own)
+        for name, sub in nested.items():
+            getattr(self, name).set_params(**sub)
+        return self
+
+    def _set_own_params(self, params):
+        for k, v in params.items():
+            setattr(self, k, v)
+
+    def _repr_default(self, name, value):
+        return False
+
+    def __sklearn_tags__(self):
+        """scikit-learn's tags (read by ``check_is_fitted`` and meta-estimators since
+        scikit-learn 1.6); scikit-learn is imported only when it asks."""
+        from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
+        return Tags(estimator_type=None, target_tags=TargetTags(required=False),
+                    transformer_tags=TransformerTags(preserves_dtype=["float32", "float64"]),
+                    input_tags=InputTags(two_d_array=False, three_d_array=True),
+                    non_deterministic=False, requires_fit=True)
+
+    def __repr__(self):
+        sig = inspect.signature(type(self).__init__)
+        parts = []
+        for name in (p for p in sig.parameters if p != "self"):
+            if name in self._deprecated_params:
+                continue
+            param = sig.parameters[name]
+            if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                continue
+            v = getattr(self, name)
+            default = param.default
+            if default is not param.empty and (_same(v, default)
+                                               or self._repr_default(name, v)):
+                continue
+            parts.append(f"{name}={_short(v)}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+
+def not_fitted(est, what="fit(X)"):
+    return NotFittedError(f"this {type(est).__name__} is not fitted yet: call {what} first "
+                          "(or load a trained model)")
