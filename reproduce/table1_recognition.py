@@ -316,7 +316,10 @@ def main(argv=None):
                 score="mean per-class accuracy over the test images, mean +- std over splits")
     out = _common.out_dir(args)
     fig = out / "table1_recognition.png"
-    plot(fig, results, sizes, f"Table 1: paper (Caltech-101) vs numbadn ({what.split(',')[0]})")
+    short = ("Caltech-101" if args.caltech else f"folder {args.folder}" if args.folder
+             else "Fashion-MNIST stand-in")
+    plot(fig, results, sizes, f"Table 1: paper (Caltech-101) vs numbadn ({short}, "
+                              f"{cfg['n_splits']} splits)")
     rep.figure(fig)
     rep.finish(args, extra=dict(results=results, paper=PAPER, data=what,
                                 classes=data.class_names,
