@@ -55,6 +55,21 @@ def remove_stale_tmp(folder):
     return removed
 
 
+def current_umask():
+    """The process umask, read without changing it where Linux allows
+    (``/proc/self/status``); elsewhere set and restored at once."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
 def atomic_savez(path, header, arrs):
     """Write ``arrs`` and the JSON ``header`` (member ``__header__``) to ``path``:
     a temporary file in the same folder, flushed to disk (``fsync``), then renamed
@@ -67,6 +82,8 @@ def atomic_savez(path, header, arrs):
     remove_stale_tmp(d)
     fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", suffix=TMP_SUFFIX, dir=d)
     try:
+        # mkstemp makes the file 0600; give it what open() would: 0666 less the umask
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as fh:
             np.savez(fh, __header__=np.array(json.dumps(header)), **arrs)
             fh.flush()
