@@ -41,7 +41,7 @@ from scipy import ndimage
 
 from .preprocess import to_grey
 
-__all__ = ["load_images", "builtin_sets", "describe", "IMAGE_SUFFIXES"]
+__all__ = ["load_images", "resize_and_tile", "builtin_sets", "describe", "IMAGE_SUFFIXES"]
 
 #: Side of the paper's training images (section 4: "two datasets of 100x100 images").
 CROP_SIZE = (100, 100)
@@ -177,10 +177,7 @@ def load_images(source, *, size=None, crop=None, grey=True, dtype=np.float32):
         # The -full sets are the 100x100 crops; size and crop then act on each.
         members = [t for _, _, t in _grid_crops(img)] if full else [img]
         for img in members:
-            if size is not None:
-                img = _resize_cover(img, size)
-            tiles = [t for _, _, t in _grid_crops(img, crop)] if crop is not None else [img]
-            images.extend(np.ascontiguousarray(t, dtype=dtype) for t in tiles)
+            images.extend(resize_and_tile(img, size=size, crop=crop, dtype=dtype))
     if not images:
         extra = (f" (every tile of crop={crop} was blank: std < {MIN_CROP_STD} or "
                  f"detail < {MIN_CROP_DETAIL})"
@@ -188,6 +185,32 @@ def load_images(source, *, size=None, crop=None, grey=True, dtype=np.float32):
         raise ValueError(f"no images could be read from source {_source_name(source)}"
                          f"{extra}")
     return images
+
+
+def resize_and_tile(img, *, size=None, crop=None, dtype=np.float32):
+    """What :func:`load_images` does to each image with ``size`` and ``crop``.
+
+    Parameters
+    ----------
+    img : ndarray of shape (P, Q) or (C, P, Q)
+        An image in [0, 1].
+    size, crop : int or (int, int), optional
+        As in :func:`load_images`: scale to cover ``size`` and cut out its
+        centre, then tile into ``crop`` tiles, blank ones left out.
+
+    Returns
+    -------
+    list of ndarray
+        One image (no ``crop``), or the non-blank tiles (possibly none: an
+        image smaller than ``crop`` has no tile).
+    """
+    size = _check_shape_arg("size", size)
+    crop = _check_shape_arg("crop", crop)
+    dtype = _check_dtype(dtype)
+    if size is not None:
+        img = _resize_cover(img, size)
+    tiles = [t for _, _, t in _grid_crops(img, crop)] if crop is not None else [img]
+    return [np.ascontiguousarray(t, dtype=dtype) for t in tiles]
 
 
 def builtin_sets():

@@ -396,7 +396,7 @@ class DeconvNet(ParamsMixin):
         return chain
 
     def infer(self, image, layer=None, *, top_down=True, n_alternations=2, topdown_iters=50,
-              n_threads=None, return_lowfreq=False):
+              n_threads=None, return_lowfreq=False, on_step=None):
         """Feature maps of ``layer`` (1-based; ``None``: the top) for one image, or
         for a batch: a list of images or an (n, K0, P, Q) array (maps as an
         (n, K, M, N) array, or a list when the sizes differ).
@@ -410,6 +410,10 @@ class DeconvNet(ParamsMixin):
         continuation scheme with CG on the chain of filters (the paper's), or
         FISTA (``topdown_iters`` iterations at most on eq. 10).
 
+        ``on_step(done, total)``, if given, is called after every step (each
+        layer's bottom-up inference, each solve of eq. 10 or 11), e.g. for a
+        progress bar on a large image.
+
         Returns
         -------
         z : ndarray of shape (K_l, M_l, N_l)
@@ -421,7 +425,7 @@ class DeconvNet(ParamsMixin):
                                 self.layers[0].dtype, "image")
             out = [self.infer(y, layer, top_down=top_down, n_alternations=n_alternations,
                               topdown_iters=topdown_iters, n_threads=n_threads,
-                              return_lowfreq=return_lowfreq) for y in ims]
+                              return_lowfreq=return_lowfreq, on_step=on_step) for y in ims]
             if return_lowfreq:
                 return (_stack_if_same([o[0] for o in out]),
                         _stack_if_same([o[1] for o in out]))
@@ -433,16 +437,26 @@ class DeconvNet(ParamsMixin):
         if layer > 1 and self.trained_ < layer - 1:
             raise ValueError(f"layer {layer} needs layers 1..{layer - 1} trained first "
                              f"(trained: {self.trained_})")
+        n_steps = layer + (2 * n_alternations + 1 if top_down and layer > 1 else 0)
+        done = [0]
+
+        def step():
+            done[0] += 1
+            if on_step is not None:
+                on_step(done[0], n_steps)
+
         l1 = self.layers[0]
         zlow = None
         if l1.lowfreq:
             z, zlow = l1.infer(y, n_threads=n_threads, return_lowfreq=True)
         else:
             z = l1.infer(y, n_threads=n_threads)
+        step()
         u = z
         for li in range(1, layer):
             u = z * z.dtype.type(self.scales_[li - 1])
             z = self.layers[li].infer(u, n_threads=n_threads)
+            step()
         if top_down and layer > 1:
             lay = self.layers[layer - 1]
             target = y if zlow is None else np.ascontiguousarray(y - self._lowpass(zlow))
@@ -460,8 +474,11 @@ class DeconvNet(ParamsMixin):
                                        max_iter=topdown_iters)
             for _ in range(n_alternations):
                 z = eq10(z)
+                step()
                 z = lay.infer(u, z0=z, n_threads=n_threads)
+                step()
             z = eq10(z)
+            step()
         return (z, zlow) if return_lowfreq else z
 
     # ------------------------------------------------- estimator interface

@@ -111,14 +111,39 @@ def _new_figure(width_in: float, height_in: float) -> Figure:
     return Figure(figsize=(width_in, height_in), dpi=DPI)
 
 
+#: File formats by name ending; a path without one gets PNG data.
+FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".pdf": "pdf", ".svg": "svg",
+           ".tif": "tiff", ".tiff": "tiff", ".webp": "webp"}
+
+
+def image_format(path) -> str:
+    """The file format a figure saved to ``path`` gets, from its name ending
+    (``.png``, ``.jpg``/``.jpeg``, ``.pdf``, ``.svg``, ``.tif``/``.tiff``, ``.webp``;
+    none: PNG).  Another ending is an error naming the path and the formats."""
+    ext = os.path.splitext(os.fspath(path))[1].lower()
+    if not ext:
+        return "png"
+    if ext not in FORMATS:
+        raise ValueError(f"cannot write a figure to {os.fspath(path)}: unknown file type "
+                         f"{ext!r}; use one of {', '.join(FORMATS)}")
+    return FORMATS[ext]
+
+
 def _finish(fig: Figure, path) -> Figure:
     if path is not None:
         path = os.fspath(path)
+        fmt = image_format(path)
         directory = os.path.dirname(path)
         if directory:
             os.makedirs(directory, exist_ok=True)
-        fig.savefig(path, dpi=DPI, format="png")
+        kw = {"pil_kwargs": {"quality": 92}} if fmt == "jpeg" else {}
+        fig.savefig(path, dpi=DPI, format=fmt, **kw)
     return fig
+
+
+def save(fig: Figure, path) -> Figure:
+    """Save ``fig`` to ``path`` in the format its ending names (:func:`image_format`)."""
+    return _finish(fig, path)
 
 
 def _check_finite(arr: np.ndarray, name: str) -> None:
@@ -224,7 +249,7 @@ def filter_grid(filters, *, labels=True, title=None, path=None, ncols=None) -> F
     title : str, optional
         Figure title.
     path : str or path-like, optional
-        Save the figure here as a PNG.
+        Save the figure here, in the format its ending names (PNG by default).
     ncols : int, optional
         Columns of the grid. By default ``min(10, ceil(sqrt(n)))`` rows are
         used (150 -> 10 x 15, 45 -> 7 x 7, 9 -> 3 x 3).
@@ -302,7 +327,7 @@ def feature_maps(image, z, *, n=None, path=None, title=None) -> Figure:
     n : int, optional
         Number of maps to show, the first ``n``; default all ``K``.
     path : str or path-like, optional
-        Save the figure here as a PNG.
+        Save the figure here, in the format its ending names (PNG by default).
     title : str, optional
         Figure title.
 
@@ -373,7 +398,7 @@ def reconstructions(originals, recons, *, titles=None, path=None) -> Figure:
     titles : sequence of str, optional
         One title per row, used for the original's panel.
     path : str or path-like, optional
-        Save the figure here as a PNG.
+        Save the figure here, in the format its ending names (PNG by default).
 
     Returns
     -------
@@ -483,7 +508,7 @@ def samples(imgs, *, path=None, title=None) -> Figure:
     imgs : array_like of shape (n, M, N) or (n, C, M, N), or list of images
         Sampled images projected into pixel space, channels first (C = 1 or 3).
     path : str or path-like, optional
-        Save the figure here as a PNG.
+        Save the figure here, in the format its ending names (PNG by default).
     title : str, optional
         Figure title.
 
@@ -557,7 +582,7 @@ def solver_stats(stats_by_name, *, x="time", y="cost", path=None, log=True) -> F
     x, y : str, default 'time' and 'cost'
         The statistics on the horizontal and vertical axes.
     path : str or path-like, optional
-        Save the figure here as a PNG.
+        Save the figure here, in the format its ending names (PNG by default).
     log : bool, default True
         Logarithmic vertical axis (nonpositive values are not drawn).
 
@@ -591,3 +616,34 @@ def solver_stats(stats_by_name, *, x="time", y="cost", path=None, log=True) -> F
     ax.legend(fontsize=8)
     fig.tight_layout()
     return _finish(fig, path)
+
+
+def save_stacked(figures, path) -> None:
+    """Save several figures one above the other as one image file, in the format
+    ``path``'s ending names (:func:`image_format`), on a white background."""
+    import io
+
+    from PIL import Image
+
+    fmt = image_format(path)
+    if fmt in ("pdf", "svg"):
+        raise ValueError(f"cannot stack figures into {os.fspath(path)}: give a raster file "
+                         "type (.png, .jpg, .tif, .webp) or a folder")
+    parts = []
+    for fig in figures:
+        buf = io.BytesIO()
+        fig.savefig(buf, dpi=DPI, format="png")
+        buf.seek(0)
+        parts.append(Image.open(buf).convert("RGB"))
+    width = max(im.width for im in parts)
+    out = Image.new("RGB", (width, sum(im.height for im in parts)), "white")
+    top = 0
+    for im in parts:
+        out.paste(im, ((width - im.width) // 2, top))
+        top += im.height
+    path = os.fspath(path)
+    directory = os.path.dirname(path)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    out.save(path, format={"jpeg": "JPEG", "png": "PNG", "tiff": "TIFF",
+                           "webp": "WEBP"}[fmt])
