@@ -39,6 +39,12 @@ import time
 
 import numba
 
+from ._numba_cache import guard as _guard_cache
+
+#: Numba's caches of numbadn removed at this import because its sources changed
+#: (a callee in another file is invisible to numba's own check; see _numba_cache).
+STALE_CACHES_REMOVED = _guard_cache()
+
 FASTMATH = {"contract", "reassoc", "nsz", "arcp"}
 
 JIT = dict(cache=True, nogil=True, fastmath=FASTMATH)

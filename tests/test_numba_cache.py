@@ -1,0 +1,58 @@
+"""The stale-cache guard (numbadn._numba_cache): an edited numba source removes the caches."""
+from __future__ import annotations
+
+from numbadn import _numba_cache as C
+
+
+def make_pkg(root):
+    (root / "kernels" / "__pycache__").mkdir(parents=True)
+    (root / "solvers" / "__pycache__").mkdir(parents=True)
+    (root / "kernels" / "_a.py").write_text("def f(): return 1\n")
+    (root / "solvers" / "_b.py").write_text("def g(): return 2\n")
+    (root / "_jit.py").write_text("JIT = {}\n")
+    (root / "data.py").write_text("x = 1\n")
+    caches = [root / "kernels" / "__pycache__" / "_a.f-1.py311.nbi",
+              root / "kernels" / "__pycache__" / "_a.f-1.py311.1.nbc",
+              root / "solvers" / "__pycache__" / "_b.g-1.py311.nbi"]
+    for c in caches:
+        c.write_bytes(b"cache")
+    return caches
+
+
+def test_caches_survive_while_the_sources_are_unchanged(tmp_path):
+    caches = make_pkg(tmp_path)
+    C.guard(tmp_path)                       # first import: no stamp yet, caches of unknown age go
+    for c in caches:
+        c.write_bytes(b"cache")             # numba writes new ones
+    assert C.guard(tmp_path) == 0
+    assert all(c.exists() for c in caches)
+    (tmp_path / "data.py").write_text("x = 2\n")   # not numba source: no effect
+    assert C.guard(tmp_path) == 0
+
+
+def test_an_edit_in_a_callee_file_removes_every_cache(tmp_path):
+    caches = make_pkg(tmp_path)
+    C.guard(tmp_path)
+    for c in caches:
+        c.write_bytes(b"cache")
+    (tmp_path / "solvers" / "_b.py").write_text("def g(): return 3\n")
+    assert C.guard(tmp_path) == 3
+    assert not any(c.exists() for c in caches)
+    assert C.guard(tmp_path) == 0           # stamped: the next import keeps the new caches
+
+
+def test_a_read_only_package_is_left_alone(tmp_path, monkeypatch):
+    make_pkg(tmp_path)
+
+    def refuse(*a, **k):
+        raise PermissionError("read-only")
+    monkeypatch.setattr(C.Path, "unlink", refuse)
+    assert C.guard(tmp_path) == 0
+
+
+def test_the_package_itself_is_stamped_with_its_current_sources():
+    from pathlib import Path
+    import numbadn  # noqa: F401  (importing runs the guard)
+    root = Path(C.__file__).parent
+    stamp = root / "__pycache__" / C.STAMP
+    assert stamp.read_text().strip() == C.sources_hash(root)
