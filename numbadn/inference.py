@@ -132,13 +132,8 @@ def infer(y, f, g=None, *, lam=1.0, p=1.0, solver="continuation", z0=None,
         eq. 2 itself with adaptive restart.  Options: ``max_iter=200,
         tol=1e-4, restart=True, lipschitz="spectral"``.  It minimises the
         actual cost, where the paper's fixed schedule stops wherever its 7
-        beta values leave it.  Measured on a contrast-normalised 150x150
-        photograph with 9 random unit-norm 7x7 filters, ``lam = 1``, float32,
-        2 threads (reproduce/sec45_timings.py): continuation takes 3.5 ms and
-        ends 30.5% above the optimum (above the cost of ``z = 0``); FISTA is
-        within 1% of the possible decrease (0.001% of the optimum) after 14
-        iterations, 3.0 ms.  On 96x96 crops
-        (tests/test_solvers.py) the gap of continuation is 29-31%.
+        beta values leave it, well above the optimum (how far, and the time
+        of each: ``reproduce/sec45_timings.py``, ``figures/sec45_timings.json``).
     z0 : ndarray like the result, optional
         Warm start (zeros by default, as the authors' toolbox).
     n_threads : int, optional
@@ -242,8 +237,7 @@ def _zeros(shape, dtype):
     ``np.zeros`` of a large array maps untouched pages: the solver's first
     read then maps the shared zero page and its first write faults again, from
     both threads inside a parallel loop.  Writing the zeros here faults each
-    page once, in one sequential pass: a kept 9-map output of a 96x96 image
-    took its solve from 2.93 to 2.27 ms (the warm starts of ``fit`` and every
+    page once, in one sequential pass (the warm starts of ``fit`` and every
     list of results keep their maps, so their memory is always fresh).
     """
     z = np.empty(shape, dtype)
@@ -271,15 +265,14 @@ def _workspace(op, y, z):
 def _fista_workspace(op, y, z):
     """FISTA's work arrays (:func:`numbadn.solvers._steps.fista_work`) for this
     image size, kept per thread like :func:`_workspace`: fresh arrays cost a
-    page fault per page inside the first parallel passes (~1 ms of a 4.7 ms
-    call on the 150x150 bench problem)."""
+    page fault per page inside the first parallel passes."""
     key = (y.shape, z.shape, op[0].shape, z.dtype.str)
     return _per_thread("fista", key, lambda: S.fista_work(op, y, z))
 
 
 #: The last few spectral bounds, by filter bank: inference over many images
-#: with the same filters computes it once (0.4 ms for 9 filters, far more for
-#: layer 3's 45-channel eigenproblems).
+#: with the same filters computes it once (it grows with the channels: layer 3's
+#: 45-channel eigenproblems cost far more than layer 1's).
 _SPECTRAL_CACHE = {}
 _SPECTRAL_CACHE_SIZE = 4
 _SPECTRAL_LOCK = threading.Lock()

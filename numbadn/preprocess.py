@@ -6,9 +6,11 @@ image: convert to grey, subtract each plane's mean, then local contrast
 normalisation with a 5x5 Gaussian of sigma 1.591 -- subtract the local mean,
 divide by the local standard deviation where it exceeds a floor -- in 'valid'
 mode, so the image loses 2 pixels on every side.  The result is then
-rescaled to zero mean and a range of width 2, the scale on which numbadn
-feeds every layer (feature maps passed up a layer get the same rescale,
-:func:`rescale_maps`).  This module does all of it with :mod:`scipy.signal`;
+rescaled to zero mean and a range of width 2, the scale of numbadn's layer-1
+inputs.  Feature maps passed up a layer are multiplied by one scalar per layer
+(``DeconvNet.scales_``, which keeps the top-down chain of eqs. 10-12 linear),
+not rescaled per image; :func:`rescale_maps` is the toolbox's per-image
+version, for analysis.  This module does all of it with :mod:`scipy.signal`;
 everything is float64 inside and comes back in the input's dtype.
 
 Functions
@@ -19,7 +21,7 @@ contrast_normalize
     The toolbox's local contrast normalisation (+ rescale), invertible for
     display with ``return_info=True``.
 rescale_maps
-    Zero mean, range width 2, for feature maps passed between layers.
+    Zero mean, range width 2, per image (the toolbox's rescale of feature maps).
 for_display
     Any image or map to [0, 1] for plotting.
 """

@@ -11,9 +11,10 @@ import pytest
 import naive
 from numbadn.kernels import apply_A, cg_solve, conv_full, conv_valid, filter_grad, lp_shrink
 
-# (K1, K0, P, Q, h, w): odd, non-square shapes.  The kernel's inner loop takes
-# the filter columns four at a time and then a remainder of 3, 2, 1 or 0, so
-# w runs over 1..9 (remainders 1, 2, 3, 0, 1, 2, 3, 0, 1); h covers 1, 3, 5, 7, 9.
+# (K1, K0, P, Q, h, w): odd, non-square shapes.  The kernel has a SIMD path for
+# 7-tap filter rows (row pairs, then a last odd row) and a generic loop over the
+# taps for every other width, so w runs over 1..9 (7 and its neighbours
+# included) and h covers 1, 3, 5, 7, 9, with odd and even row counts.
 SHAPES = [
     (1, 1, 5, 6, 1, 1),
     (2, 1, 9, 7, 3, 2),

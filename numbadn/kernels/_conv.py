@@ -20,9 +20,8 @@ and builds the seven shifted windows by shuffles, the last partial block is
 masked), and two output rows share every input window.  Rows are addressed
 by flat offsets, never by slices (see the note above :func:`_taps7`).
 
-Measured (``numbadn bench``, 2-vCPU AMD EPYC, AVX-512): 110-150 GFLOP/s on
-one thread and 200-285 on two, on the paper's shapes (the plain-loop version
-before the SIMD rows: 80-100 and 155-195).
+Throughput on the paper's shapes: ``numbadn bench`` (the README's "Speed"
+table holds the figures measured on the project's machine).
 
 All functions here are ``@njit``: arrays in, arrays out.  Inputs are not
 validated; the public fronts in :mod:`numbadn.kernels` do that.

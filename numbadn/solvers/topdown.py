@@ -5,8 +5,11 @@ The top layer's maps are mapped to the image by the chain of filters below,
 .. math:: D_l z_l = F^1 ( F^2 ( \\cdots F^l z_l / s_{l-1} \\cdots ) / s_1 )
 
 (``s_j`` the scale of layer j's maps when they were fed to layer j+1), and
-eq. 10 is minimised over ``z_l`` by FISTA on ``lam/2 ||D_l z_l - y||^2 +
-sum |z_l|^p`` with ``D_l^T`` the chain of adjoint (full) convolutions.
+eq. 10, ``lam/2 ||D_l z_l - y||^2 + sum |z_l|^p``, is minimised over ``z_l``
+with the top layer's solver: the paper's continuation scheme with CG on the
+chain (:func:`continuation_chain`, the default) or FISTA
+(:func:`fista_chain`), ``D_l^T`` being the chain of adjoint (full)
+convolutions.
 """
 from __future__ import annotations
 
