@@ -51,7 +51,7 @@ def _sizes(arrs):
     c = Counter(f"{a.shape[-1]}x{a.shape[-2]}" for a in arrs)
     if len(c) == 1:
         return next(iter(c)) + (" each" if len(arrs) > 1 else "")
-    top = ", ".join(f"{k} x{v}" for k, v in c.most_common(3))
+    top = ", ".join(k + (f" x{v}" if v > 1 else "") for k, v in c.most_common(3))
     return top + (f", ... ({len(c)} sizes)" if len(c) > 3 else "")
 
 
