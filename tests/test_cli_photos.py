@@ -120,6 +120,8 @@ def test_color_keeps_three_channels_end_to_end(colour_model, photos, tmp_path, c
     assert main(["reconstruct", str(colour_model), str(photos / "b_rgba.png"), "--quiet",
                  "--out", str(tmp_path / "rec.jpg")]) == 0
     assert Image.open(tmp_path / "rec.jpg").format == "JPEG"
+    assert main(["denoise", str(colour_model), str(photos / "a_rgb.jpg")]) == 1
+    assert "denoising (section 4.4) is on grey images" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------- infer
