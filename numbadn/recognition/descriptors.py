@@ -1,0 +1,361 @@
+"""Dense descriptors of images (section 4.3, footnotes 4 and 5): from the feature
+maps of a Deconvolutional Network (:class:`DNDescriptors`) and dense SIFT on the
+same grid (:class:`DenseSIFT`), one :class:`ImageDescriptors` per image."""
+from __future__ import annotations
+
+import time
+from importlib import resources
+
+import numpy as np
+
+from .. import _validation as V
+from ..kernels import _spm
+from ._common import (CELLS, FOOTNOTE4, PATCH, POOL, Base, NotFittedError, grey_images,
+                      map_images, need, seed_of)
+
+__all__ = ["ImageDescriptors", "DNDescriptors", "DenseSIFT", "pretrained_model",
+           "footnote4_net"]
+
+
+class ImageDescriptors:
+    """The dense descriptors of one image, one set per feature type.
+
+    Patches of ``PATCH x PATCH`` pixels lie on a grid of ``stride`` pixels
+    (raster order); :attr:`positions` are their centres in image pixels.
+    DN descriptors are kept as their pooled cells (16x smaller than the
+    descriptors, which overlap) and materialised on access: ``d["dn-1"]`` is
+    an (n, 16 K1) float32 array, ``d["dn-2"]`` (n, 4 K2), ``d["sift"]``
+    (n, 128).
+
+    Attributes
+    ----------
+    shape : (int, int)
+        Image size (P, Q).
+    stride : int
+    grid : (int, int)
+        Patches per column and per row; ``n = grid[0] * grid[1]``.
+    """
+
+    __slots__ = ("shape", "stride", "grid", "l2", "_cells", "_dense")
+
+    def __init__(self, shape, stride, cells=None, dense=None, l2=False):
+        self.l2 = bool(l2)
+        self.shape = (int(shape[0]), int(shape[1]))
+        self.stride = int(stride)
+        self.grid = ((self.shape[0] - PATCH) // self.stride + 1,
+                     (self.shape[1] - PATCH) // self.stride + 1)
+        self._cells = dict(cells or {})
+        self._dense = dict(dense or {})
+        n = self.grid[0] * self.grid[1]
+        for name, d in self._dense.items():
+            if d.shape[0] != n:
+                raise ValueError(f"{name} descriptors have {d.shape[0]} rows, the grid has {n}")
+
+    def l2_normalised(self):
+        """The same descriptors, each divided by its Euclidean norm on access
+        (not in the paper; SIFT's are normalised by construction).  Shares
+        the arrays."""
+        return ImageDescriptors(self.shape, self.stride, self._cells, self._dense, l2=True)
+
+    @property
+    def names(self):
+        return tuple(self._cells) + tuple(self._dense)
+
+    def __len__(self):
+        return self.grid[0] * self.grid[1]
+
+    def __contains__(self, name):
+        return name in self._cells or name in self._dense
+
+    def __getitem__(self, name):
+        if name in self._dense:
+            out = np.array(self._dense[name], np.float32)
+        elif name in self._cells:
+            cells = self._cells[name]
+            n_cells = CELLS[name]
+            step = (PATCH // n_cells) // self.stride
+            out = np.empty((len(self), cells.shape[0] * n_cells * n_cells), np.float32)
+            _spm.gather_descriptors(cells, n_cells, step, out)
+        else:
+            raise KeyError(f"no {name!r} descriptors here (have {list(self.names)})")
+        if self.l2:
+            out /= np.maximum(np.sqrt((out.astype(np.float64) ** 2).sum(1)), 1e-12)[:, None] \
+                .astype(np.float32)
+        return out
+
+    @property
+    def positions(self):
+        """(n, 2) float array of patch centres (row, column), raster order."""
+        c = (PATCH - 1) / 2.0
+        r = np.arange(self.grid[0]) * self.stride + c
+        q = np.arange(self.grid[1]) * self.stride + c
+        rr, qq = np.meshgrid(r, q, indexing="ij")
+        return np.stack([rr.ravel(), qq.ravel()], axis=1)
+
+    def merge(self, other):
+        """These descriptors and ``other``'s (same image) in one object."""
+        if other.shape != self.shape or other.stride != self.stride:
+            raise ValueError("merge needs descriptors of the same image and grid")
+        return ImageDescriptors(self.shape, self.stride, {**self._cells, **other._cells},
+                                {**self._dense, **other._dense}, l2=self.l2)
+
+    def nbytes(self):
+        return sum(a.nbytes for a in self._cells.values()) + \
+            sum(a.nbytes for a in self._dense.values())
+
+    # npz round trip (the reproduction script's cache)
+    def to_arrays(self):
+        arrs = {"shape": np.array(self.shape), "stride": np.array(self.stride),
+                "l2": np.array(self.l2)}
+        arrs.update({f"cells:{k}": v for k, v in self._cells.items()})
+        arrs.update({f"dense:{k}": v for k, v in self._dense.items()})
+        return arrs
+
+    @classmethod
+    def from_arrays(cls, arrs):
+        cells = {k[6:]: np.ascontiguousarray(v, np.float32)
+                 for k, v in arrs.items() if k.startswith("cells:")}
+        dense = {k[6:]: np.asarray(v) for k, v in arrs.items() if k.startswith("dense:")}
+        return cls(tuple(arrs["shape"]), int(arrs["stride"]), cells, dense,
+                   l2=bool(arrs.get("l2", False)))
+
+
+def pretrained_model():
+    """The DN of footnote 4 shipped with numbadn.
+
+    Layer 1: 8 maps fully connected to the image; layer 2: 36 maps on single
+    layer-1 maps and every pair; ``p = 0.8``, ``lambda_1 = 10``,
+    ``lambda_2 = 1``, 7x7 filters, 3 epochs, learned (as in the paper) on
+    natural and city photographs, not on a classification set: the
+    ``food-full`` and ``city-full`` crops, trained by
+    ``reproduce/table1_recognition.py`` (see ``model.meta``).
+    """
+    from ..network import DeconvNet
+    path = resources.files("numbadn") / "datasets" / "models" / "footnote4.npz"
+    with resources.as_file(path) as p:
+        return DeconvNet.load(str(p))
+
+
+def footnote4_net(random_state=0):
+    """An untrained :class:`~numbadn.DeconvNet` with the architecture of footnote 4."""
+    from ..layer import DeconvLayer
+    from ..network import DeconvNet
+    k1, k2 = FOOTNOTE4["n_maps"]
+    l1, l2 = FOOTNOTE4["lam"]
+    seed = seed_of(random_state)
+    return DeconvNet([
+        DeconvLayer(1, k1, filter_size=FOOTNOTE4["filter_size"], lam=l1, p=FOOTNOTE4["p"],
+                    random_state=seed),
+        DeconvLayer(k1, k2, filter_size=FOOTNOTE4["filter_size"], lam=l2, p=FOOTNOTE4["p"],
+                    connectivity="singles_and_pairs", random_state=seed + 1)])
+
+
+class DNDescriptors(Base):
+    """Dense descriptors from DN feature maps (footnotes 4 and 5).
+
+    Each image is made grey, contrast-normalised (the toolbox's local
+    normalisation, size kept: ``mode='same'``) and its feature maps inferred:
+    layer 1 from the image (eq. 2), layer 2 from layer 1's maps with the
+    top-down refinement of section 3.3 (eqs. 10-11) unless ``top_down`` is
+    False.  The maps are cropped to the image's own extent, and from their
+    absolute values the descriptors of footnote 5 are cut: 16x16 patches at a
+    stride of ``stride`` pixels, pooled by 4 (sums over 4x4 pixel cells) and
+    grouped in 4x4 cells on each layer-1 map (``16 K1`` = 128-D for 8 maps)
+    and in 2x2 groups of 2x2 cells (8x8 pixels) on each layer-2 map
+    (``4 K2`` = 144-D for 36 maps).
+
+    Parameters
+    ----------
+    model : DeconvNet, optional
+        A trained network (e.g. :func:`pretrained_model`).  ``None``:
+        :meth:`fit` trains the network of footnote 4 on the images it is
+        given (the paper uses natural and city photographs, not the
+        classification set).
+    layers : tuple of int, default (1, 2)
+        Which layers' descriptors to compute (``"dn-1"``, ``"dn-2"``).
+    top_down : bool, default True
+        Refine layer-2 maps top-down (section 3.3); False: bottom-up only.
+    stride : int, default 2
+        Patch spacing in pixels (footnote 5: 2).
+    epochs : int, default 3
+        Epochs per layer when :meth:`fit` trains.
+    n_jobs : int, optional
+        Images processed side by side (``None`` or -1: every core numba may use).
+    verbose : bool, default False
+        Progress bars.
+    random_state : int, None or numpy Generator, default 0
+        Filter initialisation when :meth:`fit` trains.
+
+    Attributes
+    ----------
+    model_ : DeconvNet
+        The network used.
+    n_features_out_ : dict
+        Descriptor length per name, e.g. ``{"dn-1": 128, "dn-2": 144}``.
+    timings_ : dict
+        Seconds spent in ``inference`` and ``pooling`` by the last
+        :meth:`transform` (summed over worker threads).
+    """
+
+    def __init__(self, model=None, layers=(1, 2), top_down=True, stride=2, epochs=3,
+                 n_jobs=None, verbose=False, random_state=0):
+        self.model = model
+        self.layers = layers
+        self.top_down = top_down
+        self.stride = stride
+        self.epochs = epochs
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+        self.random_state = random_state
+
+    def _check_params(self):
+        layers = tuple(self.layers) if isinstance(self.layers, (list, tuple)) else None
+        if not layers or any(la not in (1, 2) for la in layers) or len(set(layers)) != len(layers):
+            raise ValueError(f"layers must be a non-empty tuple of distinct values from "
+                             f"(1, 2), got {self.layers!r}")
+        V.check_int("stride", self.stride, 1)
+        if self.stride > POOL or POOL % self.stride:
+            raise ValueError(f"stride must divide the pooling cell of {POOL} pixels "
+                             f"(1, 2 or 4), got {self.stride}")
+        return layers
+
+    def _check_model(self, net, layers):
+        from ..network import DeconvNet
+        if not isinstance(net, DeconvNet):
+            raise TypeError(f"model must be a trained numbadn.DeconvNet, got "
+                            f"{type(net).__name__}")
+        top = max(layers)
+        if net.trained_ < top or len(net.layers) < top:
+            raise ValueError(f"model has {net.trained_} trained layer(s); layers={layers} "
+                             f"needs {top}")
+        if net.layers[0].in_channels != 1:
+            raise ValueError(f"model takes {net.layers[0].in_channels} input channels; "
+                             f"descriptors are computed on grey images (1 channel)")
+
+    def fit(self, images=None, y=None):
+        """Use ``model`` or, without one, train footnote 4's network on ``images``.
+
+        ``images``: grey (or colour, converted) float arrays in [0, 1], e.g.
+        ``numbadn.data.load_images("food-full") + load_images("city-full")``.
+        ``y`` is ignored (unsupervised).
+        """
+        layers = self._check_params()
+        if self.model is not None:
+            self._check_model(self.model, layers)
+            self.model_ = self.model
+        else:
+            if images is None:
+                raise ValueError("images is required when model is None: fit trains the "
+                                 "network of footnote 4 on them")
+            from ..preprocess import contrast_normalize
+            ims = grey_images(images)
+            V.check_int("epochs", self.epochs, 1)
+            net = footnote4_net(self.random_state)
+            net.meta = {"preprocess": "contrast_normalize", "n_images": len(ims),
+                        "footnote4": True}
+            net.fit([contrast_normalize(im) for im in ims], epochs=self.epochs,
+                    verbose=bool(self.verbose))
+            self.model_ = net
+        net = self.model_
+        self.n_features_out_ = {f"dn-{la}": net.layers[la - 1].n_maps * CELLS[f"dn-{la}"] ** 2
+                                for la in layers}
+        self.layers_ = layers
+        return self
+
+    def _one(self, img):
+        from ..preprocess import contrast_normalize
+        net = self.model_
+        t0 = time.perf_counter()
+        y = contrast_normalize(img, mode="same").astype(net.layers[0].dtype)
+        P, Q = y.shape
+        maps = {}
+        if 1 in self.layers_:
+            maps["dn-1"] = net.infer(y, layer=1)
+        if 2 in self.layers_:
+            maps["dn-2"] = net.infer(y, layer=2, top_down=bool(self.top_down))
+        t1 = time.perf_counter()
+        cells = {}
+        for name, z in maps.items():
+            # crop the maps to the image's extent: (M - P) / 2 = offset of the image in them
+            r = (z.shape[1] - P) // 2
+            c = (z.shape[2] - Q) // 2
+            z = z[:, r:r + P, c:c + Q]
+            cell = PATCH // CELLS[name]
+            out = np.empty((z.shape[0], (P - cell) // self.stride + 1,
+                            (Q - cell) // self.stride + 1), np.float32)
+            _spm.pool_cells(np.ascontiguousarray(z), cell, self.stride, out)
+            cells[name] = out
+        t2 = time.perf_counter()
+        return ImageDescriptors((P, Q), self.stride, cells), (t1 - t0, t2 - t1)
+
+    def transform(self, images):
+        """Dense descriptors of each image: a list of :class:`ImageDescriptors`."""
+        if not hasattr(self, "model_"):
+            raise NotFittedError("this DNDescriptors is not fitted yet: call fit (with "
+                                 "model=... or training images) first")
+        self._check_params()
+        ims = grey_images(images)
+        res = map_images(self._one, ims, self.n_jobs, self.verbose, "DN descriptors")
+        self.timings_ = {"inference": sum(t[0] for _, t in res),
+                         "pooling": sum(t[1] for _, t in res)}
+        return [d for d, _ in res]
+
+    def fit_transform(self, images, y=None):
+        return self.fit(images, y).transform(images)
+
+
+class DenseSIFT(Base):
+    """Dense SIFT on the grid of :class:`DNDescriptors` (Lazebnik et al.'s baseline).
+
+    OpenCV's SIFT descriptor at every patch centre: 4x4 cells of 4 pixels
+    (a 16x16 patch: keypoint size 16/6, since OpenCV's cell width is 1.5x
+    the size), upright (angle 0), on the image smoothed with OpenCV's
+    sigma 1.6 (octave 0).  Images are grey [0, 1] floats, quantised to 8 bits.
+
+    Parameters
+    ----------
+    stride : int, default 2
+        Patch spacing in pixels (the DN descriptors' grid).
+    n_jobs, verbose
+        As :class:`DNDescriptors`.
+    """
+
+    def __init__(self, stride=2, n_jobs=None, verbose=False):
+        self.stride = stride
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    def fit(self, images=None, y=None):
+        V.check_int("stride", self.stride, 1)
+        need("cv2", "DenseSIFT")
+        self.n_features_out_ = {"sift": 128}
+        return self
+
+    def _one(self, img):
+        import cv2
+        t0 = time.perf_counter()
+        P, Q = img.shape
+        d = ImageDescriptors((P, Q), self.stride)
+        pos = d.positions
+        kps = [cv2.KeyPoint(float(x), float(r), PATCH / 6.0, 0.0) for r, x in pos]
+        u8 = np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
+        sift = cv2.SIFT_create()
+        kps2, desc = sift.compute(u8, kps)
+        if desc is None or len(kps2) != len(kps):
+            raise RuntimeError(f"OpenCV SIFT returned {0 if desc is None else len(kps2)} "
+                               f"descriptors for {len(kps)} keypoints")
+        # OpenCV's SIFT values are integers in [0, 255]: kept as bytes (4x smaller)
+        d = ImageDescriptors((P, Q), self.stride,
+                             dense={"sift": np.clip(np.rint(desc), 0, 255).astype(np.uint8)})
+        return d, time.perf_counter() - t0
+
+    def transform(self, images):
+        if not hasattr(self, "n_features_out_"):
+            self.fit()
+        ims = grey_images(images)
+        res = map_images(self._one, ims, self.n_jobs, self.verbose, "dense SIFT")
+        self.timings_ = {"sift": sum(t for _, t in res)}
+        return [d for d, _ in res]
+
+    def fit_transform(self, images, y=None):
+        return self.fit(images, y).transform(images)
