@@ -30,7 +30,7 @@ from .kernels import make_operator, new_rpad
 from .kernels._conv import corr
 from .kernels._operator import apply_A
 from .kernels._peak import fma_loop, fma_loop_parallel
-from .solvers import _steps as S
+from .kernels import _steps as S
 from .solvers.options import ContinuationOptions
 
 PAPER_S_PER_FILTER_MPX = 5.8

@@ -66,7 +66,7 @@ from .kernels import conv_valid
 from .layer import DeconvLayer
 from .network import DeconvNet
 from .solvers._cg import cg
-from .solvers._steps import sum_abs_p
+from .kernels._steps import sum_abs_p
 from .solvers.filters import filter_grad_sum, filter_gram_sum, normalize_planes, update_filters
 
 __all__ = ["fit", "fit_network", "transform", "load_image", "UPDATES", "CHECKPOINT"]

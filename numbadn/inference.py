@@ -11,7 +11,7 @@ import numpy as np
 from . import _validation as V
 from ._jit import threads
 from .kernels import lp_table, make_operator, new_rpad
-from .solvers import _steps as S
+from .kernels import _steps as S
 from .solvers.options import parse, spectral_norm2
 
 __all__ = ["infer", "cost", "IterationStats"]
@@ -263,7 +263,7 @@ def _workspace(op, y, z):
 
 
 def _fista_workspace(op, y, z):
-    """FISTA's work arrays (:func:`numbadn.solvers._steps.fista_work`) for this
+    """FISTA's work arrays (:func:`numbadn.kernels._steps.fista_work`) for this
     image size, kept per thread like :func:`_workspace`: fresh arrays cost a
     page fault per page inside the first parallel passes."""
     key = (y.shape, z.shape, op[0].shape, z.dtype.str)

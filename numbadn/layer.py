@@ -17,7 +17,7 @@ from .inference import cost as _cost
 from .inference import infer as _infer
 from .inference import infer_lowfreq
 from .kernels import conv_valid
-from .solvers._steps import sum_abs_p
+from .kernels._steps import sum_abs_p
 from .solvers.filters import normalize_planes, update_filters
 from .solvers.z0 import grad_energy, low_pass, uniform_filter
 from .solvers.options import parse

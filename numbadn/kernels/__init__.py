@@ -8,8 +8,9 @@ Shapes (the public contract):
 - connectivity ``g``: (K1, K0) bool; ``None`` means all ones (eq. 3)
 
 float32 and float64 both work; mixed inputs compute in float64.  The njit
-kernels live in :mod:`._conv`, :mod:`._operator` and :mod:`._shrink`; the
-functions here check their arguments, then call them.
+kernels live in :mod:`._conv`, :mod:`._operator`, :mod:`._shrink`, :mod:`._simd`,
+:mod:`._steps` (the iterations of the one-layer solvers) and :mod:`._spm` (the
+recognition pipeline); the functions here check their arguments, then call them.
 """
 from __future__ import annotations
 

@@ -14,9 +14,9 @@ import numpy as np
 from numba import prange
 
 from .._jit import JIT, PJIT
-from ..kernels._operator import (apply_A, apply_F, apply_F_combo, apply_FT, rpad_for,
-                                 cg_run, dot, residual_norm2, sub_interior)
-from ..kernels._shrink import lp_scaled
+from ._operator import (apply_A, apply_F, apply_F_combo, apply_FT, cg_run, dot,
+                        residual_norm2, rpad_for, sub_interior)
+from ._shrink import lp_scaled
 
 
 #: Largest fraction of nonzeros for which FISTA's ``F v`` scatters the nonzeros
