@@ -279,3 +279,14 @@ def test_l2_normalised_descriptors_have_unit_rows_and_share_the_cells(net):
                                    rtol=1e-4, atol=1e-6)
     assert e._cells["dn-1"] is d._cells["dn-1"] and not d.l2
     assert R.ImageDescriptors.from_arrays(e.to_arrays()).l2
+
+
+def test_the_classifier_is_a_scikit_learn_classifier(net):
+    from sklearn.base import is_classifier
+    from sklearn.model_selection import cross_val_score
+    assert is_classifier(R.SPMClassifier())
+    D = R.DNDescriptors(model=net, layers=(1,)).fit().transform(
+        stripes(6, True, seed=15) + stripes(6, False, seed=16))
+    y = np.array([0] * 6 + [1] * 6)
+    scores = cross_val_score(R.SPMClassifier("dn-1", n_words=8), D, y, cv=3)
+    assert scores.tolist() == [1.0, 1.0, 1.0]

@@ -33,12 +33,17 @@ def need(module, what):
 
 
 
-try:  # scikit-learn's base class when present (tags, HTML repr); the duck-typed one otherwise
+try:  # scikit-learn's base classes when present (tags, HTML repr); duck-typed ones otherwise
     from sklearn.base import BaseEstimator as Base
+    from sklearn.base import ClassifierMixin
 except ImportError:  # pragma: no cover - exercised only without scikit-learn
     Base = ParamsMixin
 
-__all__ = ["PATCH", "POOL", "FOOTNOTE4", "FEATURES", "CELLS", "Base", "NotFittedError", "need",
+    class ClassifierMixin:
+        _estimator_type = "classifier"
+
+__all__ = ["PATCH", "POOL", "FOOTNOTE4", "FEATURES", "CELLS", "Base", "ClassifierMixin",
+           "NotFittedError", "need",
            "grey_images", "map_images", "seed_of"]
 
 

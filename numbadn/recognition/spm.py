@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import _validation as V
 from ..kernels import _spm
-from ._common import FEATURES, Base, NotFittedError, need, seed_of
+from ._common import FEATURES, Base, ClassifierMixin, NotFittedError, need, seed_of
 from .descriptors import DenseSIFT, DNDescriptors, ImageDescriptors, pretrained_model
 
 __all__ = ["pyramid_weights", "spatial_pyramid", "intersection_kernel", "SPMClassifier"]
@@ -86,7 +86,7 @@ def _nearest(X, centres, c2):
     return np.argmin(c2[None, :] - 2.0 * (X @ centres.T), axis=1)
 
 
-class SPMClassifier(Base):
+class SPMClassifier(ClassifierMixin, Base):
     """Spatial pyramid matching with a histogram-intersection SVM (section 4.3).
 
     ``fit`` learns one vocabulary of ``n_words`` k-means centres per
