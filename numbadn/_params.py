@@ -214,6 +214,7 @@ class ParamsMixin:
         return f"{type(self).__name__}({', '.join(parts)})"
 
 
-def not_fitted(est, what="fit(X)"):
-    return NotFittedError(f"this {type(est).__name__} is not fitted yet: call {what} first "
+def not_fitted(est, what="fit(X) first"):
+    """The error for ``est`` used before fitting; ``what`` says what to call."""
+    return NotFittedError(f"this {type(est).__name__} is not fitted yet: call {what} "
                           "(or load a trained model)")
