@@ -34,7 +34,10 @@ def test_import_sets_a_short_spin_unless_the_user_chose():
 
 @pytest.fixture
 def load(monkeypatch):
-    """Set the number of other runnable threads the cap sees."""
+    """Set the number of other runnable threads the cap sees (with the cap on, whatever
+    the environment of the test process says)."""
+    monkeypatch.delenv("NUMBADN_ADAPTIVE_THREADS", raising=False)
+
     def set_others(n):
         monkeypatch.setattr(J, "_runnable_others", lambda: n)
         J._LOAD["t"] = -1e9
