@@ -189,7 +189,7 @@ def training_memory(counts, size, target_images=1000, target_bytes=4 * 2 ** 30):
             counts=list(counts), peak_bytes=peaks, bytes_per_image=per_image,
             base_bytes=base, extrapolated_bytes=at_target)
     held = numbadn.DeconvNet.paper().held_bytes([(1, size, size)] * target_images)
-    budget = numbadn.network.MEMORY_BUDGET
+    budget = numbadn.model.MEMORY_BUDGET
     auto = held > budget
     if auto:
         met = out["low_memory"]["extrapolated_bytes"] < target_bytes

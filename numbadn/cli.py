@@ -28,7 +28,7 @@ def _prepare(images, normalize):
 
 
 def _load_model(path):
-    from .network import DeconvNet
+    from .model import DeconvNet
     return DeconvNet.load(path)
 
 
@@ -241,7 +241,7 @@ def _train_locked(args):
     _agg()
     from . import plot
     from .data import describe
-    from .network import DeconvNet
+    from .model import DeconvNet
 
     maps = (9, 45, 150) if args.paper else _parse_maps(args.maps)
     ckpt = os.path.join(args.out, "checkpoint.npz")
@@ -271,7 +271,7 @@ def _train_locked(args):
                 "images": describe(source), "n_images": len(ys), "color": bool(args.color),
                 "crop": crop, "size": size}
     if finished:  # a finished run is reported and left alone
-        from .network import DeconvNet, SettingsDiffer, settings_differences
+        from .model import DeconvNet, SettingsDiffer, settings_differences
         done = DeconvNet.load(model)
         diff = settings_differences(done, net)
         if diff:
@@ -284,7 +284,7 @@ def _train_locked(args):
         print(f"{args.out}: this run is finished ({model}, {done.trained_} layer(s) trained); "
               "nothing to resume. Use another --out, or drop --resume to train again")
         return 0
-    from .network import SettingsDiffer, TrainingInterrupted
+    from .model import SettingsDiffer, TrainingInterrupted
     t0 = time.perf_counter()
     try:
         net.fit(ys, epochs=args.epochs, verbose=not args.quiet, n_threads=args.threads,

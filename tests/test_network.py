@@ -605,8 +605,8 @@ def test_fit_goes_low_memory_by_itself_past_the_memory_budget(ck_images, layer_i
                                                               monkeypatch, capsys,
                                                               budget, streamed):
     seen = layer_inputs
-    monkeypatch.setattr("numbadn.layer._progress", lambda *a, **k: __import__(
-        "numbadn.layer", fromlist=["_NoBar"])._NoBar())
+    monkeypatch.setattr("numbadn.model.layer.progress", lambda *a, **k: __import__(
+        "numbadn.model.training", fromlist=["_NoBar"])._NoBar())
     net = small_net().fit(ck_images, epochs=1, verbose=True, memory_budget=budget)
     assert seen == (["list", "LazyImages"] if streamed else ["list", "list"])
     assert all(la.warm_start is not streamed for la in net.layers)

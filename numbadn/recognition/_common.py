@@ -104,9 +104,9 @@ def map_images(fn, items, n_jobs, verbose, desc):
     layer is not), else the images run one after another on every thread.
     """
     import numba
-    from ..layer import _progress
+    from ..model.training import progress
     n = len(items)
-    bar = _progress(n, verbose, desc)
+    bar = progress(n, verbose, desc)
     out = [None] * n
     try:
         out[0] = fn(items[0])

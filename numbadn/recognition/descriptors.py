@@ -130,7 +130,7 @@ def pretrained_model():
     ``food-full`` and ``city-full`` crops, trained by
     ``reproduce/table1_recognition.py`` (see ``model.meta``).
     """
-    from ..network import DeconvNet
+    from ..model import DeconvNet
     path = resources.files("numbadn") / "datasets" / "models" / "footnote4.npz"
     with resources.as_file(path) as p:
         return DeconvNet.load(str(p))
@@ -138,8 +138,8 @@ def pretrained_model():
 
 def footnote4_net(random_state=0):
     """An untrained :class:`~numbadn.DeconvNet` with the architecture of footnote 4."""
-    from ..layer import DeconvLayer
-    from ..network import DeconvNet
+    from ..model import DeconvLayer
+    from ..model import DeconvNet
     k1, k2 = FOOTNOTE4["n_maps"]
     l1, l2 = FOOTNOTE4["lam"]
     seed = seed_of(random_state)
@@ -220,7 +220,7 @@ class DNDescriptors(Base):
         return layers
 
     def _check_model(self, net, layers):
-        from ..network import DeconvNet
+        from ..model import DeconvNet
         if not isinstance(net, DeconvNet):
             raise TypeError(f"model must be a trained numbadn.DeconvNet, got "
                             f"{type(net).__name__}")

@@ -1,0 +1,542 @@
+"""The multi-layer Deconvolutional Network (sections 3.1, 3.3, 4.1; Fig. 2-3):
+training bottom-up and inference top-down.  Its files: :mod:`numbadn.model.io`;
+its samples and activation statistics: :mod:`numbadn.model.sampling`."""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+
+import numpy as np
+
+from .. import _validation as V
+from .._params import (DEPRECATED, ParamsMixin, check_random_state,
+                       deprecated_arg, n_jobs_to_threads, not_fitted)
+from ..solvers.options import parse
+from ..solvers.topdown import continuation_chain, fista_chain, project_down
+from ..solvers.z0 import low_pass, uniform_filter
+from . import io as _io
+from . import sampling as _sampling
+from ._checks import as_image_list, check_net_params, stack_if_same
+from .io import image_ids
+from .layer import DeconvLayer
+from .sampling import SAMPLE_KEEP
+from .training import TrainingInterrupted, deferred_signals, fit_layers
+
+__all__ = ["DeconvNet", "MEMORY_BUDGET"]
+
+#: ``fit(low_memory=None)`` trains in low-memory mode when warm starts and held
+#: inputs would need more than this many bytes (2 GiB).
+MEMORY_BUDGET = 2 * 2 ** 30
+
+
+class DeconvNet(ParamsMixin):
+    """A stack of :class:`DeconvLayer` trained bottom-up (eq. 3, Algorithm 1 per layer).
+
+    Layer ``l + 1`` takes as input the maps that layer ``l`` infers for each
+    training image, multiplied by one scale ``s_l`` per layer (chosen so that
+    the inputs span about [-1, 1] like the contrast-normalised images; a
+    single scalar keeps the top-down chain of eqs. 10-12 linear and the maps
+    sparse, unlike a per-image mean removal).
+
+    Follows scikit-learn's estimator conventions without importing it
+    (``get_params``, ``clone``, ``Pipeline``): ``fit(X)`` returns ``self``,
+    ``transform(X)`` gives the maps of layer ``layer``, ``inverse_transform``
+    projects them to pixels (eq. 12), ``score`` is the negative mean cost.
+
+    Parameters
+    ----------
+    layers : list of DeconvLayer
+        Bottom to top; ``layers[l].in_channels`` must equal
+        ``layers[l-1].n_maps``.
+    layer : int or None
+        The layer (1-based) whose maps :meth:`transform` returns and
+        :meth:`score` measures; None: the top.
+    top_down : bool
+        :meth:`transform` and :meth:`score` infer layers >= 2 top-down
+        (eqs. 10-11, section 3.3); False: bottom-up only (faster).
+    epochs : int
+        Epochs per layer in :meth:`fit` (``E = 3``).
+    n_jobs : int or None
+        Numba threads (``-1`` every core; None: each layer's own ``n_jobs``).
+    verbose : bool
+        Progress bars in :meth:`fit`.
+
+    Attributes
+    ----------
+    scales_ : list of float
+        ``s_l`` for every trained layer.
+    trained_ : int
+        Number of layers trained so far.
+    filters_ : list of ndarray
+        The filters of every trained layer (``NotFittedError`` before :meth:`fit`).
+    n_features_in_ : int
+        ``K0``, the channels of each training image.
+    """
+
+    def __init__(self, layers, *, layer=None, top_down=True, epochs=3, n_jobs=None,
+                 verbose=True):
+        check_net_params(layers, layer, top_down, epochs, n_jobs, verbose)
+        self.layers = layers
+        self.layer = layer
+        self.top_down = top_down
+        self.epochs = epochs
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+        #: Free-form metadata saved with the model (e.g. the preprocessing used).
+        self.meta = {}
+        self.scales_ = []
+        self.stats_ = []
+        self.trained_ = 0
+        self._image_ids = []
+
+    def _set_own_params(self, params):
+        new = {**self.get_params(deep=False), **params}
+        check_net_params(**new)
+        for k, v in params.items():
+            setattr(self, k, v)
+
+    def __sklearn_is_fitted__(self):
+        return self.trained_ > 0
+
+    @property
+    def filters_(self):
+        if not self.trained_:
+            raise not_fitted(self)
+        return [la.filters for la in self.layers[:self.trained_]]
+
+    @property
+    def n_features_in_(self):
+        if not self.trained_:
+            raise not_fitted(self)
+        return self.layers[0].in_channels
+
+    @classmethod
+    def paper(cls, in_channels=1, *, n_maps=(9, 45, 150), filter_size=7, lam=1.0, p=1.0,
+              random_state=0, lowfreq=False, layer=None, top_down=True, epochs=3,
+              n_jobs=None, verbose=True, seed=DEPRECATED, **layer_kwargs):
+        """The paper's architecture (section 4.1).
+
+        9 layer-1 maps fully connected to the image; 45 layer-2 maps, 9 on
+        single layer-1 maps and 36 on pairs; 150 layer-3 maps on random pairs
+        of layer-2 maps; ``H = 7, lambda = 1, p = 1``, the continuation
+        schedule ``beta0 = 1, beta_inc = 6, beta_max = 1e5``; ``E = 3``.
+        ``n_maps`` may be shortened to fewer layers, e.g. ``(9, 45)``; layer 2
+        uses singles and pairs when its map count is ``K1 + C(K1, 2)``, random
+        pairs otherwise.  ``lowfreq`` adds the z0 maps to layer 1 (section
+        3.3).  Layer ``l`` (0-based) gets ``random_state + l`` (an int; a
+        Generator is shared, None stays None); ``layer``, ``top_down``,
+        ``epochs``, ``n_jobs`` and ``verbose`` go to the network, other keywords
+        to every layer.
+        """
+        random_state = check_random_state(deprecated_arg(
+            "seed", seed, "random_state", random_state, 0, "DeconvNet.paper",
+            check_random_state))
+        layers = []
+        k_in = in_channels
+        for i, k in enumerate(n_maps):
+            if i == 0:
+                conn = None
+            elif i == 1 and k == k_in + k_in * (k_in - 1) // 2:
+                conn = "singles_and_pairs"
+            else:
+                conn = "random_pairs"
+            rs = random_state + i if isinstance(random_state, int) else random_state
+            layers.append(DeconvLayer(k_in, k, filter_size=filter_size, lam=lam, p=p,
+                                      connectivity=conn, random_state=rs,
+                                      lowfreq=lowfreq and i == 0, **layer_kwargs))
+            k_in = k
+        return cls(layers, layer=layer, top_down=top_down, epochs=epochs, n_jobs=n_jobs,
+                   verbose=verbose)
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y=None, epochs=None, *, verbose=None, n_threads=None, checkpoint=None,
+            resume=False, checkpoint_every=300.0, low_memory=None,
+            memory_budget=MEMORY_BUDGET, callback=None):
+        """Train every layer in turn, bottom-up (section 3.1); returns ``self``.
+
+        Parameters
+        ----------
+        X : array or list of arrays
+            Training images, (P, Q) or (K0, P, Q) each (already preprocessed),
+            or an (n, K0, P, Q) array.
+        y : ignored
+            (scikit-learn's signature.)
+        epochs, verbose, n_threads : optional
+            Override the network's ``epochs`` (per layer), ``verbose`` and
+            ``n_jobs`` for this call.
+        callback : callable, optional
+            Passed to every layer's :meth:`DeconvLayer.fit` in turn.
+        checkpoint : str, optional
+            Path of a checkpoint written atomically (temp file, then rename)
+            after every epoch and every ``checkpoint_every`` seconds within one.
+        resume : bool
+            Continue from ``checkpoint`` if it exists; the resumed run ends with
+            the same filters as an uninterrupted one.  The checkpoint must have
+            the same settings (else ``ValueError`` naming each one that
+            differs) and the same training images (SHA-256 of each, recorded
+            in it).  Without ``resume`` every layer is trained afresh.
+
+            With a ``checkpoint``, SIGINT (Ctrl-C) and SIGTERM stop training
+            after the current image, write the checkpoint and raise
+            :class:`TrainingInterrupted` (a ``KeyboardInterrupt``); a second
+            signal stops at once.
+        low_memory : bool or None
+            True: memory independent of the number of images: no warm starts
+            (every layer gets ``warm_start=False``), and each higher layer's
+            inputs are recomputed through the layers below when needed instead
+            of being held (costs one bottom-up inference per image and epoch).
+            False: hold them (the paper's Algorithm 1 warm-starts every image's
+            maps across epochs).  None (default): False unless that would
+            hold more than ``memory_budget`` bytes (:meth:`held_bytes`; the
+            paper's 3 layers need ~20 MiB per 150x150 image), then True, said
+            on stderr when ``verbose``.
+        memory_budget : int
+            Bytes for the automatic choice (default :data:`MEMORY_BUDGET`, 2 GiB).
+        """
+        if isinstance(y, int) and not isinstance(y, bool) and epochs is None:
+            import warnings
+            warnings.warn("DeconvNet.fit(X, epochs) with epochs as the second positional "
+                          "argument is deprecated (it is scikit-learn's y); use "
+                          "fit(X, epochs=...) or DeconvNet(..., epochs=...)",
+                          DeprecationWarning, stacklevel=2)
+            epochs = y
+        ims = as_image_list(X, self.layers[0].in_channels, self.layers[0].dtype)
+        epochs = V.check_int("epochs", self.epochs if epochs is None else epochs, 0)
+        verbose = self.verbose if verbose is None else verbose
+        if n_threads is None:
+            n_threads = n_jobs_to_threads(self.n_jobs)
+        if low_memory is None:
+            need = self.held_bytes([y.shape for y in ims])
+            low_memory = need > memory_budget and all(
+                la.update == "online" for la in self.layers)
+            if low_memory and verbose:
+                print(f"numbadn: warm starts and inputs of {len(ims)} images would hold "
+                      f"{need / 2 ** 30:.1f} GiB (budget {memory_budget / 2 ** 30:.1f} GiB): "
+                      "training in low-memory mode (low_memory=False to override)",
+                      file=sys.stderr)
+        if low_memory:
+            for i, la in enumerate(self.layers):
+                if la.update != "online":
+                    raise ValueError(f"low_memory needs online filter updates; layers[{i}] "
+                                     f"has update={la.update!r}")
+                la.warm_start = False
+        checkpoint_every = V.check_positive("checkpoint_every", checkpoint_every,
+                                            allow_zero=True)
+        if not isinstance(resume, (bool, np.bool_)):
+            raise TypeError(f"resume must be True or False, got {resume!r}")
+        if checkpoint is not None:
+            checkpoint = os.fspath(checkpoint)
+            if os.path.isdir(checkpoint):
+                raise ValueError(f"checkpoint must be a file path, got the folder {checkpoint}")
+        # a new fit starts afresh; a resumed one takes its state from the checkpoint
+        self.trained_, self.scales_, self.stats_ = 0, [], []
+        self._image_ids = image_ids(ims)
+        state = None
+        if resume:
+            if checkpoint is None:
+                raise ValueError("resume=True needs checkpoint=PATH")
+            if os.path.exists(checkpoint):
+                state = self._restore_checkpoint(checkpoint, len(ims))
+        last = [time.monotonic()]
+        stop = {}
+
+        def hook(layer, epoch_done):
+            if checkpoint is None:
+                return
+            if (epoch_done or stop.get("signal") is not None
+                    or time.monotonic() - last[0] >= checkpoint_every):
+                self._write_checkpoint(checkpoint, layer)
+                last[0] = time.monotonic()
+            if stop.get("signal") is not None:
+                raise TrainingInterrupted(stop["signal"], checkpoint)
+
+        with deferred_signals(stop) if checkpoint is not None else contextlib.nullcontext():
+            return fit_layers(self, ims, epochs, verbose, n_threads, low_memory, state, hook,
+                              checkpoint, callback)
+
+    def held_bytes(self, shapes):
+        """Peak bytes that warm starts and held inputs take in :meth:`fit` without
+        ``low_memory``, for images of the given (K0, P, Q) shapes.
+
+        Training layer ``l`` holds every image's maps of layer ``l`` (warm
+        starts, ``(K_l, P+h-1, Q+w-1)``) and, above layer 1, its inputs (the
+        scaled maps of layer ``l-1``); the largest layer sets the peak.  Maps
+        of layer ``l`` keep the size of the layer's input plus ``h-1, w-1``.
+        """
+        peak = 0
+        sizes = [tuple(s[-2:]) for s in shapes]
+        for li, la in enumerate(self.layers):
+            h, w = la.filter_size
+            item = np.dtype(la.dtype).itemsize
+            maps = sum(la.n_maps * (P + h - 1) * (Q + w - 1) for P, Q in sizes) \
+                if la.warm_start else 0
+            held = sum(la.in_channels * P * Q for P, Q in sizes) if li else 0
+            peak = max(peak, (maps + held) * item)
+            sizes = [(P + h - 1, Q + w - 1) for P, Q in sizes]
+        return peak
+
+    def _bottom_up_one(self, y, upto, n_threads):
+        """Scaled maps of layer ``upto`` (0-based count of layers below) for one
+        image: the input of layer ``upto + 1``."""
+        u = y
+        for li in range(upto):
+            u = self.layers[li].infer(u, n_threads=n_threads) * u.dtype.type(self.scales_[li])
+        return np.ascontiguousarray(u)
+
+    # ------------------------------------------------------------ inference
+    def _layer_index(self, layer):
+        if layer is None:
+            layer = max(self.trained_, 1) if self.trained_ else len(self.layers)
+        if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)):
+            raise TypeError(f"layer must be an int from 1 to {len(self.layers)}, got {layer!r}")
+        if not 1 <= layer <= len(self.layers):
+            raise ValueError(f"layer must be from 1 to {len(self.layers)}, got {layer}")
+        return int(layer)
+
+    def _chain(self, layer):
+        """``(f, g, s)`` from ``layer`` (1-based) down to layer 1 (see topdown)."""
+        if self.trained_ < layer - 1:
+            raise ValueError(f"layer {layer} needs layers 1..{layer - 1} trained first "
+                             f"(trained: {self.trained_})")
+        chain = []
+        for li in range(layer - 1, -1, -1):
+            s = self.scales_[li - 1] if li else 1.0
+            chain.append((self.layers[li].filters, self.layers[li].connectivity, s))
+        return chain
+
+    def infer(self, image, layer=None, *, top_down=True, n_alternations=2, topdown_iters=50,
+              n_threads=None, return_lowfreq=False, on_step=None):
+        """Feature maps of ``layer`` (1-based; ``None``: the top) for one image, or
+        for a batch: a list of images or an (n, K0, P, Q) array (maps as an
+        (n, K, M, N) array, or a list when the sizes differ).
+
+        Layer 1 is inferred from the image (eq. 2), each higher layer from
+        the scaled maps below (eq. 3).  With ``top_down`` and ``layer >= 2``,
+        the top maps then alternate ``n_alternations`` times between eq. 10
+        (reconstruct the image through every filter below) and eq. 11
+        (reconstruct the maps of the layer below), ending with eq. 10
+        (section 3.3), each solved with the top layer's solver: the
+        continuation scheme with CG on the chain of filters (the paper's), or
+        FISTA (``topdown_iters`` iterations at most on eq. 10).
+
+        ``on_step(done, total)``, if given, is called after every step (each
+        layer's bottom-up inference, each solve of eq. 10 or 11), e.g. for a
+        progress bar on a large image.
+
+        Returns
+        -------
+        z : ndarray of shape (K_l, M_l, N_l)
+        zlow : ndarray, only with ``return_lowfreq`` (layer 1 with z0 maps)
+        """
+        if isinstance(image, (list, tuple)) or (isinstance(image, np.ndarray)
+                                                and image.ndim == 4):
+            ims = as_image_list(list(image), self.layers[0].in_channels,
+                                self.layers[0].dtype, "image")
+            out = [self.infer(y, layer, top_down=top_down, n_alternations=n_alternations,
+                              topdown_iters=topdown_iters, n_threads=n_threads,
+                              return_lowfreq=return_lowfreq, on_step=on_step) for y in ims]
+            if return_lowfreq:
+                return (stack_if_same([o[0] for o in out]),
+                        stack_if_same([o[1] for o in out]))
+            return stack_if_same(out)
+        layer = self._layer_index(layer)
+        if n_threads is None:
+            n_threads = n_jobs_to_threads(self.n_jobs)
+        y = as_image_list(image, self.layers[0].in_channels, self.layers[0].dtype, "image")[0]
+        if layer > 1 and self.trained_ < layer - 1:
+            raise ValueError(f"layer {layer} needs layers 1..{layer - 1} trained first "
+                             f"(trained: {self.trained_})")
+        n_steps = layer + (2 * n_alternations + 1 if top_down and layer > 1 else 0)
+        done = [0]
+
+        def step():
+            done[0] += 1
+            if on_step is not None:
+                on_step(done[0], n_steps)
+
+        l1 = self.layers[0]
+        zlow = None
+        if l1.lowfreq:
+            z, zlow = l1.infer(y, n_threads=n_threads, return_lowfreq=True)
+        else:
+            z = l1.infer(y, n_threads=n_threads)
+        step()
+        u = z
+        for li in range(1, layer):
+            u = z * z.dtype.type(self.scales_[li - 1])
+            z = self.layers[li].infer(u, n_threads=n_threads)
+            step()
+        if top_down and layer > 1:
+            lay = self.layers[layer - 1]
+            target = y if zlow is None else np.ascontiguousarray(y - self._lowpass(zlow))
+            chain = self._chain(layer)
+            if lay.solver == "continuation":
+                opts = parse("continuation", lay.solver_options)
+
+                def eq10(z):
+                    return continuation_chain(target, chain, z, lam=lay.lam, p=lay.p,
+                                              betas=opts.betas(), cg_iters=opts.cg_iters,
+                                              inner_iters=opts.inner_iters)
+            else:
+                def eq10(z):
+                    return fista_chain(target, chain, z, lam=lay.lam, p=lay.p,
+                                       max_iter=topdown_iters)
+            for _ in range(n_alternations):
+                z = eq10(z)
+                step()
+                z = lay.infer(u, z0=z, n_threads=n_threads)
+                step()
+            z = eq10(z)
+            step()
+        return (z, zlow) if return_lowfreq else z
+
+    # ------------------------------------------------- estimator interface
+    def _fitted_layer(self, what):
+        if not self.trained_:
+            raise not_fitted(self, f"fit(X) before {what}")
+        layer = self._layer_index(self.layer)
+        if layer > self.trained_:
+            raise not_fitted(self, f"fit(X) (layer {layer} of layer={self.layer!r} is not "
+                                   f"trained; trained: {self.trained_}) before {what}")
+        return layer
+
+    def transform(self, X):
+        """Feature maps of layer ``layer`` for every image of ``X``.
+
+        ``X``: a list of images ((P, Q) or (K0, P, Q)) or an (n, K0, P, Q)
+        array; one 2-D or 3-D array is one image.  Returns an (n, K, M, N)
+        array, or a list when the images differ in size.  Layers >= 2 are
+        inferred top-down unless ``top_down=False``.
+        """
+        layer = self._fitted_layer("transform(X)")
+        ims = as_image_list(X, self.layers[0].in_channels, self.layers[0].dtype, "X")
+        return self.infer(ims, layer, top_down=self.top_down)
+
+    def fit_transform(self, X, y=None, **fit_params):
+        """``fit(X).transform(X)``."""
+        return self.fit(X, y, **fit_params).transform(X)
+
+    def inverse_transform(self, Z):
+        """Images reconstructed (eq. 12) from maps of layer ``layer`` as
+        :meth:`transform` returns them."""
+        layer = self._fitted_layer("inverse_transform(Z)")
+        if isinstance(Z, (list, tuple)) or np.ndim(Z) == 4:
+            return stack_if_same([self.reconstruct(z, layer) for z in Z])
+        return self.reconstruct(Z, layer)
+
+    def cost(self, image, z, layer=None, *, zlow=None):
+        """Eq. 10's cost of layer-``layer`` maps ``z`` for ``image``:
+        ``lam_l/2 ||R_l z - y||^2 + sum |z|^p_l`` with ``R_l`` the projection
+        to pixels (eq. 12) and ``lam_l, p_l`` the layer's (less the z0 image
+        when ``zlow`` is given)."""
+        layer = self._layer_index(layer)
+        la = self.layers[layer - 1]
+        y = as_image_list(image, self.layers[0].in_channels, self.layers[0].dtype,
+                          "image")[0]
+        r = self.reconstruct(z, layer, zlow=zlow).astype(np.float64) - y
+        zz = np.abs(np.asarray(z, np.float64))
+        return float(0.5 * la.lam * np.vdot(r, r) + (zz ** la.p).sum())
+
+    def mean_cost(self, X, layer=None, n_threads=None):
+        """Mean eq. 10 cost per image (:meth:`cost`) after inferring layer
+        ``layer`` (default: the ``layer`` parameter, else the top) for each
+        image of ``X``, top-down unless ``top_down=False``; lower is better."""
+        layer = self._layer_index(self.layer if layer is None else layer)
+        ims = as_image_list(X, self.layers[0].in_channels, self.layers[0].dtype, "X")
+        low = self.layers[0].lowfreq
+        total = 0.0
+        for y in ims:
+            out = self.infer(y, layer, top_down=self.top_down, n_threads=n_threads,
+                             return_lowfreq=low)
+            z, zlow = out if low else (out, None)
+            total += self.cost(y, z, layer, zlow=zlow)
+        return total / len(ims)
+
+    def score(self, X, y=None, n_threads=None):
+        """Negative :meth:`mean_cost` (scikit-learn's "higher is better"); ``y``
+        is ignored."""
+        layer = self._fitted_layer("score(X)")
+        return -self.mean_cost(X, layer, n_threads=n_threads)
+
+    def _lowpass(self, zlow):
+        l1 = self.layers[0]
+        return low_pass(np.asarray(zlow, l1.dtype), uniform_filter(l1.in_channels,
+                                                                   l1.filter_size[0], l1.dtype))
+
+    def reconstruct(self, z, layer=None, *, zlow=None):
+        """Project layer-``layer`` maps down to the image (eq. 12); adds the z0 image if given."""
+        layer = self._layer_index(layer)
+        z = V.as_float_array("z", z, 3, self.layers[layer - 1].dtype)
+        if z.shape[0] != self.layers[layer - 1].n_maps:
+            raise ValueError(f"z has {z.shape[0]} maps but layer {layer} has "
+                             f"{self.layers[layer - 1].n_maps}")
+        out = project_down(z, self._chain(layer))
+        if zlow is not None:
+            out = out + self._lowpass(zlow)
+        return out
+
+    def pixel_filters(self, layer=None):
+        """Layer-``layer`` filters projected to pixel space (Fig. 1, 7, 8).
+
+        A single 1 at the centre of one map, all else zero, reconstructed down
+        through every layer (as the authors' toolbox does) and cropped to the
+        combined support ``H = 1 + sum_l (h_l - 1)``.
+
+        Returns
+        -------
+        ndarray of shape (K_l, K0, H, W)
+        """
+        layer = self._layer_index(layer)
+        H = 1 + sum(self.layers[i].filter_size[0] - 1 for i in range(layer))
+        W = 1 + sum(self.layers[i].filter_size[1] - 1 for i in range(layer))
+        K = self.layers[layer - 1].n_maps
+        dt = self.layers[0].dtype
+        out = np.zeros((K, self.layers[0].in_channels, H, W), dt)
+        chain = self._chain(layer)
+        for k in range(K):
+            z = np.zeros((K, 2 * H - 1, 2 * W - 1), dt)
+            z[k, H - 1, W - 1] = 1.0
+            out[k] = project_down(z, chain)
+        return out
+
+
+    def sample(self, layer=None, n=1, *, size=100, random_state=0, keep=SAMPLE_KEEP,
+               seed=DEPRECATED):
+        """Draw images from the model (Fig. 3).
+
+        For each layer-``layer`` feature, the number of activations follows its
+        firing frequency over the training set and their values are drawn by
+        inverse-CDF sampling from its 100-bin activation histogram; the
+        ``keep`` largest in magnitude are kept and projected to pixels.
+        ``random_state``: an int, None or a ``numpy.random.Generator``
+        (``seed`` is its deprecated name).
+
+        Returns
+        -------
+        ndarray of shape (n, K0, size, size)
+        """
+        return _sampling.sample(self, layer, n, size=size, random_state=random_state,
+                                keep=keep, seed=seed)
+
+    # ------------------------------------------------------------ save/load
+    def save(self, path):
+        """Write the model to one portable ``.npz`` file (arrays + a JSON header)."""
+        _io.save(self, path)
+
+    @classmethod
+    def load(cls, path):
+        """Read a model written by :meth:`save` (or a checkpoint).
+
+        The file is untrusted input: it is checked whole against the format's
+        schema first (see :func:`numbadn.model.io.read`), and anything wrong is
+        one ``ValueError`` naming the file and the member.
+        """
+        return _io.load(cls, path)
+
+    def _write_checkpoint(self, path, layer):
+        _io.write_checkpoint(self, path, layer)
+
+    def _restore_checkpoint(self, path, n_images):
+        return _io.restore_checkpoint(self, path, n_images)

@@ -1,0 +1,128 @@
+"""Sampling from a trained network (Fig. 3) and the activation statistics it
+draws from (each feature's firing frequency and activation histogram)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _validation as V
+from .._params import DEPRECATED, check_random_state, deprecated_arg
+from ..solvers.topdown import project_down
+
+__all__ = ["ActivationStats", "sample", "N_BINS", "SAMPLE_KEEP", "STATS_SAMPLE"]
+
+#: Histogram bins of each feature's activations (the toolbox's 100).
+N_BINS = 100
+#: Activations kept per sample (the toolbox keeps the ~100 largest).
+SAMPLE_KEEP = 100
+#: Activation values kept per map for the sampling histograms (a uniform subsample
+#: beyond this, so the statistics take bounded memory).
+STATS_SAMPLE = 20000
+
+
+def sample(net, layer=None, n=1, *, size=100, random_state=0, keep=SAMPLE_KEEP,
+           seed=DEPRECATED):
+    """Draw images from the trained network ``net`` (Fig. 3); see :meth:`DeconvNet.sample`.
+
+    For each layer-``layer`` feature, the number of activations follows its
+    firing frequency over the training set and their values are drawn by
+    inverse-CDF sampling from its 100-bin activation histogram; the
+    ``keep`` largest in magnitude are kept and projected to pixels.
+    ``random_state``: an int, None or a ``numpy.random.Generator``
+    (``seed`` is its deprecated name).
+
+    Returns
+    -------
+    ndarray of shape (n, K0, size, size)
+    """
+    layer = net._layer_index(layer)
+    if net.trained_ < layer:
+        raise ValueError(f"layer {layer} is not trained yet (trained: {net.trained_})")
+    n = V.check_int("n", n, 1)
+    size = V.check_int("size", size, 1)
+    freq, hist, edges = net.stats_[layer - 1]
+    M = size + sum(net.layers[i].filter_size[0] - 1 for i in range(layer))
+    N = size + sum(net.layers[i].filter_size[1] - 1 for i in range(layer))
+    K = freq.shape[0]
+    random_state = check_random_state(deprecated_arg(
+        "seed", seed, "random_state", random_state, 0, "DeconvNet.sample",
+        check_random_state))
+    rng = np.random.default_rng(random_state)
+    dt = net.layers[0].dtype
+    out = []
+    for _ in range(n):
+        z = np.zeros((K, M, N), dt)
+        for k in range(K):
+            cnt = rng.binomial(M * N, min(max(freq[k], 0.0), 1.0))
+            if cnt == 0 or hist[k].sum() == 0:
+                continue
+            cdf = np.cumsum(hist[k]) / hist[k].sum()
+            b = np.searchsorted(cdf, rng.random(cnt))
+            b = np.minimum(b, hist.shape[1] - 1)
+            vals = edges[k, b] + rng.random(cnt) * (edges[k, b + 1] - edges[k, b])
+            pos = rng.integers(0, M * N, cnt)
+            z[k].reshape(-1)[pos] = vals
+        flat = np.abs(z).reshape(-1)
+        if np.count_nonzero(flat) > keep:
+            thr = np.partition(flat, flat.size - keep)[flat.size - keep]
+            z[np.abs(z) < thr] = 0
+        out.append(project_down(z, net._chain(layer)))
+    return np.stack(out)
+
+
+class ActivationStats:
+    """Streaming statistics of one layer's maps over the training images.
+
+    * the layer scale ``s = 1 / median_i max|z_i|`` (the next layer's inputs then
+      span about [-1, 1]);
+    * per map, the firing frequency (an activation "fires" when ``|z| > 1e-3
+      max|z_i|`` of its image: continuation leaves tiny nonzero values that are
+      not features) and a 100-bin histogram of the firing values, from a
+      uniform subsample of at most ``STATS_SAMPLE`` values per map.
+    """
+
+    def __init__(self, K, seed=0):
+        self.maxima = []
+        self.counts = np.zeros(K)
+        self.seen = np.zeros(K)
+        self.total = 0
+        self.values = [np.zeros(0) for _ in range(K)]
+        self.rng = np.random.default_rng(seed)
+
+    def add(self, z):
+        top = float(np.abs(z).max())
+        self.maxima.append(top)
+        self.total += z[0].size
+        thr = 1e-3 * top
+        for k in range(z.shape[0]):
+            v = z[k][np.abs(z[k]) > thr].astype(np.float64)
+            self.counts[k] += v.size
+            self._keep(k, v)
+
+    def _keep(self, k, new):
+        old, n_old, n_new = self.values[k], self.seen[k], new.size
+        self.seen[k] += n_new
+        if old.size + n_new <= STATS_SAMPLE:
+            self.values[k] = np.concatenate([old, new])
+            return
+        take_new = min(n_new, self.rng.binomial(STATS_SAMPLE, n_new / (n_old + n_new)))
+        take_old = min(old.size, STATS_SAMPLE - take_new)
+        self.values[k] = np.concatenate([
+            self.rng.choice(old, take_old, replace=False),
+            self.rng.choice(new, take_new, replace=False)])
+
+    def scale(self):
+        m = float(np.median(self.maxima)) if self.maxima else 0.0
+        return 1.0 / m if m > 0 else 1.0
+
+    def histograms(self, n_bins=N_BINS):
+        K = self.counts.shape[0]
+        freq = self.counts / max(self.total, 1)
+        hist = np.zeros((K, n_bins))
+        edges = np.zeros((K, n_bins + 1))
+        for k, vals in enumerate(self.values):
+            if vals.size:
+                lo, hi = vals.min(), vals.max()
+                if hi <= lo:
+                    hi = lo + 1e-12
+                hist[k], edges[k] = np.histogram(vals, bins=n_bins, range=(lo, hi))
+        return freq, hist, edges

@@ -1,0 +1,242 @@
+"""Training a layer (Algorithm 1): where a fit stands, the epoch loop, and what
+training reports (callbacks, progress bar) or stops it (signals)."""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import inspect
+import signal
+import sys
+import threading
+import time
+import warnings
+
+import numpy as np
+
+from ..inference import IterationStats
+from ..inference import cost as _cost
+from ..kernels import conv_valid
+from ..kernels._steps import sum_abs_p
+from ..solvers.z0 import grad_energy
+from ._checks import LazyImages
+from .sampling import ActivationStats
+
+__all__ = ["TrainingState", "TrainingInterrupted", "run_epoch", "fit_layers", "fit_callbacks", "progress",
+           "deferred_signals"]
+
+
+@dataclasses.dataclass
+class TrainingState:
+    """Where a :meth:`DeconvLayer.fit` stands: enough to resume it exactly.
+
+    Attributes
+    ----------
+    epoch : int
+        Epochs completed in this fit.
+    image : int
+        Images of the current epoch done (online updates; 0 at an epoch's end).
+    cost : float
+        Eq. 3 cost summed over those images.
+    seconds : float
+        Time spent in the current epoch.
+    maps, low : list of (ndarray or None), or None
+        Every training image's maps and z0 maps from its last inference: the
+        warm starts of the next epoch (None before the image's first one, and
+        without ``warm_start``).
+    """
+
+    epoch: int = 0
+    image: int = 0
+    cost: float = 0.0
+    seconds: float = 0.0
+    maps: list | None = None
+    low: list | None = None
+
+    @classmethod
+    def start(cls, n_images):
+        """The state of a fit on ``n_images`` images that has not begun."""
+        return cls(maps=[None] * n_images, low=[None] * n_images)
+
+    @property
+    def pos(self):
+        """``[epoch, image, cost, seconds]``, as a checkpoint records it."""
+        return [self.epoch, self.image, self.cost, self.seconds]
+
+    def fits(self, n_images):
+        """Whether this state belongs to a fit on ``n_images`` images."""
+        return self.maps is not None and len(self.maps) == n_images
+
+
+def run_epoch(layer, state, ims, bar, n_threads, on_image, t0, per_image=None):
+    """One epoch of ``layer.fit`` from ``state`` (updated as images are done);
+    returns (total cost, whether a callback asked to stop)."""
+    epoch = state.epoch
+    g = layer.connectivity
+    stop = False
+    same = not isinstance(ims, LazyImages) and len({y.shape for y in ims}) == 1
+    if layer.update == "batch" and same and len(ims) > 1 and not layer.lowfreq:
+        Z0 = None if state.maps[0] is None else np.stack(state.maps)
+        Z = layer.infer(np.stack(ims), z0=Z0, n_threads=n_threads)
+        state.maps = list(Z)
+        total = _cost(np.stack(ims), Z, layer.filters, g, lam=layer.lam, p=layer.p)
+        bar.update(len(ims))
+        bar.set_postfix(epoch=epoch + 1, cost=f"{total:.4g}")
+        if per_image is not None:
+            for i, (y, z) in enumerate(zip(ims, Z)):
+                r = conv_valid(z, layer.filters, g) - y
+                c = 0.5 * layer.lam * float(np.vdot(r, r)) + _sum_abs_p(z, layer.p)
+                stop |= bool(per_image(_image_stats(epoch, i, t0, c, z, r, y)))
+    else:
+        total = state.cost
+        for i in range(state.image, len(ims)):
+            y = ims[i]
+            if layer.lowfreq:
+                z, zl = layer.infer(y, z0=state.maps[i], zlow0=state.low[i],
+                                    n_threads=n_threads, return_lowfreq=True)
+            else:
+                z, zl = layer.infer(y, z0=state.maps[i], n_threads=n_threads), None
+            target = layer._target(i, y, zl)
+            # one residual F z - target serves the cost and the filter gradient
+            r = conv_valid(z, layer.filters, layer.connectivity) - target
+            c = (0.5 * layer.lam * float(np.vdot(r, r)) + _sum_abs_p(z, layer.p)
+                 + (layer.psi * grad_energy(zl) if zl is not None else 0.0))
+            total += c
+            if per_image is not None:
+                stop |= bool(per_image(_image_stats(epoch, i, t0, c, z, r, target)))
+            if layer.update == "online":
+                layer._update_filters([z], [target], [r])
+            if layer.warm_start:
+                state.maps[i], state.low[i] = z, zl
+            if layer.update == "online":
+                state.image, state.cost = i + 1, total
+                state.seconds = time.perf_counter() - t0
+                if on_image is not None:
+                    on_image(layer, False)
+            bar.update(1)
+            bar.set_postfix(epoch=epoch + 1, image=i + 1, cost=f"{total:.4g}")
+    if layer.update == "batch":
+        layer._update_filters(state.maps, [layer._target(i, y) for i, y in enumerate(ims)])
+    return total, stop
+
+
+def _image_stats(epoch, i, t0, c, z, r, y):
+    ny = float(np.linalg.norm(y))
+    return IterationStats(epoch=epoch + 1, image=i, iteration=i + 1,
+                          time=time.perf_counter() - t0, cost=float(c),
+                          sparsity=1.0 - np.count_nonzero(z) / z.size,
+                          residual=float(np.linalg.norm(r)) / ny if ny > 0 else float("nan"),
+                          cg_residual=float("nan"))
+
+
+def fit_callbacks(callback):
+    """``(per_image, per_epoch)``: a one-argument callback gets
+    :class:`IterationStats` after every image; the old three-argument
+    ``callback(layer, epoch, cost)`` is called after every epoch."""
+    if callback is None:
+        return None, None
+    if not callable(callback):
+        raise TypeError(f"callback must be callable, got {callback!r}")
+    try:
+        params = [p for p in inspect.signature(callback).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                  and p.default is p.empty]
+    except (TypeError, ValueError):  # builtins without a signature
+        params = [None]
+    if len(params) == 3:
+        warnings.warn("callback(layer, epoch, cost) is deprecated; fit now calls "
+                      "callback(stats) with a numbadn.IterationStats after every image",
+                      DeprecationWarning, stacklevel=3)
+        return None, callback
+    return callback, None
+
+
+def _sum_abs_p(z, p):
+    """``sum |z|^p`` in float64 (one njit pass; no float64 copy of the maps)."""
+    return float(sum_abs_p(z, float(p)))
+
+
+class _NoBar:
+    def update(self, n=1):
+        pass
+
+    def set_postfix(self, **kw):
+        pass
+
+    def close(self):
+        pass
+
+
+def progress(total, verbose, desc, initial=0):
+    if not verbose:
+        return _NoBar()
+    from tqdm.auto import tqdm
+    return tqdm(total=total, desc=desc, unit="img", leave=True, initial=initial)
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped by SIGINT or SIGTERM after writing ``checkpoint``."""
+
+    def __init__(self, signum, checkpoint):
+        super().__init__(f"{signal.Signals(signum).name}: checkpoint written to {checkpoint}")
+        self.signum, self.checkpoint = signum, checkpoint
+
+
+@contextlib.contextmanager
+def deferred_signals(state):
+    """SIGINT and SIGTERM set ``state["signal"]`` (training stops at the next
+    consistent point and writes a checkpoint); a second one stops at once.
+    Only in the main thread; elsewhere signals keep their handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        if state.get("signal") is not None:
+            raise KeyboardInterrupt(f"{signal.Signals(signum).name} again: stopped at once")
+        state["signal"] = signum
+        print(f"numbadn: {signal.Signals(signum).name}: stopping after the current image to "
+              "write a checkpoint (send it again to stop at once)", file=sys.stderr)
+
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+
+
+def fit_layers(net, ims, epochs, verbose, n_threads, low_memory, state, hook,
+               checkpoint, callback=None):
+    """The layers of :meth:`DeconvNet.fit` trained in turn from ``net.trained_`` (a
+    resumed fit continues the layer that ``state`` names); returns ``net``."""
+    inputs = ims
+    for li, layer in enumerate(net.layers):
+        if li < net.trained_:
+            continue
+        if li and low_memory:
+            inputs = LazyImages(len(ims), lambda i, li=li: net._bottom_up_one(
+                ims[i], li, n_threads))
+        elif li:
+            inputs = [net._bottom_up_one(y, li, n_threads) for y in ims]
+        resuming = state is not None and state["layer"] == li
+        layer.fit(inputs, epochs=epochs, verbose=verbose, n_threads=n_threads,
+                  on_image=hook, callback=callback,
+                  desc=f"layer {li + 1}/{len(net.layers)}",
+                  state=state["state"] if resuming else None)
+        # the maps of the last epoch give the scale and the firing statistics
+        # (no second inference pass); without warm starts, one streaming pass
+        maps = layer.maps_ if epochs and layer.maps_ and layer.maps_[0] is not None \
+            else None
+        acc = ActivationStats(layer.n_maps, seed=li)
+        for i in range(len(inputs)):
+            acc.add(maps[i] if maps is not None else
+                    layer.infer(inputs[i], n_threads=n_threads))
+        net.scales_.append(acc.scale())
+        net.stats_.append(acc.histograms())
+        net.trained_ = li + 1
+        del maps
+        st = layer.training_state()
+        st.maps = st.low = None  # free the warm starts
+        if checkpoint is not None:
+            hook(None, True)  # a checkpoint at the layer boundary (and a pending stop)
+    return net
