@@ -258,18 +258,20 @@ def _transform_task(model, src, idx, out, layer, n_threads, options, dtype):
     """Infer images ``idx`` of ``src`` and write their maps to the Zarr array ``out``."""
     a = _open(out, mode="r+")
     K0 = _in_channels(model)
-    for i, y in zip(idx, src.load(idx)):
-        y = _check_image(y, i, K0, _model_dtype(model))
-        a[i] = _infer_one(model, y, layer, n_threads, options).astype(dtype, copy=False)
+    with threads(n_threads):  # also for any kernel the model runs without n_threads
+        for i, y in zip(idx, src.load(idx)):
+            y = _check_image(y, i, K0, _model_dtype(model))
+            a[i] = _infer_one(model, y, layer, n_threads, options).astype(dtype, copy=False)
     return len(idx)
 
 
 def _transform_block(block, model, layer, n_threads, options, dtype):
     """``map_blocks`` body: (b, K0, P, Q) -> (b, K, M, N)."""
     K0 = _in_channels(model)
-    return np.stack([_infer_one(model, _check_image(y, i, K0, _model_dtype(model)),
-                                layer, n_threads, options).astype(dtype, copy=False)
-                     for i, y in enumerate(block)])
+    with threads(n_threads):
+        return np.stack([_infer_one(model, _check_image(y, i, K0, _model_dtype(model)),
+                                    layer, n_threads, options).astype(dtype, copy=False)
+                         for i, y in enumerate(block)])
 
 
 def transform(model, images, store=None, *, client=None, layer=None, images_per_task=4,
@@ -447,10 +449,10 @@ def _infer_grad_task(layer, src, idx, store, run, epoch, n_threads, fault=None):
     Y = np.stack(ys)
     Z0 = None if epoch == 0 else np.stack(_read_maps(store, (epoch - 1) % 2, run, epoch - 1,
                                                       idx))
-    Z = layer.infer(Y, z0=Z0, n_threads=n_threads)
-    zs = list(Z)
-    _write_maps(store, epoch % 2, run, epoch, idx, zs)
     with threads(n_threads):
+        Z = layer.infer(Y, z0=Z0, n_threads=n_threads)
+        zs = list(Z)
+        _write_maps(store, epoch % 2, run, epoch, idx, zs)
         costs = _image_costs(layer, Y, Z)
         grad = filter_grad_sum(layer.filters, layer.connectivity, zs, ys)
     return costs, grad
@@ -831,11 +833,12 @@ def _inputs_task(net, src, idx, out, upto, n_threads):
     below, each layer's maps times its scale (as ``DeconvNet.fit`` computes them)."""
     a = _open(out, mode="r+")
     K0 = net.layers[0].in_channels
-    for i, y in zip(idx, src.load(idx)):
-        u = _check_image(y, i, K0, net.layers[0].dtype)
-        for li in range(upto):
-            u = net.layers[li].infer(u, n_threads=n_threads) * u.dtype.type(net.scales_[li])
-        a[i] = u
+    with threads(n_threads):
+        for i, y in zip(idx, src.load(idx)):
+            u = _check_image(y, i, K0, net.layers[0].dtype)
+            for li in range(upto):
+                u = net.layers[li].infer(u, n_threads=n_threads) * u.dtype.type(net.scales_[li])
+            a[i] = u
     return len(idx)
 
 
