@@ -41,15 +41,13 @@ import statistics
 import tempfile
 import time
 
-os.environ.setdefault("NUMBADN_ADAPTIVE_THREADS", "0")  # measure exactly 2 / 1 threads
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-import numbadn  # noqa: E402
-from numbadn import distributed as D  # noqa: E402
-from numbadn._jit import threads  # noqa: E402
-from numbadn.data import load_images  # noqa: E402
-from numbadn.preprocess import contrast_normalize  # noqa: E402
+import numbadn
+from numbadn import distributed as D
+from numbadn._jit import threads
+from numbadn.data import load_images
+from numbadn.preprocess import contrast_normalize
 
 try:  # run as python -m benchmarks.distributed, or imported by the tests
     from . import _util
@@ -121,8 +119,8 @@ def training(client, net, Y, cfg, tmp):
     Y2 = [np.ascontiguousarray(net.layers[0].infer(y) * s1) for y in Y]
     rows = {}
     for name, make, data in (
-            ("layer 1", lambda u: numbadn.DeconvLayer(1, 9, seed=0, update=u), Y),
-            ("layer 2", lambda u: numbadn.DeconvLayer(9, 45, seed=1, update=u,
+            ("layer 1", lambda u: numbadn.DeconvLayer(1, 9, random_state=0, update=u), Y),
+            ("layer 2", lambda u: numbadn.DeconvLayer(9, 45, random_state=1, update=u,
                                                       connectivity="singles_and_pairs"), Y2)):
         one = make("batch").fit(data, epochs=2, verbose=False, n_threads=2)
         online = make("online").fit(data, epochs=2, verbose=False, n_threads=2)
@@ -162,7 +160,7 @@ def per_image(cfg, size):
     """Seconds per image of one training step (what a task does) per paper layer, 1 thread."""
     from numbadn.solvers.filters import filter_grad_sum, filter_gram_sum
     rng = np.random.default_rng(0)
-    net = numbadn.DeconvNet.paper(n_maps=(9, 45, 150), seed=0)
+    net = numbadn.DeconvNet.paper(n_maps=(9, 45, 150), random_state=0)
     rows = []
     P = size
     for li, la in enumerate(net.layers):
@@ -259,7 +257,7 @@ def quality(client, cfg, tmp, lam=1.0):
                  dict(update="averaged", n_streams=2))]
     rows = {}
     for name, where, kw in variants:
-        la = numbadn.DeconvLayer(1, 9, lam=lam, seed=0)
+        la = numbadn.DeconvLayer(1, 9, lam=lam, random_state=0)
         t0 = time.perf_counter()
         if where == "one":
             la.update = kw["update"]
@@ -298,6 +296,8 @@ def main(argv=None):
                     help="output folder (default: figures/, figures/quick/ for --quick, --smoke)")
     ap.add_argument("--workers", type=int, default=2, help="LocalCluster workers (1 thread each)")
     args = ap.parse_args(argv)
+    # measure exactly 2 / 1 threads (also in the workers, which inherit it)
+    os.environ.setdefault("NUMBADN_ADAPTIVE_THREADS", "0")
     from distributed import Client, LocalCluster
     name = "smoke" if args.smoke else "quick" if args.quick else "full"
     cfg = dict(CONFIGS[name], mode=name, workers=args.workers)
@@ -307,7 +307,7 @@ def main(argv=None):
     print(f"numbadn.distributed ({name} mode): {os.cpu_count()} CPUs, LocalCluster of "
           f"{args.workers} workers x 1 thread; load average {load_start[0]:.2f}")
     Y = crops(cfg["n"], cfg["size"])
-    net = numbadn.DeconvNet.paper(n_maps=(9, 45), seed=0)
+    net = numbadn.DeconvNet.paper(n_maps=(9, 45), random_state=0)
     net.fit(Y[:8], epochs=1, verbose=False)
     res = dict(settings=cfg, versions=_util.versions())
     import dask

@@ -222,8 +222,11 @@ def _slim(model):
         net.layers = [_slim(la) for la in model.layers]
         net._image_ids = []
         return net
-    la = copy.copy(model)
-    la._maps = la._low = None
+    la = copy.copy(model)  # shallow: replace, never modify, what it shares with model
+    if hasattr(la, "_state"):  # numbadn.model.training.TrainingState holds the maps
+        la._state = type(la._state)()
+    else:  # layers before numbadn.model
+        la._maps = la._low = None
     la.history_ = []
     la.filters = np.array(model.filters)
     return la

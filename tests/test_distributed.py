@@ -61,7 +61,7 @@ def ims():
 
 
 def layer(**kw):
-    return numbadn.DeconvLayer(1, 4, seed=0, **kw)
+    return numbadn.DeconvLayer(1, 4, random_state=0, **kw)
 
 
 def reference(ims, epochs=2, **kw):
@@ -107,7 +107,7 @@ def test_transform_of_a_dask_array_is_lazy_and_equal(client, tmp_path, ims):
 
 
 def test_transform_of_layer_2_of_a_network_equals_net_infer(client, tmp_path, ims):
-    net = numbadn.DeconvNet.paper(n_maps=(4, 6), seed=0)
+    net = numbadn.DeconvNet.paper(n_maps=(4, 6), random_state=0)
     net.fit(ims[:3], epochs=1, verbose=False)
     out = D.transform(net, ims[3:], tmp_path / "maps.zarr", client=client, layer=2,
                       images_per_task=1)
@@ -171,9 +171,9 @@ def test_batch_fit_reduced_in_a_tree_of_tasks_matches_one_process(client, tmp_pa
 
 
 def test_fit_network_matches_deconvnet_fit(client, tmp_path, ims):
-    ref = numbadn.DeconvNet.paper(n_maps=(4, 6), seed=0, update="batch")
+    ref = numbadn.DeconvNet.paper(n_maps=(4, 6), random_state=0, update="batch")
     ref.fit(ims, epochs=2, verbose=False)
-    net = numbadn.DeconvNet.paper(n_maps=(4, 6), seed=0, update="batch")
+    net = numbadn.DeconvNet.paper(n_maps=(4, 6), random_state=0, update="batch")
     D.fit_network(net, ims, 2, store=tmp_path / "net", client=client, images_per_task=1)
     assert net.trained_ == 2
     for a, b in zip(net.layers, ref.layers):
@@ -320,10 +320,21 @@ def test_benchmark_sections_run_and_check_their_results(client, tmp_path, ims):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from benchmarks import distributed as B
     cfg = dict(B.CONFIGS["smoke"])
-    net = numbadn.DeconvNet.paper(n_maps=(9, 45), seed=0)
+    net = numbadn.DeconvNet.paper(n_maps=(9, 45), random_state=0)
     net.fit(ims[:2], epochs=1, verbose=False)
     inf = B.inference(client, net, ims[:4], cfg, str(tmp_path))
     assert all(r["bit_identical"] for r in inf.values())
     tr = B.training(client, net, ims[:4], cfg, str(tmp_path))
     assert all(r["max_filter_difference"] <= 1e-5 for r in tr.values())
     assert tr["layer 2"]["bytes_to_workers_per_epoch_per_worker"] == 3 * 45 * 9 * 49 * 4
+
+
+def test_the_model_sent_to_the_workers_carries_no_warm_start_maps(ims):
+    import pickle
+    la = layer(update="online").fit(ims, epochs=1, verbose=False)
+    la._state.maps = [la.infer(y) for y in ims]  # as in the middle of a fit
+    slim = D._slim(la)
+    assert len(pickle.dumps(slim)) < len(pickle.dumps(la)) / 10
+    assert len(la.training_state().maps) == N  # the layer itself keeps its maps
+    assert np.array_equal(slim.filters, la.filters) and slim.filters is not la.filters
+    assert np.array_equal(slim.infer(ims[0]), la.infer(ims[0]))
