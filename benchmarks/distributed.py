@@ -87,28 +87,35 @@ def du(path):
 
 # ------------------------------------------------------------------ 1. inference
 def inference(client, net, Y, cfg, tmp):
-    la1 = net.layers[0]
+    la1, la2 = net.layers
+    s1 = np.float32(net.scales_[0])
+    Y2 = [np.ascontiguousarray(la1.infer(y) * s1) for y in Y]
     rows = {}
-    for name, one, model, layer in (
-            ("layer 1", lambda: la1.infer(np.stack(Y), n_threads=2), la1, None),
-            ("layer 2", lambda: np.stack([net.infer(y, layer=2, n_threads=2) for y in Y]),
-             net, 2)):
+    for name, one, model, data, layer, per_task in (
+            ("layer 1", lambda: la1.infer(np.stack(Y), n_threads=2), la1, Y, None,
+             4 * cfg["per_task"]),
+            ("layer 2 (bottom-up: layer.infer on the scaled layer-1 maps)",
+             lambda: la2.infer(np.stack(Y2), n_threads=2), la2, Y2, None, cfg["per_task"]),
+            ("layer 2 (top-down: net.infer(layer=2), eqs. 10-11)",
+             lambda: np.stack([net.infer(y, layer=2, n_threads=2) for y in Y]), net, Y, 2,
+             cfg["per_task"])):
         one()  # warm-up (compiled kernels loaded)
         ref, t_one = timed(one, cfg["repeats"])
         store = os.path.join(tmp, "maps.zarr")
 
         def dist():
-            return D.transform(model, Y, store, client=client, layer=layer,
-                               images_per_task=cfg["per_task"], n_threads=1)
+            return D.transform(model, data, store, client=client, layer=layer,
+                               images_per_task=per_task, n_threads=1)
         dist()  # warm-up: the workers load the kernels
         out, t_dist = timed(dist, cfg["repeats"])
         same = bool(np.array_equal(out[:], ref))
         rows[name] = dict(one_process_img_s=len(Y) / t_one, distributed_img_s=len(Y) / t_dist,
                           one_process_s=t_one, distributed_s=t_dist, bit_identical=same,
-                          zarr_bytes=du(store), maps_bytes=int(ref.nbytes))
+                          images_per_task=per_task, zarr_bytes=du(store),
+                          maps_bytes=int(ref.nbytes))
         print(f"  {name}: one process (2 threads) {len(Y) / t_one:7.1f} img/s, 2 workers x 1 "
-              f"thread {len(Y) / t_dist:7.1f} img/s (x{t_one / t_dist:.2f}); maps "
-              f"bit-identical: {same}; Zarr {du(store) / 2 ** 20:.1f} MiB for "
+              f"thread {len(Y) / t_dist:7.1f} img/s (x{t_one / t_dist:.2f}, {per_task} images "
+              f"per task); maps bit-identical: {same}; Zarr {du(store) / 2 ** 20:.1f} MiB for "
               f"{ref.nbytes / 2 ** 20:.1f} MiB of maps")
     return rows
 
@@ -126,8 +133,9 @@ def training(client, net, Y, cfg, tmp):
         online = make("online").fit(data, epochs=2, verbose=False, n_threads=2)
         store = os.path.join(tmp, "run")
         shutil.rmtree(store, ignore_errors=True)
+        per_task = 4 * cfg["per_task"] if name == "layer 1" else cfg["per_task"]
         dist = D.fit(make("batch"), data, 2, store=store, client=client,
-                     images_per_task=cfg["per_task"], n_threads=1)
+                     images_per_task=per_task, n_threads=1)
         t_one, t_on, t_dist = (la.history_[-1]["seconds"] for la in (one, online, dist))
         err = float(np.abs(dist.filters - one.filters).max())
         st = dist.distributed_stats_
@@ -141,7 +149,7 @@ def training(client, net, Y, cfg, tmp):
             rounds_per_epoch=dist.history_[-1]["rounds"],
             bytes_to_workers_per_epoch_per_worker=st["bytes_to_workers"] / 2,
             bytes_to_client_per_epoch=st["bytes_to_client"] / 2,
-            filter_bytes=int(dist.filters.nbytes),
+            filter_bytes=int(dist.filters.nbytes), images_per_task=per_task,
             zarr_map_bytes_per_epoch=maps, zarr_map_bytes_per_epoch_per_worker=maps / n_workers,
             input_bytes=du(os.path.join(store, "inputs")))
         r = rows[name]
@@ -316,8 +324,7 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp, \
             LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
                          dashboard_address=":0") as cluster, Client(cluster) as client:
-        print(f"\n1. Inference, {len(Y)} images of {cfg['size']}x{cfg['size']}, "
-              f"{cfg['per_task']} per task:")
+        print(f"\n1. Inference, {len(Y)} images of {cfg['size']}x{cfg['size']}:")
         res["inference"] = inference(client, net, Y, cfg, tmp)
         print(f"\n2. A training epoch (update='batch', epoch 2 of 2), {len(Y)} images:")
         res["training"] = training(client, net, Y, cfg, tmp)
@@ -328,7 +335,7 @@ def main(argv=None):
               "(LocalCluster, client and scheduler on this machine)")
         print("\n4. Online against its distributed approximations (held-out eq. 2 cost):")
         res["quality"] = quality(client, cfg, tmp)
-    li = res["inference"]["layer 2"]
+    li = res["inference"]["layer 2 (bottom-up: layer.infer on the scaled layer-1 maps)"]
     est = estimate(res["per_image"], res["dask_seconds_per_empty_task"],
                    li["zarr_bytes"] / li["maps_bytes"])
     res["estimate_1e6"] = est
