@@ -1,6 +1,7 @@
 """One Deconvolutional Network layer that infers and learns (section 3, Algorithm 1)."""
 from __future__ import annotations
 
+import dataclasses
 import numbers
 import time
 import warnings
@@ -488,14 +489,15 @@ class DeconvLayer(ParamsMixin):
         """Feature maps of the training images from the last epoch."""
         return self._state.maps
 
-    # the warm starts, as numbadn.distributed frees them
+    # the warm starts under their old names; assigning one gives this layer a
+    # state of its own, so a shallow copy that drops its maps leaves the original's
     @property
     def _maps(self):
         return self._state.maps
 
     @_maps.setter
     def _maps(self, maps):
-        self._state.maps = maps
+        self._state = dataclasses.replace(self._state, maps=maps)
 
     @property
     def _low(self):
@@ -503,7 +505,7 @@ class DeconvLayer(ParamsMixin):
 
     @_low.setter
     def _low(self, low):
-        self._state.low = low
+        self._state = dataclasses.replace(self._state, low=low)
 
     def _target(self, i, y, zl=None):
         """What the filters must explain: ``y`` less the z0 low-pass image."""

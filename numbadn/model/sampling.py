@@ -21,18 +21,10 @@ STATS_SAMPLE = 20000
 
 def sample(net, layer=None, n=1, *, size=100, random_state=0, keep=SAMPLE_KEEP,
            seed=DEPRECATED):
-    """Draw images from the trained network ``net`` (Fig. 3); see :meth:`DeconvNet.sample`.
+    """Draw ``n`` images from the trained network ``net`` (Fig. 3): what
+    :meth:`DeconvNet.sample` does (its docstring says how).
 
-    For each layer-``layer`` feature, the number of activations follows its
-    firing frequency over the training set and their values are drawn by
-    inverse-CDF sampling from its 100-bin activation histogram; the
-    ``keep`` largest in magnitude are kept and projected to pixels.
-    ``random_state``: an int, None or a ``numpy.random.Generator``
-    (``seed`` is its deprecated name).
-
-    Returns
-    -------
-    ndarray of shape (n, K0, size, size)
+    Returns an ndarray of shape (n, K0, size, size).
     """
     layer = net._layer_index(layer)
     if net.trained_ < layer:
