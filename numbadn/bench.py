@@ -119,8 +119,8 @@ def bench_kernels(sizes, thread_counts, h=7, dtype=np.float32, peaks=None, out=p
             fv, ff = conv_flops(g, h, h, P, P)
             for nt in thread_counts:
                 with threads(nt, adapt=False):
-                    tv = median_time(lambda: corr(z, op[0], rpad, op[1], op[2], h - 1, h - 1, True))
-                    tf = median_time(lambda: corr(rpad, op[3], zout, op[4], op[5], 0, 0, True))
+                    tv = median_time(lambda: corr(z, op.taps_fwd, rpad, op.ptr_fwd, op.idx_fwd, h - 1, h - 1, True))
+                    tf = median_time(lambda: corr(rpad, op.taps_adj, zout, op.ptr_adj, op.idx_adj, 0, 0, True))
                     ta = median_time(lambda: apply_A(op, z, zout, rpad, 0.5, True))
                 for kern, t, fl in (("conv_valid", tv, fv), ("conv_full", tf, ff), ("Az", ta, fv + ff)):
                     gf = fl / t / 1e9

@@ -258,7 +258,7 @@ def _per_thread(name, key, make):
 def _workspace(op, y, z):
     """Work arrays of the continuation solver (and ``F^T y``) for this image size,
     kept per thread for the next call of the same size."""
-    key = (y.shape, z.shape, op[0].shape, z.dtype.str)
+    key = (y.shape, z.shape, op.taps_fwd.shape, z.dtype.str)
     return _per_thread("ws", key, lambda: (S.workspace(op, y, z), np.empty_like(z)))
 
 
@@ -266,7 +266,7 @@ def _fista_workspace(op, y, z):
     """FISTA's work arrays (:func:`numbadn.kernels._steps.fista_work`) for this
     image size, kept per thread like :func:`_workspace`: fresh arrays cost a
     page fault per page inside the first parallel passes."""
-    key = (y.shape, z.shape, op[0].shape, z.dtype.str)
+    key = (y.shape, z.shape, op.taps_fwd.shape, z.dtype.str)
     return _per_thread("fista", key, lambda: S.fista_work(op, y, z))
 
 
@@ -337,7 +337,7 @@ def _new_stats():
 
 def _continuation_stats(op, y, z, lam, p, table, w_t, dw, opts, callback=None, image=0):
     K0, P, Q = y.shape
-    h, w = op[0].shape[2:]
+    h, w = op.taps_fwd.shape[2:]
     ws, FTy = _workspace(op, y, z)
     stats = _new_stats()
     elapsed = 0.0
@@ -359,7 +359,7 @@ def _continuation_stats(op, y, z, lam, p, table, w_t, dw, opts, callback=None, i
 
 def _fista_stats(op, y, z, L, lam, p, table, w_t, dw, opts, callback=None, image=0):
     K0, P, Q = y.shape
-    h, w = op[0].shape[2:]
+    h, w = op.taps_fwd.shape[2:]
     rpad = new_rpad(K0, P, Q, h, w, z.dtype)
     rpad2 = new_rpad(K0, P, Q, h, w, z.dtype)
     zprev, v, grad = z.copy(), np.empty_like(z), np.empty_like(z)
@@ -440,7 +440,7 @@ def infer_lowfreq(y, f, g=None, *, lam=1.0, p=1.0, psi=1.0, solver="continuation
         S.continuation_start(op, y, z, FTy, ws, True)
         for beta in opts.betas():
             yy = update_zlow()
-            S.adjoint_of_input(op, yy, FTy, ws[0], True)
+            S.adjoint_of_input(op, yy, FTy, ws.rpad, True)
             S.continuation_step(op, FTy, z, beta, lam, p, table, w_t, dw,
                                 opts.inner_iters, opts.cg_iters, ws, True)
     else:

@@ -20,13 +20,14 @@ import numpy as np
 
 from .. import _validation as V
 from ._conv import corr, filter_grad_parallel
+from ._operator import Operator
 from ._operator import apply_A as _apply_A
 from ._operator import cg_solve as _cg_solve
 from ._shrink import lp_build_table, lp_threshold, shrink
 
 __all__ = [
     "conv_valid", "conv_full", "apply_A", "cg_solve", "filter_grad",
-    "soft_shrink", "lp_shrink", "lp_table", "make_operator", "new_rpad",
+    "soft_shrink", "lp_shrink", "lp_table", "make_operator", "Operator", "new_rpad",
     "csr_lists",
 ]
 
@@ -43,9 +44,9 @@ def csr_lists(g):
 
 
 def make_operator(f, g):
-    """The operator tuple consumed by the kernels (see :mod:`._operator`).
+    """The :class:`Operator` named tuple consumed by the kernels (see :mod:`._operator`).
 
-    ``(taps_fwd, ptr_fwd, idx_fwd, taps_adj, ptr_adj, idx_adj)``: flipped,
+    ``Operator(taps_fwd, ptr_fwd, idx_fwd, taps_adj, ptr_adj, idx_adj)``: flipped,
     transposed filters with the per-channel list of maps for ``F z`` (eq. 1),
     the filters themselves with the per-map list of channels for ``F^T``.
     Inputs are not validated.
@@ -53,7 +54,7 @@ def make_operator(f, g):
     taps_fwd = np.ascontiguousarray(f[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
     pf, i_f = csr_lists(g.T)
     pa, ia = csr_lists(g)
-    return (taps_fwd, pf, i_f, np.ascontiguousarray(f), pa, ia)
+    return Operator(taps_fwd, pf, i_f, np.ascontiguousarray(f), pa, ia)
 
 
 def new_rpad(K0, P, Q, h, w, dtype):
@@ -96,7 +97,7 @@ def conv_valid(z, f, g=None):
     K1, K0, h, w = f.shape
     op = make_operator(f, g)
     out = np.empty((K0, z.shape[1] - h + 1, z.shape[2] - w + 1), dt)
-    corr(z, op[0], out, op[1], op[2], 0, 0, True)
+    corr(z, op.taps_fwd, out, op.ptr_fwd, op.idx_fwd, 0, 0, True)
     return out
 
 
@@ -123,7 +124,7 @@ def conv_full(r, f, g=None):
     rpad[:, h - 1:h - 1 + P, w - 1:w - 1 + Q] = r
     op = make_operator(f, g)
     out = np.empty((K1, P + h - 1, Q + w - 1), dt)
-    corr(rpad, op[3], out, op[4], op[5], 0, 0, True)
+    corr(rpad, op.taps_adj, out, op.ptr_adj, op.idx_adj, 0, 0, True)
     return out
 
 

@@ -1,8 +1,9 @@
 """The linear operator ``F`` of eq. 5, the ``A z`` product of eqs. 6-7 and CG.
 
-``op`` is the tuple built by :func:`numbadn.kernels.make_operator`::
+``op`` is the :class:`Operator` named tuple built by
+:func:`numbadn.kernels.make_operator`::
 
-    op = (taps_fwd, ptr_fwd, idx_fwd, taps_adj, ptr_adj, idx_adj)
+    op = Operator(taps_fwd, ptr_fwd, idx_fwd, taps_adj, ptr_adj, idx_adj)
 
 with ``taps_fwd`` of shape (K0, K1, h, w) holding the flipped filters (so that
 the valid correlation is eq. 1's true convolution) and ``taps_adj = f`` of shape
@@ -15,6 +16,7 @@ Inputs are not validated.
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 
 import numba
 import numpy as np
@@ -25,12 +27,19 @@ from numba import prange
 from .._jit import PJIT
 from ._conv import corr, corr_add
 
+#: ``F`` of eq. 5 as the kernels take it (numba reads a named tuple's fields by name):
+#: ``taps_fwd`` (K0, K1, h, w), the flipped filters, with ``ptr_fwd, idx_fwd`` the
+#: maps ``k`` of each channel ``c`` (CSR lists of ``g.T``) for ``F z``; ``taps_adj = f``
+#: (K1, K0, h, w) with ``ptr_adj, idx_adj`` the channels of each map for ``F^T``.
+Operator = namedtuple("Operator", ["taps_fwd", "ptr_fwd", "idx_fwd",
+                                   "taps_adj", "ptr_adj", "idx_adj"])
+
 
 @numba.njit(**JIT)
 def apply_F(op, z, rpad, par):
     """``rpad[interior] = F z = sum_k g[k, c] z_k (*) f_kc`` (eq. 1)."""
-    tv = op[0]
-    corr(z, tv, rpad, op[1], op[2], tv.shape[2] - 1, tv.shape[3] - 1, par)
+    tv = op.taps_fwd
+    corr(z, tv, rpad, op.ptr_fwd, op.idx_fwd, tv.shape[2] - 1, tv.shape[3] - 1, par)
 
 
 @numba.njit(**JIT)
@@ -77,9 +86,9 @@ def _scatter(op, z, a, zp, b, flags, rpad):
     """``rpad[interior] += F (a z + b zp)`` by scattering the nonzeros of
     ``a z + b zp`` in the rows that ``flags`` marks (flat offsets: no row
     views, see :func:`numbadn.kernels._conv.corr_rows`)."""
-    tv = op[0]
-    pa = op[4]
-    ia = op[5]
+    tv = op.taps_fwd
+    pa = op.ptr_adj
+    ia = op.idx_adj
     K = z.shape[0]
     M = z.shape[1]
     N = z.shape[2]
@@ -151,8 +160,8 @@ def apply_F_combo(op, z, a, zp, b, vbuf, rpad, par, max_density):
             for m in range(z.shape[1]):
                 flags[k, m] = flags[k, m] or flags_p[k, m]
     if total <= limit:
-        h1 = op[0].shape[2] - 1
-        w1 = op[0].shape[3] - 1
+        h1 = op.taps_fwd.shape[2] - 1
+        w1 = op.taps_fwd.shape[3] - 1
         P = z.shape[1] - h1
         Q = z.shape[2] - w1
         zero = rpad.dtype.type(0)
@@ -181,7 +190,7 @@ def apply_F_combo(op, z, a, zp, b, vbuf, rpad, par, max_density):
 @numba.njit(**JIT)
 def apply_FT(op, rpad, out, par):
     """``out = F^T r``: full convolution with the flipped filters (footnote 3)."""
-    corr(rpad, op[3], out, op[4], op[5], 0, 0, par)
+    corr(rpad, op.taps_adj, out, op.ptr_adj, op.idx_adj, 0, 0, par)
 
 
 @numba.njit(**JIT)
@@ -229,7 +238,7 @@ def apply_A(op, z, out, rpad, alpha, par):
     ``alpha != 0`` (computed in the same pass; CG needs it), else 0.
     """
     apply_F(op, z, rpad, par)
-    return corr_add(rpad, op[3], out, op[4], op[5], 0, 0, z, alpha, par)
+    return corr_add(rpad, op.taps_adj, out, op.ptr_adj, op.idx_adj, 0, 0, z, alpha, par)
 
 
 @numba.njit(**PJIT)
@@ -428,6 +437,6 @@ def power_norm2(op, z, out, rpad, n_iter, par):
 def rpad_for(op, y, z):
     """Zero work buffer of shape (K0, P+2(h-1), Q+2(w-1)) for ``F z`` (the border
     ``F^T`` reads), for input ``y`` of shape (K0, P, Q), in ``z``'s dtype."""
-    h = op[0].shape[2]
-    w = op[0].shape[3]
+    h = op.taps_fwd.shape[2]
+    w = op.taps_fwd.shape[3]
     return np.zeros((y.shape[0], y.shape[1] + 2 * (h - 1), y.shape[2] + 2 * (w - 1)), z.dtype)

@@ -1,13 +1,14 @@
 """njit iterations of the one-layer solvers; arrays in, arrays out.
 
-``op`` is the operator tuple of :func:`numbadn.kernels.make_operator`; ``ws``
-is the work-space tuple ``(rpad, r, pp, Ap, q)`` of :func:`workspace`.
+``op`` is the :class:`Operator` named tuple of :func:`numbadn.kernels.make_operator`; ``ws``
+is the :class:`Workspace` named tuple ``(rpad, r, pp, Ap, q)`` of :func:`workspace`.
 ``par`` selects the parallel kernels (one image at a time) or the serial ones
 (inside the batch kernels, which are parallel over images).
 """
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 
 import numba
 import numpy as np
@@ -25,21 +26,26 @@ from ._shrink import lp_scaled
 SPARSE_DENSITY = 0.01
 
 
+#: Work arrays of one image's solve: ``rpad`` (the zero-bordered buffer of ``F z``),
+#: CG's residual ``r``, direction ``pp`` and ``Ap``, and the tracked ``q = F^T F z``.
+Workspace = namedtuple("Workspace", ["rpad", "r", "pp", "Ap", "q"])
+
+
 @numba.njit(**JIT)
 def workspace(op, y, z):
-    """Work arrays for one image: ``(rpad, r, pp, Ap, q)`` (CG's residual,
-    direction, ``A p`` and the tracked ``q = F^T F z``)."""
-    return (rpad_for(op, y, z), np.empty_like(z), np.empty_like(z), np.empty_like(z),
+    """A :class:`Workspace` for one image (``q`` zero, the rest uninitialised
+    except ``rpad``'s zero border)."""
+    return Workspace(rpad_for(op, y, z), np.empty_like(z), np.empty_like(z), np.empty_like(z),
             np.zeros_like(z))
 
 
 @numba.njit(**JIT)
 def continuation_start(op, y, z, FTy, ws, par):
     """``FTy = F^T y`` and ``q = F^T F z`` (zero for a zero start) before the beta loop."""
-    adjoint_of_input(op, y, FTy, ws[0], par)
-    q = ws[4]
+    adjoint_of_input(op, y, FTy, ws.rpad, par)
+    q = ws.q
     if dot(z, z) > 0.0:
-        apply_A(op, z, q, ws[0], 0.0, par)
+        apply_A(op, z, q, ws.rpad, 0.0, par)
     else:
         q[...] = 0.0
 
@@ -74,16 +80,16 @@ def count_nonzero(z):
 def cost(op, y, z, lam, p, rpad, par):
     """Eq. 2/3 for one image: ``lam/2 ||F z - y||^2 + sum |z|^p``."""
     apply_F(op, z, rpad, par)
-    h1 = op[0].shape[2] - 1
-    w1 = op[0].shape[3] - 1
+    h1 = op.taps_fwd.shape[2] - 1
+    w1 = op.taps_fwd.shape[3] - 1
     return 0.5 * lam * residual_norm2(rpad, y, h1, w1) + sum_abs_p(z, p)
 
 
 @numba.njit(**JIT)
 def adjoint_of_input(op, y, out, rpad, par):
     """``out = F^T y`` (the constant part of eq. 6's right-hand side)."""
-    h1 = op[0].shape[2] - 1
-    w1 = op[0].shape[3] - 1
+    h1 = op.taps_fwd.shape[2] - 1
+    w1 = op.taps_fwd.shape[3] - 1
     P = y.shape[1]
     Q = y.shape[2]
     for c in range(y.shape[0]):
@@ -163,7 +169,7 @@ def continuation_step(op, FTy, z, beta, lam, p, table, w_t, dw,
     ``inner_iters`` times: the x sub-problem (eq. 8 or the p < 1 table), then
     ``cg_iters`` CG steps on eq. 6, ``(F^T F + beta/lam I) z = F^T y +
     beta/lam x``, warm-started from the current ``z``.  Returns the last CG
-    relative residual.  ``ws[4]`` must hold ``F^T F z`` on entry (see
+    relative residual.  ``ws.q`` must hold ``F^T F z`` on entry (see
     :func:`continuation_start`); it is kept up to date, so the CG start needs
     no convolution, and the x step, right-hand side and CG start are one pass
     (:func:`shrink_residual`).
@@ -232,8 +238,8 @@ def fista_step(op, y, z, zprev, v, grad, L, lam, p, table, w_t, dw, t, m, restar
 
     Returns ``(t_next, ||z - zprev|| / ||z||, m_next)``.
     """
-    h1 = op[0].shape[2] - 1
-    w1 = op[0].shape[3] - 1
+    h1 = op.taps_fwd.shape[2] - 1
+    w1 = op.taps_fwd.shape[3] - 1
     apply_F_combo(op, z, 1.0 + m, zprev, -m, v, rpad, par, SPARSE_DENSITY)
     sub_interior(rpad, y, h1, w1)
     apply_FT(op, rpad, grad, par)

@@ -30,7 +30,7 @@ class _Z:
         """``Z_i f - y`` of shape (K0, P, Q)."""
         op = make_operator(f, self.g)
         out = np.empty_like(y)
-        corr(self.zs[i], op[0], out, op[1], op[2], 0, 0, True)
+        corr(self.zs[i], op.taps_fwd, out, op.ptr_fwd, op.idx_fwd, 0, 0, True)
         out -= y
         return out
 
@@ -42,7 +42,7 @@ class _Z:
         h, w = d.shape[2:]
         for z in self.zs:
             zd = np.empty((d.shape[1], z.shape[1] - h + 1, z.shape[2] - w + 1), d.dtype)
-            corr(z, op[0], zd, op[1], op[2], 0, 0, True)
+            corr(z, op.taps_fwd, zd, op.ptr_fwd, op.idx_fwd, 0, 0, True)
             filter_grad_parallel(z, zd, tmp, self.gk, self.gc, 0, 0)
             out += tmp
         return out
