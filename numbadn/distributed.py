@@ -209,9 +209,16 @@ def _open(path, **kw):
 
 
 def _create(path, shape, dtype, chunk0=1):
+    """A new Zarr array, one chunk per image, uncompressed (maps and images are
+    dense floats: compression saves little and costs time on every read and
+    write; measured in ``docs/scaling.md``)."""
     import zarr
-    return zarr.open_array(store=os.fspath(path), mode="w", shape=shape,
-                           chunks=(chunk0,) + tuple(shape[1:]), dtype=np.dtype(dtype))
+    chunks = (chunk0,) + tuple(shape[1:])
+    if hasattr(zarr, "create_array"):  # zarr 3
+        return zarr.create_array(store=os.fspath(path), shape=shape, chunks=chunks,
+                                 dtype=np.dtype(dtype), compressors=None, overwrite=True)
+    return zarr.open_array(store=os.fspath(path), mode="w", shape=shape, chunks=chunks,
+                           dtype=np.dtype(dtype), compressor=None)
 
 
 # ------------------------------------------------------------------ models
