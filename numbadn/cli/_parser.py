@@ -1,0 +1,191 @@
+"""The argument parser of every command (each ``--help`` has an example)."""
+from __future__ import annotations
+
+import argparse
+
+from .commands import _cmd_bench, _cmd_denoise, _cmd_infer, _cmd_reconstruct, _cmd_show
+from .train import DEFAULT_CROP, _cmd_train
+
+
+def build_parser():
+    from .. import __version__
+    raw = argparse.RawDescriptionHelpFormatter
+    ap = argparse.ArgumentParser(
+        prog="numbadn", formatter_class=raw,
+        description="Deconvolutional Networks (Zeiler et al., CVPR 2010) on multicore CPUs. "
+                    "Run 'numbadn COMMAND --help' for each command.",
+        epilog="examples:\n"
+               "  numbadn train                                  # 2 layers on built-in photos\n"
+               "  numbadn train my_photos/ --color --out run1    # your photographs, in colour\n"
+               "  numbadn show run1/model.npz --out filters.png")
+    ap.add_argument("--version", action="version", version=f"numbadn {__version__}")
+    ap.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
+
+    def common(p, threads=True):
+        if threads:
+            p.add_argument("--threads", type=int, default=None,
+                           help="numba threads (default: all cores)")
+
+    def one_image(p):
+        p.add_argument("--size", type=int, default=None,
+                       help="resize the image to cover SIZE x SIZE and keep its centre "
+                            "(default: full size)")
+
+    t = sub.add_parser("train", help="train a network (default: 2 layers on built-in photos)",
+                       formatter_class=raw,
+                       description="Train a Deconvolutional Network bottom-up (Algorithm 1 per "
+                                   "layer) and write the model and its filter figures. With no "
+                                   "arguments: 2 layers (9 and 45 maps) on the built-in 'food' "
+                                   "photographs, the paper's settings otherwise.\n\n"
+                                   "Photographs of any size and mode are tiled into 100x100 "
+                                   "crops (the paper's training images; blank crops skipped) "
+                                   "and converted to grey unless you say otherwise (--crop, "
+                                   "--size, --full-size, --color); what was done is printed.",
+                       epilog="examples:\n"
+                              "  numbadn train\n"
+                              "  numbadn train my_photos/ --crop 100 --maps 9,45 --out run1\n"
+                              "  numbadn train my_photos/ --color --size 200 --crop 100\n"
+                              "  numbadn train city --paper --out city3")
+    t.add_argument("images", nargs="?", default="food",
+                   help="built-in set (food, city, food-full, city-full), folder or image file "
+                        "(default: food)")
+    t.add_argument("--maps", default="9,45",
+                   help="maps per layer, comma-separated (default 9,45; paper 9,45,150)")
+    t.add_argument("--paper", action="store_true", help="the paper's 3 layers: 9,45,150 maps")
+    t.add_argument("--epochs", type=int, default=3, help="epochs per layer (paper: 3)")
+    t.add_argument("--lam", type=float, default=1.0, help="lambda of eq. 2 (paper: 1)")
+    t.add_argument("--p", type=float, default=1.0, help="sparsity exponent in (0, 1] (paper: 1)")
+    t.add_argument("--filter-size", type=int, default=7, help="filter size H (paper: 7)")
+    t.add_argument("--solver", default="continuation", choices=["continuation", "fista"],
+                   help="inference solver (paper: continuation)")
+    t.add_argument("--max-iter", type=int, default=50, help="FISTA iterations (with --solver fista)")
+    t.add_argument("--update", default="online", choices=["online", "batch"],
+                   help="filter updates per image (toolbox) or per epoch (Algorithm 1)")
+    g = t.add_argument_group("images (default: 100x100 grey crops of each photograph)")
+    g.add_argument("--crop", type=int, default=None,
+                   help=f"tile each photograph into CROP x CROP crops, blank ones skipped "
+                        f"(default: {DEFAULT_CROP}, the paper's size, unless --size or "
+                        f"--full-size; 0: no tiling)")
+    g.add_argument("--size", type=int, default=None,
+                   help="resize each photograph to cover SIZE x SIZE and keep its centre "
+                        "(then tiled only if --crop is given; 0 keeps the sizes)")
+    g.add_argument("--full-size", action="store_true",
+                   help="train on every photograph at its own size (no crops, no resizing)")
+    g.add_argument("--color", "--colour", dest="color", action="store_true",
+                   help="keep RGB: layer 1 takes 3 input channels (default: grey)")
+    g.add_argument("--n-images", type=int, default=0, help="use only the first N images")
+    t.add_argument("--lowfreq", action="store_true",
+                   help="add the z0 low-frequency maps to layer 1 and train on raw images")
+    t.add_argument("--no-normalize", action="store_true", help="skip contrast normalisation")
+    t.add_argument("--seed", type=int, default=0, help="filter initialisation seed")
+    t.add_argument("--out", default="numbadn-out", help="output folder (default: numbadn-out)")
+    t.add_argument("--resume", action="store_true",
+                   help="continue from OUT/checkpoint.npz left by an interrupted run")
+    t.add_argument("--checkpoint-every", type=float, default=120.0,
+                   help="seconds between checkpoints within an epoch (default 120)")
+    t.add_argument("--low-memory", action=argparse.BooleanOptionalAction, default=None,
+                   help="memory independent of the number of images: no warm starts, "
+                        "higher layers' inputs recomputed on the fly (default: only when "
+                        "warm starts would take over 2 GiB)")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
+    common(t)
+    t.set_defaults(func=_cmd_train)
+
+    i = sub.add_parser("infer", help="feature maps of an image", formatter_class=raw,
+                       description="Infer the feature maps of one image with a trained model "
+                                   "(top-down for layers >= 2, section 3.3; --bottom-up skips "
+                                   "that and is several times faster) and save them where "
+                                   "--out says (.npy, compressed .npz, or a folder). The "
+                                   "image is read grey or RGB as the model takes it, at full "
+                                   "size unless --size.",
+                       epilog="examples:\n"
+                              "  numbadn infer run1/model.npz photo.jpg --layer 2 "
+                              "--out maps.npy --plot maps.png\n"
+                              "  numbadn infer run1/model.npz big.jpg --bottom-up --out "
+                              "maps/")
+    i.add_argument("model", help="model file written by 'numbadn train'")
+    i.add_argument("image", help="image file")
+    i.add_argument("--layer", type=int, default=None, help="layer, from 1 (default: top)")
+    i.add_argument("--bottom-up", action="store_true",
+                   help="infer layer by layer only (no top-down eqs. 10-11)")
+    i.add_argument("--out", help="maps to this .npy or .npz file, or into this folder as "
+                                 "IMAGE_layerL_maps.npy (default: not written)")
+    i.add_argument("--plot", help="also plot the image beside its maps to this figure")
+    one_image(i)
+    i.add_argument("--quiet", action="store_true", help="no progress bar")
+    common(i)
+    i.set_defaults(func=_cmd_infer)
+
+    r = sub.add_parser("reconstruct", help="reconstruct an image from one layer (eq. 12)",
+                       formatter_class=raw,
+                       description="Infer an image's maps at one layer and project them back to "
+                                   "pixels (eq. 12); prints the SNR and writes a figure in the "
+                                   "format its name ends with (.png, .jpg, .pdf, ...).",
+                       epilog="example:\n"
+                              "  numbadn reconstruct run1/model.npz photo.jpg --layer 2 "
+                              "--out rec.jpg")
+    r.add_argument("model")
+    r.add_argument("image")
+    r.add_argument("--layer", type=int, default=None, help="layer, from 1 (default: top)")
+    r.add_argument("--bottom-up", action="store_true",
+                   help="infer layer by layer only (no top-down eqs. 10-11)")
+    r.add_argument("--out", help="output figure (default: IMAGE_reconstruction.png)")
+    one_image(r)
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    common(r)
+    r.set_defaults(func=_cmd_reconstruct)
+
+    d = sub.add_parser("denoise", help="denoise an image with each layer (section 4.4)",
+                       formatter_class=raw,
+                       description="Add Gaussian noise at a given SNR to a grey photograph "
+                                   "(raw, scaled to [-1, 1], as the authors' toolbox), "
+                                   "reconstruct it from every layer with the z0 maps and print "
+                                   "the SNRs beside the paper's (13.84 dB -> 16.31 dB with "
+                                   "layer 1 -> 18.01 dB with layer 2).",
+                       epilog="example:\n  numbadn denoise numbadn-out/model.npz photo.png "
+                              "--snr 13.84 --lam 10,40 --out denoise.png")
+    d.add_argument("model")
+    d.add_argument("image")
+    d.add_argument("--snr", type=float, default=13.84, help="input SNR in dB (paper: 13.84)")
+    d.add_argument("--seed", type=int, default=0, help="noise seed")
+    d.add_argument("--lam", default=None,
+                   help="lambda per layer for denoising, e.g. 10,40 (one value: every layer; "
+                        "default: numbadn.denoise.DEFAULT_LAM, tuned by "
+                        "reproduce/sec44_denoising.py)")
+    d.add_argument("--out", help="output figure (default: denoise.png)")
+    one_image(d)
+    common(d)
+    d.set_defaults(func=_cmd_denoise)
+
+    s = sub.add_parser("show", help="plot a model's filters in pixel space", formatter_class=raw,
+                       description="Plot each layer's filters projected to pixel space with the "
+                                   "paper's A1..J15 labels (Fig. 7-8), and optionally samples. "
+                                   "--out with a file ending (.png, .jpg, ...) writes that one "
+                                   "file, every figure stacked; otherwise it is a folder.",
+                       epilog="examples:\n"
+                              "  numbadn show run1/model.npz --out filters.png\n"
+                              "  numbadn show run1/model.npz --samples 4 --out figures/")
+    s.add_argument("model")
+    s.add_argument("--layer", type=int, default=None, help="only this layer")
+    s.add_argument("--samples", type=int, default=0, help="also draw N samples per layer (Fig. 3)")
+    s.add_argument("--out", help="one image file (by its ending) or a folder (default: .)")
+    s.set_defaults(func=_cmd_show)
+
+    b = sub.add_parser("bench", help="kernel GFLOP/s and inference timings beside the paper's",
+                       formatter_class=raw,
+                       description="Measure kernel GFLOP/s (fraction of a measured FMA peak) and "
+                                   "the paper's inference schedule on 150x150 images.",
+                       epilog="example:\n  numbadn bench --quick --threads 1,2 --json bench.json")
+    b.add_argument("--quick", action="store_true", help="fewer sizes and repeats")
+    b.add_argument("--threads", dest="threads_list",
+                   help="comma-separated thread counts (default: 1 and all)")
+    b.add_argument("--json", help="also write the figures to this JSON file")
+    b.add_argument("--no-contention", action="store_true",
+                   help="skip the measurement beside CPU-bound processes")
+    b.add_argument("--contention-only", action="store_true",
+                   help="only the measurement beside CPU-bound processes (issue 12)")
+    b.add_argument("--busy", type=int, default=None,
+                   help="CPU-bound processes started beside the calls (default: CPUs + 1)")
+    b.set_defaults(func=_cmd_bench)
+    return ap

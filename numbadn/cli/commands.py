@@ -1,0 +1,211 @@
+"""``numbadn infer``, ``reconstruct``, ``denoise``, ``show`` and ``bench``."""
+from __future__ import annotations
+
+import math
+import os
+import time
+
+import numpy as np
+
+from ._common import (_agg, _bar, _check_float, _check_int, _check_layer, _check_not_flat,
+                      _image_for_model, _load_model, _load_one, _pixel_filters, _sizes)
+
+
+def _infer(net, args):
+    """Read the image, infer its maps (with a progress bar unless --quiet)."""
+    img, y = _image_for_model(net, args.image, args.size, args.model)
+    layer = args.layer or net.trained_
+    top_down = layer > 1 and not args.bottom_up
+    how = ("top-down (eqs. 10-11)" if top_down else
+           "bottom-up (layer by layer, eq. 3)" if layer > 1 else "eq. 2")
+    bar = _bar(args.quiet, layer + (5 if top_down else 0), f"layer {layer} maps, {how}")
+
+    def on_step(done, total):
+        if bar is not None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+    low = net.layers[0].lowfreq
+    t0 = time.perf_counter()
+    try:
+        out = net.infer(y, layer=layer, n_threads=args.threads, return_lowfreq=low,
+                        top_down=top_down, on_step=on_step)
+    finally:
+        if bar is not None:
+            bar.close()
+    z, zlow = out if low else (out, None)
+    print(f"layer {layer} maps {z.shape}, {how}, in {time.perf_counter() - t0:.1f} s")
+    return y, z, zlow, layer
+
+
+def _maps_path(args, layer):
+    """Where ``infer`` writes the maps: --out as a .npy/.npz file or a folder; None
+    without --out."""
+    out = args.out
+    if out is None:
+        return None
+    name = os.path.splitext(os.path.basename(args.image))[0] + f"_layer{layer}_maps.npy"
+    if os.path.isdir(out) or out.endswith(os.sep):
+        return os.path.join(out, name)
+    ext = os.path.splitext(out)[1].lower()
+    if ext not in (".npy", ".npz"):
+        raise ValueError(f"--out {out}: the maps are written as a .npy or .npz file, or into a "
+                         f"folder; got {'no extension' if not ext else repr(ext)}")
+    return out
+
+
+def _cmd_infer(args):
+    _agg()
+    from .. import plot
+    net = _load_model(args.model)
+    _check_layer(args, net)
+    if args.plot:
+        plot.image_format(args.plot)
+    out = _maps_path(args, args.layer or net.trained_)
+    y, z, zlow, layer = _infer(net, args)
+    print(f"  {np.mean(np.abs(z) > 1e-3):.1%} of the entries above 1e-3; "
+          f"{z.nbytes / 2 ** 20:.1f} MB as {z.dtype}")
+    if out is None:
+        print("  maps not written: give --out MAPS.npy, MAPS.npz (compressed) or a folder")
+    else:
+        d = os.path.dirname(out)
+        if d:
+            os.makedirs(d, exist_ok=True)
+        with open(out, "wb") as fh:  # the name as given (np.save would add .npy)
+            if out.lower().endswith(".npz"):
+                np.savez_compressed(fh, z=z, **({} if zlow is None else {"zlow": zlow}))
+            else:
+                np.save(fh, z)
+        print(f"wrote {out} ({os.path.getsize(out) / 2 ** 20:.1f} MB)")
+    if args.plot:
+        plot.feature_maps(y if y.shape[0] == 3 else y[0], z, path=args.plot)
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def _cmd_reconstruct(args):
+    _agg()
+    from .. import plot
+    net = _load_model(args.model)
+    _check_layer(args, net)
+    out = args.out or os.path.splitext(os.path.basename(args.image))[0] + "_reconstruction.png"
+    plot.image_format(out)
+    _check_not_flat(args.image, _load_one(args.image))
+    y, z, zlow, layer = _infer(net, args)
+    rec = net.reconstruct(z, layer=layer, zlow=zlow)
+    snr = plot.snr_db(y, rec)
+    plot.reconstructions([y], [rec], titles=[os.path.basename(args.image)], path=out)
+    print(f"reconstruction from layer {layer}: SNR {snr:.2f} dB; wrote {out}")
+    return 0
+
+
+def _cmd_denoise(args):
+    """Section 4.4 in the authors' protocol (numbadn.denoise)."""
+    _agg()
+    from .. import plot
+    from ..denoise import DEFAULT_LAM, PAPER_SNR, add_noise, denoise, raw_image
+    _check_float("--snr", args.snr)
+    net = _load_model(args.model)
+    lam = dict(DEFAULT_LAM)
+    if args.lam:
+        vals = _parse_floats("--lam", args.lam)
+        lam = {i + 1: v for i, v in enumerate(vals)} if len(vals) > 1 else \
+            {layer: vals[0] for layer in range(1, net.trained_ + 1)}
+    if net.layers[0].in_channels != 1:
+        raise ValueError(f"{args.model} takes {net.layers[0].in_channels} input channels; "
+                         "denoising (section 4.4) is on grey images: use a grey model")
+    img = _load_one(args.image)
+    _check_not_flat(args.image, img)
+    out = args.out or "denoise.png"
+    plot.image_format(out)
+    if args.size:
+        from ..data import resize_and_tile
+        print(f"image {args.image}: {_sizes([img])}, resized to {args.size}x{args.size}")
+        img = resize_and_tile(img, size=args.size)[0]
+    else:
+        print(f"image {args.image}: {_sizes([img])}, full size")
+    clean = raw_image(img)
+    noisy = add_noise(clean, args.snr, args.seed)
+    lams = ", ".join(f"layer {k}: {v:g}" for k, v in sorted(lam.items())
+                     if k <= net.trained_)
+    print(f"protocol: grey {clean.shape[2]}x{clean.shape[1]} image, mean removed, scaled to "
+          f"[-1, 1]; Gaussian noise for {args.snr:g} dB, clipped to the clean range; z0 maps "
+          f"at layer 1; {net.layers[0].solver} solver; lambda {lams}")
+    print(f"noisy input: SNR {plot.snr_db(clean, noisy):.2f} dB (paper {PAPER_SNR['input']} dB)")
+    recs = denoise(net, noisy, lam=lam, n_threads=args.threads)
+    panels = {"noisy": noisy}
+    for layer, rec in recs.items():
+        paper = PAPER_SNR.get(layer)
+        ref = f" (paper {paper} dB)" if paper else ""
+        print(f"layer {layer} reconstruction: SNR {plot.snr_db(clean, rec):.2f} dB{ref}")
+        panels[f"layer {layer}"] = rec
+    plot.denoising(clean, panels, path=out, title=os.path.basename(args.image))
+    print(f"wrote {out}")
+    return 0
+
+
+def _parse_floats(name, text):
+    try:
+        vals = [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise ValueError(f"{name} must be comma-separated numbers like 10,40, got {text!r}") \
+            from None
+    if not vals or min(vals) <= 0 or not all(math.isfinite(v) for v in vals):
+        raise ValueError(f"{name} must list positive finite numbers, got {text!r}")
+    return vals
+
+
+def _cmd_show(args):
+    _agg()
+    from .. import plot
+    _check_int("--samples", args.samples, 0)
+    net = _load_model(args.model)
+    _check_layer(args, net)
+    if net.trained_ < 1:
+        raise ValueError(f"{args.model} has no trained layer to show")
+    layers = [args.layer] if args.layer else list(range(1, net.trained_ + 1))
+    out = args.out
+    # a name with a file ending is one file (everything stacked); else a folder
+    one_file = out is not None and not os.path.isdir(out) and os.path.splitext(out)[1] != ""
+    if one_file:
+        plot.image_format(out)
+    figures = []
+    for layer in layers:
+        figures.append((f"layer{layer}_filters", plot.filter_grid(
+            _pixel_filters(net, layer), title=f"layer-{layer} filters")))
+    if args.samples:
+        for layer in layers:
+            imgs = net.sample(layer, n=args.samples, random_state=0)
+            imgs = imgs if imgs.shape[1] == 3 else imgs[:, 0]
+            figures.append((f"layer{layer}_samples",
+                            plot.samples(imgs, title=f"samples from layer {layer}")))
+    if one_file:
+        if len(figures) == 1:
+            plot.save(figures[0][1], out)
+        else:
+            plot.save_stacked([f for _, f in figures], out)
+        print(f"wrote {out} ({', '.join(name for name, _ in figures)})")
+        return 0
+    folder = out or "."
+    for name, fig in figures:
+        path = os.path.join(folder, f"{name}.png")
+        plot.save(fig, path)
+        print(f"wrote {path}")
+    return 0
+
+
+def _cmd_bench(args):
+    from ..bench import main as bench_main
+    argv = ["--quick"] if args.quick else []
+    if args.threads_list:
+        from ..bench import parse_threads
+        parse_threads(args.threads_list)
+        argv += ["--threads", args.threads_list]
+    for flag in ("no_contention", "contention_only"):
+        if getattr(args, flag):
+            argv.append("--" + flag.replace("_", "-"))
+    if args.busy is not None:
+        argv += ["--busy", str(args.busy)]
+    if args.json:
+        argv += ["--json", args.json]
+    return bench_main(argv)
