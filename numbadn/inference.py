@@ -10,7 +10,7 @@ import numpy as np
 
 from . import _validation as V
 from ._jit import threads
-from .kernels import lp_table, make_operator, new_rpad
+from .kernels import LpTable, lp_table, make_operator, new_rpad
 from .kernels import _steps as S
 from .solvers.options import parse, spectral_norm2
 
@@ -68,9 +68,10 @@ def _setup(y, f, g, z0, name="y", zname="z0"):
 
 
 def _table(p):
+    """The :class:`~numbadn.kernels.LpTable` of ``p`` (a placeholder for ``p = 1``)."""
     if p < 1.0:
         return lp_table(p)
-    return np.zeros(2), 0.0, 1.0
+    return LpTable(np.zeros(2), 0.0, 1.0)
 
 
 def cost(y, z, f, g=None, lam=1.0, p=1.0):
@@ -158,7 +159,7 @@ def infer(y, f, g=None, *, lam=1.0, p=1.0, solver="continuation", z0=None,
     Y, f, g, Z0, batched, shape = _setup(y, f, g, z0)
     Z = _zeros(shape, Y.dtype) if Z0 is None else Z0.copy()
     op = make_operator(f, g)
-    table, w_t, dw = _table(p)
+    lpt = _table(p)
     if return_stats and batched:
         raise ValueError("return_stats=True needs a single image y of shape (K0, P, Q)")
     if callback is not None and not callable(callback):
@@ -169,10 +170,10 @@ def infer(y, f, g=None, *, lam=1.0, p=1.0, solver="continuation", z0=None,
         if return_stats or callback is not None:
             for i in range(Y.shape[0]):
                 if solver == "continuation":
-                    stats = _continuation_stats(op, Y[i], Z[i], lam, p, table, w_t, dw, opts,
+                    stats = _continuation_stats(op, Y[i], Z[i], lam, p, lpt, opts,
                                                 callback, i)
                 else:
-                    stats = _fista_stats(op, Y[i], Z[i], L, lam, p, table, w_t, dw, opts,
+                    stats = _fista_stats(op, Y[i], Z[i], L, lam, p, lpt, opts,
                                          callback, i)
             _check_finite(Z, Y)
             if return_stats:
@@ -183,18 +184,17 @@ def infer(y, f, g=None, *, lam=1.0, p=1.0, solver="continuation", z0=None,
         Yb, Zb = Y[:n_batch], Z[:n_batch]
         if solver == "continuation":
             if n_batch:
-                S.continuation_batch(op, Yb, Zb, opts.betas(), lam, p, table, w_t, dw,
+                S.continuation_batch(op, Yb, Zb, opts.betas(), lam, p, lpt,
                                      opts.inner_iters, opts.cg_iters, n_chunks)
             for i in range(n_batch, Y.shape[0]):
                 ws, FTy = _workspace(op, Y[i], Z[i])
-                S.continuation_solve(op, Y[i], Z[i], opts.betas(), lam, p, table, w_t,
-                                     dw, opts.inner_iters, opts.cg_iters, True, ws, FTy)
+                S.continuation_solve(op, Y[i], Z[i], opts.betas(), lam, p, lpt, opts.inner_iters, opts.cg_iters, True, ws, FTy)
         else:
             if n_batch:
-                S.fista_batch(op, Yb, Zb, L, lam, p, table, w_t, dw, opts.max_iter,
+                S.fista_batch(op, Yb, Zb, L, lam, p, lpt, opts.max_iter,
                               opts.tol, opts.restart, n_chunks)
             for i in range(n_batch, Y.shape[0]):
-                S.fista_run(op, Y[i], Z[i], L, lam, p, table, w_t, dw, opts.max_iter,
+                S.fista_run(op, Y[i], Z[i], L, lam, p, lpt, opts.max_iter,
                             opts.tol, opts.restart, True, _fista_workspace(op, Y[i], Z[i]))
     _check_finite(Z, Y)
     return Z if batched else Z[0]
@@ -335,7 +335,7 @@ def _new_stats():
     return {k: [] for k in ("iter", "time", "cost", "sparsity", "cg_residual")}
 
 
-def _continuation_stats(op, y, z, lam, p, table, w_t, dw, opts, callback=None, image=0):
+def _continuation_stats(op, y, z, lam, p, lpt, opts, callback=None, image=0):
     K0, P, Q = y.shape
     h, w = op.taps_fwd.shape[2:]
     ws, FTy = _workspace(op, y, z)
@@ -349,7 +349,7 @@ def _continuation_stats(op, y, z, lam, p, table, w_t, dw, opts, callback=None, i
         return _finish(stats)
     for j, beta in enumerate(opts.betas()):
         t0 = time.perf_counter()
-        res = S.continuation_step(op, FTy, z, beta, lam, p, table, w_t, dw,
+        res = S.continuation_step(op, FTy, z, beta, lam, p, lpt,
                                   opts.inner_iters, opts.cg_iters, ws, True)
         elapsed += time.perf_counter() - t0
         if _record(stats, j + 1, elapsed, op, y, z, lam, p, rpad, res, callback, image):
@@ -357,7 +357,7 @@ def _continuation_stats(op, y, z, lam, p, table, w_t, dw, opts, callback=None, i
     return _finish(stats)
 
 
-def _fista_stats(op, y, z, L, lam, p, table, w_t, dw, opts, callback=None, image=0):
+def _fista_stats(op, y, z, L, lam, p, lpt, opts, callback=None, image=0):
     K0, P, Q = y.shape
     h, w = op.taps_fwd.shape[2:]
     rpad = new_rpad(K0, P, Q, h, w, z.dtype)
@@ -369,7 +369,7 @@ def _fista_stats(op, y, z, L, lam, p, table, w_t, dw, opts, callback=None, image
     elapsed, t, m = 0.0, 1.0, 0.0
     for it in range(opts.max_iter):
         t0 = time.perf_counter()
-        t, change, m = S.fista_step(op, y, z, zprev, v, grad, L, lam, p, table, w_t, dw,
+        t, change, m = S.fista_step(op, y, z, zprev, v, grad, L, lam, p, lpt,
                                     t, m, opts.restart, rpad, True)
         elapsed += time.perf_counter() - t0
         if _record(stats, it + 1, elapsed, op, y, z, lam, p, rpad2, np.nan, callback, image):
@@ -429,7 +429,7 @@ def infer_lowfreq(y, f, g=None, *, lam=1.0, p=1.0, psi=1.0, solver="continuation
         if zl.shape != zshape:
             raise ValueError(f"zlow0 must have shape {zshape}, got {zl.shape}")
     op = make_operator(f, g)
-    table, w_t, dw = _table(p)
+    lpt = _table(p)
 
     def update_zlow():
         solve_z0(y - conv_valid(z, f, g), f0, lam, psi, zl, zlow_cg_iters)
@@ -441,7 +441,7 @@ def infer_lowfreq(y, f, g=None, *, lam=1.0, p=1.0, psi=1.0, solver="continuation
         for beta in opts.betas():
             yy = update_zlow()
             S.adjoint_of_input(op, yy, FTy, ws.rpad, True)
-            S.continuation_step(op, FTy, z, beta, lam, p, table, w_t, dw,
+            S.continuation_step(op, FTy, z, beta, lam, p, lpt,
                                 opts.inner_iters, opts.cg_iters, ws, True)
     else:
         L = lam * _lipschitz(opts, op, f, g, Y)
@@ -449,7 +449,7 @@ def infer_lowfreq(y, f, g=None, *, lam=1.0, p=1.0, psi=1.0, solver="continuation
         while done < opts.max_iter:
             yy = update_zlow()
             n = min(fista_block, opts.max_iter - done)
-            it = S.fista_solve(op, yy, z, L, lam, p, table, w_t, dw, n, opts.tol,
+            it = S.fista_solve(op, yy, z, L, lam, p, lpt, n, opts.tol,
                                opts.restart, True)
             done += n
             if it < n:

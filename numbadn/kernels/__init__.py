@@ -23,11 +23,12 @@ from ._conv import corr, filter_grad_parallel
 from ._operator import Operator
 from ._operator import apply_A as _apply_A
 from ._operator import cg_solve as _cg_solve
-from ._shrink import lp_build_table, lp_threshold, shrink
+from ._shrink import LpTable, lp_build_table, lp_threshold, shrink
 
 __all__ = [
     "conv_valid", "conv_full", "apply_A", "cg_solve", "filter_grad",
-    "soft_shrink", "lp_shrink", "lp_table", "make_operator", "Operator", "new_rpad",
+    "soft_shrink", "lp_shrink", "lp_table", "make_operator", "Operator", "LpTable",
+    "new_rpad",
     "csr_lists",
 ]
 
@@ -248,7 +249,8 @@ LP_TABLE_SIZE = 1 << 16
 
 @functools.lru_cache(maxsize=64)
 def lp_table(p):
-    """The normalised lookup table for ``0 < p < 1``: ``(table, w_t, dw)``.
+    """The normalised lookup table for ``0 < p < 1``: an :class:`LpTable`
+    ``(table, w_t, dw)``.
 
     ``table[k] = argmin_u 1/2 (u - w)^2 + u^p`` at ``w = w_t + k dw`` (the
     nonzero branch, found by Newton's method), ``w_t`` the threshold below
@@ -260,7 +262,7 @@ def lp_table(p):
     table = np.empty(LP_TABLE_SIZE, np.float64)
     lp_build_table(p, w_t, LP_TABLE_STEP, table)
     table.setflags(write=False)
-    return table, w_t, LP_TABLE_STEP
+    return LpTable(table, w_t, LP_TABLE_STEP)
 
 
 def lp_shrink(v, beta, p):
@@ -284,7 +286,7 @@ def lp_shrink(v, beta, p):
     v = V.as_float_array("v", v.reshape(-1) if v.ndim == 0 else v, max(v.ndim, 1))
     beta = V.check_positive("beta", beta)
     p = V.check_p(p)
-    table, w_t, dw = lp_table(p) if p < 1.0 else (np.zeros(2), 0.0, 1.0)
+    lpt = lp_table(p) if p < 1.0 else LpTable(np.zeros(2), 0.0, 1.0)
     x = np.empty_like(v)
-    shrink(v, beta, p, table, w_t, dw, x)
+    shrink(v, beta, p, lpt, x)
     return x.reshape(shape)

@@ -16,10 +16,16 @@ Inputs are not validated.
 from __future__ import annotations
 
 
+from collections import namedtuple
+
 import numba
 from numba import prange
 
 from .._jit import JIT, PJIT
+
+#: The normalised ``p < 1`` lookup table as the kernels take it: ``table[k]`` is the
+#: nonzero minimiser at ``w = w_t + k dw``; ``w_t`` the threshold below which it is 0.
+LpTable = namedtuple("LpTable", ["table", "w_t", "dw"])
 
 
 @numba.njit(**JIT)
@@ -86,10 +92,12 @@ def lp_build_table(p, w_t, dw, table):
 
 
 @numba.njit(**JIT)
-def lp_scaled(v, s, p, table, w_t, dw):
+def lp_scaled(v, s, p, lpt):
     """Minimiser of ``beta/2 (x - v)^2 + |x|^p`` for one ``v``, given
-    ``s = beta^(-1/(2-p))``, by table interpolation (direct Newton past its end).
+    ``s = beta^(-1/(2-p))``, by interpolation in the :class:`LpTable` ``lpt``
+    (direct Newton past its end).
     """
+    table, w_t, dw = lpt.table, lpt.w_t, lpt.dw
     w = abs(v) / s
     if w <= w_t:
         return 0.0
@@ -103,10 +111,10 @@ def lp_scaled(v, s, p, table, w_t, dw):
 
 
 @numba.njit(**JIT)
-def shrink(z, beta, p, table, w_t, dw, x):
+def shrink(z, beta, p, lpt, x):
     """``x = argmin beta/2 (x - z)^2 + |x|^p`` elementwise (eq. 8 / table).
 
-    ``p == 1`` uses eq. 8 directly; ``table, w_t, dw`` are ignored then.
+    ``p == 1`` uses eq. 8 directly; the :class:`LpTable` ``lpt`` is ignored then.
     """
     zv = z.reshape(-1)
     xv = x.reshape(-1)
@@ -124,4 +132,4 @@ def shrink(z, beta, p, table, w_t, dw, x):
     else:
         s = beta ** (-1.0 / (2.0 - p))
         for i in range(zv.shape[0]):
-            xv[i] = lp_scaled(zv[i], s, p, table, w_t, dw)
+            xv[i] = lp_scaled(zv[i], s, p, lpt)

@@ -100,7 +100,7 @@ def adjoint_of_input(op, y, out, rpad, par):
 
 # ------------------------------------------------------------ continuation
 @numba.njit(**JIT)
-def _shrink_residual_map(z, FTy, q, alpha, beta, p, table, w_t, dw, r, pp, part, k):
+def _shrink_residual_map(z, FTy, q, alpha, beta, p, lpt, r, pp, part, k):
     """Map ``k`` of :func:`shrink_residual`; ``part[k] = (||r_k||^2, ||b_k||^2)``."""
     zv = z[k].reshape(-1)
     fv = FTy[k].reshape(-1)
@@ -118,7 +118,7 @@ def _shrink_residual_map(z, FTy, q, alpha, beta, p, table, w_t, dw, r, pp, part,
         if p1:
             x = v - min(max(v, -th), th)  # eq. 8, branch-free
         else:
-            x = zv.dtype.type(lp_scaled(v, s, p, table, w_t, dw))
+            x = zv.dtype.type(lp_scaled(v, s, p, lpt))
         bi = fv[i] + a * x
         ri = bi - qv[i] - a * v
         rv[i] = ri
@@ -130,13 +130,13 @@ def _shrink_residual_map(z, FTy, q, alpha, beta, p, table, w_t, dw, r, pp, part,
 
 
 @numba.njit(**PJIT)
-def _shrink_residual_parallel(z, FTy, q, alpha, beta, p, table, w_t, dw, r, pp, part):
+def _shrink_residual_parallel(z, FTy, q, alpha, beta, p, lpt, r, pp, part):
     for k in prange(z.shape[0]):
-        _shrink_residual_map(z, FTy, q, alpha, beta, p, table, w_t, dw, r, pp, part, k)
+        _shrink_residual_map(z, FTy, q, alpha, beta, p, lpt, r, pp, part, k)
 
 
 @numba.njit(**JIT)
-def shrink_residual(z, FTy, q, alpha, beta, p, table, w_t, dw, r, pp, par):
+def shrink_residual(z, FTy, q, alpha, beta, p, lpt, r, pp, par):
     """The x sub-problem and the start of CG on eq. 6, in one pass over the maps.
 
     ``x = argmin beta/2 (x - z)^2 + |x|^p`` (eq. 8 or the p < 1 table), the
@@ -149,10 +149,10 @@ def shrink_residual(z, FTy, q, alpha, beta, p, table, w_t, dw, r, pp, par):
     """
     part = np.empty((z.shape[0], 2))
     if par:
-        _shrink_residual_parallel(z, FTy, q, alpha, beta, p, table, w_t, dw, r, pp, part)
+        _shrink_residual_parallel(z, FTy, q, alpha, beta, p, lpt, r, pp, part)
     else:
         for k in range(z.shape[0]):
-            _shrink_residual_map(z, FTy, q, alpha, beta, p, table, w_t, dw, r, pp, part, k)
+            _shrink_residual_map(z, FTy, q, alpha, beta, p, lpt, r, pp, part, k)
     rr = 0.0
     bb = 0.0
     for k in range(z.shape[0]):
@@ -162,7 +162,7 @@ def shrink_residual(z, FTy, q, alpha, beta, p, table, w_t, dw, r, pp, par):
 
 
 @numba.njit(**JIT)
-def continuation_step(op, FTy, z, beta, lam, p, table, w_t, dw,
+def continuation_step(op, FTy, z, beta, lam, p, lpt,
                       inner_iters, cg_iters, ws, par):
     """One value of beta of the continuation scheme (Algorithm 1, lines 6-7).
 
@@ -178,7 +178,7 @@ def continuation_step(op, FTy, z, beta, lam, p, table, w_t, dw,
     alpha = beta / lam
     res = 0.0
     for _ in range(inner_iters):
-        rr, bb = shrink_residual(z, FTy, q, alpha, beta, p, table, w_t, dw, r, pp, par)
+        rr, bb = shrink_residual(z, FTy, q, alpha, beta, p, lpt, r, pp, par)
         if bb == 0.0:
             bb = 1.0
         res = cg_run(op, z, alpha, cg_iters, 0.0, rr, bb, rpad, r, pp, Ap, par, q, True)
@@ -186,7 +186,7 @@ def continuation_step(op, FTy, z, beta, lam, p, table, w_t, dw,
 
 
 @numba.njit(**JIT)
-def continuation_solve(op, y, z, betas, lam, p, table, w_t, dw,
+def continuation_solve(op, y, z, betas, lam, p, lpt,
                        inner_iters, cg_iters, par, ws, FTy):
     """The whole continuation scheme for one image, in place on ``z``.
 
@@ -197,13 +197,13 @@ def continuation_solve(op, y, z, betas, lam, p, table, w_t, dw,
     continuation_start(op, y, z, FTy, ws, par)
     res = 0.0
     for bi in range(betas.shape[0]):
-        res = continuation_step(op, FTy, z, betas[bi], lam, p, table, w_t, dw,
+        res = continuation_step(op, FTy, z, betas[bi], lam, p, lpt,
                                 inner_iters, cg_iters, ws, par)
     return res
 
 
 @numba.njit(**PJIT)
-def continuation_batch(op, Y, Z, betas, lam, p, table, w_t, dw, inner_iters, cg_iters,
+def continuation_batch(op, Y, Z, betas, lam, p, lpt, inner_iters, cg_iters,
                        n_chunks):
     """:func:`continuation_solve` for a batch of same-sized images.
 
@@ -215,13 +215,13 @@ def continuation_batch(op, Y, Z, betas, lam, p, table, w_t, dw, inner_iters, cg_
         ws = workspace(op, Y[t], Z[t])
         FTy = np.empty_like(Z[t])
         for n in range(t, Y.shape[0], n_chunks):
-            continuation_solve(op, Y[n], Z[n], betas, lam, p, table, w_t, dw,
+            continuation_solve(op, Y[n], Z[n], betas, lam, p, lpt,
                                inner_iters, cg_iters, False, ws, FTy)
 
 
 # ------------------------------------------------------------ FISTA
 @numba.njit(**JIT)
-def fista_step(op, y, z, zprev, v, grad, L, lam, p, table, w_t, dw, t, m, restart,
+def fista_step(op, y, z, zprev, v, grad, L, lam, p, lpt, t, m, restart,
                rpad, par):
     """One FISTA iteration (Beck & Teboulle 2009) on eq. 2.
 
@@ -247,10 +247,10 @@ def fista_step(op, y, z, zprev, v, grad, L, lam, p, table, w_t, dw, t, m, restar
     part = np.empty((K, 3))
     step = lam / L
     if par:
-        _fista_prox_parallel(z, zprev, grad, m, step, L, p, table, w_t, dw, part)
+        _fista_prox_parallel(z, zprev, grad, m, step, L, p, lpt, part)
     else:
         for k in range(K):
-            _fista_prox_map(z, zprev, grad, m, step, L, p, table, w_t, dw, part, k)
+            _fista_prox_map(z, zprev, grad, m, step, L, p, lpt, part, k)
     dd = 0.0
     up = 0.0
     zz = 0.0
@@ -268,7 +268,7 @@ def fista_step(op, y, z, zprev, v, grad, L, lam, p, table, w_t, dw, t, m, restar
 
 
 @numba.njit(**JIT)
-def _fista_prox_map(z, zprev, grad, m, step, L, p, table, w_t, dw, part, k):
+def _fista_prox_map(z, zprev, grad, m, step, L, p, lpt, part, k):
     """Map k: ``v = z + m (z - zprev)``; ``zprev = z; z = prox(v - step grad)``;
     partial sums of ``||z - zprev||^2``, ``<v - z, z - zprev>`` and ``||z||^2``.
 
@@ -296,7 +296,7 @@ def _fista_prox_map(z, zprev, grad, m, step, L, p, table, w_t, dw, part, k):
         if p1:
             x = max(x - th, zero) + min(x + th, zero)
         else:
-            x = dt(lp_scaled(x, s, p, table, w_t, dw))
+            x = dt(lp_scaled(x, s, p, lpt))
         zv[i] = x
         pv[i] = zp
         d = x - zp
@@ -309,9 +309,9 @@ def _fista_prox_map(z, zprev, grad, m, step, L, p, table, w_t, dw, part, k):
 
 
 @numba.njit(**PJIT)
-def _fista_prox_parallel(z, zprev, grad, m, step, L, p, table, w_t, dw, part):
+def _fista_prox_parallel(z, zprev, grad, m, step, L, p, lpt, part):
     for k in prange(z.shape[0]):
-        _fista_prox_map(z, zprev, grad, m, step, L, p, table, w_t, dw, part, k)
+        _fista_prox_map(z, zprev, grad, m, step, L, p, lpt, part, k)
 
 
 @numba.njit(**JIT)
@@ -321,7 +321,7 @@ def fista_work(op, y, z):
 
 
 @numba.njit(**JIT)
-def fista_run(op, y, z, L, lam, p, table, w_t, dw, max_iter, tol, restart, par, work):
+def fista_run(op, y, z, L, lam, p, lpt, max_iter, tol, restart, par, work):
     """FISTA to convergence for one image, in place on ``z``, with the work
     arrays of :func:`fista_work` (reusable: the border of ``rpad`` stays zero);
     returns the iterations."""
@@ -330,7 +330,7 @@ def fista_run(op, y, z, L, lam, p, table, w_t, dw, max_iter, tol, restart, par, 
     t = 1.0
     m = 0.0
     for it in range(max_iter):
-        t, change, m = fista_step(op, y, z, zprev, v, grad, L, lam, p, table, w_t, dw,
+        t, change, m = fista_step(op, y, z, zprev, v, grad, L, lam, p, lpt,
                                   t, m, restart, rpad, par)
         if change <= tol:
             return it + 1
@@ -338,21 +338,21 @@ def fista_run(op, y, z, L, lam, p, table, w_t, dw, max_iter, tol, restart, par, 
 
 
 @numba.njit(**JIT)
-def fista_solve(op, y, z, L, lam, p, table, w_t, dw, max_iter, tol, restart, par):
+def fista_solve(op, y, z, L, lam, p, lpt, max_iter, tol, restart, par):
     """FISTA to convergence for one image, in place on ``z``; returns iterations."""
-    return fista_run(op, y, z, L, lam, p, table, w_t, dw, max_iter, tol, restart, par,
+    return fista_run(op, y, z, L, lam, p, lpt, max_iter, tol, restart, par,
                      fista_work(op, y, z))
 
 
 @numba.njit(**PJIT)
-def fista_batch(op, Y, Z, L, lam, p, table, w_t, dw, max_iter, tol, restart, n_chunks):
+def fista_batch(op, Y, Z, L, lam, p, lpt, max_iter, tol, restart, n_chunks):
     """:func:`fista_solve` for a batch of same-sized images. Parallel over:
     ``n_chunks`` chunks of images, one set of work arrays each (as
     :func:`continuation_batch`)."""
     for t in prange(n_chunks):
         work = fista_work(op, Y[t], Z[t])
         for n in range(t, Y.shape[0], n_chunks):
-            fista_run(op, Y[n], Z[n], L, lam, p, table, w_t, dw, max_iter, tol, restart,
+            fista_run(op, Y[n], Z[n], L, lam, p, lpt, max_iter, tol, restart,
                       False, work)
 
 
