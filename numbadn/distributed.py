@@ -63,8 +63,7 @@ import numpy as np
 from . import _validation as V
 from ._jit import check_n_threads, threads
 from .kernels import conv_valid
-from .layer import DeconvLayer
-from .network import DeconvNet
+from .model import DeconvLayer, DeconvNet
 from .solvers._cg import cg
 from .kernels._steps import sum_abs_p
 from .solvers.filters import filter_grad_sum, filter_gram_sum, normalize_planes, update_filters
@@ -444,7 +443,7 @@ def _clear_cache():
 # ------------------------------------------------------------ fit tasks
 def _image_costs(layer, Y, Z):
     """Eq. 3 per image (float64), as ``numbadn.inference.cost`` sums them."""
-    from .inference import cost
+    from .solvers.inference import cost
     return np.array([cost(Y[j:j + 1], Z[j:j + 1], layer.filters, layer.connectivity,
                           lam=layer.lam, p=layer.p) for j in range(len(Y))])
 
@@ -498,7 +497,7 @@ def _online_task(layer, src, idx, store, run, epoch, n_threads, fault=None):
 
 
 def _infer_with(layer, f, y, z0, n_threads):
-    from .inference import infer
+    from .solvers.inference import infer
     return infer(y, f, layer.connectivity, lam=layer.lam, p=layer.p, solver=layer.solver,
                  z0=z0, n_threads=n_threads, **layer.solver_options)
 
@@ -830,8 +829,8 @@ def _stats_task(store, buf, idx, K, seed, sample):
     """Per-image maxima, per-map firing counts and a subsample of each map's
     firing values (at most ``sample``) of the maps in ``store/maps{buf}``, as
     ``DeconvNet``'s activation statistics count them."""
-    from .network import _ActivationStats
-    acc = _ActivationStats(K, seed=seed)
+    from .model.sampling import ActivationStats
+    acc = ActivationStats(K, seed=seed)
     a = _open(_maps_path(store, buf), mode="r")
     for i in idx:
         acc.add(np.asarray(a[i]))
@@ -880,8 +879,8 @@ def fit_network(net, images, epochs=3, *, store, client=None, images_per_task=4,
     net
     """
     _require()
-    from .network import STATS_SAMPLE, DeconvNet as _Net
-    if not isinstance(net, _Net):
+    from .model.sampling import STATS_SAMPLE
+    if not isinstance(net, DeconvNet):
         raise TypeError(f"net must be a DeconvNet, got {type(net).__name__}")
     if store is None:
         raise ValueError("store is None: give a folder that the client and the workers see")
@@ -934,7 +933,7 @@ def _pooled_scale(parts):
 
 
 def _pooled_histograms(parts, K, seed, sample):
-    from .network import N_BINS
+    from .model.sampling import N_BINS
     counts = sum(p[1] for p in parts)
     total = sum(p[3] for p in parts)
     rng = np.random.default_rng(seed)

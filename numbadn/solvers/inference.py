@@ -8,11 +8,11 @@ from typing import NamedTuple, Optional
 import numba
 import numpy as np
 
-from . import _validation as V
-from ._jit import threads
-from .kernels import LpTable, lp_table, make_operator, new_rpad
-from .kernels import _steps as S
-from .solvers.options import parse, spectral_norm2
+from .. import _validation as V
+from .._jit import threads
+from ..kernels import LpTable, lp_table, make_operator, new_rpad
+from ..kernels import _steps as S
+from .options import parse, spectral_norm2
 
 __all__ = ["infer", "cost", "IterationStats"]
 
@@ -299,7 +299,7 @@ def _lipschitz(opts, op, f, g, Y):
         return 1.0
     if opts.lipschitz == "spectral":
         return _spectral_cached(f, g)
-    from .kernels._operator import power_norm2
+    from ..kernels._operator import power_norm2
     K1, K0, h, w = f.shape
     P, Q = Y.shape[2:]
     z = np.random.default_rng(0).standard_normal((K1, P + h - 1, Q + w - 1)).astype(Y.dtype)
@@ -408,8 +408,8 @@ def infer_lowfreq(y, f, g=None, *, lam=1.0, p=1.0, psi=1.0, solver="continuation
     z : ndarray of shape (K1, P+h-1, Q+w-1)
     zlow : ndarray of shape (K0, P+h-1, Q+h-1)
     """
-    from .kernels import conv_valid
-    from .solvers.z0 import low_pass, solve_z0, uniform_filter
+    from ..kernels import conv_valid
+    from .z0 import low_pass, solve_z0, uniform_filter
 
     lam = V.check_positive("lam", lam)
     p = V.check_p(p)
