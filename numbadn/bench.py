@@ -183,7 +183,7 @@ def _contention_child(n_threads, seconds):
     :func:`numbadn.infer`, in blocks of 1-thread and ``n_threads``-thread calls
     alternating for about ``seconds``; prints one JSON line of per-call times."""
     from .data import load_images
-    from .inference import infer
+    from .solvers import infer
     from .preprocess import contrast_normalize
     y = contrast_normalize(load_images("food")[0])[None].astype(np.float32)
     f = np.random.default_rng(0).standard_normal((9, 1, 7, 7)).astype(np.float32)

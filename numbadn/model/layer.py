@@ -12,9 +12,9 @@ from .. import _validation as V
 from .._jit import check_n_threads, threads
 from .._params import (DEPRECATED, ParamsMixin, check_random_state, deprecated_arg,
                        n_jobs_to_threads, not_fitted, rng_from)
-from ..inference import cost as _cost
-from ..inference import infer as _infer
-from ..inference import infer_lowfreq
+from ..solvers.inference import cost as _cost
+from ..solvers.inference import infer as _infer
+from ..solvers.inference import infer_lowfreq
 from ..kernels import conv_valid
 from ..solvers.filters import normalize_planes, update_filters
 from ..solvers.z0 import grad_energy, low_pass, uniform_filter

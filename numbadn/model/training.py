@@ -13,8 +13,8 @@ import warnings
 
 import numpy as np
 
-from ..inference import IterationStats
-from ..inference import cost as _cost
+from ..solvers.inference import IterationStats
+from ..solvers.inference import cost as _cost
 from ..kernels import conv_valid
 from ..kernels._steps import sum_abs_p
 from ..solvers.z0 import grad_energy
