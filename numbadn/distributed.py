@@ -597,7 +597,7 @@ def _workers(client):
 def fit(layer, images, epochs=3, *, store, client=None, update="batch", batch_size=None,
         n_streams=None, sync_every=None, images_per_task=4, n_threads=1, loader=load_image,
         reduce_fanin=64, keep_maps_in_memory=True, resume=False, callback=None, verbose=False,
-        _fault=None):
+        _fault=None, _inputs_id=""):
     """Learn ``layer``'s filters (Algorithm 1) on a Dask cluster.
 
     Parameters
@@ -692,7 +692,7 @@ def fit(layer, images, epochs=3, *, store, client=None, update="batch", batch_si
     settings = dict(update=update, batch_size=batch_size or 0, n_streams=n_streams or 0,
                     sync_every=sync_every or 0, n=n, shape=list(shape), lam=layer.lam,
                     p=layer.p, n_maps=layer.n_maps, filter_size=list(layer.filter_size),
-                    dtype=str(layer.dtype))
+                    dtype=str(layer.dtype), inputs=_inputs_id)
     run = _Run(client, layer, src, store, n_threads, images_per_task, reduce_fanin, _fault,
                bool(keep_maps_in_memory))
     start = 0
@@ -873,6 +873,9 @@ def fit_network(net, images, epochs=3, *, store, client=None, images_per_task=4,
         layer's run.
     **fit_options
         Passed to :func:`fit` for every layer (``update=``, ``batch_size=``, ...).
+        With ``resume=True`` a finished layer is not trained again and an
+        unfinished one continues from its checkpoint, if the layers below are
+        those it was trained on (else it starts afresh).
 
     Returns
     -------
@@ -905,8 +908,14 @@ def fit_network(net, images, epochs=3, *, store, client=None, images_per_task=4,
             inputs = _Zarr(path, n)
         if verbose:
             print(f"layer {li + 1}/{len(net.layers)}")
+        # a layer's checkpoint is only resumed when the layers below are the ones
+        # it was trained on (e.g. not after they were trained for more epochs)
+        iid = _inputs_id(net, li)
+        opts = dict(fit_options)
+        if opts.get("resume") and not _checkpoint_inputs_match(lstore, iid):
+            opts["resume"] = False
         fit(la, inputs, epochs, store=lstore, client=client, images_per_task=images_per_task,
-            n_threads=n_threads, loader=loader, verbose=verbose, **fit_options)
+            n_threads=n_threads, loader=loader, verbose=verbose, _inputs_id=iid, **opts)
         if src is None:  # where the images are now: files, or layer 1's Zarr inputs
             if _is_paths(images):
                 src = _Files(list(images), loader)
@@ -924,6 +933,28 @@ def fit_network(net, images, epochs=3, *, store, client=None, images_per_task=4,
         net.stats_.append(_pooled_histograms(parts, la.n_maps, li, STATS_SAMPLE))
         net.trained_ = li + 1
     return net
+
+
+def _inputs_id(net, li):
+    """SHA-256 of what layer ``li``'s inputs depend on: the filters and scales of
+    the layers below ("" for layer 1, whose inputs are the images)."""
+    if li == 0:
+        return ""
+    import hashlib
+    h = hashlib.sha256()
+    for la, s in zip(net.layers[:li], net.scales_[:li]):
+        h.update(np.ascontiguousarray(la.filters).tobytes())
+        h.update(np.float64(s).tobytes())
+    return h.hexdigest()
+
+
+def _checkpoint_inputs_match(store, iid):
+    import json
+    path = os.path.join(store, CHECKPOINT)
+    if not os.path.exists(path):
+        return True  # nothing to resume: fit starts afresh anyway
+    with np.load(path, allow_pickle=False) as d:
+        return json.loads(str(d["header"]))["settings"].get("inputs", "") == iid
 
 
 def _pooled_scale(parts):

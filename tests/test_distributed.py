@@ -203,6 +203,26 @@ def test_fit_on_files_and_on_a_dask_array_equals_fit_on_arrays(client, tmp_path,
     assert np.array_equal(la.filters, ref.filters)
 
 
+def test_fit_network_resumed_with_more_epochs_equals_a_fresh_run(client, tmp_path, ims):
+    ref = numbadn.DeconvNet.paper(n_maps=(4, 6), random_state=0, update="batch")
+    ref.fit(ims, epochs=3, verbose=False)
+    store = tmp_path / "net"
+    D.fit_network(numbadn.DeconvNet.paper(n_maps=(4, 6), random_state=0), ims, 2, store=store,
+                  client=client, images_per_task=1)
+    net = numbadn.DeconvNet.paper(n_maps=(4, 6), random_state=0)
+    D.fit_network(net, ims, 3, store=store, client=client, images_per_task=1, resume=True)
+    # layer 1 went on from its epoch 2; layer 2, trained on other inputs, started afresh
+    assert [len(la.history_) for la in net.layers] == [3, 3]
+    for a, b in zip(net.layers, ref.layers):
+        assert np.array_equal(a.filters, b.filters)
+    assert net.scales_ == ref.scales_
+    again = numbadn.DeconvNet.paper(n_maps=(4, 6), random_state=0)
+    D.fit_network(again, ims, 3, store=store, client=client, images_per_task=1, resume=True)
+    assert [la.distributed_stats_["rounds"] for la in again.layers] == [0, 0]  # nothing re-run
+    for a, b in zip(again.layers, ref.layers):
+        assert np.array_equal(a.filters, b.filters)
+
+
 # --------------------------------------------------------- online variants
 def test_minibatch_of_one_image_is_the_online_chain(client, tmp_path, ims):
     ref = reference(ims)  # update="online", the default
