@@ -13,8 +13,7 @@ import numpy as np
 from .. import _validation as V
 from .._params import (DEPRECATED, ParamsMixin, check_random_state,
                        deprecated_arg, n_jobs_to_threads, not_fitted)
-from ..solvers.options import parse
-from ..solvers.topdown import continuation_chain, fista_chain, project_down
+from ..solvers.topdown import alternate, project_down
 from ..solvers.z0 import low_pass, uniform_filter
 from . import io as _io
 from . import sampling as _sampling
@@ -371,25 +370,11 @@ class DeconvNet(ParamsMixin):
         if top_down and layer > 1:
             lay = self.layers[layer - 1]
             target = y if zlow is None else np.ascontiguousarray(y - self._lowpass(zlow))
-            chain = self._chain(layer)
-            if lay.solver == "continuation":
-                opts = parse("continuation", lay.solver_options)
-
-                def eq10(z):
-                    return continuation_chain(target, chain, z, lam=lay.lam, p=lay.p,
-                                              betas=opts.betas(), cg_iters=opts.cg_iters,
-                                              inner_iters=opts.inner_iters)
-            else:
-                def eq10(z):
-                    return fista_chain(target, chain, z, lam=lay.lam, p=lay.p,
-                                       max_iter=topdown_iters)
-            for _ in range(n_alternations):
-                z = eq10(z)
-                step()
-                z = lay.infer(u, z0=z, n_threads=n_threads)
-                step()
-            z = eq10(z)
-            step()
+            z = alternate(target, self._chain(layer), z,
+                          lambda z: lay.infer(u, z0=z, n_threads=n_threads),
+                          lam=lay.lam, p=lay.p, solver=lay.solver,
+                          solver_options=lay.solver_options, n_alternations=n_alternations,
+                          topdown_iters=topdown_iters, step=step)
         return (z, zlow) if return_lowfreq else z
 
     # ------------------------------------------------- estimator interface

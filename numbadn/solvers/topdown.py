@@ -19,7 +19,7 @@ import numpy as np
 
 from ..kernels import conv_full, conv_valid, lp_shrink
 from ._cg import cg
-from .options import spectral_norm2
+from .options import parse, spectral_norm2
 
 
 def project_down(z, chain):
@@ -108,4 +108,37 @@ def continuation_chain(y, chain, z, *, lam=1.0, p=1.0, betas=(1.0,), cg_iters=2,
                 return project_up(project_down(v, chain), chain) + alpha * v
 
             cg(A, z, b - A(z), cg_iters)
+    return z
+
+
+def alternate(target, chain, z, eq11, *, lam, p, solver="continuation", solver_options=None,
+              n_alternations=2, topdown_iters=50, step=None):
+    """Section 3.3's top-down inference of the top layer's maps, from ``z``.
+
+    ``n_alternations`` times eq. 10 (reconstruct ``target`` through ``chain``, the
+    filters of every layer below) then eq. 11 (``eq11(z)``: the top layer's own
+    inference from the maps of the layer below, warm-started at ``z``), ending with
+    eq. 10.  Eq. 10 is solved with the top layer's solver: :func:`continuation_chain`
+    with the ``solver_options`` of ``"continuation"``, else :func:`fista_chain` with
+    at most ``topdown_iters`` iterations.  ``step()``, if given, after every solve.
+    """
+    if solver == "continuation":
+        opts = parse("continuation", solver_options or {})
+
+        def eq10(z):
+            return continuation_chain(target, chain, z, lam=lam, p=p, betas=opts.betas(),
+                                      cg_iters=opts.cg_iters, inner_iters=opts.inner_iters)
+    else:
+        def eq10(z):
+            return fista_chain(target, chain, z, lam=lam, p=p, max_iter=topdown_iters)
+    if step is None:
+        def step():
+            pass
+    for _ in range(n_alternations):
+        z = eq10(z)
+        step()
+        z = eq11(z)
+        step()
+    z = eq10(z)
+    step()
     return z
