@@ -2,8 +2,8 @@
 
 Numba keys a cached function on its own source file only: when a function it
 calls changes in *another* file, the cached machine code is still loaded and
-runs the old callee.  At import, :func:`guard` hashes every source file that
-holds numba-compiled code (``kernels/``, ``solvers/``, ``_jit.py``) and, when
+runs the old callee.  At import, :func:`guard` hashes every source file of the
+package that imports numba (today ``kernels/`` and ``_jit.py``) and, when
 the hash differs from the one stamped beside the caches, deletes numbadn's
 cache files (``__pycache__/*.nbi``, ``*.nbc``) before any kernel is loaded, so
 that the next call compiles afresh.  Nobody has to remember to do it.
@@ -15,22 +15,24 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
 
-#: Folders and files (relative to the package) whose sources numba compiles.
-SOURCES = ("kernels", "solvers", "_jit.py")
 STAMP = "numba-sources.sha256"
+_IMPORTS_NUMBA = re.compile(rb"^\s*(import numba\b|from numba\b)", re.M)
+
+
+def numba_sources(root):
+    """The ``.py`` files under ``root`` that import numba, sorted."""
+    return [f for f in sorted(Path(root).rglob("*.py"))
+            if "__pycache__" not in f.parts and _IMPORTS_NUMBA.search(f.read_bytes())]
 
 
 def sources_hash(root):
     """SHA-256 over the names and bytes of the numba source files under ``root``."""
     root = Path(root)
     h = hashlib.sha256()
-    files = []
-    for entry in SOURCES:
-        p = root / entry
-        files += sorted(p.rglob("*.py")) if p.is_dir() else [p] if p.is_file() else []
-    for f in files:
+    for f in numba_sources(root):
         h.update(str(f.relative_to(root)).encode())
         h.update(b"\0")
         h.update(f.read_bytes())

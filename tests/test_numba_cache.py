@@ -7,9 +7,9 @@ from numbadn import _numba_cache as C
 def make_pkg(root):
     (root / "kernels" / "__pycache__").mkdir(parents=True)
     (root / "solvers" / "__pycache__").mkdir(parents=True)
-    (root / "kernels" / "_a.py").write_text("def f(): return 1\n")
-    (root / "solvers" / "_b.py").write_text("def g(): return 2\n")
-    (root / "_jit.py").write_text("JIT = {}\n")
+    (root / "kernels" / "_a.py").write_text("import numba\ndef f(): return 1\n")
+    (root / "solvers" / "_b.py").write_text("import numba\ndef g(): return 2\n")
+    (root / "_jit.py").write_text("import numba\nJIT = {}\n")
     (root / "data.py").write_text("x = 1\n")
     caches = [root / "kernels" / "__pycache__" / "_a.f-1.py311.nbi",
               root / "kernels" / "__pycache__" / "_a.f-1.py311.1.nbc",
@@ -26,7 +26,7 @@ def test_caches_survive_while_the_sources_are_unchanged(tmp_path):
         c.write_bytes(b"cache")             # numba writes new ones
     assert C.guard(tmp_path) == 0
     assert all(c.exists() for c in caches)
-    (tmp_path / "data.py").write_text("x = 2\n")   # not numba source: no effect
+    (tmp_path / "data.py").write_text("x = 2\n")   # does not import numba: no effect
     assert C.guard(tmp_path) == 0
 
 
@@ -35,7 +35,7 @@ def test_an_edit_in_a_callee_file_removes_every_cache(tmp_path):
     C.guard(tmp_path)
     for c in caches:
         c.write_bytes(b"cache")
-    (tmp_path / "solvers" / "_b.py").write_text("def g(): return 3\n")
+    (tmp_path / "solvers" / "_b.py").write_text("import numba\ndef g(): return 3\n")
     assert C.guard(tmp_path) == 3
     assert not any(c.exists() for c in caches)
     assert C.guard(tmp_path) == 0           # stamped: the next import keeps the new caches

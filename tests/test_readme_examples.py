@@ -31,7 +31,7 @@ def test_the_python_api_example_runs_as_written(tmp_path, monkeypatch, capsys):
 
 def test_the_pipeline_example_runs_as_written(tmp_path, monkeypatch, capsys):
     pytest.importorskip("sklearn")
-    pipe = _blocks("### scikit-learn conventions", "## What is implemented")
+    pipe = _blocks("### scikit-learn conventions", "### Many images, many machines (Dask)")
     assert len(pipe) == 1 and "make_pipeline" in pipe[0]
     out = _run(pipe[0], tmp_path, monkeypatch, capsys)
     accuracy = float(re.search(r"food vs city: ([0-9.]+)", out).group(1))
