@@ -207,3 +207,55 @@ def lp_threshold(beta, p):
     """
     x = (2.0 * (1.0 - p) / beta) ** (1.0 / (2.0 - p))
     return x + p * x ** (p - 1.0) / beta
+
+
+# ------------------------------------------------- eq. 9, z0, top-down chains
+def cg_dense(A, b, x, n_iter):
+    """``n_iter`` textbook CG steps on ``A x = b`` (dense ``A``) from ``x``."""
+    x = np.array(x, np.float64)
+    r = b - A @ x
+    p = r.copy()
+    rr = r @ r
+    for _ in range(n_iter):
+        if rr == 0.0:
+            break
+        Ap = A @ p
+        a = rr / (p @ Ap)
+        x += a * p
+        r -= a * Ap
+        rr_new = r @ r
+        p = r + (rr_new / rr) * p
+        rr = rr_new
+    return x
+
+
+def filter_normal_equations(zs, ys, g, h, w):
+    """Eq. 9's normal equations ``(sum Z_i^T Z_i) f = sum Z_i^T y_i``, dense,
+    restricted to the connected planes: ``(G, b, cols)`` with ``cols`` the
+    indices of the unknowns of ``f.ravel()`` that ``g`` connects."""
+    K1 = np.shape(zs[0])[0]
+    K0 = np.shape(ys[0])[0]
+    n = K1 * K0 * h * w
+    G = np.zeros((n, n))
+    b = np.zeros(n)
+    for z, y in zip(zs, ys):
+        Z = dense_Z(z, g, h, w, K0)
+        G += Z.T @ Z
+        b += Z.T @ np.asarray(y, np.float64).ravel()
+    mask = np.repeat(np.asarray(g, bool).ravel(), h * w)
+    cols = np.flatnonzero(mask)
+    return G[np.ix_(cols, cols)], b[cols], cols
+
+
+def dense_grad(K, M, N):
+    """The matrix ``D`` of forward differences along rows and columns of K maps
+    of size (M, N) (free boundaries): ``||D v||^2`` is the z0 prior's energy."""
+    rows = []
+    n = K * M * N
+    idx = np.arange(n).reshape(K, M, N)
+    for a, b in ((idx[:, :, 1:], idx[:, :, :-1]), (idx[:, 1:, :], idx[:, :-1, :])):
+        for i, j in zip(a.ravel(), b.ravel()):
+            r = np.zeros(n)
+            r[i], r[j] = 1.0, -1.0
+            rows.append(r)
+    return np.stack(rows)
