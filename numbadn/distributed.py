@@ -964,7 +964,7 @@ def _pooled_scale(parts):
 
 
 def _pooled_histograms(parts, K, seed, sample):
-    from .model.sampling import N_BINS
+    from .model.sampling import N_BINS, value_histogram
     counts = sum(p[1] for p in parts)
     total = sum(p[3] for p in parts)
     rng = np.random.default_rng(seed)
@@ -978,8 +978,5 @@ def _pooled_histograms(parts, K, seed, sample):
         vals = np.concatenate([rng.choice(p[4][k], min(t, p[4][k].size), replace=False)
                                for p, t in zip(parts, take)])
         if vals.size:
-            lo, hi = vals.min(), vals.max()
-            if hi <= lo:
-                hi = lo + 1e-12
-            hist[k], edges[k] = np.histogram(vals, bins=N_BINS, range=(lo, hi))
+            hist[k], edges[k] = value_histogram(vals, N_BINS)
     return freq, hist, edges

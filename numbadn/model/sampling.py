@@ -8,7 +8,8 @@ from .. import _validation as V
 from .._params import DEPRECATED, check_random_state, deprecated_arg
 from ..solvers.topdown import project_down
 
-__all__ = ["ActivationStats", "sample", "N_BINS", "SAMPLE_KEEP", "STATS_SAMPLE"]
+__all__ = ["ActivationStats", "sample", "value_histogram", "N_BINS", "SAMPLE_KEEP",
+           "STATS_SAMPLE"]
 
 #: Histogram bins of each feature's activations (the toolbox's 100).
 N_BINS = 100
@@ -113,8 +114,14 @@ class ActivationStats:
         edges = np.zeros((K, n_bins + 1))
         for k, vals in enumerate(self.values):
             if vals.size:
-                lo, hi = vals.min(), vals.max()
-                if hi <= lo:
-                    hi = lo + 1e-12
-                hist[k], edges[k] = np.histogram(vals, bins=n_bins, range=(lo, hi))
+                hist[k], edges[k] = value_histogram(vals, n_bins)
         return freq, hist, edges
+
+
+def value_histogram(vals, n_bins=N_BINS):
+    """``np.histogram`` of a map's sampled nonzero values over their own range
+    (widened by 1e-12 when all values are equal); ``(counts, edges)``."""
+    lo, hi = vals.min(), vals.max()
+    if hi <= lo:
+        hi = lo + 1e-12
+    return np.histogram(vals, bins=n_bins, range=(lo, hi))
