@@ -525,9 +525,10 @@ class _Run:
         workers = _workers(self.client)
         futs = []
         for gi, idx in enumerate(groups):
-            w = [workers[gi % len(workers)]] if workers else None
-            futs.append(self.client.submit(fn, *first(idx), idx, *args, pure=False,
-                                           workers=w, allow_other_workers=True))
+            # no worker known yet (a cluster still starting): let the scheduler choose
+            pin = (dict(workers=[workers[gi % len(workers)]], allow_other_workers=True)
+                   if workers else {})
+            futs.append(self.client.submit(fn, *first(idx), idx, *args, pure=False, **pin))
         self.rounds += 1
         while len(futs) > self.fanin:
             futs = [self.client.submit(_sum_in_order, *futs[a:a + self.fanin], pure=False)
