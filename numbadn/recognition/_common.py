@@ -9,7 +9,8 @@ import numpy as np
 
 from .. import _validation as V
 from .._jit import max_threads, threads
-from .._params import NotFittedError, ParamsMixin
+from .._params import (NotFittedError, ParamsMixin, check_random_state, n_jobs_to_threads,
+                       rng_from)
 
 PATCH = 16
 POOL = 4
@@ -86,14 +87,6 @@ def grey_images(images, name="images"):
     return out
 
 
-def n_workers(n_jobs):
-    if n_jobs is None or n_jobs == -1:
-        return max_threads()
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1:
-        raise ValueError(f"n_jobs must be a positive integer, -1 or None, got {n_jobs!r}")
-    return min(int(n_jobs), max_threads())
-
-
 def map_images(fn, items, n_jobs, verbose, desc):
     """``[fn(x) for x in items]``, images side by side on ``n_jobs`` threads.
 
@@ -111,7 +104,7 @@ def map_images(fn, items, n_jobs, verbose, desc):
     try:
         out[0] = fn(items[0])
         bar.update(1)
-        workers = min(n_workers(n_jobs), n - 1)
+        workers = min(n_jobs_to_threads(n_jobs) or max_threads(), max_threads(), n - 1)
         safe = numba.threading_layer() in ("omp", "tbb") if workers > 1 else False
         if not safe:
             for i in range(1, n):
@@ -132,11 +125,9 @@ def map_images(fn, items, n_jobs, verbose, desc):
 
 
 def seed_of(random_state):
-    if random_state is None:
-        return int(np.random.SeedSequence().generate_state(1)[0] >> 1)
-    if isinstance(random_state, np.random.Generator):
-        return int(random_state.integers(2 ** 31))
-    if isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer)):
-        raise TypeError(f"random_state must be an int, None or a numpy Generator, "
-                        f"got {random_state!r}")
-    return int(random_state)
+    """An int seed from ``random_state`` (checked as everywhere in numbadn): the int
+    itself, one drawn from a Generator, or a fresh one for None."""
+    random_state = check_random_state(random_state)
+    if isinstance(random_state, (int, np.integer)):
+        return int(random_state)
+    return int(rng_from(random_state).integers(2 ** 31))

@@ -10,7 +10,8 @@ import numpy as np
 
 from .. import _validation as V
 from ..kernels import _spm
-from ._common import FEATURES, Base, ClassifierMixin, NotFittedError, need, seed_of
+from .._params import check_random_state, rng_from
+from ._common import FEATURES, Base, ClassifierMixin, NotFittedError, need
 from .descriptors import DenseSIFT, DNDescriptors, ImageDescriptors, pretrained_model
 
 __all__ = ["pyramid_weights", "spatial_pyramid", "intersection_kernel", "SPMClassifier"]
@@ -79,6 +80,11 @@ def intersection_kernel(A, B=None):
     out = np.empty((A.shape[0], B.shape[0]), np.float64)
     _spm.intersection_kernel(A, B, out)
     return out
+
+
+def _squared_norms(centres):
+    """``|c|^2`` of each centre (float64 sums), as float32."""
+    return (centres.astype(np.float64) ** 2).sum(1).astype(np.float32)
 
 
 def _nearest(X, centres, c2):
@@ -191,12 +197,14 @@ class SPMClassifier(ClassifierMixin, Base):
     def _pyramids(self, descs):
         """(n, D) float32 pyramids (sets concatenated) of a list of ImageDescriptors."""
         t0 = time.perf_counter()
+        sets = self._sets()
+        norms = {s: _squared_norms(self.vocabularies_[s]) for s in sets}
         rows = []
         for d in descs:
             pos = d.positions
             parts = []
-            for s in self._sets():
-                C, c2 = self.vocabularies_[s], self._c2[s]
+            for s in sets:
+                C, c2 = self.vocabularies_[s], norms[s]
                 parts.append(spatial_pyramid(_nearest(d[s], C, c2), pos, d.shape,
                                              C.shape[0], self.levels))
             rows.append(np.concatenate(parts))
@@ -231,9 +239,9 @@ class SPMClassifier(ClassifierMixin, Base):
         self.timings_ = {}
         self.extractor_ = None
         descs = self._descriptors(X)
-        rng = np.random.default_rng(seed_of(self.random_state))
+        rng = rng_from(check_random_state(self.random_state))
         per_image = max(1, math.ceil(self.max_descriptors / len(descs)))
-        self.vocabularies_, self._c2 = {}, {}
+        self.vocabularies_ = {}
         for s in sets:
             t0 = time.perf_counter()
             sample = []
@@ -256,7 +264,6 @@ class SPMClassifier(ClassifierMixin, Base):
                         random_state=int(rng.integers(2 ** 31))).fit(sample)
             C = km.cluster_centers_.astype(np.float32)
             self.vocabularies_[s] = C
-            self._c2[s] = (C.astype(np.float64) ** 2).sum(1).astype(np.float32)
             self._tick("kmeans", t0)
         H = self._pyramids(descs)
         t0 = time.perf_counter()
@@ -280,9 +287,6 @@ class SPMClassifier(ClassifierMixin, Base):
         self._check_fitted()
         if len(X) == 0:
             raise ValueError("X is empty")
-        if not hasattr(self, "_c2"):
-            self._c2 = {s: (C.astype(np.float64) ** 2).sum(1).astype(np.float32)
-                        for s, C in self.vocabularies_.items()}
         Ks = []
         chunk = 256  # bounded memory: descriptors of at most this many images at once
         for i in range(0, len(X), chunk):
