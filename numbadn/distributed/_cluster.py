@@ -1,0 +1,102 @@
+"""The Dask side of :mod:`numbadn.distributed`: the client, the workers, how
+tasks' results are added, and the models sent to the workers."""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from ..model import DeconvNet
+
+
+def _require():
+    try:
+        import dask  # noqa: F401
+        import distributed  # noqa: F401
+        import zarr  # noqa: F401
+    except ImportError as e:  # pragma: no cover - exercised only without the extra
+        raise ImportError("numbadn.distributed needs Dask and Zarr: "
+                          "pip install 'numbadn[dask]'") from e
+
+
+def _client(client):
+    _require()
+    from distributed import Client, get_client
+    if client is None:
+        try:
+            return get_client()
+        except ValueError:
+            raise ValueError("client is None and no Dask client is running: pass client="
+                             "distributed.Client(...) (e.g. Client(LocalCluster()))") from None
+    if not isinstance(client, Client):
+        raise TypeError(f"client must be a distributed.Client, got {type(client).__name__}")
+    return client
+
+
+def _workers(client):
+    """Addresses of the cluster's workers, sorted (every one: recent
+    ``scheduler_info`` lists 5 unless told otherwise)."""
+    import inspect
+    kw = {"n_workers": -1} if "n_workers" in inspect.signature(
+        client.scheduler_info).parameters else {}
+    return sorted(client.scheduler_info(**kw)["workers"])
+
+
+def _identity(x):
+    return x
+
+
+def _chunks(seq, size):
+    seq = list(seq)
+    return [seq[a:a + size] for a in range(0, len(seq), size)]
+
+
+def _sum_in_order(*parts):
+    """``parts[0] + parts[1] + ...`` from zeros, in the order given; for
+    ``(costs, array)`` pairs the costs are concatenated in that order."""
+    if isinstance(parts[0], tuple):
+        return (np.concatenate([p[0] for p in parts]), _sum_in_order(*[p[1] for p in parts]))
+    out = np.zeros_like(parts[0])
+    for p in parts:
+        out += p
+    return out
+
+
+def _nbytes(part):
+    return sum(_nbytes(p) for p in part) if isinstance(part, tuple) else part.nbytes
+
+
+# ------------------------------------------------------------------ models
+def _slim(model):
+    """A copy of a layer or network for the workers: no warm-start maps, no history."""
+    if isinstance(model, DeconvNet):
+        net = copy.copy(model)
+        net.layers = [_slim(la) for la in model.layers]
+        net._image_ids = []
+        return net
+    la = copy.copy(model)  # shallow: replace, never modify, what it shares with model
+    if hasattr(la, "_state"):  # numbadn.model.training.TrainingState holds the maps
+        la._state = type(la._state)()
+    else:  # layers before numbadn.model
+        la._maps = la._low = None
+    la.history_ = []
+    la.filters = np.array(model.filters)
+    return la
+
+
+def _in_channels(model):
+    return model.layers[0].in_channels if isinstance(model, DeconvNet) else model.in_channels
+
+
+def _out_shape(model, layer, in_shape):
+    """(K, M, N) of the maps of ``layer`` for inputs of shape (K0, P, Q)."""
+    layers = model.layers[:layer] if isinstance(model, DeconvNet) else [model]
+    P, Q = in_shape[1:]
+    for la in layers:
+        h, w = la.filter_size
+        P, Q = P + h - 1, Q + w - 1
+    return (layers[-1].n_maps, P, Q)
+
+
+def _model_dtype(model):
+    return (model.layers[0] if isinstance(model, DeconvNet) else model).dtype

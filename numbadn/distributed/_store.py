@@ -1,0 +1,120 @@
+"""What :mod:`numbadn.distributed` keeps on disk and in the workers' memory:
+Zarr arrays, the maps' two buffers (with each worker's in-memory copies), and
+the checkpoint of a fit."""
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+
+#: Name of the checkpoint file :func:`fit` writes into its store.
+CHECKPOINT = "checkpoint.npz"
+_CKPT_VERSION = 1
+
+
+def _open(path, **kw):
+    import zarr
+    return zarr.open_array(store=os.fspath(path), **kw)
+
+
+def _create(path, shape, dtype, chunk0=1):
+    """A new Zarr array, one chunk per image, uncompressed (maps and images are
+    dense floats: compression saves little and costs time on every read and
+    write; measured in ``docs/scaling.md``)."""
+    import zarr
+    chunks = (chunk0,) + tuple(shape[1:])
+    if hasattr(zarr, "create_array"):  # zarr 3
+        return zarr.create_array(store=os.fspath(path), shape=shape, chunks=chunks,
+                                 dtype=np.dtype(dtype), compressors=None, overwrite=True)
+    return zarr.open_array(store=os.fspath(path), mode="w", shape=shape, chunks=chunks,
+                           dtype=np.dtype(dtype), compressor=None)
+
+
+# ------------------------------------------------------ worker-side maps
+_CACHE = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def _maps_path(store, buf):
+    return os.path.join(os.fspath(store), f"maps{buf}")
+
+
+def _read_maps(store, buf, run, epoch, idx):
+    """Maps of images ``idx`` at ``epoch``: from this worker's memory when it
+    wrote them, else from Zarr (a task rescheduled after a worker died)."""
+    out, missing = {}, []
+    with _CACHE_LOCK:
+        for i in idx:
+            hit = _CACHE.get((os.fspath(store), i))
+            if hit is not None and hit[0] == run and hit[1] == epoch:
+                out[i] = hit[2]
+            else:
+                missing.append(i)
+    if missing:
+        a = _open(_maps_path(store, buf), mode="r")
+        for i in missing:
+            out[i] = np.asarray(a[i])
+    return [out[i] for i in idx]
+
+
+def _write_maps(store, buf, run, epoch, idx, zs):
+    a = _open(_maps_path(store, buf), mode="r+")
+    for i, z in zip(idx, zs):
+        a[i] = z
+    if run is None:  # keep_maps_in_memory=False
+        return
+    with _CACHE_LOCK:
+        if any(v[0] != run for v in _CACHE.values()):
+            _CACHE.clear()  # memory for one fit at a time: an older run's maps go
+        for i, z in zip(idx, zs):
+            _CACHE[(os.fspath(store), i)] = (run, epoch, z)
+
+
+def _clear_cache():
+    with _CACHE_LOCK:
+        n = len(_CACHE)
+        _CACHE.clear()
+    return n
+
+
+# ------------------------------------------------------------ checkpoints
+def _save(path, layer, epoch, settings):
+    import json
+    tmp = f"{path}.{os.getpid()}.tmp.npz"
+    np.savez(tmp, filters=layer.filters, epoch=np.int64(epoch),
+             header=np.array(json.dumps(dict(version=_CKPT_VERSION, settings=settings,
+                                             history=layer.history_))))
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _restore(path, layer, settings):
+    import json
+    with np.load(path, allow_pickle=False) as d:
+        header = json.loads(str(d["header"]))
+        if header.get("version") != _CKPT_VERSION:
+            raise ValueError(f"{path}: checkpoint version {header.get('version')}, expected "
+                             f"{_CKPT_VERSION}")
+        old = header["settings"]
+        diff = [f"{k} was {old.get(k)!r}, now {v!r}" for k, v in settings.items()
+                if old.get(k) != v]
+        if diff:
+            raise ValueError(f"{path} was written with other settings: " + "; ".join(diff))
+        f = d["filters"]
+        if f.shape != layer.filters.shape:
+            raise ValueError(f"{path}: filters of shape {f.shape}, layer has "
+                             f"{layer.filters.shape}")
+        layer.filters = f.astype(layer.dtype)
+        layer.history_ = list(header["history"])
+        return int(d["epoch"])
+
+
+def _checkpoint_inputs_match(store, iid):
+    import json
+    path = os.path.join(store, CHECKPOINT)
+    if not os.path.exists(path):
+        return True  # nothing to resume: fit starts afresh anyway
+    with np.load(path, allow_pickle=False) as d:
+        return json.loads(str(d["header"]))["settings"].get("inputs", "") == iid
