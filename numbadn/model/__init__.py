@@ -4,7 +4,9 @@ files and their samples.
 * :mod:`.layer` -- :class:`DeconvLayer`: one layer's inference and learning (eqs. 1-9).
 * :mod:`.network` -- :class:`DeconvNet`: training bottom-up, inference top-down (eqs. 10-12).
 * :mod:`.training` -- :class:`TrainingState` (where a fit stands), the epoch loop,
-  callbacks, progress bars, checkpoint signals.
+  callbacks, progress bars, checkpoint signals, the memory a network's fit holds
+  and the low-memory choice.
+* :mod:`._batch` -- a list of images inferred as one batch or one at a time.
 * :mod:`.io` -- save, load and checkpoints, and the schema model files are checked against.
 * :mod:`.sampling` -- samples (Fig. 3) and the activation statistics they draw from.
 """

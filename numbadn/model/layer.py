@@ -18,8 +18,8 @@ from ..solvers.inference import infer_lowfreq
 from ..kernels import conv_valid
 from ..solvers.filters import normalize_planes, update_filters
 from ..solvers.z0 import grad_energy, low_pass, uniform_filter
-from ._checks import (LazyImages, as_image_list, check_layer_params, params_equal,
-                      stack_if_same)
+from ._batch import infer_list
+from ._checks import LazyImages, as_image_list, check_layer_params, params_equal, stack_if_same
 from .training import TrainingState, fit_callbacks, progress, run_epoch
 
 __all__ = ["DeconvLayer"]
@@ -242,8 +242,8 @@ class DeconvLayer(ParamsMixin):
         image's solve.
         """
         if isinstance(image, (list, tuple)):
-            return self._infer_list(image, z0, n_threads, return_stats, zlow0,
-                                    return_lowfreq, callback, options)
+            return infer_list(self, image, z0, n_threads, return_stats, zlow0,
+                              return_lowfreq, callback, options)
         n_threads = self._threads(n_threads)
         solver = options.pop("solver", self.solver)
         opts = dict(self.solver_options) if solver == self.solver else {}
@@ -278,29 +278,6 @@ class DeconvLayer(ParamsMixin):
         return _infer(y, self.filters, self.connectivity, lam=self.lam, p=self.p,
                       solver=solver, z0=z0, n_threads=n_threads,
                       return_stats=return_stats, callback=callback, **opts)
-
-    def _infer_list(self, images, z0, n_threads, return_stats, zlow0, return_lowfreq,
-                    callback, options):
-        ims = self._images(images, "image")
-        if return_stats:
-            raise ValueError("return_stats=True needs a single image of shape (K0, P, Q); "
-                             "use callback= for a batch")
-        if len({y.shape for y in ims}) == 1 and callback is None:
-            z0 = None if z0 is None else np.stack(list(z0))
-            zlow0 = None if zlow0 is None else np.stack(list(zlow0))
-            return self.infer(np.stack(ims), z0=z0, n_threads=n_threads, zlow0=zlow0,
-                              return_lowfreq=return_lowfreq, **options)
-        out = []
-        for i, y in enumerate(ims):
-            cb = None if callback is None else _with_image(callback, i)
-            out.append(self.infer(y, z0=None if z0 is None else z0[i], n_threads=n_threads,
-                                  zlow0=None if zlow0 is None else zlow0[i],
-                                  return_lowfreq=return_lowfreq, callback=cb,
-                                  **dict(options)))
-        if return_lowfreq:
-            zs, zls = [o[0] for o in out], [o[1] for o in out]
-            return (stack_if_same(zs), stack_if_same(zls))
-        return stack_if_same(out)
 
     def reconstruct(self, z, zlow=None):
         """``sum_k g[k, c] z_k (*) f_kc`` (eq. 1): (K1, M, N) -> (K0, P, Q).
@@ -361,16 +338,9 @@ class DeconvLayer(ParamsMixin):
     def transform(self, X):
         """Feature maps of every image of ``X`` (inferred with the learned filters).
 
-        Parameters
-        ----------
-        X : list of arrays, or ndarray of shape (n, K0, P, Q)
-            Images of shape (P, Q) or (K0, P, Q); one array of shape (P, Q) or
-            (K0, P, Q) is one image.
-
-        Returns
-        -------
-        ndarray of shape (n, K1, P+h-1, Q+w-1), or a list of (K1, M, N) arrays
-        when the images differ in size.
+        ``X``: a list of images ((P, Q) or (K0, P, Q)) or an (n, K0, P, Q) array;
+        one 2-D or 3-D array is one image.  Returns an (n, K1, P+h-1, Q+w-1)
+        array, or a list of (K1, M, N) arrays when the images differ in size.
         """
         self._check_fitted("transform(X)")
         ims = self._images(X, "X")
@@ -391,7 +361,6 @@ class DeconvLayer(ParamsMixin):
             raise ValueError(f"Z has {Z.shape[-3]} maps but the layer has n_maps="
                              f"{self.n_maps}: expected shape (n, {self.n_maps}, M, N)")
         return self.reconstruct(Z)
-
 
     def fit(self, X, y=None, epochs=None, *, verbose=None, n_threads=None, callback=None,
             on_image=None, desc="layer", state=None):
@@ -428,7 +397,6 @@ class DeconvLayer(ParamsMixin):
             and every epoch; :class:`numbadn.DeconvNet` uses it to write
             checkpoints.  ``layer.training_state()`` then describes the exact
             position, and a fit resumed from it ends with the same filters.
-
         state : TrainingState, optional
             Continue the interrupted fit that ``state`` describes (from
             :meth:`training_state`, e.g. read back from a checkpoint) on the same
@@ -519,9 +487,3 @@ class DeconvLayer(ParamsMixin):
         f = update_filters(self.filters, self.connectivity, zs, ys, self.filter_cg_iters,
                            residuals)
         self.filters = normalize_planes(f, self.connectivity)
-
-
-def _with_image(callback, i):
-    """``callback`` with the ``image`` field of its stats set to ``i``."""
-    return lambda st: callback(st._replace(image=i))
-

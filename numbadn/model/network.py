@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import time
 
 import numpy as np
@@ -21,7 +20,8 @@ from ._checks import as_image_list, check_net_params, stack_if_same
 from .io import image_ids
 from .layer import DeconvLayer
 from .sampling import SAMPLE_KEEP
-from .training import TrainingInterrupted, deferred_signals, fit_layers
+from .training import (TrainingInterrupted, choose_low_memory, deferred_signals,
+                       fit_layers, held_bytes)
 
 __all__ = ["DeconvNet", "MEMORY_BUDGET"]
 
@@ -206,21 +206,7 @@ class DeconvNet(ParamsMixin):
         verbose = self.verbose if verbose is None else verbose
         if n_threads is None:
             n_threads = n_jobs_to_threads(self.n_jobs)
-        if low_memory is None:
-            need = self.held_bytes([y.shape for y in ims])
-            low_memory = need > memory_budget and all(
-                la.update == "online" for la in self.layers)
-            if low_memory and verbose:
-                print(f"numbadn: warm starts and inputs of {len(ims)} images would hold "
-                      f"{need / 2 ** 30:.1f} GiB (budget {memory_budget / 2 ** 30:.1f} GiB): "
-                      "training in low-memory mode (low_memory=False to override)",
-                      file=sys.stderr)
-        if low_memory:
-            for i, la in enumerate(self.layers):
-                if la.update != "online":
-                    raise ValueError(f"low_memory needs online filter updates; layers[{i}] "
-                                     f"has update={la.update!r}")
-                la.warm_start = False
+        low_memory = choose_low_memory(self, ims, low_memory, memory_budget, verbose)
         checkpoint_every = V.check_positive("checkpoint_every", checkpoint_every,
                                             allow_zero=True)
         if not isinstance(resume, (bool, np.bool_)):
@@ -257,24 +243,9 @@ class DeconvNet(ParamsMixin):
 
     def held_bytes(self, shapes):
         """Peak bytes that warm starts and held inputs take in :meth:`fit` without
-        ``low_memory``, for images of the given (K0, P, Q) shapes.
-
-        Training layer ``l`` holds every image's maps of layer ``l`` (warm
-        starts, ``(K_l, P+h-1, Q+w-1)``) and, above layer 1, its inputs (the
-        scaled maps of layer ``l-1``); the largest layer sets the peak.  Maps
-        of layer ``l`` keep the size of the layer's input plus ``h-1, w-1``.
-        """
-        peak = 0
-        sizes = [tuple(s[-2:]) for s in shapes]
-        for li, la in enumerate(self.layers):
-            h, w = la.filter_size
-            item = np.dtype(la.dtype).itemsize
-            maps = sum(la.n_maps * (P + h - 1) * (Q + w - 1) for P, Q in sizes) \
-                if la.warm_start else 0
-            held = sum(la.in_channels * P * Q for P, Q in sizes) if li else 0
-            peak = max(peak, (maps + held) * item)
-            sizes = [(P + h - 1, Q + w - 1) for P, Q in sizes]
-        return peak
+        ``low_memory``, for images of the given (K0, P, Q) shapes (see
+        :func:`numbadn.model.training.held_bytes`)."""
+        return held_bytes(self, shapes)
 
     def _bottom_up_one(self, y, upto, n_threads):
         """Scaled maps of layer ``upto`` (0-based count of layers below) for one
@@ -485,7 +456,6 @@ class DeconvNet(ParamsMixin):
             z[k, H - 1, W - 1] = 1.0
             out[k] = project_down(z, chain)
         return out
-
 
     def sample(self, layer=None, n=1, *, size=100, random_state=0, keep=SAMPLE_KEEP,
                seed=DEPRECATED):

@@ -1,5 +1,6 @@
 """Training a layer (Algorithm 1): where a fit stands, the epoch loop, and what
-training reports (callbacks, progress bar) or stops it (signals)."""
+training reports (callbacks, progress bar) or stops it (signals); a network's
+layers in turn, and the memory they hold (the low-memory choice)."""
 from __future__ import annotations
 
 import contextlib
@@ -22,7 +23,7 @@ from ._checks import LazyImages
 from .sampling import ActivationStats
 
 __all__ = ["TrainingState", "TrainingInterrupted", "run_epoch", "fit_layers", "fit_callbacks", "progress",
-           "deferred_signals"]
+           "deferred_signals", "held_bytes", "choose_low_memory"]
 
 
 @dataclasses.dataclass
@@ -240,3 +241,48 @@ def fit_layers(net, ims, epochs, verbose, n_threads, low_memory, state, hook,
         if checkpoint is not None:
             hook(None, True)  # a checkpoint at the layer boundary (and a pending stop)
     return net
+
+
+def held_bytes(net, shapes):
+    """Peak bytes that warm starts and held inputs take in :meth:`DeconvNet.fit`
+    without ``low_memory``, for images of the given (K0, P, Q) shapes.
+
+    Training layer ``l`` holds every image's maps of layer ``l`` (warm
+    starts, ``(K_l, P+h-1, Q+w-1)``) and, above layer 1, its inputs (the
+    scaled maps of layer ``l-1``); the largest layer sets the peak.  Maps
+    of layer ``l`` keep the size of the layer's input plus ``h-1, w-1``.
+    """
+    peak = 0
+    sizes = [tuple(s[-2:]) for s in shapes]
+    for li, la in enumerate(net.layers):
+        h, w = la.filter_size
+        item = np.dtype(la.dtype).itemsize
+        maps = sum(la.n_maps * (P + h - 1) * (Q + w - 1) for P, Q in sizes) \
+            if la.warm_start else 0
+        held = sum(la.in_channels * P * Q for P, Q in sizes) if li else 0
+        peak = max(peak, (maps + held) * item)
+        sizes = [(P + h - 1, Q + w - 1) for P, Q in sizes]
+    return peak
+
+
+def choose_low_memory(net, ims, low_memory, memory_budget, verbose):
+    """``low_memory`` of :meth:`DeconvNet.fit` decided: None becomes True when
+    ``net.held_bytes`` of ``ims`` exceeds ``memory_budget`` and every layer
+    updates online (said on stderr when ``verbose``).  When True, every layer
+    gets ``warm_start=False`` (a layer with batch updates is a ``ValueError``)."""
+    if low_memory is None:
+        need = net.held_bytes([y.shape for y in ims])
+        low_memory = need > memory_budget and all(
+            la.update == "online" for la in net.layers)
+        if low_memory and verbose:
+            print(f"numbadn: warm starts and inputs of {len(ims)} images would hold "
+                  f"{need / 2 ** 30:.1f} GiB (budget {memory_budget / 2 ** 30:.1f} GiB): "
+                  "training in low-memory mode (low_memory=False to override)",
+                  file=sys.stderr)
+    if low_memory:
+        for i, la in enumerate(net.layers):
+            if la.update != "online":
+                raise ValueError(f"low_memory needs online filter updates; layers[{i}] "
+                                 f"has update={la.update!r}")
+            la.warm_start = False
+    return low_memory
