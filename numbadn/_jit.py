@@ -80,6 +80,19 @@ _STARTED_BEFORE = _threads_started()
 _SET = {} if _STARTED_BEFORE else _set_defaults()
 
 
+def start_threading_layer():
+    """Load numba's threading layer now (after the libgomp default above is set).
+
+    A cached serial kernel that reaches a parallel one through other kernels (the
+    solver drivers on a chain of layers do) is linked against the layer's symbols
+    when loaded from the cache; numba loads the layer itself only for kernels that
+    hold a ``prange``, so without this a fresh process could fail with "Symbol not
+    found: allocate_sched".  Loading starts no thread (libgomp starts them at the
+    first parallel loop).  Called when :mod:`numbadn.kernels` is imported.
+    """
+    numba.get_num_threads()
+
+
 def adaptive():
     """Whether :func:`threads` caps the thread count at the idle CPUs."""
     return os.environ.get("NUMBADN_ADAPTIVE_THREADS", "1").strip().lower() not in (

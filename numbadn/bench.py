@@ -26,7 +26,7 @@ import numpy as np
 
 from . import connectivity as C
 from ._jit import thread_settings, threads
-from .kernels import LpTable, make_operator, new_rpad
+from .kernels import make_operator, new_rpad, table_for
 from .kernels._conv import corr
 from .kernels._operator import apply_A
 from .kernels._peak import fma_loop, fma_loop_parallel
@@ -145,12 +145,12 @@ def bench_inference(P, thread_counts, h=7, dtype=np.float32, out=print):
         y = rng.standard_normal((K0, P, P)).astype(dtype)
         z = np.zeros((K1, P + h - 1, P + h - 1), dtype)
         ws, FTy = S.workspace(op, y, z), np.empty_like(z)  # kept, as infer() does
-        no_table = LpTable(np.zeros(2), 0.0, 1.0)  # p = 1
+        no_table = table_for(1.0)
         for nt in thread_counts:
             def run():
                 z[...] = 0
                 S.continuation_solve(op, y, z, opts.betas(), 1.0, 1.0, no_table,
-                                     opts.inner_iters, opts.cg_iters, True, ws, FTy)
+                                     opts.inner_iters, opts.cg_iters, True, ws, FTy, None)
             with threads(nt, adapt=False):
                 t = median_time(run, repeats=5 if li < 3 else 3, min_time=0.2)
             n_planes = int(np.asarray(g).sum())

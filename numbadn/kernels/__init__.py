@@ -19,15 +19,20 @@ import functools
 import numpy as np
 
 from .. import _validation as V
+from .._jit import start_threading_layer
 from ._conv import corr, filter_grad_parallel
+from ._linop import Chain, LowPass
 from ._operator import Operator
 from ._operator import apply_A as _apply_A
-from ._operator import cg_solve as _cg_solve
+from ._cg import cg_solve as _cg_solve
 from ._shrink import LpTable, lp_build_table, lp_threshold, shrink
+
+start_threading_layer()
 
 __all__ = [
     "conv_valid", "conv_full", "apply_A", "cg_solve", "filter_grad",
     "soft_shrink", "lp_shrink", "lp_table", "make_operator", "Operator", "LpTable",
+    "make_chain", "Chain", "make_lowpass", "LowPass", "table_for",
     "new_rpad",
     "csr_lists",
 ]
@@ -56,6 +61,31 @@ def make_operator(f, g):
     pf, i_f = csr_lists(g.T)
     pa, ia = csr_lists(g)
     return Operator(taps_fwd, pf, i_f, np.ascontiguousarray(f), pa, ia)
+
+
+def make_chain(chain, top_shape, dtype):
+    """The :class:`Chain` (eq. 10's operator) of ``chain = [(f_l, g_l, s_{l-1}), ...,
+    (f_1, g_1, 1)]`` (filters from the top layer down, ``s`` dividing each layer's
+    output) for top-layer maps of shape ``top_shape``, with its work arrays.
+    Inputs are not validated."""
+    ops, scales, maps, pads = [], [], [], []
+    K, M, N = top_shape
+    for f, g, s in chain:
+        f = np.asarray(f, dtype)
+        K1, K0, h, w = f.shape
+        ops.append(make_operator(f, np.asarray(g, bool)))
+        scales.append(float(s))
+        M, N = M - h + 1, N - w + 1
+        maps.append(np.zeros((K0, M, N), dtype))
+        pads.append(np.zeros((K0, M + 2 * (h - 1), N + 2 * (w - 1)), dtype))
+    maps[-1] = pads[-1] = np.zeros((1, 1, 1), dtype)  # the bottom writes to the caller's
+    return Chain(tuple(ops), np.array(scales), tuple(maps), tuple(pads))
+
+
+def make_lowpass(f0, lam, psi):
+    """The :class:`LowPass` operator ``lam F0^T F0 + 2 psi grad^T grad`` of the z0
+    maps, ``f0`` of shape (K0, K0, s0, s0) acting channel by channel."""
+    return LowPass(make_operator(f0, np.eye(f0.shape[0], dtype=bool)), float(lam), float(psi))
 
 
 def new_rpad(K0, P, Q, h, w, dtype):
@@ -265,6 +295,12 @@ def lp_table(p):
     return LpTable(table, w_t, LP_TABLE_STEP)
 
 
+def table_for(p):
+    """The :class:`LpTable` the kernels take for ``p``: :func:`lp_table` for
+    ``p < 1``, an unused placeholder for ``p = 1`` (eq. 8 needs no table)."""
+    return lp_table(p) if p < 1.0 else LpTable(np.zeros(2), 0.0, 1.0)
+
+
 def lp_shrink(v, beta, p):
     """Elementwise minimiser of ``beta/2 (x - v)^2 + |x|^p`` (x sub-problem of eq. 4).
 
@@ -286,7 +322,7 @@ def lp_shrink(v, beta, p):
     v = V.as_float_array("v", v.reshape(-1) if v.ndim == 0 else v, max(v.ndim, 1))
     beta = V.check_positive("beta", beta)
     p = V.check_p(p)
-    lpt = lp_table(p) if p < 1.0 else LpTable(np.zeros(2), 0.0, 1.0)
+    lpt = table_for(p)
     x = np.empty_like(v)
     shrink(v, beta, p, lpt, x)
     return x.reshape(shape)

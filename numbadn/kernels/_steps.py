@@ -1,9 +1,12 @@
-"""njit iterations of the one-layer solvers; arrays in, arrays out.
+"""The solver drivers: the continuation scheme (eqs. 4-8) and FISTA, once each.
 
-``op`` is the :class:`Operator` named tuple of :func:`numbadn.kernels.make_operator`; ``ws``
-is the :class:`Workspace` named tuple ``(rpad, r, pp, Ap, q)`` of :func:`workspace`.
-``par`` selects the parallel kernels (one image at a time) or the serial ones
-(inside the batch kernels, which are parallel over images).
+``op`` is any operator of :mod:`._linop`: one layer's :class:`Operator` (eq. 2/3),
+or the top-down :class:`~numbadn.kernels._linop.Chain` of eq. 10; numba compiles a
+driver per operator kind.  ``ws`` is the :class:`Workspace` named tuple ``(rpad, r,
+pp, Ap, q)`` of :func:`workspace`.  ``par`` selects the parallel kernels (one image at
+a time) or the serial ones (inside the batch kernels, which are parallel over images).
+``monitor`` is ``None`` (the fast path) or a handle of :mod:`._hook`: statistics,
+callbacks and the z0 alternation run from the same loop.
 """
 from __future__ import annotations
 
@@ -15,8 +18,10 @@ import numpy as np
 from numba import prange
 
 from .._jit import JIT, PJIT
-from ._operator import (apply_A, apply_F, apply_F_combo, apply_FT, cg_run, dot,
-                        residual_norm2, rpad_for, sub_interior)
+from ._cg import cg_run
+from ._hook import notify
+from ._linop import adjoint, border, forward, forward_combo, gram, pad_for
+from ._operator import dot, residual_norm2, sub_interior
 from ._shrink import lp_scaled
 
 
@@ -26,8 +31,8 @@ from ._shrink import lp_scaled
 SPARSE_DENSITY = 0.01
 
 
-#: Work arrays of one image's solve: ``rpad`` (the zero-bordered buffer of ``F z``),
-#: CG's residual ``r``, direction ``pp`` and ``Ap``, and the tracked ``q = F^T F z``.
+#: Work arrays of one image's solve: ``rpad`` (the zero-bordered buffer of ``D z``),
+#: CG's residual ``r``, direction ``pp`` and ``Ap``, and the tracked ``q = D^T D z``.
 Workspace = namedtuple("Workspace", ["rpad", "r", "pp", "Ap", "q"])
 
 
@@ -35,17 +40,17 @@ Workspace = namedtuple("Workspace", ["rpad", "r", "pp", "Ap", "q"])
 def workspace(op, y, z):
     """A :class:`Workspace` for one image (``q`` zero, the rest uninitialised
     except ``rpad``'s zero border)."""
-    return Workspace(rpad_for(op, y, z), np.empty_like(z), np.empty_like(z), np.empty_like(z),
+    return Workspace(pad_for(op, y, z), np.empty_like(z), np.empty_like(z), np.empty_like(z),
             np.zeros_like(z))
 
 
 @numba.njit(**JIT)
 def continuation_start(op, y, z, FTy, ws, par):
-    """``FTy = F^T y`` and ``q = F^T F z`` (zero for a zero start) before the beta loop."""
+    """``FTy = D^T y`` and ``q = D^T D z`` (zero for a zero start) before the beta loop."""
     adjoint_of_input(op, y, FTy, ws.rpad, par)
     q = ws.q
     if dot(z, z) > 0.0:
-        apply_A(op, z, q, ws.rpad, 0.0, par)
+        gram(op, z, q, ws.rpad, 0.0, par)
     else:
         q[...] = 0.0
 
@@ -78,24 +83,22 @@ def count_nonzero(z):
 
 @numba.njit(**JIT)
 def cost(op, y, z, lam, p, rpad, par):
-    """Eq. 2/3 for one image: ``lam/2 ||F z - y||^2 + sum |z|^p``."""
-    apply_F(op, z, rpad, par)
-    h1 = op.taps_fwd.shape[2] - 1
-    w1 = op.taps_fwd.shape[3] - 1
+    """Eq. 2/3 (eq. 10 for a chain) for one image: ``lam/2 ||D z - y||^2 + sum |z|^p``."""
+    forward(op, z, rpad, par)
+    h1, w1 = border(op)
     return 0.5 * lam * residual_norm2(rpad, y, h1, w1) + sum_abs_p(z, p)
 
 
 @numba.njit(**JIT)
 def adjoint_of_input(op, y, out, rpad, par):
-    """``out = F^T y`` (the constant part of eq. 6's right-hand side)."""
-    h1 = op.taps_fwd.shape[2] - 1
-    w1 = op.taps_fwd.shape[3] - 1
+    """``out = D^T y`` (the constant part of eq. 6's right-hand side)."""
+    h1, w1 = border(op)
     P = y.shape[1]
     Q = y.shape[2]
     for c in range(y.shape[0]):
         for i in range(P):
             rpad[c, h1 + i, w1:w1 + Q] = y[c, i]
-    apply_FT(op, rpad, out, par)
+    adjoint(op, rpad, out, par)
 
 
 # ------------------------------------------------------------ continuation
@@ -140,8 +143,8 @@ def shrink_residual(z, FTy, q, alpha, beta, p, lpt, r, pp, par):
     """The x sub-problem and the start of CG on eq. 6, in one pass over the maps.
 
     ``x = argmin beta/2 (x - z)^2 + |x|^p`` (eq. 8 or the p < 1 table), the
-    right-hand side ``b = F^T y + alpha x`` and the residual ``r = b - A z =
-    b - q - alpha z`` (``q = F^T F z``); ``pp = r``.  Neither ``x`` nor ``b`` is
+    right-hand side ``b = D^T y + alpha x`` and the residual ``r = b - A z =
+    b - q - alpha z`` (``q = D^T D z``); ``pp = r``.  Neither ``x`` nor ``b`` is
     stored: CG needs only ``r`` and the norms.  Per-map sums added in a fixed
     order (the result does not depend on ``par`` or the thread count).
 
@@ -167,9 +170,9 @@ def continuation_step(op, FTy, z, beta, lam, p, lpt,
     """One value of beta of the continuation scheme (Algorithm 1, lines 6-7).
 
     ``inner_iters`` times: the x sub-problem (eq. 8 or the p < 1 table), then
-    ``cg_iters`` CG steps on eq. 6, ``(F^T F + beta/lam I) z = F^T y +
+    ``cg_iters`` CG steps on eq. 6, ``(D^T D + beta/lam I) z = D^T y +
     beta/lam x``, warm-started from the current ``z``.  Returns the last CG
-    relative residual.  ``ws.q`` must hold ``F^T F z`` on entry (see
+    relative residual.  ``ws.q`` must hold ``D^T D z`` on entry (see
     :func:`continuation_start`); it is kept up to date, so the CG start needs
     no convolution, and the x step, right-hand side and CG start are one pass
     (:func:`shrink_residual`).
@@ -187,18 +190,27 @@ def continuation_step(op, FTy, z, beta, lam, p, lpt,
 
 @numba.njit(**JIT)
 def continuation_solve(op, y, z, betas, lam, p, lpt,
-                       inner_iters, cg_iters, par, ws, FTy):
+                       inner_iters, cg_iters, par, ws, FTy, monitor):
     """The whole continuation scheme for one image, in place on ``z``.
 
     ``ws`` (:func:`workspace`) and ``FTy`` (shaped like ``z``) are work arrays
     the caller may keep between calls: allocating and first-touching six
-    map-sized arrays costs ~20% of a layer-2 solve.
+    map-sized arrays costs ~20% of a layer-2 solve.  With a ``monitor``, it is
+    called after the start (iteration 0, CG residual NaN) and after each beta
+    step (the step's last CG residual); it may change ``FTy`` (the data term).
+    Returns the last CG relative residual.
     """
     continuation_start(op, y, z, FTy, ws, par)
     res = 0.0
+    if monitor is not None:
+        if notify(monitor, 0, math.nan):
+            return res
     for bi in range(betas.shape[0]):
         res = continuation_step(op, FTy, z, betas[bi], lam, p, lpt,
                                 inner_iters, cg_iters, ws, par)
+        if monitor is not None:
+            if notify(monitor, bi + 1, res):
+                break
     return res
 
 
@@ -216,7 +228,7 @@ def continuation_batch(op, Y, Z, betas, lam, p, lpt, inner_iters, cg_iters,
         FTy = np.empty_like(Z[t])
         for n in range(t, Y.shape[0], n_chunks):
             continuation_solve(op, Y[n], Z[n], betas, lam, p, lpt,
-                               inner_iters, cg_iters, False, ws, FTy)
+                               inner_iters, cg_iters, False, ws, FTy, None)
 
 
 # ------------------------------------------------------------ FISTA
@@ -238,11 +250,10 @@ def fista_step(op, y, z, zprev, v, grad, L, lam, p, lpt, t, m, restart,
 
     Returns ``(t_next, ||z - zprev|| / ||z||, m_next)``.
     """
-    h1 = op.taps_fwd.shape[2] - 1
-    w1 = op.taps_fwd.shape[3] - 1
-    apply_F_combo(op, z, 1.0 + m, zprev, -m, v, rpad, par, SPARSE_DENSITY)
+    h1, w1 = border(op)
+    forward_combo(op, z, 1.0 + m, zprev, -m, v, rpad, par, SPARSE_DENSITY)
     sub_interior(rpad, y, h1, w1)
-    apply_FT(op, rpad, grad, par)
+    adjoint(op, rpad, grad, par)
     K = z.shape[0]
     part = np.empty((K, 3))
     step = lam / L
@@ -317,21 +328,31 @@ def _fista_prox_parallel(z, zprev, grad, m, step, L, p, lpt, part):
 @numba.njit(**JIT)
 def fista_work(op, y, z):
     """Work arrays of :func:`fista_run`: ``(rpad, zprev, v, grad)``."""
-    return rpad_for(op, y, z), np.empty_like(z), np.empty_like(z), np.empty_like(z)
+    return pad_for(op, y, z), np.empty_like(z), np.empty_like(z), np.empty_like(z)
 
 
 @numba.njit(**JIT)
-def fista_run(op, y, z, L, lam, p, lpt, max_iter, tol, restart, par, work):
+def fista_run(op, y, z, L, lam, p, lpt, max_iter, tol, restart, par, work, monitor):
     """FISTA to convergence for one image, in place on ``z``, with the work
-    arrays of :func:`fista_work` (reusable: the border of ``rpad`` stays zero);
-    returns the iterations."""
+    arrays of :func:`fista_work` (reusable: the border of ``rpad`` stays zero).
+
+    Stops after ``max_iter`` iterations or once ``||z - zprev|| <= tol ||z||``.
+    With a ``monitor``, it is called before the first iteration (iteration 0)
+    and after each one (CG residual NaN).  Returns the iterations.
+    """
     rpad, zprev, v, grad = work
     zprev[...] = z
     t = 1.0
     m = 0.0
+    if monitor is not None:
+        if notify(monitor, 0, math.nan):
+            return 0
     for it in range(max_iter):
         t, change, m = fista_step(op, y, z, zprev, v, grad, L, lam, p, lpt,
                                   t, m, restart, rpad, par)
+        if monitor is not None:
+            if notify(monitor, it + 1, math.nan):
+                return it + 1
         if change <= tol:
             return it + 1
     return max_iter
@@ -341,7 +362,7 @@ def fista_run(op, y, z, L, lam, p, lpt, max_iter, tol, restart, par, work):
 def fista_solve(op, y, z, L, lam, p, lpt, max_iter, tol, restart, par):
     """FISTA to convergence for one image, in place on ``z``; returns iterations."""
     return fista_run(op, y, z, L, lam, p, lpt, max_iter, tol, restart, par,
-                     fista_work(op, y, z))
+                     fista_work(op, y, z), None)
 
 
 @numba.njit(**PJIT)
@@ -353,11 +374,11 @@ def fista_batch(op, Y, Z, L, lam, p, lpt, max_iter, tol, restart, n_chunks):
         work = fista_work(op, Y[t], Z[t])
         for n in range(t, Y.shape[0], n_chunks):
             fista_run(op, Y[n], Z[n], L, lam, p, lpt, max_iter, tol, restart,
-                      False, work)
+                      False, work, None)
 
 
 @numba.njit(**PJIT)
 def cost_batch(op, Y, Z, lam, p, out):
     """:func:`cost` per image. Parallel over: images."""
     for n in prange(Y.shape[0]):
-        out[n] = cost(op, Y[n], Z[n], lam, p, rpad_for(op, Y[n], Z[n]), False)
+        out[n] = cost(op, Y[n], Z[n], lam, p, pad_for(op, Y[n], Z[n]), False)

@@ -1,9 +1,10 @@
-"""Conjugate gradient for the small quadratic sub-problems solved in Python.
+"""Conjugate gradient for the filter sub-problem (eq. 9), in numpy.
 
-The z sub-problem of eq. 6 runs in the njit kernel :func:`numbadn.kernels.cg_solve`;
-the filter sub-problem (eq. 9), the z0 maps (section 3.3) and the top-down
-chain (eq. 10) apply their operators through several kernel calls, and share
-this loop.
+Every map problem (eq. 6, the top-down chain of eq. 10, the z0 maps) runs the njit
+CG of :mod:`numbadn.kernels._cg`.  The filter problem's operator is a sum over
+images of different sizes (and, in :mod:`numbadn.distributed`, a Dask reduction
+over workers), which no njit code can call, so its CG runs here; its numpy
+arithmetic defines the trained filters bit for bit.
 """
 from __future__ import annotations
 

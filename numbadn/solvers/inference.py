@@ -10,8 +10,9 @@ import numpy as np
 
 from .. import _validation as V
 from .._jit import threads
-from ..kernels import LpTable, lp_table, make_operator, new_rpad
+from ..kernels import make_operator, new_rpad, table_for
 from ..kernels import _steps as S
+from ..kernels._hook import registered
 from .options import parse, spectral_norm2
 
 __all__ = ["infer", "cost", "IterationStats"]
@@ -65,13 +66,6 @@ def _setup(y, f, g, z0, name="y", zname="z0"):
             raise ValueError(f"{zname} must have shape {want} (K1, P+h-1, Q+w-1) for {name} of "
                              f"shape {y.shape} and f of shape {f.shape}, got {z0.shape}")
     return Y, f, g, Z, batched, shape
-
-
-def _table(p):
-    """The :class:`~numbadn.kernels.LpTable` of ``p`` (a placeholder for ``p = 1``)."""
-    if p < 1.0:
-        return lp_table(p)
-    return LpTable(np.zeros(2), 0.0, 1.0)
 
 
 def cost(y, z, f, g=None, lam=1.0, p=1.0):
@@ -159,21 +153,16 @@ def infer(y, f, g=None, *, lam=1.0, p=1.0, solver="continuation", z0=None,
     Y, f, g, Z0, batched, shape = _setup(y, f, g, z0)
     Z = _zeros(shape, Y.dtype) if Z0 is None else Z0.copy()
     op = make_operator(f, g)
-    lpt = _table(p)
+    lpt = table_for(p)
     if return_stats and batched:
         raise ValueError("return_stats=True needs a single image y of shape (K0, P, Q)")
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable, got {callback!r}")
     with threads(n_threads):
-        if solver == "fista":
-            L = lam * _lipschitz(opts, op, f, g, Y)
+        L = lam * _lipschitz(opts, op, f, g, Y) if solver == "fista" else 0.0
         if return_stats or callback is not None:
             for i in range(Y.shape[0]):
-                if solver == "continuation":
-                    stats = _continuation_stats(op, Y[i], Z[i], lam, p, lpt, opts,
-                                                callback, i)
-                else:
-                    stats = _fista_stats(op, Y[i], Z[i], L, lam, p, lpt, opts,
+                stats = _solve_monitored(solver, op, Y[i], Z[i], L, lam, p, lpt, opts,
                                          callback, i)
             _check_finite(Z, Y)
             if return_stats:
@@ -188,14 +177,16 @@ def infer(y, f, g=None, *, lam=1.0, p=1.0, solver="continuation", z0=None,
                                      opts.inner_iters, opts.cg_iters, n_chunks)
             for i in range(n_batch, Y.shape[0]):
                 ws, FTy = _workspace(op, Y[i], Z[i])
-                S.continuation_solve(op, Y[i], Z[i], opts.betas(), lam, p, lpt, opts.inner_iters, opts.cg_iters, True, ws, FTy)
+                S.continuation_solve(op, Y[i], Z[i], opts.betas(), lam, p, lpt,
+                                      opts.inner_iters, opts.cg_iters, True, ws, FTy, None)
         else:
             if n_batch:
                 S.fista_batch(op, Yb, Zb, L, lam, p, lpt, opts.max_iter,
                               opts.tol, opts.restart, n_chunks)
             for i in range(n_batch, Y.shape[0]):
                 S.fista_run(op, Y[i], Z[i], L, lam, p, lpt, opts.max_iter,
-                            opts.tol, opts.restart, True, _fista_workspace(op, Y[i], Z[i]))
+                            opts.tol, opts.restart, True, _fista_workspace(op, Y[i], Z[i]),
+                            None)
     _check_finite(Z, Y)
     return Z if batched else Z[0]
 
@@ -307,76 +298,64 @@ def _lipschitz(opts, op, f, g, Y):
                               50, True)
 
 
-def _record(stats, it, t, op, y, z, lam, p, rpad, res, callback=None, image=0):
-    """Append one iteration to ``stats``; call ``callback``; True: it asks to stop."""
-    c = S.cost(op, y, z, lam, p, rpad, True)
-    sparsity = 1.0 - S.count_nonzero(z) / z.size
-    stats["iter"].append(it)
-    stats["time"].append(t)
-    stats["cost"].append(c)
-    stats["sparsity"].append(sparsity)
-    stats["cg_residual"].append(res)
-    if callback is None:
-        return False
-    # ||F z - y||^2 from the cost: 2 (C - sum |z|^p) / lam
-    data = max(2.0 * (c - float(S.sum_abs_p(z, float(p)))) / lam, 0.0)
-    ny = float(np.linalg.norm(y))
-    return bool(callback(IterationStats(
-        epoch=None, image=image, iteration=it, time=t, cost=float(c), sparsity=sparsity,
-        residual=float(np.sqrt(data)) / ny if ny > 0 else float("nan"),
-        cg_residual=float(res))))
+class _Monitor:
+    """Per-iteration statistics of one image's solve, called back by the driver
+    (:mod:`numbadn.kernels._hook`) from the loop the fast path runs.
+
+    ``time`` counts the driver's own seconds: the clock stops while this records.
+    """
+
+    def __init__(self, op, y, z, lam, p, callback=None, image=0):
+        self.op, self.y, self.z, self.lam, self.p = op, y, z, lam, p
+        self.callback, self.image = callback, image
+        K0, P, Q = y.shape
+        h, w = op.taps_fwd.shape[2:]
+        self.rpad = new_rpad(K0, P, Q, h, w, z.dtype)
+        self.stats = {k: [] for k in ("iter", "time", "cost", "sparsity", "cg_residual")}
+        self.elapsed = 0.0
+        self.clock = time.perf_counter()
+
+    def __call__(self, it, res):
+        self.elapsed += time.perf_counter() - self.clock
+        stop = self._record(it, res)
+        self.clock = time.perf_counter()
+        return stop
+
+    def _record(self, it, res):
+        """Append one iteration; call the callback; True: it asks to stop."""
+        op, y, z, lam, p = self.op, self.y, self.z, self.lam, self.p
+        c = S.cost(op, y, z, lam, p, self.rpad, True)
+        sparsity = 1.0 - S.count_nonzero(z) / z.size
+        for k, v in zip(("iter", "time", "cost", "sparsity", "cg_residual"),
+                        (it, self.elapsed, c, sparsity, res)):
+            self.stats[k].append(v)
+        if self.callback is None:
+            return False
+        # ||F z - y||^2 from the cost: 2 (C - sum |z|^p) / lam
+        data = max(2.0 * (c - float(S.sum_abs_p(z, float(p)))) / lam, 0.0)
+        ny = float(np.linalg.norm(y))
+        return bool(self.callback(IterationStats(
+            epoch=None, image=self.image, iteration=it, time=self.elapsed, cost=float(c),
+            sparsity=sparsity, residual=float(np.sqrt(data)) / ny if ny > 0 else float("nan"),
+            cg_residual=float(res))))
+
+    def result(self):
+        return {k: np.asarray(v, dtype=float) for k, v in self.stats.items()}
 
 
-def _finish(stats):
-    return {k: np.asarray(v, dtype=float) for k, v in stats.items()}
-
-
-def _new_stats():
-    return {k: [] for k in ("iter", "time", "cost", "sparsity", "cg_residual")}
-
-
-def _continuation_stats(op, y, z, lam, p, lpt, opts, callback=None, image=0):
-    K0, P, Q = y.shape
-    h, w = op.taps_fwd.shape[2:]
-    ws, FTy = _workspace(op, y, z)
-    stats = _new_stats()
-    elapsed = 0.0
-    t0 = time.perf_counter()
-    S.continuation_start(op, y, z, FTy, ws, True)
-    elapsed += time.perf_counter() - t0
-    rpad = new_rpad(K0, P, Q, h, w, z.dtype)
-    if _record(stats, 0, elapsed, op, y, z, lam, p, rpad, np.nan, callback, image):
-        return _finish(stats)
-    for j, beta in enumerate(opts.betas()):
-        t0 = time.perf_counter()
-        res = S.continuation_step(op, FTy, z, beta, lam, p, lpt,
-                                  opts.inner_iters, opts.cg_iters, ws, True)
-        elapsed += time.perf_counter() - t0
-        if _record(stats, j + 1, elapsed, op, y, z, lam, p, rpad, res, callback, image):
-            break
-    return _finish(stats)
-
-
-def _fista_stats(op, y, z, L, lam, p, lpt, opts, callback=None, image=0):
-    K0, P, Q = y.shape
-    h, w = op.taps_fwd.shape[2:]
-    rpad = new_rpad(K0, P, Q, h, w, z.dtype)
-    rpad2 = new_rpad(K0, P, Q, h, w, z.dtype)
-    zprev, v, grad = z.copy(), np.empty_like(z), np.empty_like(z)
-    stats = _new_stats()
-    if _record(stats, 0, 0.0, op, y, z, lam, p, rpad2, np.nan, callback, image):
-        return _finish(stats)
-    elapsed, t, m = 0.0, 1.0, 0.0
-    for it in range(opts.max_iter):
-        t0 = time.perf_counter()
-        t, change, m = S.fista_step(op, y, z, zprev, v, grad, L, lam, p, lpt,
-                                    t, m, opts.restart, rpad, True)
-        elapsed += time.perf_counter() - t0
-        if _record(stats, it + 1, elapsed, op, y, z, lam, p, rpad2, np.nan, callback, image):
-            break
-        if change <= opts.tol:
-            break
-    return _finish(stats)
+def _solve_monitored(solver, op, y, z, L, lam, p, lpt, opts, callback=None, image=0):
+    """One image through the same driver as the fast path, with a :class:`_Monitor`."""
+    mon = _Monitor(op, y, z, lam, p, callback, image)
+    with registered(mon) as handle:
+        mon.clock = time.perf_counter()
+        if solver == "continuation":
+            ws, FTy = _workspace(op, y, z)
+            S.continuation_solve(op, y, z, opts.betas(), lam, p, lpt, opts.inner_iters,
+                                 opts.cg_iters, True, ws, FTy, handle)
+        else:
+            S.fista_run(op, y, z, L, lam, p, lpt, opts.max_iter, opts.tol, opts.restart,
+                        True, _fista_workspace(op, y, z), handle)
+    return mon.result()
 
 
 def infer_lowfreq(y, f, g=None, *, lam=1.0, p=1.0, psi=1.0, solver="continuation",
@@ -429,20 +408,28 @@ def infer_lowfreq(y, f, g=None, *, lam=1.0, p=1.0, psi=1.0, solver="continuation
         if zl.shape != zshape:
             raise ValueError(f"zlow0 must have shape {zshape}, got {zl.shape}")
     op = make_operator(f, g)
-    lpt = _table(p)
+    lpt = table_for(p)
 
     def update_zlow():
         solve_z0(y - conv_valid(z, f, g), f0, lam, psi, zl, zlow_cg_iters)
         return np.ascontiguousarray(y - low_pass(zl, f0))
 
     if solver == "continuation":
+        # the zlow update runs between the beta steps, from the driver's own loop:
+        # after the start and after each step (the last one is the final update)
         ws, FTy = _workspace(op, y, z)
-        S.continuation_start(op, y, z, FTy, ws, True)
-        for beta in opts.betas():
+        rpad = new_rpad(K0, y.shape[1], y.shape[2], h, w, Y.dtype)
+        betas = opts.betas()
+
+        def between(it, res):
             yy = update_zlow()
-            S.adjoint_of_input(op, yy, FTy, ws.rpad, True)
-            S.continuation_step(op, FTy, z, beta, lam, p, lpt,
-                                opts.inner_iters, opts.cg_iters, ws, True)
+            if it < len(betas):
+                S.adjoint_of_input(op, yy, FTy, rpad, True)  # the data term of the next step
+            return False
+
+        with registered(between) as monitor:
+            S.continuation_solve(op, y, z, betas, lam, p, lpt, opts.inner_iters,
+                                 opts.cg_iters, True, ws, FTy, monitor)
     else:
         L = lam * _lipschitz(opts, op, f, g, Y)
         done = 0
@@ -454,6 +441,6 @@ def infer_lowfreq(y, f, g=None, *, lam=1.0, p=1.0, psi=1.0, solver="continuation
             done += n
             if it < n:
                 break
-    update_zlow()
+        update_zlow()
     _check_finite(z, Y)
     return z, zl

@@ -9,16 +9,16 @@ eq. 10, ``lam/2 ||D_l z_l - y||^2 + sum |z_l|^p``, is minimised over ``z_l``
 with the top layer's solver: the paper's continuation scheme with CG on the
 chain (:func:`continuation_chain`, the default) or FISTA
 (:func:`fista_chain`), ``D_l^T`` being the chain of adjoint (full)
-convolutions.
+convolutions.  Both are the one-layer drivers of :mod:`numbadn.kernels._steps`
+run on the chain operator (:class:`numbadn.kernels.Chain`); :func:`project_down`
+and :func:`project_up` are its plain Python form.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from ..kernels import conv_full, conv_valid, lp_shrink
-from ._cg import cg
+from ..kernels import _steps as S
+from ..kernels import conv_full, conv_valid, make_chain, table_for
 from .options import parse, spectral_norm2
 
 
@@ -48,8 +48,16 @@ def chain_norm2(chain):
     return out
 
 
+def _chain_problem(y, chain, z, p):
+    """``(Chain, image, maps copy, table)`` in ``z``'s dtype for the njit drivers."""
+    z = np.array(z, copy=True, order="C")
+    y = np.ascontiguousarray(y, dtype=z.dtype)
+    return make_chain(chain, z.shape, z.dtype), y, z, table_for(p)
+
+
 def fista_chain(y, chain, z, *, lam=1.0, p=1.0, max_iter=100, tol=1e-4):
-    """FISTA (with adaptive restart) on eq. 10, warm-started from ``z``.
+    """FISTA (with adaptive restart) on eq. 10, warm-started from ``z``: the
+    one-layer driver (:func:`numbadn.kernels._steps.fista_run`) on the chain.
 
     Parameters
     ----------
@@ -65,30 +73,17 @@ def fista_chain(y, chain, z, *, lam=1.0, p=1.0, max_iter=100, tol=1e-4):
     ndarray
         The new top-layer maps.
     """
+    ch, y, z, lpt = _chain_problem(y, chain, z, p)
     L = lam * chain_norm2(chain)
-    z = z.copy()
-    v = z.copy()
-    t = 1.0
-    for _ in range(max_iter):
-        grad = lam * project_up(project_down(v, chain) - y, chain)
-        z_new = lp_shrink(v - grad / L, L, p)
-        t_new = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
-        d = z_new - z
-        if float(np.vdot(v - z_new, d)) > 0.0:
-            t_new, mom = 1.0, 0.0
-        else:
-            mom = (t - 1.0) / t_new
-        v = z_new + z_new.dtype.type(mom) * d
-        change = float(np.linalg.norm(d)) / max(float(np.linalg.norm(z_new)), 1e-30)
-        z, t = z_new, t_new
-        if change <= tol:
-            break
+    S.fista_run(ch, y, z, L, lam, p, lpt, max_iter, tol, True, True,
+                S.fista_work(ch, y, z), None)
     return z
 
 
 def continuation_chain(y, chain, z, *, lam=1.0, p=1.0, betas=(1.0,), cg_iters=2,
                        inner_iters=1):
-    """The paper's continuation scheme (eq. 4) on eq. 10, with CG on the chain.
+    """The paper's continuation scheme (eq. 4) on eq. 10, with CG on the chain:
+    the one-layer driver (:func:`numbadn.kernels._steps.continuation_solve`).
 
     Per beta: the x sub-problem (eq. 8 / lookup table), then ``cg_iters`` CG
     steps on ``(D^T D + beta/lam I) z = D^T y + beta/lam x`` from the current
@@ -96,18 +91,9 @@ def continuation_chain(y, chain, z, *, lam=1.0, p=1.0, betas=(1.0,), cg_iters=2,
 
     Returns the new top-layer maps (``z`` is not modified).
     """
-    z = z.copy()
-    DTy = project_up(y, chain)
-    for beta in betas:
-        alpha = z.dtype.type(beta / lam)
-        for _ in range(inner_iters):
-            x = lp_shrink(z, beta, p)
-            b = DTy + alpha * x
-
-            def A(v):
-                return project_up(project_down(v, chain), chain) + alpha * v
-
-            cg(A, z, b - A(z), cg_iters)
+    ch, y, z, lpt = _chain_problem(y, chain, z, p)
+    S.continuation_solve(ch, y, z, np.asarray(betas, np.float64), lam, p, lpt, inner_iters,
+                         cg_iters, True, S.workspace(ch, y, z), np.empty_like(z), None)
     return z
 
 

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..kernels import conv_full, conv_valid
-from ._cg import cg
+from ..kernels import _steps as S
+from ..kernels import conv_valid, make_lowpass, new_rpad
+from ..kernels._cg import cg_solve
 
 
 def uniform_filter(K0, s0, dtype):
@@ -29,25 +30,15 @@ def uniform_filter(K0, s0, dtype):
     return f0
 
 
-def grad_gram(z0):
-    """``D^T D z0``: the (negative) Laplacian with free boundaries, per map."""
-    out = np.zeros_like(z0)
-    dx = z0[:, :, 1:] - z0[:, :, :-1]
-    out[:, :, 1:] += dx
-    out[:, :, :-1] -= dx
-    dy = z0[:, 1:, :] - z0[:, :-1, :]
-    out[:, 1:, :] += dy
-    out[:, :-1, :] -= dy
-    return out
-
-
 def grad_energy(z0):
     """``||grad z0||^2`` (both directions)."""
     return float((np.diff(z0, axis=2) ** 2).sum() + (np.diff(z0, axis=1) ** 2).sum())
 
 
 def solve_z0(r, f0, lam, psi, z0, n_iter=20):
-    """CG on the z0 normal equations given the residual target ``r = y - F z``.
+    """CG on the z0 normal equations given the residual target ``r = y - F z``:
+    the CG driver of the one-layer solver (:func:`numbadn.kernels._cg.cg_solve`)
+    on the :class:`~numbadn.kernels.LowPass` operator.
 
     Parameters
     ----------
@@ -57,12 +48,20 @@ def solve_z0(r, f0, lam, psi, z0, n_iter=20):
     z0 : ndarray of shape (K0, P+s0-1, Q+s0-1)
         Warm start; updated in place and returned.
     """
-    g = np.eye(f0.shape[0], dtype=bool)
-
-    def A(v):
-        return lam * conv_full(conv_valid(v, f0, g), f0, g) + 2.0 * psi * grad_gram(v)
-
-    return cg(A, z0, lam * conv_full(r, f0, g) - A(z0), n_iter)
+    dt = z0.dtype
+    lp = make_lowpass(np.asarray(f0, dt), lam, psi)
+    r = np.ascontiguousarray(r, dtype=dt)
+    z = np.ascontiguousarray(z0)
+    K0, P, Q = r.shape
+    rpad = new_rpad(K0, P, Q, f0.shape[2], f0.shape[3], dt)
+    b = np.empty_like(z)
+    S.adjoint_of_input(lp, r, b, rpad, True)
+    b *= dt.type(lam)
+    cg_solve(lp, z, b, 0.0, n_iter, 0.0, rpad, np.empty_like(z), np.empty_like(z),
+             np.empty_like(z), True)
+    if z is not z0:
+        z0[...] = z
+    return z0
 
 
 def low_pass(z0, f0):
