@@ -79,39 +79,21 @@ def _kind(op):
 
 # ------------------------------------------------------------ helpers of the chain
 @numba.njit(**JIT)
-def _take_interior(pad, out, s):
-    """``out = pad[interior] / s`` (the interior as large as ``out``, centred)."""
-    h1 = (pad.shape[1] - out.shape[1]) // 2
-    w1 = (pad.shape[2] - out.shape[2]) // 2
-    st = out.dtype.type(s)
-    for c in range(out.shape[0]):
-        for i in range(out.shape[1]):
-            row = pad[c, h1 + i]
-            orow = out[c, i]
-            if s != 1.0:
-                for j in range(out.shape[2]):
-                    orow[j] = row[w1 + j] / st
-            else:
-                for j in range(out.shape[2]):
-                    orow[j] = row[w1 + j]
-
-
-@numba.njit(**JIT)
-def _put_interior(src, pad, s):
-    """``pad[interior] = src / s`` (the border of ``pad`` is left zero)."""
-    h1 = (pad.shape[1] - src.shape[1]) // 2
-    w1 = (pad.shape[2] - src.shape[2]) // 2
-    st = src.dtype.type(s)
-    for c in range(src.shape[0]):
-        for i in range(src.shape[1]):
-            row = pad[c, h1 + i]
-            srow = src[c, i]
-            if s != 1.0:
-                for j in range(src.shape[2]):
-                    row[w1 + j] = srow[j] / st
-            else:
-                for j in range(src.shape[2]):
-                    row[w1 + j] = srow[j]
+def _interior(pad, maps, s, into_pad):
+    """``pad[interior] = maps / s`` (``into_pad``) or ``maps = pad[interior] / s``;
+    the interior is as large as ``maps``, centred; the border of ``pad`` is left as is."""
+    h1 = (pad.shape[1] - maps.shape[1]) // 2
+    w1 = (pad.shape[2] - maps.shape[2]) // 2
+    st = maps.dtype.type(s)
+    one = s == 1.0
+    for c in range(maps.shape[0]):
+        for i in range(maps.shape[1]):
+            prow = pad[c, h1 + i, w1:w1 + maps.shape[2]]
+            mrow = maps[c, i]
+            src = mrow if into_pad else prow
+            dst = prow if into_pad else mrow
+            for j in range(maps.shape[2]):
+                dst[j] = src[j] if one else src[j] / st
 
 
 @numba.njit(**JIT)
@@ -132,7 +114,7 @@ def chain_forward(ch, z, rpad, par):
     cur = ch.maps[n - 1]
     for i in range(n - 1):
         apply_F(ch.ops[i], z if i == 0 else cur, ch.pads[i], par)
-        _take_interior(ch.pads[i], ch.maps[i], ch.scales[i])
+        _interior(ch.pads[i], ch.maps[i], ch.scales[i], False)
         cur = ch.maps[i]
     apply_F(ch.ops[n - 1], z if n == 1 else cur, rpad, par)
     s = ch.scales[n - 1]
@@ -159,7 +141,7 @@ def chain_adjoint(ch, rpad, out, par):
         return
     apply_FT(ch.ops[n - 1], rpad, ch.maps[n - 2], par)
     for i in range(n - 2, -1, -1):
-        _put_interior(ch.maps[i], ch.pads[i], ch.scales[i])
+        _interior(ch.pads[i], ch.maps[i], ch.scales[i], True)
         if i == 0:
             apply_FT(ch.ops[0], ch.pads[0], out, par)
         else:
