@@ -109,8 +109,8 @@ def transform(model, images, store=None, *, client=None, layer=None, images_per_
         x = x.rechunk({1: -1, 2: -1, 3: -1})
         K, M, N = _out_shape(model, layer, x.shape[1:])
         import dask
-        lazy = x.map_blocks(_transform_block, dask.delayed(slim, pure=False, traverse=False), layer, n_threads,
-                            options, np.dtype(dtype), dtype=np.dtype(dtype),
+        lazy = x.map_blocks(_transform_block, dask.delayed(slim, pure=False, traverse=False),
+                            layer, n_threads, options, np.dtype(dtype), dtype=np.dtype(dtype),
                             chunks=(x.chunks[0], (K,), (M,), (N,)))
         if store is None:
             return lazy
