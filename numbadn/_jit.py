@@ -11,14 +11,14 @@ and ``ninf`` stay off so that NaN checks remain honest.
 numba picks when TBB is not installed) spin while they wait for each other:
 300,000 spins by default.  With other CPU-bound processes on the cores a
 spinning thread burns the time slice its partner needs, and a 2-thread call
-of the paper's schedule took 100x a 1-thread call (issue 12).  Two settings,
+of the paper's schedule took many times a 1-thread call (issue 12).  Two settings,
 both overridable by the user:
 
 1. ``GOMP_SPINCOUNT=10000`` (:data:`SPINCOUNT`), set at import unless the
    user set ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT``: waiting threads spin
    about 0.1 ms, enough to bridge the gaps between the parallel loops of one
    call on an idle machine, then sleep.  ``OMP_WAIT_POLICY=PASSIVE`` (sleep at
-   once) was robust under load but made the idle 2-thread call 2.4x slower.
+   once) was robust under load but made the idle 2-thread call much slower.
    libgomp reads it when numba first starts its threads, so it applies only
    if no parallel kernel ran before numbadn was imported.
 2. :func:`threads` never uses more threads than there are idle CPUs
@@ -111,6 +111,11 @@ def thread_settings():
             "set_by_numbadn": dict(_SET),
             "threads_started_before_import": _STARTED_BEFORE,
             "adaptive": adaptive()}
+
+
+def current_threads() -> int:
+    """The numba threads a kernel called now would use (inside :func:`threads`: its count)."""
+    return numba.get_num_threads()
 
 
 def max_threads() -> int:

@@ -3,7 +3,7 @@
 Numba keys a cached function on its own source file only: when a function it
 calls changes in *another* file, the cached machine code is still loaded and
 runs the old callee.  At import, :func:`guard` hashes every source file of the
-package that imports numba (today ``kernels/`` and ``_jit.py``) and, when
+package that imports numba (``kernels/``, ``_jit.py``, ``bench.py``) and, when
 the hash differs from the one stamped beside the caches, deletes numbadn's
 cache files (``__pycache__/*.nbi``, ``*.nbc``) before any kernel is loaded, so
 that the next call compiles afresh.  Nobody has to remember to do it.

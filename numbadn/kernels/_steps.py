@@ -195,7 +195,7 @@ def continuation_solve(op, y, z, betas, lam, p, lpt,
 
     ``ws`` (:func:`workspace`) and ``FTy`` (shaped like ``z``) are work arrays
     the caller may keep between calls: allocating and first-touching six
-    map-sized arrays costs ~20% of a layer-2 solve.  With a ``monitor``, it is
+    map-sized arrays is a visible part of a solve.  With a ``monitor``, it is
     called after the start (iteration 0, CG residual NaN) and after each beta
     step (the step's last CG residual); it may change ``FTy`` (the data term).
     Returns the last CG relative residual.

@@ -5,11 +5,10 @@ import threading
 import time
 from typing import NamedTuple, Optional
 
-import numba
 import numpy as np
 
 from .. import _validation as V
-from .._jit import threads
+from .._jit import current_threads, threads
 from ..kernels import make_operator, new_rpad, table_for
 from ..kernels import _steps as S
 from ..kernels._hook import registered
@@ -168,8 +167,8 @@ def infer(y, f, g=None, *, lam=1.0, p=1.0, solver="continuation", z0=None,
             if return_stats:
                 return Z[0], stats
             return Z if batched else Z[0]
-        n_batch = batch_split(Y.shape[0], numba.get_num_threads())
-        n_chunks = min(n_batch, numba.get_num_threads())
+        n_batch = batch_split(Y.shape[0], current_threads())
+        n_chunks = min(n_batch, current_threads())
         Yb, Zb = Y[:n_batch], Z[:n_batch]
         if solver == "continuation":
             if n_batch:
