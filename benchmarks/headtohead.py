@@ -42,365 +42,47 @@ the run hits every method alike.
     python -m benchmarks.headtohead            # full: figures/bench_headtohead.{json,png}
     python -m benchmarks.headtohead --quick    # fewer repeats: figures/quick/
     python -m benchmarks.headtohead --smoke    # 40x40 crop, 1 repeat, 1 thread
+
+The problem and its optimum are in ``benchmarks/_problems.py``, the PyTorch
+and SPORCO solvers in ``_peers.py``, the traces and the interleaved timings in
+``_methods.py``; this module re-exports their names.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import time
-from pathlib import Path
 
 import numpy as np
-from scipy.signal import fftconvolve
 
-import numbadn
 from numbadn import bench as B
-from numbadn import cost, infer
+from numbadn import infer
 from numbadn._jit import max_threads
-from numbadn.data import load_images
-from numbadn.kernels import conv_full, conv_valid
-from numbadn.preprocess import contrast_normalize
 
 try:  # run as ``python -m benchmarks.headtohead`` or imported as ``benchmarks.headtohead``
     from . import _util
+    from ._methods import (Method, _pct, first_reach, measure_methods,  # noqa: F401
+                           numbadn_fista, sporco_method, torch_method)
+    from ._peers import (sporco_cbpdn_mask, sporco_conventions,  # noqa: F401
+                         torch_conventions, torch_fista)
+    from ._problems import BENCH_IMAGE, TARGETS, Problem, bench_image, unit_filters
 except ImportError:  # ``python benchmarks/headtohead.py``
     import _util
-
-#: The photograph of the head-to-head (see numbadn/datasets/LICENSE).
-BENCH_IMAGE = Path(numbadn.__file__).resolve().parent / "datasets" / "bench" / "fruits_y0015_x0181.png"
+    from _methods import (Method, _pct, first_reach, measure_methods,  # noqa: F401
+                          numbadn_fista, sporco_method, torch_method)
+    from _peers import (sporco_cbpdn_mask, sporco_conventions,  # noqa: F401
+                        torch_conventions, torch_fista)
+    from _problems import BENCH_IMAGE, TARGETS, Problem, bench_image, unit_filters
 
 #: The issue's reference points on a 2-core machine, seconds to (1%, 0.1%), by library.
 ISSUE_REFERENCE = {"torch": (0.100, 0.200), "sporco": (0.100, 0.150)}
 LIBRARY_NAMES = {"numbadn": "numbadn", "torch": "PyTorch", "sporco": "SPORCO"}
 #: The issue's target: numbadn at least this many times faster than both.
 ISSUE_SPEEDUP_TARGET = 10.0
-TARGETS = (1e-2, 1e-3)
-
-
-# ----------------------------------------------------------------------------- problem
-def bench_image(size=None):
-    """The 150x150 photograph, contrast-normalised ('same' mode), float64 (P, Q).
-
-    ``size`` cuts a centred ``size x size`` crop first (``--smoke``).
-    """
-    img = load_images(BENCH_IMAGE, dtype=np.float64)[0]
-    if size is not None:
-        r, c = (img.shape[0] - size) // 2, (img.shape[1] - size) // 2
-        img = img[r:r + size, c:c + size]
-    return contrast_normalize(img, mode="same")
-
-
-def unit_filters(K1=9, K0=1, h=7, seed=0):
-    """``randn`` filters, every plane scaled to unit L2 norm, float64."""
-    f = np.random.default_rng(seed).standard_normal((K1, K0, h, h))
-    return f / np.sqrt((f ** 2).sum(axis=(2, 3), keepdims=True))
-
-
-class Problem:
-    """Eq. 2 on one image: float32 data, float64 reference optimum and costs."""
-
-    def __init__(self, y, f, lam=1.0, ref_iter=5000, ref_tol=1e-8):
-        self.y32 = np.ascontiguousarray(y[None], np.float32)      # (1, P, Q)
-        self.f32 = np.ascontiguousarray(f, np.float32)            # (K1, 1, h, w)
-        # the reference solves exactly the float32 problem, in float64
-        self.y64 = self.y32.astype(np.float64)
-        self.f64 = self.f32.astype(np.float64)
-        self.lam = lam
-        t0 = time.perf_counter()
-        # one thread: robust on a shared machine, and this run is not a timing
-        z, st = infer(self.y64, self.f64, lam=lam, solver="fista", tol=ref_tol,
-                      max_iter=ref_iter, return_stats=True, n_threads=1)
-        self.ref_seconds = time.perf_counter() - t0
-        self.ref_iterations = int(st["iter"][-1])
-        self.z_star = z
-        self.c_star = cost(self.y64, z, self.f64, lam=lam)
-        self.c_zero = cost(self.y64, np.zeros_like(z), self.f64, lam=lam)
-
-    def cost64(self, z):
-        """Eq. 2 in float64 by numbadn (numba threads)."""
-        return cost(self.y64, np.asarray(z, np.float64), self.f64, lam=self.lam)
-
-    def cost_fft(self, z):
-        """Eq. 2 in float64 by ``scipy.signal.fftconvolve`` (single-threaded).
-
-        Used inside the peers' traces, so that evaluating the cost does not wake
-        numba's thread pool in the middle of another library's iterations.
-        """
-        z = np.asarray(z, np.float64)
-        Fz = sum(fftconvolve(z[k], self.f64[k, 0], mode="valid") for k in range(len(z)))
-        return 0.5 * self.lam * float(((Fz - self.y64[0]) ** 2).sum()) + float(np.abs(z).sum())
-
-    def decrease_gap(self, c):
-        """``(C - C*) / (C(0) - C*)``: the fraction of the achievable decrease left."""
-        return (np.asarray(c, float) - self.c_star) / (self.c_zero - self.c_star)
-
-    def literal_gap(self, c):
-        """``(C - C*) / C*``."""
-        return (np.asarray(c, float) - self.c_star) / self.c_star
-
-
-# ----------------------------------------------------------------------------- peers
-def torch_fista(y, f, lam=1.0, n_iter=100, n_threads=None, trace=None):
-    """FISTA on eq. 2 as a PyTorch user would write it (CPU).
-
-    ``F z``: ``conv2d`` of the maps with the flipped filters (conv2d
-    correlates), giving the valid convolution; ``F^T r``: ``conv_transpose2d``
-    with the same weight.  Step ``1/L`` with ``L = lam ||F||^2`` from 50 power
-    iterations.  ``trace(k, seconds, z)`` is called after iteration k with the
-    cumulative iteration time (its own time excluded); returning True stops.
-
-    y : (1, P, Q) float32, f : (K1, 1, h, w) float32 -> z (K1, P+h-1, Q+w-1).
-    """
-    import torch
-    import torch.nn.functional as F
-
-    torch.set_num_threads(n_threads or os.cpu_count())
-    K1, K0, h, w = f.shape
-    with torch.inference_mode():
-        yt = torch.from_numpy(y)[None]                                   # (1, K0, P, Q)
-        wt = torch.from_numpy(np.ascontiguousarray(
-            f[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)))                  # (K0, K1, h, w)
-        shape = (1, K1, y.shape[1] + h - 1, y.shape[2] + w - 1)
-        v = torch.randn(shape, generator=torch.Generator().manual_seed(0), dtype=yt.dtype)
-        for _ in range(50):
-            v = F.conv_transpose2d(F.conv2d(v, wt), wt)
-            v /= v.norm()
-        L = lam * float((F.conv_transpose2d(F.conv2d(v, wt), wt) * v).sum())
-        z = torch.zeros(shape, dtype=yt.dtype)
-        x, t, elapsed = z.clone(), 1.0, 0.0
-        for k in range(n_iter):
-            t0 = time.perf_counter()
-            grad = lam * F.conv_transpose2d(F.conv2d(x, wt) - yt, wt)
-            z_new = F.softshrink(x - grad / L, 1.0 / L)
-            t_new = 0.5 * (1.0 + (1.0 + 4.0 * t * t) ** 0.5)
-            x = z_new + ((t - 1.0) / t_new) * (z_new - z)
-            z, t = z_new, t_new
-            elapsed += time.perf_counter() - t0
-            if trace is not None and trace(k + 1, elapsed, z[0].numpy()):
-                break
-    return z[0].numpy()
-
-
-def torch_conventions(f):
-    """Check the PyTorch operators against numbadn's ``conv_valid``/``conv_full``."""
-    import torch
-    import torch.nn.functional as F
-    rng = np.random.default_rng(3)
-    K1, K0, h, w = f.shape
-    z = rng.standard_normal((K1, 20 + h - 1, 18 + w - 1)).astype(np.float32)
-    r = rng.standard_normal((K0, 20, 18)).astype(np.float32)
-    wt = torch.from_numpy(np.ascontiguousarray(f[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)))
-    with torch.inference_mode():
-        Fz = F.conv2d(torch.from_numpy(z)[None], wt)[0].numpy()
-        FTr = F.conv_transpose2d(torch.from_numpy(r)[None], wt)[0].numpy()
-    ref_v, ref_f = conv_valid(z, f), conv_full(r, f)
-    return {"forward_rel_err": float(np.abs(Fz - ref_v).max() / np.abs(ref_v).max()),
-            "adjoint_rel_err": float(np.abs(FTr - ref_f).max() / np.abs(ref_f).max())}
-
-
-def sporco_cbpdn_mask(y, f, lam=1.0, n_iter=100, n_threads=None, trace=None,
-                      return_solver=False):
-    """SPORCO ``ConvBPDNMaskDcpl`` on the non-circular eq. 2.
-
-    SPORCO convolves circularly: ``s[n] = sum_m d[m] x[n - m]`` on the array
-    size.  With the image placed at offset (h-1, w-1) of a zero array of
-    size (P+h-1, Q+w-1) and the mask W = 1 on it, ``W (D x - s)`` is exactly
-    ``F z - y`` with ``z = x`` (no wrap-around reaches the masked-in pixels).
-    SPORCO weighs ``1/2 ||W(Dx - s)||^2 + lmbda ||x||_1``, so
-    ``lmbda = 1 / lam``.  Automatic rho (AutoRho enabled, the class's
-    settings otherwise), float32 as the data.  ``trace(k, seconds, z)`` as
-    for :func:`torch_fista` (seconds from the start of ``solve``, the
-    callback's own time excluded).
-    """
-    import sporco.fft
-    from sporco.admm import cbpdn
-
-    sporco.fft.pyfftw_threads = n_threads or os.cpu_count()
-    K1, K0, h, w = f.shape
-    S = np.pad(y[0], ((h - 1, 0), (w - 1, 0)))
-    W = np.zeros_like(S)
-    W[h - 1:, w - 1:] = 1.0
-    D = np.ascontiguousarray(f[:, 0].transpose(1, 2, 0))             # (h, w, K1)
-    state = {"t0": 0.0, "excluded": 0.0}
-
-    def callback(solver):
-        t_in = time.perf_counter()
-        elapsed = t_in - state["t0"] - state["excluded"]
-        stop = trace(solver.k + 1, elapsed, _sporco_maps(solver.getmin()))
-        state["excluded"] += time.perf_counter() - t_in
-        return stop
-
-    opt = cbpdn.ConvBPDNMaskDcpl.Options({
-        "Verbose": False, "MaxMainIter": n_iter, "RelStopTol": 0.0, "FastSolve": True,
-        "AutoRho": {"Enabled": True},
-        "Callback": callback if trace is not None else None})
-    solver = cbpdn.ConvBPDNMaskDcpl(D, S, 1.0 / lam, W, opt)
-    state["t0"] = time.perf_counter()
-    z = _sporco_maps(solver.solve())
-    return (z, solver) if return_solver else z
-
-
-def _sporco_maps(Y1):
-    """SPORCO's (N1, N2, 1, 1, K1) coefficient array -> numbadn's (K1, N1, N2)."""
-    return np.ascontiguousarray(Y1[:, :, 0, 0, :].transpose(2, 0, 1))
-
-
-def sporco_conventions(f):
-    """SPORCO's ``reconstruct`` of random maps vs numbadn's ``conv_valid`` of them."""
-    rng = np.random.default_rng(3)
-    K1, K0, h, w = f.shape
-    y = rng.standard_normal((K0, 20, 18)).astype(np.float32)
-    z = rng.standard_normal((K1, 20 + h - 1, 18 + w - 1)).astype(np.float32)
-    _, solver = sporco_cbpdn_mask(y, f, n_iter=1, return_solver=True, n_threads=1)
-    X = np.ascontiguousarray(z.transpose(1, 2, 0))[:, :, None, None, :]
-    theirs = np.asarray(solver.reconstruct(X)).squeeze()[h - 1:, w - 1:]
-    mine = conv_valid(z, f)[0]
-    return {"reconstruction_rel_err": float(np.abs(mine - theirs).max() / np.abs(mine).max())}
-
-
-# ----------------------------------------------------------------------------- traces
-def _trace_generic(prob, run, n_iter, stop_gap):
-    """(times, costs) with iteration 0 = z0 = 0 at time 0, stopping past ``stop_gap``."""
-    times, costs = [0.0], [prob.c_zero]
-
-    def trace(k, seconds, z):
-        c = prob.cost_fft(z)
-        times.append(seconds)
-        costs.append(c)
-        return bool(prob.decrease_gap(c) <= stop_gap)
-
-    run(n_iter, trace)
-    return np.array(times), np.array(costs)
-
-
-def median_trace(traces):
-    """Element-wise median of the cumulative times, costs of the first repeat."""
-    n = min(len(t) for t, _ in traces)
-    times = np.median(np.stack([t[:n] for t, _ in traces]), axis=0)
-    return times, traces[0][1][:n]
-
-
-def first_reach(gap, thr):
-    hit = np.nonzero(gap <= thr)[0]
-    return int(hit[0]) if hit.size else None
-
-
-class Method:
-    """One solver configuration: ``trace(prob, n_iter, stop_gap) -> (times, costs)``
-    and ``call(prob, k) -> z``, a complete user call running k iterations."""
-
-    def __init__(self, name, library, threads, trace, call):
-        self.name, self.library, self.threads = name, library, threads
-        self.trace, self.call = trace, call
-
-    @property
-    def label(self):
-        return f"{self.name} ({self.threads} thr)"
-
-
-#: Pause before every timed run: the previous method's OpenMP worker threads
-#: (PyTorch's own libgomp pool, numba's) keep spinning for a while after their
-#: last parallel region and would take a core from the next method.
-SETTLE_SECONDS = 0.05
-
-
-def measure_methods(methods, prob, cfg, stop_gap=1e-4):
-    """Traces, then timed complete calls, with the repeats interleaved across methods.
-
-    Round-robin (every method once per round, medians over rounds) so that a
-    change in the machine's load during the run hits all methods alike; a
-    pause of :data:`SETTLE_SECONDS` before each timed run lets the previous
-    method's idle threads stop spinning.  Returns one row per method and the
-    median curves ``{label: (times, gap)}``.
-    """
-    for m in methods:                      # warm-up: kernel loading, FFTW plans, pools
-        m.trace(prob, 3, stop_gap)
-    traces = {m.label: [] for m in methods}
-    for _ in range(cfg["trace_repeats"]):
-        for m in methods:
-            n_iter = cfg["numbadn_iter"] if m.library == "numbadn" else cfg["peer_iter"]
-            time.sleep(SETTLE_SECONDS)
-            traces[m.label].append(m.trace(prob, n_iter, stop_gap))
-    rows, curves, jobs = [], {}, []
-    for m in methods:
-        times, costs = median_trace(traces[m.label])
-        dgap, lgap = prob.decrease_gap(costs), prob.literal_gap(costs)
-        curves[m.label] = (times, dgap)
-        row = dict(method=m.name, library=m.library, threads=m.threads,
-                   iterations_traced=len(costs) - 1, trace_repeats=cfg["trace_repeats"],
-                   call_repeats=cfg["call_repeats"],
-                   final_decrease_gap=float(dgap[-1]), final_literal_gap=float(lgap[-1]),
-                   min_decrease_gap=float(dgap.min()))
-        for thr in TARGETS:
-            p = _pct(thr)
-            k, kl = first_reach(dgap, thr), first_reach(lgap, thr)
-            row[f"iters_to_{p}"] = k
-            row[f"iter_seconds_to_{p}"] = None if k is None else float(times[k])
-            row[f"literal_iters_to_{p}"] = kl
-            row[f"literal_iter_seconds_to_{p}"] = None if kl is None else float(times[kl])
-            row[f"call_seconds_to_{p}"] = None
-            if k is not None:
-                jobs.append((m, row, p, max(k, 1)))
-        rows.append(row)
-        print(f"  traced {m.label}: {row['iterations_traced']} iterations, "
-              f"{row['iters_to_1pct']} to 1%, {row['iters_to_0p1pct']} to 0.1%")
-    samples = {id(job): [] for job in jobs}
-    for m, row, p, k in jobs:              # untimed warm-up of every call
-        row[f"call_decrease_gap_at_{p}"] = float(prob.decrease_gap(prob.cost_fft(m.call(prob, k))))
-    for _ in range(cfg["call_repeats"]):
-        for job in jobs:
-            m, _, _, k = job
-            time.sleep(SETTLE_SECONDS)
-            t0 = time.perf_counter()
-            m.call(prob, k)
-            samples[id(job)].append(time.perf_counter() - t0)
-    for job in jobs:
-        _, row, p, _ = job
-        row[f"call_seconds_to_{p}"] = float(np.median(samples[id(job)]))
-    return rows, curves
-
-
-def _pct(thr):
-    return f"{100 * thr:g}pct".replace(".", "p")
 
 
 def _label(p):
     return p.replace("pct", "%").replace("p", ".")
-
-
-def numbadn_fista(threads):
-    def trace(prob, n_iter, stop_gap):
-        _, st = infer(prob.y32, prob.f32, lam=prob.lam, solver="fista", tol=0.0,
-                      max_iter=n_iter, return_stats=True, n_threads=threads)
-        return st["time"], st["cost"]
-
-    def call(prob, k):
-        return infer(prob.y32, prob.f32, lam=prob.lam, solver="fista", tol=0.0,
-                     max_iter=k, n_threads=threads)
-
-    return Method("numbadn FISTA", "numbadn", threads, trace, call)
-
-
-def torch_method(threads):
-    def trace(prob, n_iter, stop_gap):
-        return _trace_generic(prob, lambda n, tr: torch_fista(
-            prob.y32, prob.f32, prob.lam, n, threads, tr), n_iter, stop_gap)
-
-    def call(prob, k):
-        return torch_fista(prob.y32, prob.f32, prob.lam, k, threads)
-
-    return Method("PyTorch FISTA", "torch", threads, trace, call)
-
-
-def sporco_method(threads):
-    def trace(prob, n_iter, stop_gap):
-        return _trace_generic(prob, lambda n, tr: sporco_cbpdn_mask(
-            prob.y32, prob.f32, prob.lam, n, threads, tr), n_iter, stop_gap)
-
-    def call(prob, k):
-        return sporco_cbpdn_mask(prob.y32, prob.f32, prob.lam, k, threads)
-
-    return Method("SPORCO ConvBPDNMaskDcpl", "sporco", threads, trace, call)
 
 
 # ----------------------------------------------------------------------------- sections
