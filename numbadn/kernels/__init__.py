@@ -24,6 +24,7 @@ from ._conv import corr, filter_grad_parallel
 from ._linop import Chain, LowPass
 from ._operator import Operator
 from ._operator import apply_A as _apply_A
+from ._cg import Workspace
 from ._cg import cg_solve as _cg_solve
 from ._shrink import LpTable, lp_build_table, lp_threshold, shrink
 
@@ -80,6 +81,13 @@ def make_chain(chain, top_shape, dtype):
         pads.append(np.zeros((K0, M + 2 * (h - 1), N + 2 * (w - 1)), dtype))
     maps[-1] = pads[-1] = np.zeros((1, 1, 1), dtype)  # the bottom writes to the caller's
     return Chain(tuple(ops), np.array(scales), tuple(maps), tuple(pads))
+
+
+def cg_workspace(rpad, like):
+    """A :class:`~numbadn.kernels._cg.Workspace` for a plain CG solve (no tracked
+    ``q``: it shares ``Ap``), with ``rpad`` and arrays shaped like ``like``."""
+    Ap = np.empty_like(like)
+    return Workspace(rpad, np.empty_like(like), np.empty_like(like), Ap, Ap)
 
 
 def make_lowpass(f0, lam, psi):
@@ -223,8 +231,7 @@ def cg_solve(b, f, g=None, alpha=0.0, z0=None, n_iter=100, tol=1e-6):
     P, Q = b.shape[1] - h + 1, b.shape[2] - w + 1
     op = make_operator(f, g)
     rpad = new_rpad(K0, P, Q, h, w, dt)
-    res = _cg_solve(op, z, b, alpha, n_iter, tol, rpad, np.empty_like(b),
-                    np.empty_like(b), np.empty_like(b), True)
+    res = _cg_solve(op, z, b, alpha, n_iter, tol, cg_workspace(rpad, b), True)
     return z, float(res)
 
 

@@ -9,13 +9,14 @@ results do not depend on the thread count.
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 
 import numba
 import numpy as np
 from numba import prange
 
 from .._jit import JIT, PJIT
-from ._linop import gram
+from ._linop import gram, pad_for
 from ._operator import vdot
 
 
@@ -93,16 +94,32 @@ def xpby(x, y, beta, par):
             _xpby_map(x, y, beta, k)
 
 
+#: Work arrays of one image's solve: ``rpad`` (the zero-bordered buffer of ``D z``),
+#: CG's residual ``r``, direction ``pp`` and ``Ap``, and the tracked ``q = D^T D z``
+#: (the continuation scheme keeps it; CG alone passes ``Ap`` and does not track).
+Workspace = namedtuple("Workspace", ["rpad", "r", "pp", "Ap", "q"])
+
+
 @numba.njit(**JIT)
-def cg_run(op, z, alpha, n_iter, tol2, rr, bb, rpad, r, p, Ap, par, q, track):
-    """CG steps on ``(D^T D + alpha I) z = b`` from ``r = b - A z``, ``p = r``,
-    ``rr = ||r||^2`` and ``bb = ||b||^2`` (``b`` itself is not needed).
+def workspace(op, y, z):
+    """A :class:`Workspace` for one image (``q`` zero, the rest uninitialised
+    except ``rpad``'s zero border)."""
+    return Workspace(pad_for(op, y, z), np.empty_like(z), np.empty_like(z), np.empty_like(z),
+                     np.zeros_like(z))
+
+
+@numba.njit(**JIT)
+def cg_run(op, z, alpha, n_iter, tol2, rr, bb, ws, par, track):
+    """CG steps on ``(D^T D + alpha I) z = b`` from ``r = b - A z``, ``p = r``
+    (``ws.r``, ``ws.pp``), ``rr = ||r||^2`` and ``bb = ||b||^2`` (``b`` itself is
+    not needed).
 
     Stops after ``n_iter`` steps or once ``rr <= tol2``.  With ``track``,
-    ``q = D^T D z`` is kept up to date along with ``z`` at no extra
+    ``ws.q = D^T D z`` is kept up to date along with ``z`` at no extra
     convolution (``q += a (A p - alpha p)``).  The direction is not updated
     after the last step (nothing reads it).  Returns ``sqrt(rr / bb)``.
     """
+    rpad, r, p, Ap, q = ws
     part = np.empty(z.shape[0])
     for it in range(n_iter):
         if rr <= tol2 or rr == 0.0:
@@ -123,26 +140,13 @@ def cg_run(op, z, alpha, n_iter, tol2, rr, bb, rpad, r, p, Ap, par, q, track):
 
 
 @numba.njit(**JIT)
-def cg_iterate(op, z, b, alpha, n_iter, tol, rpad, r, p, Ap, par, q, track):
-    """CG steps on ``(D^T D + alpha I) z = b`` given the residual ``r = b - A z``
-    (:func:`cg_run`; ``p, Ap`` are work arrays).  Returns the relative residual
-    ``||r|| / ||b||``."""
-    p[...] = r
-    part = np.empty(z.shape[0])
-    rr = vdot(r, r, part, par)
-    bb = vdot(b, b, part, par)
-    if bb == 0.0:
-        bb = 1.0
-    return cg_run(op, z, alpha, n_iter, tol * tol * bb, rr, bb, rpad, r, p, Ap, par, q, track)
-
-
-@numba.njit(**JIT)
-def cg_solve(op, z, b, alpha, n_iter, tol, rpad, r, p, Ap, par):
+def cg_solve(op, z, b, alpha, n_iter, tol, ws, par):
     """Conjugate gradient on ``(D^T D + alpha I) z = b`` (eq. 6 for one layer's ``F``), in place.
 
     Starts from the given ``z`` (warm start) and takes at most ``n_iter`` CG
-    steps, stopping early once ``||b - A z|| <= tol ||b||``.  ``r, p, Ap`` are
-    work arrays shaped like ``z``.  Costs ``n_iter + 1`` products ``A z``.
+    steps, stopping early once ``||b - A z|| <= tol ||b||``.  ``ws`` is a
+    :class:`Workspace` (its ``q`` may be ``Ap``: nothing is tracked).  Costs
+    ``n_iter + 1`` products ``A z``.
 
     Returns
     -------
@@ -150,10 +154,16 @@ def cg_solve(op, z, b, alpha, n_iter, tol, rpad, r, p, Ap, par):
         ``||b - A z|| / ||b||`` by the CG recursion (``||b - A z||`` itself
         when ``b = 0``).
     """
-    gram(op, z, Ap, rpad, alpha, par)
-    rv = r.reshape(-1)
+    gram(op, z, ws.Ap, ws.rpad, alpha, par)
+    rv = ws.r.reshape(-1)
     bv = b.reshape(-1)
-    Av = Ap.reshape(-1)
+    Av = ws.Ap.reshape(-1)
     for i in range(rv.shape[0]):
         rv[i] = bv[i] - Av[i]
-    return cg_iterate(op, z, b, alpha, n_iter, tol, rpad, r, p, Ap, par, Ap, False)
+    ws.pp[...] = ws.r
+    part = np.empty(z.shape[0])
+    rr = vdot(ws.r, ws.r, part, par)
+    bb = vdot(b, b, part, par)
+    if bb == 0.0:
+        bb = 1.0
+    return cg_run(op, z, alpha, n_iter, tol * tol * bb, rr, bb, ws, par, False)

@@ -2,8 +2,9 @@
 
 ``op`` is any operator of :mod:`._linop`: one layer's :class:`Operator` (eq. 2/3),
 or the top-down :class:`~numbadn.kernels._linop.Chain` of eq. 10; numba compiles a
-driver per operator kind.  ``ws`` is the :class:`Workspace` named tuple ``(rpad, r,
-pp, Ap, q)`` of :func:`workspace`.  ``par`` selects the parallel kernels (one image at
+driver per operator kind.  ``ws`` is the :class:`~numbadn.kernels._cg.Workspace`
+``(rpad, r, pp, Ap, q)`` of :func:`workspace`; FISTA's is :class:`FistaWork`.
+``par`` selects the parallel kernels (one image at
 a time) or the serial ones (inside the batch kernels, which are parallel over images).
 ``monitor`` is ``None`` (the fast path) or a handle of :mod:`._hook`: statistics,
 callbacks and the z0 alternation run from the same loop.
@@ -18,7 +19,7 @@ import numpy as np
 from numba import prange
 
 from .._jit import JIT, PJIT
-from ._cg import cg_run
+from ._cg import Workspace, cg_run, workspace  # noqa: F401 (Workspace: re-export)
 from ._hook import notify
 from ._linop import adjoint, border, forward, forward_combo, gram, pad_for
 from ._operator import dot, residual_norm2, sub_interior
@@ -29,19 +30,6 @@ from ._shrink import lp_scaled
 #: instead of running the dense convolution (measured break-even: see the note
 #: in reproduce/sec45_timings.py's output; 1% is well on the cheap side).
 SPARSE_DENSITY = 0.01
-
-
-#: Work arrays of one image's solve: ``rpad`` (the zero-bordered buffer of ``D z``),
-#: CG's residual ``r``, direction ``pp`` and ``Ap``, and the tracked ``q = D^T D z``.
-Workspace = namedtuple("Workspace", ["rpad", "r", "pp", "Ap", "q"])
-
-
-@numba.njit(**JIT)
-def workspace(op, y, z):
-    """A :class:`Workspace` for one image (``q`` zero, the rest uninitialised
-    except ``rpad``'s zero border)."""
-    return Workspace(pad_for(op, y, z), np.empty_like(z), np.empty_like(z), np.empty_like(z),
-            np.zeros_like(z))
 
 
 @numba.njit(**JIT)
@@ -177,14 +165,13 @@ def continuation_step(op, FTy, z, beta, lam, p, lpt,
     no convolution, and the x step, right-hand side and CG start are one pass
     (:func:`shrink_residual`).
     """
-    rpad, r, pp, Ap, q = ws
     alpha = beta / lam
     res = 0.0
     for _ in range(inner_iters):
-        rr, bb = shrink_residual(z, FTy, q, alpha, beta, p, lpt, r, pp, par)
+        rr, bb = shrink_residual(z, FTy, ws.q, alpha, beta, p, lpt, ws.r, ws.pp, par)
         if bb == 0.0:
             bb = 1.0
-        res = cg_run(op, z, alpha, cg_iters, 0.0, rr, bb, rpad, r, pp, Ap, par, q, True)
+        res = cg_run(op, z, alpha, cg_iters, 0.0, rr, bb, ws, par, True)
     return res
 
 
@@ -233,8 +220,7 @@ def continuation_batch(op, Y, Z, betas, lam, p, lpt, inner_iters, cg_iters,
 
 # ------------------------------------------------------------ FISTA
 @numba.njit(**JIT)
-def fista_step(op, y, z, zprev, v, grad, L, lam, p, lpt, t, m, restart,
-               rpad, par):
+def fista_step(op, y, z, work, L, lam, p, lpt, t, m, restart, par):
     """One FISTA iteration (Beck & Teboulle 2009) on eq. 2.
 
     The extrapolated point is ``v = z + m (z - zprev)`` (``m``: the momentum
@@ -246,10 +232,13 @@ def fista_step(op, y, z, zprev, v, grad, L, lam, p, lpt, t, m, restart,
     sparsity of the iterates: while ``z`` and ``zprev`` together have at most
     ``SPARSE_DENSITY`` nonzeros it scatters them (``F v = (1 + m) F z - m F
     zprev``, :func:`numbadn.kernels._operator.apply_F_combo`) and ``v`` is
-    never formed; otherwise ``v`` is formed in the buffer ``v``.
+    never formed; otherwise ``v`` is formed in the buffer ``work.v``.
+    ``work`` is the :class:`FistaWork` of :func:`fista_work`, ``work.zprev``
+    the previous iterate.
 
     Returns ``(t_next, ||z - zprev|| / ||z||, m_next)``.
     """
+    rpad, zprev, v, grad = work
     h1, w1 = border(op)
     forward_combo(op, z, 1.0 + m, zprev, -m, v, rpad, par, SPARSE_DENSITY)
     sub_interior(rpad, y, h1, w1)
@@ -325,10 +314,15 @@ def _fista_prox_parallel(z, zprev, grad, m, step, L, p, lpt, part):
         _fista_prox_map(z, zprev, grad, m, step, L, p, lpt, part, k)
 
 
+#: FISTA's work arrays: ``rpad`` (the zero-bordered buffer of ``D v``), the previous
+#: iterate ``zprev``, the extrapolated point ``v`` and the gradient ``grad``.
+FistaWork = namedtuple("FistaWork", ["rpad", "zprev", "v", "grad"])
+
+
 @numba.njit(**JIT)
 def fista_work(op, y, z):
-    """Work arrays of :func:`fista_run`: ``(rpad, zprev, v, grad)``."""
-    return pad_for(op, y, z), np.empty_like(z), np.empty_like(z), np.empty_like(z)
+    """A :class:`FistaWork` for :func:`fista_run` (uninitialised but ``rpad``'s border)."""
+    return FistaWork(pad_for(op, y, z), np.empty_like(z), np.empty_like(z), np.empty_like(z))
 
 
 @numba.njit(**JIT)
@@ -340,16 +334,14 @@ def fista_run(op, y, z, L, lam, p, lpt, max_iter, tol, restart, par, work, monit
     With a ``monitor``, it is called before the first iteration (iteration 0)
     and after each one (CG residual NaN).  Returns the iterations.
     """
-    rpad, zprev, v, grad = work
-    zprev[...] = z
+    work.zprev[...] = z
     t = 1.0
     m = 0.0
     if monitor is not None:
         if notify(monitor, 0, math.nan):
             return 0
     for it in range(max_iter):
-        t, change, m = fista_step(op, y, z, zprev, v, grad, L, lam, p, lpt,
-                                  t, m, restart, rpad, par)
+        t, change, m = fista_step(op, y, z, work, L, lam, p, lpt, t, m, restart, par)
         if monitor is not None:
             if notify(monitor, it + 1, math.nan):
                 return it + 1

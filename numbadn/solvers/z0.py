@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..kernels import _steps as S
-from ..kernels import conv_valid, make_lowpass, new_rpad
+from ..kernels import cg_workspace, conv_valid, make_lowpass, new_rpad
 from ..kernels._cg import cg_solve
 
 
@@ -57,8 +57,7 @@ def solve_z0(r, f0, lam, psi, z0, n_iter=20):
     b = np.empty_like(z)
     S.adjoint_of_input(lp, r, b, rpad, True)
     b *= dt.type(lam)
-    cg_solve(lp, z, b, 0.0, n_iter, 0.0, rpad, np.empty_like(z), np.empty_like(z),
-             np.empty_like(z), True)
+    cg_solve(lp, z, b, 0.0, n_iter, 0.0, cg_workspace(rpad, z), True)
     if z is not z0:
         z0[...] = z
     return z0
