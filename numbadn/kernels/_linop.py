@@ -27,7 +27,6 @@ from __future__ import annotations
 from collections import namedtuple
 
 import numba
-import numpy as np
 from numba.extending import overload
 
 from .._jit import JIT

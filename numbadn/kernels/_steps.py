@@ -19,7 +19,7 @@ import numpy as np
 from numba import prange
 
 from .._jit import JIT, PJIT
-from ._cg import Workspace, cg_run, workspace  # noqa: F401 (Workspace: re-export)
+from ._cg import cg_run, workspace
 from ._hook import notify
 from ._linop import adjoint, border, forward, forward_combo, gram, pad_for
 from ._operator import dot, residual_norm2, sub_interior
