@@ -77,7 +77,12 @@ def _kind(op):
 
 
 # ------------------------------------------------------------ helpers of the chain
-@numba.njit(**JIT)
+#: the scale divisions of the chain are exact IEEE divisions (no reciprocal, ``arcp``), as
+#: numpy's ``z / s``: the chain is bit for bit the composition of the layers' convolutions
+_EXACT = dict(JIT, fastmath=False)
+
+
+@numba.njit(**_EXACT)
 def _interior(pad, maps, s, into_pad):
     """``pad[interior] = maps / s`` (``into_pad``) or ``maps = pad[interior] / s``;
     the interior is as large as ``maps``, centred; the border of ``pad`` is left as is."""
@@ -95,7 +100,7 @@ def _interior(pad, maps, s, into_pad):
                 dst[j] = src[j] if one else src[j] / st
 
 
-@numba.njit(**JIT)
+@numba.njit(**_EXACT)
 def _scale_interior(pad, h1, w1, P, Q, s):
     st = pad.dtype.type(s)
     for c in range(pad.shape[0]):

@@ -10,34 +10,69 @@ with the top layer's solver: the paper's continuation scheme with CG on the
 chain (:func:`continuation_chain`, the default) or FISTA
 (:func:`fista_chain`), ``D_l^T`` being the chain of adjoint (full)
 convolutions.  Both are the one-layer drivers of :mod:`numbadn.kernels._steps`
-run on the chain operator (:class:`numbadn.kernels.Chain`); :func:`project_down`
-and :func:`project_up` are its plain Python form.
+run on the chain operator (:class:`numbadn.kernels.Chain`), which
+:func:`project_down` and :func:`project_up` apply.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from .. import _validation as V
 from ..kernels import _steps as S
-from ..kernels import conv_full, conv_valid, make_chain, table_for
+from ..kernels import make_chain, new_rpad, table_for
+from ..kernels._linop import apply_adjoint, apply_forward
 from .options import parse, spectral_norm2
 
 
+def _chain_arrays(chain, first, name):
+    """Validate ``first`` (maps or image) and ``chain``; return (chain, first) in one dtype."""
+    first = V.as_float_array(name, first, 3)
+    fs = [V.check_filters(f) for f, _, _ in chain]
+    if not fs:
+        raise ValueError("chain must hold at least one (f, g, s)")
+    dt = V.common_dtype(first, *fs)
+    for (f, _, _), f2 in zip(chain[:-1], fs[1:]):
+        if f.shape[1] != f2.shape[0]:
+            raise ValueError(f"chain: filters of shape {f.shape} feed filters of shape {f2.shape}")
+    chain = [(f.astype(dt, copy=False), V.check_connectivity(g, f.shape[0], f.shape[1]), float(s))
+             for f, (_, g, s) in zip(fs, chain)]
+    return chain, np.ascontiguousarray(first, dt)
+
+
 def project_down(z, chain):
-    """``D z``: apply ``[(f_l, g_l, s_{l-1}), ..., (f_1, g_1, 1)]`` top to bottom."""
-    for f, g, s in chain:
-        z = conv_valid(z, f, g)
-        if s != 1.0:
-            z = z / z.dtype.type(s)
-    return z
+    """``D z``: apply ``[(f_l, g_l, s_{l-1}), ..., (f_1, g_1, 1)]`` top to bottom (each
+    layer's valid convolution, eq. 1, then the division by its scale), with the
+    :class:`~numbadn.kernels.Chain` the solvers use."""
+    chain, z = _chain_arrays(chain, z, "z")
+    K, M, N = z.shape
+    if K != chain[0][0].shape[0]:
+        raise ValueError(f"z has {K} maps, the top filters {chain[0][0].shape[0]}")
+    for f, _, _ in chain:
+        M, N = M - f.shape[2] + 1, N - f.shape[3] + 1
+        if M < 1 or N < 1:
+            raise ValueError(f"z of shape {z.shape} is smaller than the chain's filters")
+    h, w = chain[-1][0].shape[2:]
+    rpad = new_rpad(chain[-1][0].shape[1], M, N, h, w, z.dtype)
+    apply_forward(make_chain(chain, z.shape, z.dtype), z, rpad, True)
+    return rpad[:, h - 1:h - 1 + M, w - 1:w - 1 + N].copy()
 
 
 def project_up(r, chain):
-    """``D^T r``: the adjoint of :func:`project_down`."""
-    for f, g, s in reversed(chain):
-        if s != 1.0:
-            r = r / r.dtype.type(s)
-        r = conv_full(r, f, g)
-    return r
+    """``D^T r``: the adjoint of :func:`project_down` (each layer's full convolution
+    with the flipped filters, footnote 3, from the bottom up)."""
+    chain, r = _chain_arrays(chain, r, "r")
+    K0, P, Q = r.shape
+    if K0 != chain[-1][0].shape[1]:
+        raise ValueError(f"r has {K0} channels, the bottom filters {chain[-1][0].shape[1]}")
+    M, N = P, Q
+    for f, _, _ in chain:
+        M, N = M + f.shape[2] - 1, N + f.shape[3] - 1
+    h, w = chain[-1][0].shape[2:]
+    rpad = new_rpad(K0, P, Q, h, w, r.dtype)
+    rpad[:, h - 1:h - 1 + P, w - 1:w - 1 + Q] = r
+    out = np.empty((chain[0][0].shape[0], M, N), r.dtype)
+    apply_adjoint(make_chain(chain, out.shape, r.dtype), rpad, out, True)
+    return out
 
 
 def chain_norm2(chain):
