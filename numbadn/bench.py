@@ -263,24 +263,34 @@ def bench_contention(n_threads, n_busy=None, seconds=3.0, configs=None, out=prin
     return rows
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(
-        prog="numbadn bench",
-        description="Measure the kernels' GFLOP/s (fraction of a measured float32 FMA peak) "
-                    "and the paper's inference schedule, beside the paper's section 4.5 figures.")
+def add_arguments(ap):
+    """The options of ``numbadn bench`` (this module's ``main`` and the command line's
+    ``bench`` command share them)."""
     ap.add_argument("--quick", action="store_true", help="150x150 only, fewer repeats")
-    ap.add_argument("--threads", default=None,
+    ap.add_argument("--threads", dest="threads_list", default=None, metavar="N,N",
                     help="comma-separated thread counts (default: 1 and all)")
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
     ap.add_argument("--no-contention", action="store_true",
                     help="skip the measurement with CPU-bound processes beside the calls")
     ap.add_argument("--contention-only", action="store_true",
-                    help="only the measurement under contention")
+                    help="only the measurement under contention (issue 12)")
     ap.add_argument("--busy", type=int, default=None,
                     help="CPU-bound processes for the contention measurement (default: CPUs + 1)")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(
+        prog="numbadn bench",
+        description="Measure the kernels' GFLOP/s (fraction of a measured float32 FMA peak) "
+                    "and the paper's inference schedule, beside the paper's section 4.5 figures.")
+    return run(add_arguments(ap).parse_args(argv))
+
+
+def run(args):
+    """``numbadn bench`` with the options of :func:`add_arguments` (parsed)."""
     nmax = numba.config.NUMBA_NUM_THREADS
-    tc = sorted({1, nmax}) if args.threads is None else parse_threads(args.threads)
+    tc = sorted({1, nmax}) if args.threads_list is None else parse_threads(args.threads_list)
     if args.busy is not None and args.busy < 0:
         raise ValueError(f"--busy must be >= 0, got {args.busy}")
     print(f"numbadn bench: numba {numba.__version__}, {platform.processor() or platform.machine()}, "

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..bench import add_arguments as add_bench_arguments
 from .commands import _cmd_bench, _cmd_denoise, _cmd_infer, _cmd_reconstruct, _cmd_show
 from .train import DEFAULT_CROP, _cmd_train
 
@@ -177,15 +178,6 @@ def build_parser():
                        description="Measure kernel GFLOP/s (fraction of a measured FMA peak) and "
                                    "the paper's inference schedule on 150x150 images.",
                        epilog="example:\n  numbadn bench --quick --threads 1,2 --json bench.json")
-    b.add_argument("--quick", action="store_true", help="fewer sizes and repeats")
-    b.add_argument("--threads", dest="threads_list",
-                   help="comma-separated thread counts (default: 1 and all)")
-    b.add_argument("--json", help="also write the figures to this JSON file")
-    b.add_argument("--no-contention", action="store_true",
-                   help="skip the measurement beside CPU-bound processes")
-    b.add_argument("--contention-only", action="store_true",
-                   help="only the measurement beside CPU-bound processes (issue 12)")
-    b.add_argument("--busy", type=int, default=None,
-                   help="CPU-bound processes started beside the calls (default: CPUs + 1)")
+    add_bench_arguments(b)
     b.set_defaults(func=_cmd_bench)
     return ap

@@ -195,17 +195,5 @@ def _cmd_show(args):
 
 
 def _cmd_bench(args):
-    from ..bench import main as bench_main
-    argv = ["--quick"] if args.quick else []
-    if args.threads_list:
-        from ..bench import parse_threads
-        parse_threads(args.threads_list)
-        argv += ["--threads", args.threads_list]
-    for flag in ("no_contention", "contention_only"):
-        if getattr(args, flag):
-            argv.append("--" + flag.replace("_", "-"))
-    if args.busy is not None:
-        argv += ["--busy", str(args.busy)]
-    if args.json:
-        argv += ["--json", args.json]
-    return bench_main(argv)
+    from ..bench import run
+    return run(args)
