@@ -141,3 +141,15 @@ def test_statistics_and_callbacks_run_the_fast_paths_loop(solver, p):
     else:
         ref = infer(y, f, lam=4.0, p=p, solver="fista", max_iter=k)
     np.testing.assert_array_equal(zc, ref)
+
+
+@pytest.mark.parametrize("solve", [continuation_chain, fista_chain])
+def test_top_down_solvers_check_shapes_before_the_kernels_run(solve):
+    chain, top, D, yshape = three_layers()
+    y = rand(yshape, 13)
+    with pytest.raises(ValueError, match=r"^y must have shape \(2, 6, 5\)"):
+        solve(y[:, 1:], chain, np.zeros(top))
+    with pytest.raises(ValueError, match="^z has 4 maps, the top filters 5"):
+        solve(y, chain, np.zeros((4,) + top[1:]))
+    with pytest.raises(ValueError, match="feed filters of shape"):
+        solve(y, chain[1:] + chain[:1], np.zeros(top))

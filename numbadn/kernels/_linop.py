@@ -19,8 +19,9 @@ compiles a driver, so each problem gets its own machine code):
 
 - :class:`~numbadn.kernels.Operator`: ``F`` of one layer (eqs. 1, 5);
 - :class:`Chain`: the top-down operator of eq. 10, ``D_l = F^1 (F^2 (... F^l z / s) / s)``;
-- :class:`LowPass`: the normal equations of the z0 maps (section 3.3), ``gram`` only:
-  ``lam F0^T F0 + 2 psi grad^T grad``.
+- :class:`LowPass`: the normal equations of the z0 maps (section 3.3),
+  ``lam F0^T F0 + 2 psi grad^T grad``: ``gram``, and ``adjoint`` and ``border`` (``F0^T``,
+  for the right-hand side).
 """
 from __future__ import annotations
 
@@ -205,8 +206,6 @@ def _forward(op, z, rpad, par):
         return lambda op, z, rpad, par: apply_F(op, z, rpad, par)
     if _kind(op) is Chain:
         return lambda op, z, rpad, par: chain_forward(op, z, rpad, par)
-    if _kind(op) is LowPass:
-        return lambda op, z, rpad, par: apply_F(op.op, z, rpad, par)
 
 
 @overload(forward_combo, jit_options=_OVERLOAD)
@@ -274,8 +273,6 @@ def _pad_for(op, y, z):
         return lambda op, y, z: rpad_for(op, y, z)
     if _kind(op) is Chain:
         return lambda op, y, z: rpad_for(op.ops[len(op.ops) - 1], y, z)
-    if _kind(op) is LowPass:
-        return lambda op, y, z: rpad_for(op.op, y, z)
 
 
 # ------------------------------------------------------------ entry points from Python

@@ -417,13 +417,12 @@ def infer_lowfreq(y, f, g=None, *, lam=1.0, p=1.0, psi=1.0, solver="continuation
         # the zlow update runs between the beta steps, from the driver's own loop:
         # after the start and after each step (the last one is the final update)
         ws, FTy = _workspace(op, y, z)
-        rpad = new_rpad(K0, y.shape[1], y.shape[2], h, w, Y.dtype)
         betas = opts.betas()
 
         def between(it, res):
             yy = update_zlow()
-            if it < len(betas):
-                S.adjoint_of_input(op, yy, FTy, rpad, True)  # the data term of the next step
+            if it < len(betas):  # the data term of the next step (ws.rpad is free here)
+                S.adjoint_of_input(op, yy, FTy, ws.rpad, True)
             return False
 
         with registered(between) as monitor:

@@ -39,11 +39,8 @@ def _chain_arrays(chain, first, name):
     return chain, np.ascontiguousarray(first, dt)
 
 
-def project_down(z, chain):
-    """``D z``: apply ``[(f_l, g_l, s_{l-1}), ..., (f_1, g_1, 1)]`` top to bottom (each
-    layer's valid convolution, eq. 1, then the division by its scale), with the
-    :class:`~numbadn.kernels.Chain` the solvers use."""
-    chain, z = _chain_arrays(chain, z, "z")
+def _image_shape(chain, z):
+    """The shape of ``D z`` (checked: ``z`` has the top filters' maps and room for them)."""
     K, M, N = z.shape
     if K != chain[0][0].shape[0]:
         raise ValueError(f"z has {K} maps, the top filters {chain[0][0].shape[0]}")
@@ -51,8 +48,17 @@ def project_down(z, chain):
         M, N = M - f.shape[2] + 1, N - f.shape[3] + 1
         if M < 1 or N < 1:
             raise ValueError(f"z of shape {z.shape} is smaller than the chain's filters")
+    return chain[-1][0].shape[1], M, N
+
+
+def project_down(z, chain):
+    """``D z``: apply ``[(f_l, g_l, s_{l-1}), ..., (f_1, g_1, 1)]`` top to bottom (each
+    layer's valid convolution, eq. 1, then the division by its scale), with the
+    :class:`~numbadn.kernels.Chain` the solvers use."""
+    chain, z = _chain_arrays(chain, z, "z")
+    K0, M, N = _image_shape(chain, z)
     h, w = chain[-1][0].shape[2:]
-    rpad = new_rpad(chain[-1][0].shape[1], M, N, h, w, z.dtype)
+    rpad = new_rpad(K0, M, N, h, w, z.dtype)
     apply_forward(make_chain(chain, z.shape, z.dtype), z, rpad, True)
     return rpad[:, h - 1:h - 1 + M, w - 1:w - 1 + N].copy()
 
@@ -84,9 +90,15 @@ def chain_norm2(chain):
 
 
 def _chain_problem(y, chain, z, p):
-    """``(Chain, image, maps copy, table)`` in ``z``'s dtype for the njit drivers."""
-    z = np.array(z, copy=True, order="C")
-    y = np.ascontiguousarray(y, dtype=z.dtype)
+    """``(Chain, image, maps copy, table)`` in one dtype for the njit drivers, the
+    shapes checked (the kernels do not)."""
+    chain, z = _chain_arrays(chain, z, "z")
+    shape = _image_shape(chain, z)
+    y = V.as_float_array("y", y, 3, z.dtype)
+    if y.shape != shape:
+        raise ValueError(f"y must have shape {shape} (D z for z of shape {z.shape}), "
+                         f"got {y.shape}")
+    z = z.copy()
     return make_chain(chain, z.shape, z.dtype), y, z, table_for(p)
 
 
