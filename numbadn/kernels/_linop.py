@@ -133,7 +133,8 @@ def chain_forward(ch, z, rpad, par):
 @numba.njit(**JIT)
 def chain_adjoint(ch, rpad, out, par):
     """``out = D^T r``, the exact adjoint of :func:`chain_forward`: each layer's
-    ``F^T`` from the bottom up, dividing by the same scales."""
+    ``F^T`` from the bottom up, dividing by the same scales (a bottom scale other
+    than 1 divides ``rpad`` in place)."""
     n = len(ch.ops)
     s = ch.scales[n - 1]
     if s != 1.0:
