@@ -28,6 +28,13 @@ def build_parser():
             p.add_argument("--threads", type=int, default=None,
                            help="numba threads (default: all cores)")
 
+    def model_image_layer(p):
+        p.add_argument("model", help="model file written by 'numbadn train'")
+        p.add_argument("image", help="image file")
+        p.add_argument("--layer", type=int, default=None, help="layer, from 1 (default: top)")
+        p.add_argument("--bottom-up", action="store_true",
+                       help="infer layer by layer only (no top-down eqs. 10-11)")
+
     def one_image(p):
         p.add_argument("--size", type=int, default=None,
                        help="resize the image to cover SIZE x SIZE and keep its centre "
@@ -105,11 +112,7 @@ def build_parser():
                               "--out maps.npy --plot maps.png\n"
                               "  numbadn infer run1/model.npz big.jpg --bottom-up --out "
                               "maps/")
-    i.add_argument("model", help="model file written by 'numbadn train'")
-    i.add_argument("image", help="image file")
-    i.add_argument("--layer", type=int, default=None, help="layer, from 1 (default: top)")
-    i.add_argument("--bottom-up", action="store_true",
-                   help="infer layer by layer only (no top-down eqs. 10-11)")
+    model_image_layer(i)
     i.add_argument("--out", help="maps to this .npy or .npz file, or into this folder as "
                                  "IMAGE_layerL_maps.npy (default: not written)")
     i.add_argument("--plot", help="also plot the image beside its maps to this figure")
@@ -126,11 +129,7 @@ def build_parser():
                        epilog="example:\n"
                               "  numbadn reconstruct run1/model.npz photo.jpg --layer 2 "
                               "--out rec.jpg")
-    r.add_argument("model")
-    r.add_argument("image")
-    r.add_argument("--layer", type=int, default=None, help="layer, from 1 (default: top)")
-    r.add_argument("--bottom-up", action="store_true",
-                   help="infer layer by layer only (no top-down eqs. 10-11)")
+    model_image_layer(r)
     r.add_argument("--out", help="output figure (default: IMAGE_reconstruction.png)")
     one_image(r)
     r.add_argument("--quiet", action="store_true", help="no progress bar")
