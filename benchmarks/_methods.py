@@ -138,23 +138,20 @@ def numbadn_fista(threads):
     return Method("numbadn FISTA", "numbadn", threads, trace, call)
 
 
-def torch_method(threads):
-    def trace(prob, n_iter, stop_gap):
-        return _trace_generic(prob, lambda n, tr: torch_fista(
-            prob.y32, prob.f32, prob.lam, n, threads, tr), n_iter, stop_gap)
+def _peer_method(name, lib, solve):
+    """``threads -> Method`` for a peer library's ``solve(y, f, lam, n_iter, threads,
+    trace=None)`` (:mod:`_peers`)."""
+    def make(threads):
+        def trace(prob, n_iter, stop_gap):
+            return _trace_generic(prob, lambda n, tr: solve(
+                prob.y32, prob.f32, prob.lam, n, threads, tr), n_iter, stop_gap)
 
-    def call(prob, k):
-        return torch_fista(prob.y32, prob.f32, prob.lam, k, threads)
+        def call(prob, k):
+            return solve(prob.y32, prob.f32, prob.lam, k, threads)
 
-    return Method("PyTorch FISTA", "torch", threads, trace, call)
+        return Method(name, lib, threads, trace, call)
+    return make
 
 
-def sporco_method(threads):
-    def trace(prob, n_iter, stop_gap):
-        return _trace_generic(prob, lambda n, tr: sporco_cbpdn_mask(
-            prob.y32, prob.f32, prob.lam, n, threads, tr), n_iter, stop_gap)
-
-    def call(prob, k):
-        return sporco_cbpdn_mask(prob.y32, prob.f32, prob.lam, k, threads)
-
-    return Method("SPORCO ConvBPDNMaskDcpl", "sporco", threads, trace, call)
+torch_method = _peer_method("PyTorch FISTA", "torch", torch_fista)
+sporco_method = _peer_method("SPORCO ConvBPDNMaskDcpl", "sporco", sporco_cbpdn_mask)
