@@ -10,8 +10,7 @@ import time
 import numpy as np
 
 from .. import _validation as V
-from .._params import (DEPRECATED, ParamsMixin, check_random_state,
-                       deprecated_arg, n_jobs_to_threads, not_fitted)
+from .._params import ParamsMixin, check_random_state, n_jobs_to_threads, not_fitted
 from ..solvers.topdown import alternate, project_down
 from ..solvers.z0 import low_pass, uniform_filter
 from . import io as _io
@@ -114,7 +113,7 @@ class DeconvNet(ParamsMixin):
     @classmethod
     def paper(cls, in_channels=1, *, n_maps=(9, 45, 150), filter_size=7, lam=1.0, p=1.0,
               random_state=0, lowfreq=False, layer=None, top_down=True, epochs=3,
-              n_jobs=None, verbose=True, seed=DEPRECATED, **layer_kwargs):
+              n_jobs=None, verbose=True, **layer_kwargs):
         """The paper's architecture (section 4.1).
 
         9 layer-1 maps fully connected to the image; 45 layer-2 maps, 9 on
@@ -129,9 +128,7 @@ class DeconvNet(ParamsMixin):
         ``epochs``, ``n_jobs`` and ``verbose`` go to the network, other keywords
         to every layer.
         """
-        random_state = check_random_state(deprecated_arg(
-            "seed", seed, "random_state", random_state, 0, "DeconvNet.paper",
-            check_random_state))
+        random_state = check_random_state(random_state)
         layers = []
         k_in = in_channels
         for i, k in enumerate(n_maps):
@@ -194,13 +191,6 @@ class DeconvNet(ParamsMixin):
         memory_budget : int
             Bytes for the automatic choice (default :data:`MEMORY_BUDGET`, 2 GiB).
         """
-        if isinstance(y, int) and not isinstance(y, bool) and epochs is None:
-            import warnings
-            warnings.warn("DeconvNet.fit(X, epochs) with epochs as the second positional "
-                          "argument is deprecated (it is scikit-learn's y); use "
-                          "fit(X, epochs=...) or DeconvNet(..., epochs=...)",
-                          DeprecationWarning, stacklevel=2)
-            epochs = y
         ims = as_image_list(X, self.layers[0].in_channels, self.layers[0].dtype)
         epochs = V.check_int("epochs", self.epochs if epochs is None else epochs, 0)
         verbose = self.verbose if verbose is None else verbose
@@ -457,23 +447,21 @@ class DeconvNet(ParamsMixin):
             out[k] = project_down(z, chain)
         return out
 
-    def sample(self, layer=None, n=1, *, size=100, random_state=0, keep=SAMPLE_KEEP,
-               seed=DEPRECATED):
+    def sample(self, layer=None, n=1, *, size=100, random_state=0, keep=SAMPLE_KEEP):
         """Draw images from the model (Fig. 3).
 
         For each layer-``layer`` feature, the number of activations follows its
         firing frequency over the training set and their values are drawn by
         inverse-CDF sampling from its 100-bin activation histogram; the
         ``keep`` largest in magnitude are kept and projected to pixels.
-        ``random_state``: an int, None or a ``numpy.random.Generator``
-        (``seed`` is its deprecated name).
+        ``random_state``: an int, None or a ``numpy.random.Generator``.
 
         Returns
         -------
         ndarray of shape (n, K0, size, size)
         """
         return _sampling.sample(self, layer, n, size=size, random_state=random_state,
-                                keep=keep, seed=seed)
+                                keep=keep)
 
     # ------------------------------------------------------------ save/load
     def save(self, path):
