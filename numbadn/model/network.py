@@ -10,12 +10,13 @@ import time
 import numpy as np
 
 from .. import _validation as V
-from .._params import ParamsMixin, check_random_state, n_jobs_to_threads, not_fitted
+from .._params import (ParamsMixin, check_n_jobs, check_random_state, n_jobs_to_threads,
+                       not_fitted)
 from ..solvers.topdown import alternate, project_down
 from ..solvers.z0 import low_pass, uniform_filter
 from . import io as _io
 from . import sampling as _sampling
-from ._checks import as_image_list, check_net_params, stack_if_same
+from ._checks import as_image_list, stack_if_same
 from .io import image_ids
 from .layer import DeconvLayer
 from .sampling import SAMPLE_KEEP
@@ -27,6 +28,34 @@ __all__ = ["DeconvNet", "MEMORY_BUDGET"]
 #: ``fit(low_memory=None)`` trains in low-memory mode when warm starts and held
 #: inputs would need more than this many bytes (2 GiB).
 MEMORY_BUDGET = 2 * 2 ** 30
+
+
+def _check_net_params(layers, layer=None, top_down=True, epochs=3, n_jobs=None,
+                     verbose=True):
+    """Check :class:`DeconvNet`'s parameters (``layers`` must chain)."""
+    if not isinstance(layers, (list, tuple)) or not layers:
+        raise ValueError("layers must be a non-empty list of DeconvLayer")
+    for i, la in enumerate(layers):
+        if not isinstance(la, DeconvLayer):
+            raise TypeError(f"layers[{i}] must be a DeconvLayer, got {type(la).__name__}")
+        if i and la.in_channels != layers[i - 1].n_maps:
+            raise ValueError(
+                f"layers[{i}] has in_channels={la.in_channels} but layers[{i - 1}] has "
+                f"n_maps={layers[i - 1].n_maps}: they must match")
+        if i and la.lowfreq:
+            raise ValueError(f"layers[{i}]: lowfreq (the z0 maps) is for layer 1 only")
+    if layer is not None:
+        if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)):
+            raise TypeError(f"layer must be an int from 1 to {len(layers)} or None, got "
+                            f"{layer!r}")
+        if not 1 <= layer <= len(layers):
+            raise ValueError(f"layer must be from 1 to {len(layers)} or None, got {layer}")
+    if not isinstance(top_down, (bool, np.bool_)):
+        raise TypeError(f"top_down must be True or False, got {top_down!r}")
+    V.check_int("epochs", epochs, 0)
+    check_n_jobs(n_jobs)
+    if not isinstance(verbose, (int, np.integer, np.bool_)):
+        raise TypeError(f"verbose must be True/False (or an int level), got {verbose!r}")
 
 
 class DeconvNet(ParamsMixin):
@@ -75,7 +104,7 @@ class DeconvNet(ParamsMixin):
 
     def __init__(self, layers, *, layer=None, top_down=True, epochs=3, n_jobs=None,
                  verbose=True):
-        check_net_params(layers, layer, top_down, epochs, n_jobs, verbose)
+        _check_net_params(layers, layer, top_down, epochs, n_jobs, verbose)
         self.layers = layers
         self.layer = layer
         self.top_down = top_down
@@ -91,7 +120,7 @@ class DeconvNet(ParamsMixin):
 
     def _set_own_params(self, params):
         new = {**self.get_params(deep=False), **params}
-        check_net_params(**new)
+        _check_net_params(**new)
         for k, v in params.items():
             setattr(self, k, v)
 
