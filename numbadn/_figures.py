@@ -40,8 +40,8 @@ def snr_db(clean, estimate) -> float:
         ``inf`` for a perfect estimate, ``-inf`` for a constant ``clean``
         with a nonzero error.
     """
-    clean = np.asarray(clean, dtype=np.float64)
-    estimate = np.asarray(estimate, dtype=np.float64)
+    clean = as_float(clean, "clean")  # real, finite, not masked
+    estimate = as_float(estimate, "estimate")
     if clean.shape != estimate.shape:
         raise ValueError(f"estimate has shape {estimate.shape} but clean has shape "
                          f"{clean.shape}: expected the same shape")

@@ -14,7 +14,7 @@ else:
     _common = dict(deadline=None, print_blob=True,
                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                           HealthCheck.filter_too_much])
-    settings.register_profile("ci", max_examples=20, derandomize=True, database=None,
+    settings.register_profile("ci", max_examples=50, derandomize=True, database=None,
                               **_common)
     settings.register_profile("long", max_examples=1000, **_common)
     settings.load_profile("ci")

@@ -187,6 +187,11 @@ def _outputs(argv, work):
 
 
 def _under(path, outs):
+    """``path`` is an output, inside an output folder, or numbadn's record of what it
+    wrote beside an output file (:data:`numbadn._files.OUTPUTS_NAME`)."""
+    from numbadn._files import OUTPUTS_NAME
+    if os.path.basename(path) == OUTPUTS_NAME:
+        return any(os.path.dirname(path) in (o, os.path.dirname(o)) for o in outs)
     return any(path == o or path.startswith(o.rstrip(os.sep) + os.sep) for o in outs)
 
 
@@ -305,7 +310,8 @@ def arrays(draw):
     shape = draw(hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=12))
     elements = None
     if np.dtype(dtype).kind == "f":
-        elements = st.floats(-1e6, 1e6, width=np.dtype(dtype).itemsize * 8) | st.sampled_from(
+        big = 1e6 if np.dtype(dtype).itemsize > 2 else 6e4
+        elements = st.floats(-big, big, width=np.dtype(dtype).itemsize * 8) | st.sampled_from(
             [np.nan, np.inf, -np.inf, 0.0])
     a = draw(hnp.arrays(dtype, shape, elements=elements))
     view = draw(st.sampled_from(["plain", "reversed", "strided", "fortran", "masked",
@@ -349,7 +355,7 @@ def test_api_array_inputs_give_a_clear_error_or_a_finite_result(api_net, fn, cas
             out = call()
     except (ValueError, TypeError) as exc:
         msg = str(exc)
-        assert msg and "numba" not in msg.lower() and "Traceback" not in msg, msg
+        assert msg and "nopython" not in msg and "Traceback" not in msg, msg
         return
     if view == "masked":
         raise AssertionError(f"{fn} used a masked array's values")
