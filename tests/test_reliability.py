@@ -455,3 +455,26 @@ def test_denoise_lam_with_an_empty_item_is_refused(model, capsys):
     assert main(["denoise", str(model / "model.npz"), str(model / "photo.png"),
                  "--lam", "10,,40"]) == 2
     _one_line(capsys, "--lam", "none empty")
+
+
+# ------------------------------------------------------------ found by the fuzzing suite
+def test_an_unreadable_image_for_a_one_image_command_is_one_line(model, tmp_path, capsys):
+    bad = tmp_path / "x.png"
+    bad.write_bytes(b"not an image")
+    assert main(["denoise", str(model / "model.npz"), str(bad)]) == 2
+    _one_line(capsys, f"image {bad} cannot be read")
+
+
+def test_snr_db_refuses_non_finite_and_masked_input():
+    from numbadn.plot import snr_db
+    with pytest.raises(ValueError, match="clean contains NaN"):
+        snr_db(np.array(np.nan, np.float32), np.ones(()))
+    a = np.ma.masked_array(np.ones(4), mask=[1, 0, 0, 0])
+    with pytest.raises(TypeError, match="masked array"):
+        snr_db(a, np.zeros(4))
+
+
+def test_reconstruct_of_an_empty_nested_list_is_a_value_error():
+    la = numbadn.DeconvLayer(in_channels=1, n_maps=2, filter_size=3)
+    with pytest.raises(ValueError, match="z is an empty list"):
+        la.reconstruct([[]])

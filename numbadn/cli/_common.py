@@ -3,6 +3,7 @@ takes them, progress bars, and checks of flags that name the flag."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -23,7 +24,17 @@ def _load_one(path, size=None, color=False):
     from .._files import check_regular, shown
     from ..data import load_images
     check_regular(path, "image")
-    ims = load_images(path, size=size, grey=not color)
+    with warnings.catch_warnings(record=True) as said:  # one file: its failure is the error
+        warnings.simplefilter("always")
+        try:
+            ims = load_images(path, size=size, grey=not color)
+        except ValueError:
+            ims = []
+    if not ims:
+        why = str(said[0].message).split(": ", 1)[-1] if said else "no image in it"
+        raise ValueError(f"image {shown(path)} cannot be read: {why}")
+    for w in said:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if len(ims) != 1:
         print(f"note: {shown(path)} holds {len(ims)} images; using the first")
     return ims[0]

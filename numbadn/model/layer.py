@@ -286,6 +286,9 @@ class DeconvLayer(ParamsMixin):
         (the z0 maps of a ``lowfreq`` layer) their low-pass image is added.
         """
         if isinstance(z, (list, tuple)):
+            if not len(z):
+                raise ValueError("z is an empty list: expected maps of shape (K1, M, N) or a "
+                                 "list of them")
             return stack_if_same([self.reconstruct(zi, None if zlow is None else zlow[i])
                                    for i, zi in enumerate(z)])
         z = np.asarray(V.refuse_masked("z", z))
