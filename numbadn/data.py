@@ -415,6 +415,9 @@ def _resolve_files(source):
     for entry in entries:
         if not isinstance(entry, (str, os.PathLike)):
             raise TypeError(f"source entries must be paths, got {entry!r}")
+        if os.fspath(entry) in ("", b""):
+            raise ValueError("image source is an empty path: give a folder, a file or a "
+                             "built-in set name")
         path = Path(entry).expanduser()
         if path.is_dir():
             found, skipped = _scan_folder(path)

@@ -478,3 +478,16 @@ def test_reconstruct_of_an_empty_nested_list_is_a_value_error():
     la = numbadn.DeconvLayer(in_channels=1, n_maps=2, filter_size=3)
     with pytest.raises(ValueError, match="z is an empty list"):
         la.reconstruct([[]])
+
+
+def test_a_folder_of_unreadable_files_is_one_line_and_an_empty_source_is_refused(
+        tmp_path, capsys):
+    d = tmp_path / "photos"
+    d.mkdir()
+    for n in ("a.png", "b.jpg"):
+        (d / n).write_bytes(b"not an image")
+    assert main(TINY + [str(d), "--out", str(tmp_path / "o")]) == 2
+    _one_line(capsys, "no images could be read", "2 file(s) could not be decoded")
+    assert main(TINY + ["", "--out", str(tmp_path / "o")]) == 2
+    _one_line(capsys, "image source is an empty path")
+    assert not (tmp_path / "o").exists()

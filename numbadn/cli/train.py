@@ -7,6 +7,7 @@ import shlex
 import signal
 import sys
 import time
+import warnings
 
 from ._common import (MAX_SEED, MAX_SIDE, _agg, _check_float, _check_int, _guard, _mode,
                       _pixel_filters, _prepare, _record, _sizes, _writing)
@@ -39,7 +40,18 @@ def _training_images(args, source, source_text):
     """Load, resize/tile and describe the training images (printed)."""
     from ..data import exif_orientation, load_images, resize_and_tile
     size, crop = _train_geometry(args)
-    photos = load_images(source, grey=not args.color)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        try:
+            photos = load_images(source, grey=not args.color)
+        except ValueError as exc:
+            if not said:
+                raise
+            # every file unreadable: one line that says so, not one warning per file
+            raise ValueError(f"{exc}: {len(said)} file(s) could not be decoded (the first: "
+                             f"{str(said[0].message).split(': ', 1)[-1]})") from None
+    for w in said:  # some files unreadable: each is a warning line, training goes on
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     ims, small = [], 0
     for im in photos:
         got = resize_and_tile(im, size=size, crop=crop)
