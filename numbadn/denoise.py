@@ -62,7 +62,7 @@ def add_noise(clean, snr, rng=None, clip=True):
     clipped to ``clean``'s range (the toolbox clips), as ``clean``'s dtype."""
     snr = float(snr)
     rng = np.random.default_rng(rng)
-    clean = np.asarray(clean)
+    clean = np.asarray(V.refuse_masked("clean", clean))
     sigma = np.sqrt(clean.var(dtype=np.float64) / 10 ** (snr / 10))
     noisy = clean + sigma * rng.standard_normal(clean.shape)
     if clip:

@@ -84,7 +84,7 @@ def train_one(args, name, verbose=True):
     t0 = time.perf_counter()
     net.fit(ys, epochs=epochs, verbose=verbose, checkpoint=str(ckpt), resume=True)
     net.meta["train_seconds"] = time.perf_counter() - t0
-    net.save(str(path))
+    net.save(str(path), overwrite=True)
     if ckpt.exists():
         ckpt.unlink()
     if verbose:

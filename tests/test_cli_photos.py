@@ -95,10 +95,10 @@ def test_size_resizes_each_photograph_and_full_size_keeps_it(photos, tmp_path, c
 @pytest.mark.parametrize("argv, words", [
     (["--crop", "400"], "--crop 400: no training images"),
     (["--full-size", "--crop", "50"], "--full-size trains on every photograph as it is"),
-    (["--crop", "-1"], "--crop must be >= 0"),
+    (["--crop", "-1"], "--crop must be from 0 to 8192"),
 ])
 def test_bad_image_options_are_one_line(photos, tmp_path, argv, words, capsys):
-    assert _train(photos, tmp_path / "x", *argv) == 1
+    assert _train(photos, tmp_path / "x", *argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and words in err[0], err
 
@@ -120,7 +120,7 @@ def test_color_keeps_three_channels_end_to_end(colour_model, photos, tmp_path, c
     assert main(["reconstruct", str(colour_model), str(photos / "b_rgba.png"), "--quiet",
                  "--out", str(tmp_path / "rec.jpg")]) == 0
     assert Image.open(tmp_path / "rec.jpg").format == "JPEG"
-    assert main(["denoise", str(colour_model), str(photos / "a_rgb.jpg")]) == 1
+    assert main(["denoise", str(colour_model), str(photos / "a_rgb.jpg")]) == 2
     assert "denoising (section 4.4) is on grey images" in capsys.readouterr().err
 
 
@@ -138,7 +138,7 @@ def test_infer_writes_maps_only_where_out_says(grey_model, photos, tmp_path, mon
     assert main(["infer", str(grey_model), img, "--quiet", "--out", "m.npz"]) == 0
     with np.load(tmp_path / "m.npz") as f:
         np.testing.assert_array_equal(f["z"], z)
-    assert main(["infer", str(grey_model), img, "--quiet", "--out", "maps"]) == 1
+    assert main(["infer", str(grey_model), img, "--quiet", "--out", "maps"]) == 2
     assert "--out maps: the maps are written as a .npy or .npz" in capsys.readouterr().err
     assert not (tmp_path / "maps.npy").exists()
 
@@ -177,7 +177,7 @@ def test_show_and_reconstruct_write_the_file_named(grey_model, photos, tmp_path,
                  "--out", str(rec)]) == 0
     assert Image.open(rec).format == "JPEG"
     assert main(["reconstruct", str(grey_model), str(photos / "a_rgb.jpg"), "--quiet",
-                 "--out", str(tmp_path / "rec.xyz")]) == 1
+                 "--out", str(tmp_path / "rec.xyz")]) == 2
     assert "unknown file type '.xyz'" in capsys.readouterr().err
 
 

@@ -62,8 +62,15 @@ def arrays_of(net):
     return arrs
 
 
-def save(net, path):
-    """Write ``net`` to one portable ``.npz`` file (arrays + a JSON header)."""
+def save(net, path, *, overwrite=False):
+    """Write ``net`` to one portable ``.npz`` file (arrays + a JSON header); an
+    existing file is replaced only with ``overwrite=True``."""
+    if not isinstance(overwrite, (bool, np.bool_)):
+        raise TypeError(f"overwrite must be True or False, got {overwrite!r}")
+    path = os.fspath(path)
+    if not overwrite and os.path.lexists(path):
+        raise FileExistsError(f"{F.shown(path)} exists: not replaced; pass overwrite=True to "
+                              "replace it")
     atomic_savez(path, header_of(net), arrays_of(net))
 
 
@@ -234,6 +241,29 @@ _CHECKPOINT_KEYS = {"layer", "pos", "history", "n_images", "maps_shapes", "low_s
                     "image_sha256"}
 
 
+#: Deepest nesting of lists and objects a header may have (``meta`` included).
+MAX_DEPTH = 32
+#: Range of the scales between layers (``scales``); outside it the top-down chain
+#: of eqs. 10-12 overflows or divides by zero.
+SCALE_RANGE = (1e-12, 1e12)
+#: Least 2-norm of a filter: filters are normalised to unit norm (Algorithm 1),
+#: and a zero filter divides by zero in the projections of eq. 12.
+MIN_FILTER_NORM = 1e-6
+
+
+def _check_depth(header):
+    """Refuse lists and objects nested deeper than :data:`MAX_DEPTH` (iteratively,
+    so the check itself cannot overflow the stack)."""
+    stack = [(header, 1)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, (dict, list)):
+            if d > MAX_DEPTH:
+                raise _err(f"nests lists or objects {MAX_DEPTH + 1} or more levels deep; "
+                           f"at most {MAX_DEPTH} are allowed")
+            stack.extend((x, d + 1) for x in (v.values() if isinstance(v, dict) else v))
+
+
 def _err(msg):
     return F.MemberError("__header__", msg)
 
@@ -340,6 +370,9 @@ def _check_header(header):
     trained = _int(header["trained"], "trained", 0, n)
     for j, v in enumerate(_list(header["scales"], "scales", trained)):
         _num(v, f"scales[{j}]", positive=True)
+        if not SCALE_RANGE[0] <= v <= SCALE_RANGE[1]:
+            raise _err(f"scales[{j}] must be from {SCALE_RANGE[0]:g} to {SCALE_RANGE[1]:g}, "
+                       f"got {v!r}")
     for i, h in enumerate(_list(header["history"], "history", n)):
         _check_history(h, f"history[{i}]")
     if not isinstance(header["meta"], dict):
@@ -380,6 +413,24 @@ def _check_header(header):
     return shapes
 
 
+def _check_arrays(arrs, n_layers, trained):
+    """What the header cannot say about the arrays: every connected filter plane
+    has a norm of at least :data:`MIN_FILTER_NORM` (they are unit-norm, Algorithm
+    1), and the activation histograms are counts (>= 0)."""
+    for i in range(n_layers):
+        f, g = arrs[f"f{i}"], arrs[f"g{i}"]
+        norms = np.sqrt(np.sum(np.square(f, dtype=np.float64), axis=(2, 3)))
+        bad = np.argwhere(g & (norms < MIN_FILTER_NORM))
+        if len(bad):
+            k1, k0 = (int(v) for v in bad[0])
+            raise F.MemberError(f"f{i}", f"plane ({k1}, {k0}) has norm {norms[k1, k0]:.3g}: "
+                                f"connected filter planes are unit-norm (at least "
+                                f"{MIN_FILTER_NORM:g})")
+    for i in range(trained):
+        if (arrs[f"hist{i}"] < 0).any() or (arrs[f"freq{i}"] < 0).any():
+            raise F.MemberError(f"hist{i}", "holds negative counts or frequencies")
+
+
 def read(path):
     """Header and arrays of a model or checkpoint file, the whole file checked
     against the schema (:func:`_check_header`): only the members the header
@@ -387,12 +438,14 @@ def read(path):
     beyond the size its shape allows.  Anything else is one ``ValueError`` that
     names the file and the member."""
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"model file {path} does not exist")
-    if os.path.isdir(path):
-        raise ValueError(f"model file {path} is a folder, not a file")
+    name = F.shown(path)
+    with F.open_regular(path, "model file") as fh:
+        return _read(fh, name)
+
+
+def _read(fh, path):
     try:
-        zf, infos = F.open_members(path)
+        zf, infos = F.open_members(fh)
     except F.MemberError as exc:
         where = f" (member {exc.member!r})" if exc.member else ""
         raise ValueError(f"{path} is not a readable numbadn model file{where}: {exc}") \
@@ -407,6 +460,10 @@ def read(path):
                 header = json.loads(str(raw))
             except ValueError as exc:
                 raise _err(f"is not JSON ({exc})") from None
+            except RecursionError:
+                raise _err(f"nests JSON deeper than Python can read (the schema allows "
+                           f"{MAX_DEPTH} levels)") from None
+            _check_depth(header)
             shapes = _check_header(header)
             unknown = sorted(set(infos) - set(shapes) - {"__header__"})
             if unknown:
@@ -418,6 +475,7 @@ def read(path):
                     raise F.MemberError(key, "is missing")
                 nbytes = int(np.prod(shp)) * max(np.dtype(d).itemsize for d in dts)
                 arrs[key] = F.read_member(zf, infos[key], key, dts, shp, nbytes + 4096)
+            _check_arrays(arrs, len(header["layers"]), header["trained"])
     except F.MemberError as exc:
         raise ValueError(f"{path} is not a readable numbadn model file: member "
                          f"{exc.member!r} {exc}") from None

@@ -271,15 +271,18 @@ class DeconvLayer(ParamsMixin):
         (the z0 maps of a ``lowfreq`` layer) their low-pass image is added.
         """
         if isinstance(z, (list, tuple)):
+            if not len(z):
+                raise ValueError("z is an empty list: expected maps of shape (K1, M, N) or a "
+                                 "list of them")
             return stack_if_same([self.reconstruct(zi, None if zlow is None else zlow[i])
                                    for i, zi in enumerate(z)])
-        z = np.asarray(z)
+        z = np.asarray(V.refuse_masked("z", z))
         if z.ndim == 4:
             return np.stack([self.reconstruct(zi, None if zlow is None else zlow[i])
                              for i, zi in enumerate(z)])
         out = conv_valid(z, self.filters, self.connectivity)
         if zlow is not None:
-            out += low_pass(np.asarray(zlow, out.dtype), uniform_filter(
+            out += low_pass(np.asarray(V.refuse_masked("zlow", zlow), out.dtype), uniform_filter(
                 self.in_channels, self.filter_size[0], out.dtype))
         return out
 

@@ -493,9 +493,12 @@ class DeconvNet(ParamsMixin):
                                 keep=keep)
 
     # ------------------------------------------------------------ save/load
-    def save(self, path):
-        """Write the model to one portable ``.npz`` file (arrays + a JSON header)."""
-        _io.save(self, path)
+    def save(self, path, *, overwrite=False):
+        """Write the model to one portable ``.npz`` file (arrays + a JSON header).
+
+        An existing file at ``path`` is replaced (atomically) only with
+        ``overwrite=True``; else ``FileExistsError`` naming it."""
+        _io.save(self, path, overwrite=overwrite)
 
     @classmethod
     def load(cls, path):
