@@ -14,7 +14,7 @@ from ._common import (MAX_SEED, MAX_SIDE, _agg, _check_float, _check_int, _guard
 
 #: Upper bounds of the train options (the model file's own bounds where it has one).
 MAX_EPOCHS, MAX_ITER, MAX_IMAGES, MAX_LAM = 1000, 100_000, 10 ** 6, 1e6
-MAX_MAPS, MAX_LAYERS, MAX_CHECKPOINT_EVERY = 4096, 16, 1e6
+MAX_MAPS, MAX_LAYERS, MAX_CHECKPOINT_EVERY = 4096, 16, 1e9
 
 
 #: Side of the training crops by default (section 4: "100x100 images").
