@@ -386,3 +386,8 @@ def within_bound(value, bound, *, tolerance, what="value", why=""):
                    f"tolerance of x{tolerance:g}" + (f" ({why})" if why else "")
                    + "; a margin rule, not a significance test",
                    effect=float(np.log(bound / value)) if value > 0 and bound > 0 else float("nan"))
+
+
+def too_few(n, units="units", need=2):
+    """No test possible on ``n`` units (fewer than ``need``): not supported, and why."""
+    return Outcome("not supported", f"not tested: {n} {units}, a test needs at least {need}")

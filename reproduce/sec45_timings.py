@@ -206,7 +206,7 @@ def main(argv=None):
     margin = PAPER_LEARNING_OVERHEAD - np.asarray(learn["overhead_each"])
     o = (S.wilcoxon(margin, units="repeats", what="10% - overhead")
          if margin.size >= 2 else
-         S.not_judged(f"{margin.size} repeat: a test over repeats needs 2"))
+         S.too_few(margin.size, "repeat(s)"))
     rep.claim("learning incurs only a 10% overhead relative to inference", o.verdict,
               f"{100 * learn['overhead']:+.1f}% (median over {margin.size} repeats; each "
               + ", ".join(f"{100 * v:+.0f}%" for v in learn["overhead_each"]) + ")", o.test)

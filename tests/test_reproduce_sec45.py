@@ -112,7 +112,7 @@ def test_report_has_the_papers_rows_and_a_verdict_per_claim(smoke):
     assert all(c["test"] for c in r["claims"])
     # the overhead claim is tested over the repeats: the smoke run has one, too few
     lo = r["learning_overhead"]
-    assert len(lo["overhead_each"]) == 1 and r["claims"][2]["verdict"] == "not judged"
+    assert len(lo["overhead_each"]) == 1 and r["claims"][2]["verdict"] == "not supported"
     assert lo["overhead_each"][0] == pytest.approx(
         lo["fit_seconds_each"][0] / lo["infer_seconds_each"][0] - 1)
     # the inference-time claim follows the measured medians and the stated tolerance

@@ -328,3 +328,8 @@ def test_fig7_control_resamples_photographs_when_there_are_enough():
     assert "3 vs 3 photographs" in o.test and o.verdict == "holds"
     extra["city"]["crop_hv_per_source"] = {}
     assert "4 vs 4 crops" in f78.data_control(extra).test
+
+
+def test_too_few_units_is_not_supported_and_says_why():
+    o = S.too_few(1, "crops")
+    assert o.verdict == "not supported" and "1 crops" in o.test
