@@ -52,10 +52,12 @@ __all__ = ["raw_image", "add_noise", "highpass_pair", "denoise", "DEFAULT_LAM",
 #: Section 4.4: input, layer-1 and layer-2 SNR in dB.
 PAPER_SNR = {"input": 13.84, 1: 16.31, 2: 18.01}
 
-#: lambda per layer for denoising raw [-1, 1] images at 13.84 dB with the
-#: paper's continuation solver: the best mean SNR over the grid of
-#: ``reproduce/sec44_denoising.py`` on validation crops of the food training
-#: photographs (``figures/sec44_denoising.json``, "tuned").
+#: lambda per layer for denoising raw [-1, 1] images at 13.84 dB (the "raw"
+#: protocol) with the paper's continuation solver and :data:`DEFAULT_PASSES`:
+#: the best mean SNR over the grid of ``reproduce/sec44_denoising.py`` on
+#: validation crops of the food training photographs
+#: (``figures/sec44_denoising.json``, "tuned").  The "highpass" protocol needs
+#: its own (that file).
 DEFAULT_LAM = {1: 10.0, 2: 40.0}
 
 #: Warm-started inference passes per layer: the toolbox's ``maxepochs``
