@@ -7,8 +7,8 @@ import sys
 
 from ..bench import add_arguments as add_bench_arguments
 from ._common import MAX_SEED, MAX_SIDE, integer, number
-from .commands import (MAX_BUSY, MAX_LAM, MAX_SAMPLES, SNR_RANGE, _cmd_bench, _cmd_denoise,
-                       _cmd_infer, _cmd_reconstruct, _cmd_show)
+from .commands import (MAX_BUSY, MAX_LAM, MAX_PASSES, MAX_SAMPLES, SNR_RANGE, _cmd_bench,
+                       _cmd_denoise, _cmd_infer, _cmd_reconstruct, _cmd_show)
 from .train import (DEFAULT_CROP, MAX_CHECKPOINT_EVERY, MAX_EPOCHS, MAX_ITER, MAX_MAPS,
                     _cmd_train)
 
@@ -197,6 +197,11 @@ def build_parser():
                         "10,40 (one value: every layer; "
                         "default: numbadn.denoise.DEFAULT_LAM, tuned by "
                         "reproduce/sec44_denoising.py)")
+    d.add_argument("--passes", type=integer, default=None,
+                   help=f"warm-started inference passes at every layer, 1 to {MAX_PASSES} "
+                        "(default: the "
+                        "authors' toolbox, numbadn.denoise.DEFAULT_PASSES: 7 at layer 1, 1 "
+                        "above; 1: a single solve)")
     d.add_argument("--out", help="output figure (default: denoise.png)")
     force(d)
     one_image(d)

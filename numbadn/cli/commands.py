@@ -19,6 +19,8 @@ MAX_SAMPLES = 1000
 SNR_RANGE = (-20.0, 60.0)
 #: Largest lambda ``denoise --lam`` takes.
 MAX_LAM = 1e6
+#: Most warm-started passes ``denoise --passes`` runs per layer (the toolbox uses 7).
+MAX_PASSES = 100
 
 
 def _infer(net, args):
@@ -135,10 +137,12 @@ def _cmd_denoise(args):
     """Section 4.4 in the authors' protocol (numbadn.denoise)."""
     _agg()
     from .. import plot
-    from ..denoise import DEFAULT_LAM, PAPER_SNR, add_noise, denoise, raw_image
+    from ..denoise import DEFAULT_LAM, DEFAULT_PASSES, PAPER_SNR, add_noise, denoise, raw_image
     _check_float("--snr", args.snr, lo=SNR_RANGE[0], hi=SNR_RANGE[1])
     _check_int("--seed", args.seed, 0, MAX_SEED)
+    _check_int("--passes", args.passes, 1, MAX_PASSES)
     _check_common(args)
+    passes = DEFAULT_PASSES if args.passes is None else args.passes
     vals = _parse_floats("--lam", args.lam) if args.lam else None
     out = args.out or "denoise.png"
     plot.image_format(out)
@@ -165,11 +169,14 @@ def _cmd_denoise(args):
     noisy = add_noise(clean, args.snr, args.seed)
     lams = ", ".join(f"layer {k}: {v:g}" for k, v in sorted(lam.items())
                      if k <= net.trained_)
+    npass = ", ".join(f"layer {k}: {passes.get(k, 1) if isinstance(passes, dict) else passes}"
+                      for k in range(1, net.trained_ + 1))
     print(f"protocol: grey {clean.shape[2]}x{clean.shape[1]} image, mean removed, scaled to "
           f"[-1, 1]; Gaussian noise for {args.snr:g} dB, clipped to the clean range; z0 maps "
-          f"at layer 1; {net.layers[0].solver} solver; lambda {lams}")
+          f"at layer 1; {net.layers[0].solver} solver; lambda {lams}; warm-started "
+          f"passes {npass}")
     print(f"noisy input: SNR {plot.snr_db(clean, noisy):.2f} dB (paper {PAPER_SNR['input']} dB)")
-    recs = denoise(net, noisy, lam=lam, n_threads=args.threads)
+    recs = denoise(net, noisy, lam=lam, passes=passes, n_threads=args.threads)
     panels = {"noisy": noisy}
     for layer, rec in recs.items():
         paper = PAPER_SNR.get(layer)

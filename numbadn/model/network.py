@@ -296,7 +296,7 @@ class DeconvNet(ParamsMixin):
         return chain
 
     def infer(self, image, layer=None, *, top_down=True, n_alternations=2, topdown_iters=50,
-              n_threads=None, return_lowfreq=False, on_step=None):
+              n_threads=None, return_lowfreq=False, on_step=None, passes=1):
         """Feature maps of ``layer`` (1-based; ``None``: the top) for one image, or
         for a batch: a list of images or an (n, K0, P, Q) array (maps as an
         (n, K, M, N) array, or a list when the sizes differ).
@@ -314,6 +314,13 @@ class DeconvNet(ParamsMixin):
         layer's bottom-up inference, each solve of eq. 10 or 11), e.g. for a
         progress bar on a large image.
 
+        ``passes`` (an int for every layer, or one per layer from layer 1)
+        solves each layer's eq. 2 / 3 that many times, each pass warm-started
+        from the last one's maps (and z0 maps) with the solver's schedule
+        restarted: the authors' toolbox in reconstruction mode, whose epochs
+        (``maxepochs``, ``train_recon_layer.m``) re-run inference on the same
+        image.  ``passes=1`` is the single solve from zero maps.
+
         Returns
         -------
         z : ndarray of shape (K_l, M_l, N_l)
@@ -325,7 +332,8 @@ class DeconvNet(ParamsMixin):
                                 self.layers[0].dtype, "image")
             out = [self.infer(y, layer, top_down=top_down, n_alternations=n_alternations,
                               topdown_iters=topdown_iters, n_threads=n_threads,
-                              return_lowfreq=return_lowfreq, on_step=on_step) for y in ims]
+                              return_lowfreq=return_lowfreq, on_step=on_step, passes=passes)
+                   for y in ims]
             if return_lowfreq:
                 return (stack_if_same([o[0] for o in out]),
                         stack_if_same([o[1] for o in out]))
@@ -337,7 +345,8 @@ class DeconvNet(ParamsMixin):
         if layer > 1 and self.trained_ < layer - 1:
             raise ValueError(f"layer {layer} needs layers 1..{layer - 1} trained first "
                              f"(trained: {self.trained_})")
-        n_steps = layer + (2 * n_alternations + 1 if top_down and layer > 1 else 0)
+        passes = self._passes(passes, layer)
+        n_steps = sum(passes) + (2 * n_alternations + 1 if top_down and layer > 1 else 0)
         done = [0]
 
         def step():
@@ -352,11 +361,21 @@ class DeconvNet(ParamsMixin):
         else:
             z = l1.infer(y, n_threads=n_threads)
         step()
+        for _ in range(passes[0] - 1):
+            if l1.lowfreq:
+                z, zlow = l1.infer(y, z0=z, zlow0=zlow, n_threads=n_threads,
+                                   return_lowfreq=True)
+            else:
+                z = l1.infer(y, z0=z, n_threads=n_threads)
+            step()
         u = z
         for li in range(1, layer):
             u = z * z.dtype.type(self.scales_[li - 1])
             z = self.layers[li].infer(u, n_threads=n_threads)
             step()
+            for _ in range(passes[li] - 1):
+                z = self.layers[li].infer(u, z0=z, n_threads=n_threads)
+                step()
         if top_down and layer > 1:
             lay = self.layers[layer - 1]
             target = y if zlow is None else np.ascontiguousarray(y - self._lowpass(zlow))
@@ -366,6 +385,17 @@ class DeconvNet(ParamsMixin):
                           solver_options=lay.solver_options, n_alternations=n_alternations,
                           topdown_iters=topdown_iters, step=step)
         return (z, zlow) if return_lowfreq else z
+
+    @staticmethod
+    def _passes(passes, layer):
+        """``passes`` as one count per layer 1..``layer`` (each >= 1)."""
+        if isinstance(passes, (list, tuple)):
+            if len(passes) < layer:
+                raise ValueError(f"passes must give a count for each of layers 1..{layer}, "
+                                 f"got {len(passes)}: {passes!r}")
+            return [V.check_int(f"passes[{i}]", n, minimum=1)
+                    for i, n in enumerate(passes[:layer])]
+        return [V.check_int("passes", passes, minimum=1)] * layer
 
     # ------------------------------------------------- estimator interface
     def _fitted_layer(self, what):
