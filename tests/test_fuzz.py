@@ -97,7 +97,7 @@ OPTIONS = {
               "--threads": INTS, "model": PATHS, "image": PATHS, "--force": None},
     "reconstruct": {"--layer": INTS, "--size": INTS, "--out": PATHS, "--threads": INTS,
                     "model": PATHS, "image": PATHS, "--force": None},
-    "denoise": {"--snr": FLOATS, "--seed": INTS, "--lam": LISTS, "--size": INTS,
+    "denoise": {"--snr": FLOATS, "--seed": INTS, "--lam": LISTS, "--size": INTS, "--passes": INTS,
                 "--out": PATHS, "model": PATHS, "image": PATHS, "--force": None},
     "show": {"--layer": INTS, "--samples": INTS, "--out": PATHS, "model": PATHS,
              "--force": None},
