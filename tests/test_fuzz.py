@@ -29,7 +29,7 @@ import numpy as np
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import given, note  # noqa: E402
+from hypothesis import event, given, note  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra import numpy as hnp  # noqa: E402
 
@@ -211,6 +211,7 @@ def test_cli_exit_code_one_line_no_traceback_and_nothing_of_the_user_changed(
             before = _files(root)
             rc, out, err = _run(argv, work)
             note(f"run {attempt + 1}: rc {rc}; stderr: {err!r}")
+            event(f"{argv[0]} exit {rc}")
             lines = err.strip().splitlines()
             assert rc in (0, 2), (rc, err)
             assert "Traceback" not in err and "internal error" not in err
