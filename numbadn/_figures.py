@@ -60,6 +60,15 @@ def row_label(i: int) -> str:
     """Letter label of grid row ``i`` (0-based): A, B, ..., Z, AA, AB, ...
 
     Rows A-J of Fig. 7 and 8 are rows 0-9.
+
+    Parameters
+    ----------
+    i : int
+        The row, 0-based.
+
+    Returns
+    -------
+    str
     """
     if i < 0:
         raise ValueError(f"i must be >= 0, got {i}")

@@ -206,6 +206,8 @@ def resize_and_tile(img, *, size=None, crop=None, dtype=np.float32):
     size, crop : int or (int, int), optional
         As in :func:`load_images`: scale to cover ``size`` and cut out its
         centre, then tile into ``crop`` tiles, blank ones left out.
+    dtype : {numpy.float32, numpy.float64}
+        Floating type of the returned arrays.
 
     Returns
     -------

@@ -70,8 +70,17 @@ PROTOCOLS = ("raw", "highpass")
 
 
 def raw_image(img):
-    """The toolbox's raw input: grey ``(P, Q)`` or ``(1, P, Q)`` in any range ->
-    ``(1, P, Q)`` float32 with zero mean and ``max |y| = 1``."""
+    """The toolbox's raw input: the image with zero mean and ``max |y| = 1``.
+
+    Parameters
+    ----------
+    img : array_like of shape (P, Q) or (1, P, Q)
+        A grey image in any range.
+
+    Returns
+    -------
+    ndarray of shape (1, P, Q), float32
+    """
     a = V.as_float_array("img", img, (2, 3), np.float32)
     if a.ndim == 3:
         if a.shape[0] != 1:
@@ -85,8 +94,24 @@ def raw_image(img):
 
 
 def add_noise(clean, snr, rng=None, clip=True):
-    """``clean`` plus white Gaussian noise of variance ``var(clean) / 10^(snr/10)``,
-    clipped to ``clean``'s range (the toolbox clips), as ``clean``'s dtype."""
+    """``clean`` plus white Gaussian noise of variance ``var(clean) / 10^(snr/10)``.
+
+    Parameters
+    ----------
+    clean : ndarray
+        The clean image.
+    snr : float
+        The wanted SNR in dB (section 4.4: 13.84).
+    rng : int, numpy.random.Generator or None
+        The random numbers.
+    clip : bool, default True
+        Clip to ``clean``'s range (the toolbox clips).
+
+    Returns
+    -------
+    ndarray
+        Of ``clean``'s shape and dtype.
+    """
     snr = float(snr)
     rng = np.random.default_rng(rng)
     clean = np.asarray(V.refuse_masked("clean", clean))
@@ -188,6 +213,10 @@ def denoise(net, noisy, layers=None, *, lam=None, passes=None, protocol="raw",
     protocol : {"raw", "highpass"}
         ``"raw"``: z0 maps at layer 1 for this call (section 3.3);
         ``"highpass"``: no z0 maps (module doc).
+    n_threads : int, optional
+        Threads for this call.
+    top_down : bool, default True
+        Infer layers >= 2 top-down (eqs. 10-11).
 
     Returns
     -------

@@ -294,6 +294,14 @@ def denoising(clean, panels, *, path=None, title=None) -> Figure:
     panels : mapping of str to array_like
         Label -> estimate of the same shape, e.g. ``{"noisy": ..., "layer 1": ...}``;
         each panel is titled ``label`` and its :func:`snr_db` against ``clean``.
+    path : str or path-like, optional
+        Save the figure here, in the format its ending names (PNG by default).
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     c = _as_float(clean, "clean")
     c = c[0] if c.ndim == 3 else c

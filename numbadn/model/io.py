@@ -174,9 +174,20 @@ def image_ids(images):
 
 
 def settings_differences(old, new):
-    """``[(setting, old value, new value)]`` between two networks' layer settings:
-    one entry per setting (``lam``, ``n_maps``, ...), with one value when every
-    layer shares it, else the list per layer."""
+    """The layer settings in which two networks differ.
+
+    Parameters
+    ----------
+    old, new : DeconvNet
+        The networks.
+
+    Returns
+    -------
+    list of (str, value, value)
+        ``(setting, old value, new value)``: one entry per setting (``lam``,
+        ``n_maps``, ...), with one value when every layer shares it, else the
+        list per layer.
+    """
     a = [layer_params(la) for la in old.layers]
     b = [layer_params(la) for la in new.layers]
     out = []
@@ -196,7 +207,15 @@ def settings_differences(old, new):
 
 
 class SettingsDiffer(ValueError):
-    """A checkpoint was written with other settings; ``differences`` lists them."""
+    """A checkpoint was written with other settings.
+
+    Parameters
+    ----------
+    path : str
+        The checkpoint.
+    differences : list of (str, value, value)
+        As :func:`settings_differences` returns them.
+    """
 
     def __init__(self, path, differences):
         self.path, self.differences = path, differences
@@ -206,7 +225,17 @@ class SettingsDiffer(ValueError):
 
 
 class TrainingSetDiffers(ValueError):
-    """A checkpoint was written for another training set."""
+    """A checkpoint was written for another training set.
+
+    Parameters
+    ----------
+    path : str
+        The checkpoint.
+    old_ids, new_ids : list of str
+        SHA-256 of each training image, recorded and now.
+    old_name, new_name : str, optional
+        Descriptions of the two training sets, for the message.
+    """
 
     def __init__(self, path, old_ids, new_ids, old_name=None, new_name=None):
         if len(old_ids) != len(new_ids):

@@ -149,13 +149,35 @@ class DeconvNet(ParamsMixin):
         single layer-1 maps and 36 on pairs; 150 layer-3 maps on random pairs
         of layer-2 maps; ``H = 7, lambda = 1, p = 1``, the continuation
         schedule ``beta0 = 1, beta_inc = 6, beta_max = 1e5``; ``E = 3``.
-        ``n_maps`` may be shortened to fewer layers, e.g. ``(9, 45)``; layer 2
-        uses singles and pairs when its map count is ``K1 + C(K1, 2)``, random
-        pairs otherwise.  ``lowfreq`` adds the z0 maps to layer 1 (section
-        3.3).  Layer ``l`` (0-based) gets ``random_state + l`` (an int; a
-        Generator is shared, None stays None); ``layer``, ``top_down``,
-        ``epochs``, ``n_jobs`` and ``verbose`` go to the network, other keywords
-        to every layer.
+
+        Parameters
+        ----------
+        in_channels : int, default 1
+            ``K0``: 1 for grey images, 3 for colour.
+        n_maps : tuple of int, default (9, 45, 150)
+            Maps per layer; may be shortened to fewer layers, e.g. ``(9, 45)``.
+            Layer 2 uses singles and pairs when its map count is
+            ``K1 + C(K1, 2)``, random pairs otherwise.
+        filter_size : int, default 7
+            ``H``, every layer's filter size.
+        lam, p : float
+            Every layer's ``lambda`` and ``p`` (eq. 2).
+        random_state : int, numpy.random.Generator or None, default 0
+            Layer ``l`` (0-based) gets ``random_state + l`` (an int; a Generator
+            is shared, None stays None).
+        lowfreq : bool, default False
+            Add the z0 maps to layer 1 (section 3.3).
+        layer, top_down, epochs, n_jobs, verbose
+            The network's parameters (see :class:`DeconvNet`).
+        seed : int, optional
+            Deprecated name of ``random_state``.
+        **layer_kwargs
+            Passed to every :class:`DeconvLayer`.
+
+        Returns
+        -------
+        DeconvNet
+            Untrained.
         """
         random_state = check_random_state(random_state)
         layers = []
@@ -219,6 +241,12 @@ class DeconvNet(ParamsMixin):
             on stderr when ``verbose``.
         memory_budget : int
             Bytes for the automatic choice (default :data:`MEMORY_BUDGET`, 2 GiB).
+        checkpoint_every : float, default 300
+            Seconds between checkpoints within an epoch.
+
+        Returns
+        -------
+        self
         """
         ims = as_image_list(X, self.layers[0].in_channels, self.layers[0].dtype)
         epochs = V.check_int("epochs", self.epochs if epochs is None else epochs, 0)
@@ -262,8 +290,18 @@ class DeconvNet(ParamsMixin):
 
     def held_bytes(self, shapes):
         """Peak bytes that warm starts and held inputs take in :meth:`fit` without
-        ``low_memory``, for images of the given (K0, P, Q) shapes (see
-        :func:`numbadn.model.training.held_bytes`)."""
+        ``low_memory`` (see :func:`numbadn.model.training.held_bytes`).
+
+        Parameters
+        ----------
+        shapes : iterable of tuple
+            The (K0, P, Q) shape of every training image.
+
+        Returns
+        -------
+        int
+            Bytes.
+        """
         return held_bytes(self, shapes)
 
     def _bottom_up_one(self, y, upto, n_threads):
@@ -310,9 +348,26 @@ class DeconvNet(ParamsMixin):
         continuation scheme with CG on the chain of filters (the paper's), or
         FISTA (``topdown_iters`` iterations at most on eq. 10).
 
-        ``on_step(done, total)``, if given, is called after every step (each
-        layer's bottom-up inference, each solve of eq. 10 or 11), e.g. for a
-        progress bar on a large image.
+        Parameters
+        ----------
+        image : array_like or list of arrays
+            ``(P, Q)`` or ``(K0, P, Q)``, or a batch.
+        layer : int, optional
+            1-based; default the top layer.
+        top_down : bool, default True
+            Alternate eqs. 10 and 11 after the bottom-up pass (``layer >= 2``).
+        n_alternations : int, default 2
+            Alternations between eq. 10 and eq. 11.
+        topdown_iters : int, default 50
+            FISTA iterations at most per solve of eq. 10 (FISTA layers only).
+        n_threads : int, optional
+            Threads for this call (default: the network's ``n_jobs``).
+        return_lowfreq : bool, default False
+            Also return the z0 maps (layer 1 with ``lowfreq``).
+        on_step : callable, optional
+            ``on_step(done, total)`` is called after every step (each layer's
+            bottom-up inference, each solve of eq. 10 or 11), e.g. for a
+            progress bar on a large image.
 
         ``passes`` (an int for every layer, or one per layer from layer 1)
         solves each layer's eq. 2 / 3 that many times, each pass warm-started
@@ -410,10 +465,18 @@ class DeconvNet(ParamsMixin):
     def transform(self, X):
         """Feature maps of layer ``layer`` for every image of ``X``.
 
-        ``X``: a list of images ((P, Q) or (K0, P, Q)) or an (n, K0, P, Q)
-        array; one 2-D or 3-D array is one image.  Returns an (n, K, M, N)
-        array, or a list when the images differ in size.  Layers >= 2 are
-        inferred top-down unless ``top_down=False``.
+        Layers >= 2 are inferred top-down unless ``top_down=False``.
+
+        Parameters
+        ----------
+        X : array or list of arrays
+            A list of images ((P, Q) or (K0, P, Q)) or an (n, K0, P, Q) array;
+            one 2-D or 3-D array is one image.
+
+        Returns
+        -------
+        ndarray of shape (n, K, M, N), or list
+            A list when the images differ in size.
         """
         layer = self._fitted_layer("transform(X)")
         ims = as_image_list(X, self.layers[0].in_channels, self.layers[0].dtype, "X")
@@ -425,7 +488,18 @@ class DeconvNet(ParamsMixin):
 
     def inverse_transform(self, Z):
         """Images reconstructed (eq. 12) from maps of layer ``layer`` as
-        :meth:`transform` returns them."""
+        :meth:`transform` returns them.
+
+        Parameters
+        ----------
+        Z : ndarray of shape (n, K, M, N) or (K, M, N), or list of arrays
+            Feature maps of layer ``layer``.
+
+        Returns
+        -------
+        ndarray of shape (n, K0, P, Q), or list
+            The images.
+        """
         layer = self._fitted_layer("inverse_transform(Z)")
         if isinstance(Z, (list, tuple)) or np.ndim(Z) == 4:
             return stack_if_same([self.reconstruct(z, layer) for z in Z])
@@ -434,8 +508,24 @@ class DeconvNet(ParamsMixin):
     def cost(self, image, z, layer=None, *, zlow=None):
         """Eq. 10's cost of layer-``layer`` maps ``z`` for ``image``:
         ``lam_l/2 ||R_l z - y||^2 + sum |z|^p_l`` with ``R_l`` the projection
-        to pixels (eq. 12) and ``lam_l, p_l`` the layer's (less the z0 image
-        when ``zlow`` is given)."""
+        to pixels (eq. 12) and ``lam_l, p_l`` the layer's.
+
+        Parameters
+        ----------
+        image : ndarray of shape (P, Q) or (K0, P, Q)
+            The image ``y``.
+        z : ndarray of shape (K_l, M_l, N_l)
+            Maps of layer ``layer``.
+        layer : int, optional
+            1-based; default the top layer.
+        zlow : ndarray, optional
+            z0 maps: their image is subtracted from ``image`` first.
+
+        Returns
+        -------
+        float
+            The cost.
+        """
         layer = self._layer_index(layer)
         la = self.layers[layer - 1]
         y = as_image_list(image, self.layers[0].in_channels, self.layers[0].dtype,
@@ -447,7 +537,22 @@ class DeconvNet(ParamsMixin):
     def mean_cost(self, X, layer=None, n_threads=None):
         """Mean eq. 10 cost per image (:meth:`cost`) after inferring layer
         ``layer`` (default: the ``layer`` parameter, else the top) for each
-        image of ``X``, top-down unless ``top_down=False``; lower is better."""
+        image of ``X``, top-down unless ``top_down=False``; lower is better.
+
+        Parameters
+        ----------
+        X : array or list of arrays
+            The images, as for :meth:`transform`.
+        layer : int, optional
+            1-based.
+        n_threads : int, optional
+            Threads for this call (default: the network's ``n_jobs``).
+
+        Returns
+        -------
+        float
+            The mean cost per image.
+        """
         layer = self._layer_index(self.layer if layer is None else layer)
         ims = as_image_list(X, self.layers[0].in_channels, self.layers[0].dtype, "X")
         low = self.layers[0].lowfreq
@@ -460,8 +565,22 @@ class DeconvNet(ParamsMixin):
         return total / len(ims)
 
     def score(self, X, y=None, n_threads=None):
-        """Negative :meth:`mean_cost` (scikit-learn's "higher is better"); ``y``
-        is ignored."""
+        """Negative :meth:`mean_cost` (scikit-learn's "higher is better").
+
+        Parameters
+        ----------
+        X : array or list of arrays
+            The images, as for :meth:`transform`.
+        y : ignored
+            (Unsupervised; scikit-learn's signature.)
+        n_threads : int, optional
+            Threads for this call (default: the network's ``n_jobs``).
+
+        Returns
+        -------
+        float
+            ``-mean_cost(X)``.
+        """
         layer = self._fitted_layer("score(X)")
         return -self.mean_cost(X, layer, n_threads=n_threads)
 
@@ -471,7 +590,22 @@ class DeconvNet(ParamsMixin):
                                                                    l1.filter_size[0], l1.dtype))
 
     def reconstruct(self, z, layer=None, *, zlow=None):
-        """Project layer-``layer`` maps down to the image (eq. 12); adds the z0 image if given."""
+        """Project layer-``layer`` maps down to the image (eq. 12); adds the z0 image if given.
+
+        Parameters
+        ----------
+        z : ndarray of shape (K_l, M_l, N_l)
+            Maps of layer ``layer``.
+        layer : int, optional
+            1-based; default the top layer.
+        zlow : ndarray, optional
+            z0 maps of layer 1, whose low-pass image is added.
+
+        Returns
+        -------
+        ndarray of shape (K0, P, Q)
+            The image.
+        """
         layer = self._layer_index(layer)
         z = V.as_float_array("z", z, 3, self.layers[layer - 1].dtype)
         if z.shape[0] != self.layers[layer - 1].n_maps:
@@ -488,6 +622,11 @@ class DeconvNet(ParamsMixin):
         A single 1 at the centre of one map, all else zero, reconstructed down
         through every layer (as the authors' toolbox does) and cropped to the
         combined support ``H = 1 + sum_l (h_l - 1)``.
+
+        Parameters
+        ----------
+        layer : int, optional
+            1-based; default the top layer.
 
         Returns
         -------
@@ -513,7 +652,19 @@ class DeconvNet(ParamsMixin):
         firing frequency over the training set and their values are drawn by
         inverse-CDF sampling from its 100-bin activation histogram; the
         ``keep`` largest in magnitude are kept and projected to pixels.
-        ``random_state``: an int, None or a ``numpy.random.Generator``.
+
+        Parameters
+        ----------
+        layer : int, optional
+            1-based; default the top layer.
+        n : int, default 1
+            Number of images.
+        size : int, default 100
+            Side of each image in pixels.
+        random_state : int, numpy.random.Generator or None, default 0
+            The random numbers.
+        keep : int
+            Activations kept per sample, the largest in magnitude.
 
         Returns
         -------
@@ -526,8 +677,14 @@ class DeconvNet(ParamsMixin):
     def save(self, path, *, overwrite=False):
         """Write the model to one portable ``.npz`` file (arrays + a JSON header).
 
-        An existing file at ``path`` is replaced (atomically) only with
-        ``overwrite=True``; else ``FileExistsError`` naming it."""
+        Parameters
+        ----------
+        path : str or path-like
+            The file, written atomically.
+        overwrite : bool, default False
+            Replace an existing file at ``path`` (atomically); without it an
+            existing file is a ``FileExistsError`` naming it.
+        """
         _io.save(self, path, overwrite=overwrite)
 
     @classmethod
@@ -537,6 +694,15 @@ class DeconvNet(ParamsMixin):
         The file is untrusted input: it is checked whole against the format's
         schema first (see :func:`numbadn.model.io.read`), and anything wrong is
         one ``ValueError`` naming the file and the member.
+
+        Parameters
+        ----------
+        path : str or path-like
+            A model or checkpoint file.
+
+        Returns
+        -------
+        DeconvNet
         """
         return _io.load(cls, path)
 

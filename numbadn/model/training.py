@@ -28,7 +28,7 @@ __all__ = ["TrainingState", "TrainingInterrupted", "run_epoch", "fit_layers", "c
 class TrainingState:
     """Where a :meth:`DeconvLayer.fit` stands: enough to resume it exactly.
 
-    Attributes
+    Parameters
     ----------
     epoch : int
         Epochs completed in this fit.
@@ -53,7 +53,17 @@ class TrainingState:
 
     @classmethod
     def start(cls, n_images):
-        """The state of a fit on ``n_images`` images that has not begun."""
+        """The state of a fit on ``n_images`` images that has not begun.
+
+        Parameters
+        ----------
+        n_images : int
+            Training images.
+
+        Returns
+        -------
+        TrainingState
+        """
         return cls(maps=[None] * n_images, low=[None] * n_images)
 
     @property
@@ -62,7 +72,17 @@ class TrainingState:
         return [self.epoch, self.image, self.cost, self.seconds]
 
     def fits(self, n_images):
-        """Whether this state belongs to a fit on ``n_images`` images."""
+        """Whether this state belongs to a fit on ``n_images`` images.
+
+        Parameters
+        ----------
+        n_images : int
+            Training images.
+
+        Returns
+        -------
+        bool
+        """
         return self.maps is not None and len(self.maps) == n_images
 
 
@@ -159,7 +179,15 @@ def progress(total, verbose, desc, initial=0):
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """Training stopped by SIGINT or SIGTERM after writing ``checkpoint``."""
+    """Training stopped by SIGINT or SIGTERM after writing ``checkpoint``.
+
+    Parameters
+    ----------
+    signum : int
+        The signal.
+    checkpoint : str
+        The checkpoint file written.
+    """
 
     def __init__(self, signum, checkpoint):
         super().__init__(f"{signal.Signals(signum).name}: checkpoint written to {checkpoint}")
