@@ -63,8 +63,18 @@ def arrays_of(net):
 
 
 def save(net, path, *, overwrite=False):
-    """Write ``net`` to one portable ``.npz`` file (arrays + a JSON header); an
-    existing file is replaced only with ``overwrite=True``."""
+    """Write ``net`` to one portable ``.npz`` file (arrays + a JSON header).
+
+    Parameters
+    ----------
+    net : DeconvNet
+        The network.
+    path : str or path-like
+        The file, written atomically (temp file, ``fsync``, rename).
+    overwrite : bool, default False
+        Replace an existing file at ``path``; without it an existing file is a
+        ``FileExistsError``.
+    """
     if not isinstance(overwrite, (bool, np.bool_)):
         raise TypeError(f"overwrite must be True or False, got {overwrite!r}")
     path = os.fspath(path)
@@ -80,6 +90,18 @@ def load(cls, path):
     The file is untrusted input: it is checked whole against the format's
     schema first (see :func:`read`), and anything wrong is one
     ``ValueError`` naming the file and the member.
+
+    Parameters
+    ----------
+    cls : type
+        :class:`DeconvNet` (or a subclass).
+    path : str or path-like
+        The file.
+
+    Returns
+    -------
+    cls
+        The network.
     """
     header, arrs = read(path)
     return from_file(cls, header, arrs, os.fspath(path))
@@ -110,7 +132,17 @@ def from_file(cls, header, arrs, path="model"):
 
 def write_checkpoint(net, path, layer):
     """Write ``net`` and, while ``layer`` trains, its :class:`TrainingState` (position,
-    costs, warm starts) to ``path``; ``layer=None`` at a layer boundary."""
+    costs, warm starts) to ``path``.
+
+    Parameters
+    ----------
+    net : DeconvNet
+        The network being trained.
+    path : str or path-like
+        The checkpoint file, written atomically.
+    layer : DeconvLayer or None
+        The layer of ``net`` being trained; None at a layer boundary.
+    """
     header = header_of(net)
     arrs = arrays_of(net)
     if layer is not None:
@@ -134,8 +166,23 @@ def write_checkpoint(net, path, layer):
 
 def restore_checkpoint(net, path, n_images):
     """Load the checkpoint at ``path`` into ``net`` (filters, scales, statistics) after
-    checking its settings and training images; returns ``None`` at a layer boundary,
-    else ``{"layer": l, "state": TrainingState}`` for the layer being trained."""
+    checking its settings and training images.
+
+    Parameters
+    ----------
+    net : DeconvNet
+        The network to restore into; its settings must be those of the checkpoint.
+    path : str or path-like
+        The checkpoint.
+    n_images : int
+        Training images now.
+
+    Returns
+    -------
+    dict or None
+        ``None`` at a layer boundary, else ``{"layer": l, "state": TrainingState}``
+        for the layer being trained.
+    """
     header, arrs = read(path)
     saved = from_file(type(net), header, arrs, path)
     diff = settings_differences(saved, net)
@@ -164,7 +211,18 @@ def restore_checkpoint(net, path, n_images):
 
 def image_ids(images):
     """SHA-256 of each training image (dtype, shape and values): what identifies
-    the training set in a checkpoint."""
+    the training set in a checkpoint.
+
+    Parameters
+    ----------
+    images : sequence of ndarray
+        The training images.
+
+    Returns
+    -------
+    list of str
+        One hexadecimal digest per image.
+    """
     out = []
     for y in images:
         h = hashlib.sha256(f"{y.dtype.str}{y.shape}".encode())
@@ -465,7 +523,20 @@ def read(path):
     against the schema (:func:`_check_header`): only the members the header
     declares, each of its dtype and shape, finite, and no member decompressed
     beyond the size its shape allows.  Anything else is one ``ValueError`` that
-    names the file and the member."""
+    names the file and the member.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A model or checkpoint file.
+
+    Returns
+    -------
+    header : dict
+        The JSON header.
+    arrays : dict of str to ndarray
+        The arrays, by member name.
+    """
     path = os.fspath(path)
     name = F.shown(path)
     with F.open_regular(path, "model file") as fh:
