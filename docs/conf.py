@@ -92,7 +92,7 @@ sphinx_gallery_conf = {
     "remove_config_comments": True,
     "abort_on_example_error": True,
     "matplotlib_animations": False,
-    "image_scrapers": ("matplotlib",),
+    "image_scrapers": ("_scraper",),  # docs/_scraper.py: numbadn.plot's pyplot-free figures
     "reset_modules": ("matplotlib",),
     "show_memory": False,
     "write_computation_times": False,

@@ -9,6 +9,7 @@ the filters of one process.  Here on a ``LocalCluster`` of two single-threaded
 workers on this machine; ``Client("tcp://HOST:8786")`` is all that changes on a
 real cluster (see :doc:`/scaling`).
 """
+import logging
 import tempfile
 
 import numpy as np
@@ -20,12 +21,12 @@ from numbadn.data import load_images
 from numbadn.plot import filter_grid
 from numbadn.preprocess import contrast_normalize
 
-ys = [contrast_normalize(im) for im in load_images("food")[:12]]
+ys = [contrast_normalize(im) for im in load_images("food")[:8]]
 
 if __name__ == "__main__":  # the workers are processes of their own
     store = tempfile.mkdtemp(prefix="numbadn-dask-")
-    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None,
+                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
         print(client)
         layer = D.fit(numbadn.DeconvLayer(1, 9, random_state=0), ys, epochs=2, store=store,
                       update="batch")
