@@ -142,6 +142,21 @@ def spectral_norm2(f, g, grid=128):
 
     ``F`` restricted to finite images is a compression of the infinite
     convolution operator, so its norm is at most the supremum of the symbol.
+
+    Parameters
+    ----------
+    f : ndarray of shape (K1, K0, h, w)
+        The filters.
+    g : ndarray of bool, shape (K1, K0)
+        Connectivity (eq. 3).
+    grid : int, default 128
+        Points per axis of the frequency grid (64 when ``K0 > 8``; at least 8
+        times the filter size).
+
+    Returns
+    -------
+    float
+        The bound.
     """
     K1, K0, h, w = f.shape
     if K0 > 8:  # the K0 x K0 eigenproblems dominate: a coarser grid suffices
