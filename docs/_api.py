@@ -14,14 +14,14 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+import shutil
 from pathlib import Path
 
-#: Modules that are not part of the reference: numbadn's old homes, kept as
-#: re-exports of names documented where they now live; the builder of the
-#: built-in data set (a script); ``python -m numbadn``; the command line's
+#: Modules that are not part of the reference: the builder of the built-in data
+#: set (a script); ``python -m numbadn``; the command line's
 #: subcommands and ``numbadn bench`` (their reference is the CLI page, generated
 #: from the parser).
-SKIP = {"numbadn.layer", "numbadn.network", "numbadn.inference", "numbadn.__main__",
+SKIP = {"numbadn.__main__",
         "numbadn.datasets", "numbadn.datasets.make_builtin", "numbadn.cli.commands",
         "numbadn.cli.train", "numbadn.bench"}
 
@@ -77,7 +77,9 @@ def _key(obj):
 def write_pages(out_dir):
     """Write ``index.rst`` and one page per public module into ``out_dir``."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if out_dir.exists():  # generated at every build: no page of a name since removed
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
     seen = {}
     pages = []
     for modname in public_modules():

@@ -169,8 +169,6 @@ class DeconvNet(ParamsMixin):
             Add the z0 maps to layer 1 (section 3.3).
         layer, top_down, epochs, n_jobs, verbose
             The network's parameters (see :class:`DeconvNet`).
-        seed : int, optional
-            Deprecated name of ``random_state``.
         **layer_kwargs
             Passed to every :class:`DeconvLayer`.
 

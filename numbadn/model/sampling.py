@@ -28,7 +28,7 @@ def sample(net, layer=None, n=1, *, size=100, random_state=0, keep=SAMPLE_KEEP):
     ----------
     net : DeconvNet
         A trained network.
-    layer, n, size, random_state, keep, seed
+    layer, n, size, random_state, keep
         As for :meth:`DeconvNet.sample`.
 
     Returns
