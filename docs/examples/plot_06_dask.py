@@ -25,8 +25,9 @@ ys = [contrast_normalize(im) for im in load_images("food")[:8]]
 
 if __name__ == "__main__":  # the workers are processes of their own
     store = tempfile.mkdtemp(prefix="numbadn-dask-")
-    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None,
-                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+    # dashboard on any free port; workers' logs (a heartbeat cut short at shutdown) hidden
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0",
+                      silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
         print(client)
         layer = D.fit(numbadn.DeconvLayer(1, 9, random_state=0), ys, epochs=2, store=store,
                       update="batch")
