@@ -8,9 +8,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _deps import check  # noqa: E402
+from _deps import MissingExtra, check  # noqa: E402
 
-check()  # one message naming the 'docs' extra, before any import below can fail
+try:  # one message naming the 'docs' extra, before any import below can fail
+    check()
+except MissingExtra as e:
+    from sphinx.errors import ConfigError  # sphinx prints a ConfigError as one message
+    raise ConfigError(str(e)) from None
 
 import _api  # noqa: E402
 
