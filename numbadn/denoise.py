@@ -139,6 +139,17 @@ def highpass_pair(clean, snr, rng=None, *, tol=1e-3):
     ``snr``: the toolbox reports the SNR of the images it compares
     (``train_recon_layer.m`` calls ``compute_snr`` on them).
 
+    Parameters
+    ----------
+    clean : ndarray of shape (1, P, Q)
+        A raw image from :func:`raw_image`.
+    snr : float
+        The wanted SNR in dB, measured after contrast normalisation.
+    rng : int, numpy.random.Generator or None
+        The random numbers.
+    tol : float, default 1e-3
+        Tolerance of the bisection on the noise level, in dB.
+
     Returns
     -------
     hp_clean, hp_noisy : ndarray of shape (1, P - 4, Q - 4)

@@ -23,7 +23,8 @@ print(f"noisy input: {snr_db(clean, noisy):.2f} dB (paper: {PAPER_SNR['input']} 
 
 # %%
 # Reconstruct from layers 1 and 2 with the ``lambda`` per layer tuned by
-# ``reproduce/sec44_denoising.py`` (:data:`numbadn.denoise.DEFAULT_LAM`).
+# ``reproduce/sec44_denoising.py`` (:data:`numbadn.denoise.DEFAULT_LAM`) and the
+# toolbox's warm-started inference passes (:data:`numbadn.denoise.DEFAULT_PASSES`).
 out = denoise(net, noisy)
 for layer, rec in out.items():
     print(f"layer {layer}: {snr_db(clean, rec):.2f} dB (paper: {PAPER_SNR[layer]} dB)")

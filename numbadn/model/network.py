@@ -366,13 +366,13 @@ class DeconvNet(ParamsMixin):
             ``on_step(done, total)`` is called after every step (each layer's
             bottom-up inference, each solve of eq. 10 or 11), e.g. for a
             progress bar on a large image.
-
-        ``passes`` (an int for every layer, or one per layer from layer 1)
-        solves each layer's eq. 2 / 3 that many times, each pass warm-started
-        from the last one's maps (and z0 maps) with the solver's schedule
-        restarted: the authors' toolbox in reconstruction mode, whose epochs
-        (``maxepochs``, ``train_recon_layer.m``) re-run inference on the same
-        image.  ``passes=1`` is the single solve from zero maps.
+        passes : int or sequence of int, default 1
+            An int for every layer, or one per layer from layer 1: solve each
+            layer's eq. 2 / 3 that many times, each pass warm-started from the
+            last one's maps (and z0 maps) with the solver's schedule restarted:
+            the authors' toolbox in reconstruction mode, whose epochs
+            (``maxepochs``, ``train_recon_layer.m``) re-run inference on the
+            same image.  ``passes=1`` is the single solve from zero maps.
 
         Returns
         -------
