@@ -487,9 +487,21 @@ EXIF_ORIENTATIONS = {1: "as stored", 2: "mirrored", 3: "rotated 180 degrees",
 
 
 def exif_orientation(path):
-    """The EXIF orientation (1-8) of an image file, or None if it has none or it
-    cannot be read.  :func:`load_images` applies it (as image viewers and
-    Pillow's ``ImageOps.exif_transpose`` do), so photographs come back upright."""
+    """The EXIF orientation of an image file.
+
+    :func:`load_images` applies it (as image viewers and Pillow's
+    ``ImageOps.exif_transpose`` do), so photographs come back upright.
+
+    Parameters
+    ----------
+    path : str or path-like
+        An image file.
+
+    Returns
+    -------
+    int or None
+        1-8, or None if the file has none or it cannot be read.
+    """
     try:
         with Image.open(path) as im:
             o = im.getexif().get(0x0112)
