@@ -45,6 +45,9 @@ def test_infer_reconstruct_denoise_show(model, tmp_path, capsys):
     assert main(["denoise", m, IMG, "--out", str(tmp_path / "d.png")]) == 0
     out = capsys.readouterr().out
     assert "paper 13.84 dB" in out and "layer 2 reconstruction" in out
+    assert "passes layer 1: 7, layer 2: 1" in out  # the toolbox's maxepochs
+    assert main(["denoise", m, IMG, "--passes", "2", "--out", str(tmp_path / "d2.png")]) == 0
+    assert "passes layer 1: 2, layer 2: 2" in capsys.readouterr().out
     assert main(["show", m, "--out", str(tmp_path), "--samples", "2"]) == 0
     for name in ("layer1_filters.png", "layer2_filters.png", "layer2_samples.png"):
         assert (tmp_path / name).stat().st_size > 0
@@ -267,6 +270,7 @@ CLI_BAD = [
     (["denoise", "MODEL", "IMG", "--lam", "nan"], "--lam must list positive finite"),
     (["denoise", "MODEL", "IMG", "--lam", "0,5"], "--lam must list positive finite"),
     (["denoise", "MODEL", "FLAT"], "is flat"),
+    (["denoise", "MODEL", "IMG", "--passes", "0"], "--passes must be a whole number >= 1"),
     (["bench", "--threads", "abc"], "--threads must be comma-separated positive integers"),
     (["bench", "--threads", "0,2"], "--threads must list positive thread counts"),
     (["bench", "--busy", "-1", "--contention-only"], "--busy must be >= 0"),

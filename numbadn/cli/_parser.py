@@ -153,6 +153,10 @@ def build_parser():
                    help="lambda per layer for denoising, e.g. 10,40 (one value: every layer; "
                         "default: numbadn.denoise.DEFAULT_LAM, tuned by "
                         "reproduce/sec44_denoising.py)")
+    d.add_argument("--passes", type=int, default=None,
+                   help="warm-started inference passes at every layer (default: the "
+                        "authors' toolbox, numbadn.denoise.DEFAULT_PASSES: 7 at layer 1, 1 "
+                        "above; 1: a single solve)")
     d.add_argument("--out", help="output figure (default: denoise.png)")
     one_image(d)
     common(d)

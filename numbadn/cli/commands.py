@@ -103,8 +103,11 @@ def _cmd_denoise(args):
     """Section 4.4 in the authors' protocol (numbadn.denoise)."""
     _agg()
     from .. import plot
-    from ..denoise import DEFAULT_LAM, PAPER_SNR, add_noise, denoise, raw_image
+    from ..denoise import DEFAULT_LAM, DEFAULT_PASSES, PAPER_SNR, add_noise, denoise, raw_image
     _check_float("--snr", args.snr)
+    if args.passes is not None and args.passes < 1:
+        raise ValueError(f"--passes must be a whole number >= 1, got {args.passes}")
+    passes = DEFAULT_PASSES if args.passes is None else args.passes
     net = _load_model(args.model)
     lam = dict(DEFAULT_LAM)
     if args.lam:
@@ -128,11 +131,14 @@ def _cmd_denoise(args):
     noisy = add_noise(clean, args.snr, args.seed)
     lams = ", ".join(f"layer {k}: {v:g}" for k, v in sorted(lam.items())
                      if k <= net.trained_)
+    npass = ", ".join(f"layer {k}: {passes.get(k, 1) if isinstance(passes, dict) else passes}"
+                      for k in range(1, net.trained_ + 1))
     print(f"protocol: grey {clean.shape[2]}x{clean.shape[1]} image, mean removed, scaled to "
           f"[-1, 1]; Gaussian noise for {args.snr:g} dB, clipped to the clean range; z0 maps "
-          f"at layer 1; {net.layers[0].solver} solver; lambda {lams}")
+          f"at layer 1; {net.layers[0].solver} solver; lambda {lams}; warm-started "
+          f"passes {npass}")
     print(f"noisy input: SNR {plot.snr_db(clean, noisy):.2f} dB (paper {PAPER_SNR['input']} dB)")
-    recs = denoise(net, noisy, lam=lam, n_threads=args.threads)
+    recs = denoise(net, noisy, lam=lam, passes=passes, n_threads=args.threads)
     panels = {"noisy": noisy}
     for layer, rec in recs.items():
         paper = PAPER_SNR.get(layer)

@@ -10,13 +10,13 @@ import time
 import numpy as np
 
 from .. import _validation as V
-from .._params import (DEPRECATED, ParamsMixin, check_random_state,
-                       deprecated_arg, n_jobs_to_threads, not_fitted)
+from .._params import (ParamsMixin, check_n_jobs, check_random_state, n_jobs_to_threads,
+                       not_fitted)
 from ..solvers.topdown import alternate, project_down
 from ..solvers.z0 import low_pass, uniform_filter
 from . import io as _io
 from . import sampling as _sampling
-from ._checks import as_image_list, check_net_params, stack_if_same
+from ._checks import as_image_list, stack_if_same
 from .io import image_ids
 from .layer import DeconvLayer
 from .sampling import SAMPLE_KEEP
@@ -28,6 +28,34 @@ __all__ = ["DeconvNet", "MEMORY_BUDGET"]
 #: ``fit(low_memory=None)`` trains in low-memory mode when warm starts and held
 #: inputs would need more than this many bytes (2 GiB).
 MEMORY_BUDGET = 2 * 2 ** 30
+
+
+def _check_net_params(layers, layer=None, top_down=True, epochs=3, n_jobs=None,
+                     verbose=True):
+    """Check :class:`DeconvNet`'s parameters (``layers`` must chain)."""
+    if not isinstance(layers, (list, tuple)) or not layers:
+        raise ValueError("layers must be a non-empty list of DeconvLayer")
+    for i, la in enumerate(layers):
+        if not isinstance(la, DeconvLayer):
+            raise TypeError(f"layers[{i}] must be a DeconvLayer, got {type(la).__name__}")
+        if i and la.in_channels != layers[i - 1].n_maps:
+            raise ValueError(
+                f"layers[{i}] has in_channels={la.in_channels} but layers[{i - 1}] has "
+                f"n_maps={layers[i - 1].n_maps}: they must match")
+        if i and la.lowfreq:
+            raise ValueError(f"layers[{i}]: lowfreq (the z0 maps) is for layer 1 only")
+    if layer is not None:
+        if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)):
+            raise TypeError(f"layer must be an int from 1 to {len(layers)} or None, got "
+                            f"{layer!r}")
+        if not 1 <= layer <= len(layers):
+            raise ValueError(f"layer must be from 1 to {len(layers)} or None, got {layer}")
+    if not isinstance(top_down, (bool, np.bool_)):
+        raise TypeError(f"top_down must be True or False, got {top_down!r}")
+    V.check_int("epochs", epochs, 0)
+    check_n_jobs(n_jobs)
+    if not isinstance(verbose, (int, np.integer, np.bool_)):
+        raise TypeError(f"verbose must be True/False (or an int level), got {verbose!r}")
 
 
 class DeconvNet(ParamsMixin):
@@ -76,7 +104,7 @@ class DeconvNet(ParamsMixin):
 
     def __init__(self, layers, *, layer=None, top_down=True, epochs=3, n_jobs=None,
                  verbose=True):
-        check_net_params(layers, layer, top_down, epochs, n_jobs, verbose)
+        _check_net_params(layers, layer, top_down, epochs, n_jobs, verbose)
         self.layers = layers
         self.layer = layer
         self.top_down = top_down
@@ -92,7 +120,7 @@ class DeconvNet(ParamsMixin):
 
     def _set_own_params(self, params):
         new = {**self.get_params(deep=False), **params}
-        check_net_params(**new)
+        _check_net_params(**new)
         for k, v in params.items():
             setattr(self, k, v)
 
@@ -114,7 +142,7 @@ class DeconvNet(ParamsMixin):
     @classmethod
     def paper(cls, in_channels=1, *, n_maps=(9, 45, 150), filter_size=7, lam=1.0, p=1.0,
               random_state=0, lowfreq=False, layer=None, top_down=True, epochs=3,
-              n_jobs=None, verbose=True, seed=DEPRECATED, **layer_kwargs):
+              n_jobs=None, verbose=True, **layer_kwargs):
         """The paper's architecture (section 4.1).
 
         9 layer-1 maps fully connected to the image; 45 layer-2 maps, 9 on
@@ -129,9 +157,7 @@ class DeconvNet(ParamsMixin):
         ``epochs``, ``n_jobs`` and ``verbose`` go to the network, other keywords
         to every layer.
         """
-        random_state = check_random_state(deprecated_arg(
-            "seed", seed, "random_state", random_state, 0, "DeconvNet.paper",
-            check_random_state))
+        random_state = check_random_state(random_state)
         layers = []
         k_in = in_channels
         for i, k in enumerate(n_maps):
@@ -194,13 +220,6 @@ class DeconvNet(ParamsMixin):
         memory_budget : int
             Bytes for the automatic choice (default :data:`MEMORY_BUDGET`, 2 GiB).
         """
-        if isinstance(y, int) and not isinstance(y, bool) and epochs is None:
-            import warnings
-            warnings.warn("DeconvNet.fit(X, epochs) with epochs as the second positional "
-                          "argument is deprecated (it is scikit-learn's y); use "
-                          "fit(X, epochs=...) or DeconvNet(..., epochs=...)",
-                          DeprecationWarning, stacklevel=2)
-            epochs = y
         ims = as_image_list(X, self.layers[0].in_channels, self.layers[0].dtype)
         epochs = V.check_int("epochs", self.epochs if epochs is None else epochs, 0)
         verbose = self.verbose if verbose is None else verbose
@@ -277,7 +296,7 @@ class DeconvNet(ParamsMixin):
         return chain
 
     def infer(self, image, layer=None, *, top_down=True, n_alternations=2, topdown_iters=50,
-              n_threads=None, return_lowfreq=False, on_step=None):
+              n_threads=None, return_lowfreq=False, on_step=None, passes=1):
         """Feature maps of ``layer`` (1-based; ``None``: the top) for one image, or
         for a batch: a list of images or an (n, K0, P, Q) array (maps as an
         (n, K, M, N) array, or a list when the sizes differ).
@@ -295,6 +314,13 @@ class DeconvNet(ParamsMixin):
         layer's bottom-up inference, each solve of eq. 10 or 11), e.g. for a
         progress bar on a large image.
 
+        ``passes`` (an int for every layer, or one per layer from layer 1)
+        solves each layer's eq. 2 / 3 that many times, each pass warm-started
+        from the last one's maps (and z0 maps) with the solver's schedule
+        restarted: the authors' toolbox in reconstruction mode, whose epochs
+        (``maxepochs``, ``train_recon_layer.m``) re-run inference on the same
+        image.  ``passes=1`` is the single solve from zero maps.
+
         Returns
         -------
         z : ndarray of shape (K_l, M_l, N_l)
@@ -306,7 +332,8 @@ class DeconvNet(ParamsMixin):
                                 self.layers[0].dtype, "image")
             out = [self.infer(y, layer, top_down=top_down, n_alternations=n_alternations,
                               topdown_iters=topdown_iters, n_threads=n_threads,
-                              return_lowfreq=return_lowfreq, on_step=on_step) for y in ims]
+                              return_lowfreq=return_lowfreq, on_step=on_step, passes=passes)
+                   for y in ims]
             if return_lowfreq:
                 return (stack_if_same([o[0] for o in out]),
                         stack_if_same([o[1] for o in out]))
@@ -318,7 +345,8 @@ class DeconvNet(ParamsMixin):
         if layer > 1 and self.trained_ < layer - 1:
             raise ValueError(f"layer {layer} needs layers 1..{layer - 1} trained first "
                              f"(trained: {self.trained_})")
-        n_steps = layer + (2 * n_alternations + 1 if top_down and layer > 1 else 0)
+        passes = self._passes(passes, layer)
+        n_steps = sum(passes) + (2 * n_alternations + 1 if top_down and layer > 1 else 0)
         done = [0]
 
         def step():
@@ -333,11 +361,21 @@ class DeconvNet(ParamsMixin):
         else:
             z = l1.infer(y, n_threads=n_threads)
         step()
+        for _ in range(passes[0] - 1):
+            if l1.lowfreq:
+                z, zlow = l1.infer(y, z0=z, zlow0=zlow, n_threads=n_threads,
+                                   return_lowfreq=True)
+            else:
+                z = l1.infer(y, z0=z, n_threads=n_threads)
+            step()
         u = z
         for li in range(1, layer):
             u = z * z.dtype.type(self.scales_[li - 1])
             z = self.layers[li].infer(u, n_threads=n_threads)
             step()
+            for _ in range(passes[li] - 1):
+                z = self.layers[li].infer(u, z0=z, n_threads=n_threads)
+                step()
         if top_down and layer > 1:
             lay = self.layers[layer - 1]
             target = y if zlow is None else np.ascontiguousarray(y - self._lowpass(zlow))
@@ -347,6 +385,17 @@ class DeconvNet(ParamsMixin):
                           solver_options=lay.solver_options, n_alternations=n_alternations,
                           topdown_iters=topdown_iters, step=step)
         return (z, zlow) if return_lowfreq else z
+
+    @staticmethod
+    def _passes(passes, layer):
+        """``passes`` as one count per layer 1..``layer`` (each >= 1)."""
+        if isinstance(passes, (list, tuple)):
+            if len(passes) < layer:
+                raise ValueError(f"passes must give a count for each of layers 1..{layer}, "
+                                 f"got {len(passes)}: {passes!r}")
+            return [V.check_int(f"passes[{i}]", n, minimum=1)
+                    for i, n in enumerate(passes[:layer])]
+        return [V.check_int("passes", passes, minimum=1)] * layer
 
     # ------------------------------------------------- estimator interface
     def _fitted_layer(self, what):
@@ -457,23 +506,21 @@ class DeconvNet(ParamsMixin):
             out[k] = project_down(z, chain)
         return out
 
-    def sample(self, layer=None, n=1, *, size=100, random_state=0, keep=SAMPLE_KEEP,
-               seed=DEPRECATED):
+    def sample(self, layer=None, n=1, *, size=100, random_state=0, keep=SAMPLE_KEEP):
         """Draw images from the model (Fig. 3).
 
         For each layer-``layer`` feature, the number of activations follows its
         firing frequency over the training set and their values are drawn by
         inverse-CDF sampling from its 100-bin activation histogram; the
         ``keep`` largest in magnitude are kept and projected to pixels.
-        ``random_state``: an int, None or a ``numpy.random.Generator``
-        (``seed`` is its deprecated name).
+        ``random_state``: an int, None or a ``numpy.random.Generator``.
 
         Returns
         -------
         ndarray of shape (n, K0, size, size)
         """
         return _sampling.sample(self, layer, n, size=size, random_state=random_state,
-                                keep=keep, seed=seed)
+                                keep=keep)
 
     # ------------------------------------------------------------ save/load
     def save(self, path):
