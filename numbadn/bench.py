@@ -106,7 +106,8 @@ def conv_flops(g, h, w, P, Q):
     return 2 * nnz * h * w * P * Q, 2 * nnz * h * w * (P + h - 1) * (Q + w - 1)
 
 
-def bench_kernels(sizes, thread_counts, h=7, dtype=np.float32, peaks=None, out=print):
+def bench_kernels(sizes, thread_counts, h=7, dtype=np.float32, peaks=None, out=print,
+                  repeats=7, min_time=0.05):
     rng = np.random.default_rng(0)
     rows = []
     for name, K0, K1, g in paper_layers():
@@ -119,9 +120,12 @@ def bench_kernels(sizes, thread_counts, h=7, dtype=np.float32, peaks=None, out=p
             fv, ff = conv_flops(g, h, h, P, P)
             for nt in thread_counts:
                 with threads(nt, adapt=False):
-                    tv = median_time(lambda: corr(z, op.taps_fwd, rpad, op.ptr_fwd, op.idx_fwd, h - 1, h - 1, True))
-                    tf = median_time(lambda: corr(rpad, op.taps_adj, zout, op.ptr_adj, op.idx_adj, 0, 0, True))
-                    ta = median_time(lambda: apply_A(op, z, zout, rpad, 0.5, True))
+                    tv = median_time(lambda: corr(z, op.taps_fwd, rpad, op.ptr_fwd, op.idx_fwd,
+                                                  h - 1, h - 1, True), repeats, min_time)
+                    tf = median_time(lambda: corr(rpad, op.taps_adj, zout, op.ptr_adj, op.idx_adj,
+                                                  0, 0, True), repeats, min_time)
+                    ta = median_time(lambda: apply_A(op, z, zout, rpad, 0.5, True), repeats,
+                                     min_time)
                 for kern, t, fl in (("conv_valid", tv, fv), ("conv_full", tf, ff), ("Az", ta, fv + ff)):
                     gf = fl / t / 1e9
                     frac = gf / peaks[nt] if peaks else float("nan")
@@ -132,7 +136,7 @@ def bench_kernels(sizes, thread_counts, h=7, dtype=np.float32, peaks=None, out=p
     return rows
 
 
-def bench_inference(P, thread_counts, h=7, dtype=np.float32, out=print):
+def bench_inference(P, thread_counts, h=7, dtype=np.float32, out=print, repeats=None):
     """Paper schedule (continuation defaults) on P x P inputs, per layer."""
     rng = np.random.default_rng(1)
     opts = ContinuationOptions()
@@ -152,7 +156,8 @@ def bench_inference(P, thread_counts, h=7, dtype=np.float32, out=print):
                 S.continuation_solve(op, y, z, opts.betas(), 1.0, 1.0, no_table,
                                      opts.inner_iters, opts.cg_iters, True, ws, FTy, None)
             with threads(nt, adapt=False):
-                t = median_time(run, repeats=5 if li < 3 else 3, min_time=0.2)
+                t = median_time(run, repeats=repeats or (5 if li < 3 else 3),
+                                min_time=0.0 if repeats else 0.2)
             n_planes = int(np.asarray(g).sum())
             spfm = t / n_planes / (P * P / 1e6)
             rows.append(dict(layer=li, threads=nt, seconds=t, s_per_filter_mpx=spfm,
@@ -267,6 +272,8 @@ def add_arguments(ap):
     """The options of ``numbadn bench`` (this module's ``main`` and the command line's
     ``bench`` command share them)."""
     ap.add_argument("--quick", action="store_true", help="150x150 only, fewer repeats")
+    ap.add_argument("--smoke", action="store_true",
+                    help="32x32 only: checks that every part runs (seconds; no figures)")
     ap.add_argument("--threads", dest="threads_list", default=None, metavar="N,N",
                     help="comma-separated thread counts (default: 1 and all)")
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
@@ -326,11 +333,13 @@ def run(args):
         print(f"  ({tc[-1]} threads reach only {peaks[tc[-1]] / peaks[tc[0]]:.2f}x one thread: "
               "the threads share FMA units (SMT siblings) or the clock drops under load)")
     print("Kernels (7x7 filters, float32; FLOPs = 2 per tap per output pixel):")
-    sizes = [150] if args.quick else [100, 150]
-    krows = bench_kernels(sizes, tc, peaks=peaks)
+    sizes = [32] if args.smoke else [150] if args.quick else [100, 150]
+    krows = bench_kernels(sizes, tc, peaks=peaks, **(dict(repeats=2, min_time=0.0)
+                                                   if args.smoke else {}))
+    P = 32 if args.smoke else 150
     print("Inference, paper schedule (continuation beta0=1, beta_inc=6, beta_max=1e5, "
-          "1 inner iteration, 2 CG steps), 150x150, float32:")
-    irows = bench_inference(150, tc)
+          f"1 inner iteration, 2 CG steps), {P}x{P}, float32:")
+    irows = bench_inference(P, tc, repeats=2 if args.smoke else None)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(dict(peaks=peaks, kernels=krows, inference=irows, contention=crows),

@@ -153,3 +153,47 @@ def test_top_down_solvers_check_shapes_before_the_kernels_run(solve):
         solve(y, chain, np.zeros((4,) + top[1:]))
     with pytest.raises(ValueError, match="feed filters of shape"):
         solve(y, chain[1:] + chain[:1], np.zeros(top))
+
+
+@pytest.mark.parametrize("p", [1.0, 0.8])
+def test_fista_backtracking_is_textbook_beck_teboulle_on_the_dense_operator(p):
+    """The default step rule (``lipschitz="backtracking"``): FISTA with backtracking
+    (Beck & Teboulle 2009, section 4) and gradient restart, from L = spectral
+    bound / 16, written out with the dense matrix of F; p < 1 through the same
+    proximal table as the driver (naive.lp_min would differ at the table's rounding)."""
+    from numbadn.kernels import lp_shrink
+    from numbadn.solvers.inference import BACKTRACK_START
+    from numbadn.solvers.options import spectral_norm2
+    rng = np.random.default_rng(21)
+    K1, K0, h, w, P, Q = 3, 2, 4, 3, 7, 9
+    f = rng.standard_normal((K1, K0, h, w))
+    g = np.ones((K1, K0), bool)
+    y = rng.standard_normal((K0, P, Q))
+    lam, n = 2.0, 30
+    F = naive.dense_F(f, g, P + h - 1, Q + w - 1)
+    L = lam * spectral_norm2(f, g) / BACKTRACK_START
+
+    def data(x):
+        return 0.5 * lam * float(((F @ x - y.ravel()) ** 2).sum())
+
+    z = np.zeros(F.shape[1])
+    zp, t, m, grew = z.copy(), 1.0, 0.0, 0
+    for _ in range(n):
+        v = z + m * (z - zp)
+        grad = lam * F.T @ (F @ v - y.ravel())
+        while True:
+            x = lp_shrink(v - grad / L, L, p)
+            bound = data(v) + grad @ (x - v) + 0.5 * L * ((x - v) ** 2).sum()
+            if data(x) <= bound + 1e-6 * abs(bound):
+                break
+            L *= 2.0
+            grew += 1
+        tn = 0.5 * (1 + np.sqrt(1 + 4 * t * t))
+        if (v - x) @ (x - z) > 0:
+            tn, m = 1.0, 0.0
+        else:
+            m = (t - 1) / tn
+        zp, z, t = z, x, tn
+    assert grew > 0  # the search did run
+    got = infer(y, f, lam=lam, p=p, solver="fista", max_iter=n, tol=0.0)
+    np.testing.assert_allclose(got.ravel(), z, rtol=1e-7, atol=1e-9)

@@ -238,7 +238,7 @@ def small_l1():
     return y, f, g, lam, z_opt, c_opt
 
 
-@pytest.mark.parametrize("lipschitz", ["spectral", "power"])
+@pytest.mark.parametrize("lipschitz", ["backtracking", "spectral", "power"])
 def test_fista_reaches_the_l1_optimum_of_lbfgsb(small_l1, lipschitz):
     y, f, g, lam, z_opt, c_opt = small_l1
     # the optimum is not trivial: far below z = 0 and sparse but not empty

@@ -34,17 +34,28 @@ from numba import prange
 
 from .._jit import JIT, PJIT
 from ._simd import corr7_rows, fma7_block, fma7_tail, simd_width
+from ._threads import thread_count
 
-#: Output rows per parallel task: a long block amortises a task's set-up when
-#: each output has few inputs (the adjoint passes), a short one keeps enough
-#: tasks for the threads when there are few outputs (see :func:`row_block`).
+#: Output rows per task before the thread count is looked at (:func:`row_block`):
+#: a long block amortises a task's set-up when each output has few inputs (the
+#: adjoint passes), a short one keeps tasks for the threads when there are few outputs.
 ROW_BLOCK_LONG = 16
 ROW_BLOCK_SHORT = 4
-#: Fewest tasks a longer block must leave (so that 16 threads have work).
+#: Fewest tasks a longer block must leave when the pass also sums ``<out, extra>``.
+#: The row grouping of that sum follows :func:`row_block` with this bound whatever
+#: the tiling, so CG's ``<p, A p>`` is added up the same way on any thread count.
 MIN_TASKS = 64
-#: The same for passes without the fused dot product (one output channel of
-#: layer 1's F z: 150 rows in 19 tasks of 8 instead of 38 of 4).
+#: The same for passes without the fused dot product.
 MIN_TASKS_NO_DOT = 16
+#: Work items per thread the tiling aims for (:func:`plan_tiles`, issue 21): with
+#: several items each, a thread that finishes early takes no large share of the
+#: last round.
+ITEMS_PER_THREAD = 4
+#: Bytes of input rows one tile should touch at most (a per-core share of L2):
+#: past it, fewer rows per tile.
+TILE_CACHE_BYTES = 256 * 1024
+#: Narrowest column tile, in SIMD blocks of ``L`` columns.
+MIN_COL_BLOCKS = 2
 
 
 @numba.njit(**JIT)
@@ -57,6 +68,56 @@ def row_block(n_out, Ho, min_tasks):
             return rb
         rb //= 2
     return ROW_BLOCK_SHORT
+
+
+@numba.njit(**JIT)
+def plan_tiles(n_out, Ho, Wo, n_src, h, w, lanes, itemsize, dot, n_threads):
+    """How one valid-correlation pass is cut into work items for ``n_threads``.
+
+    A pure function of the shapes and the thread count (callable from Python
+    with any count, without having those threads).  An item is one output
+    channel x a block of ``rb`` rows x one of ``nc`` column tiles (whole SIMD
+    blocks of ``lanes`` columns, as even as they go).
+
+    - Start from :func:`row_block` (the tiling measured best on 1-4 threads),
+      with fewer rows where a tile's input rows (``n_src`` channels x ``rb + h``
+      rows x ``Wo + w - 1`` columns of ``itemsize`` bytes) would pass
+      :data:`TILE_CACHE_BYTES`;
+    - while there are fewer than :data:`ITEMS_PER_THREAD` items per thread:
+      halve the row blocks down to 2 (row pairs share their input loads), then
+      double the column tiles (not when ``dot``: the fused ``<out, extra>`` is
+      summed row by row over whole rows), then single rows.
+
+    Every output element is summed in the same order however it is tiled (see
+    :func:`corr_rows`), so the plan changes only the speed, never the result.
+
+    Returns ``(rb, nc, items)``.
+    """
+    rb = row_block(n_out, Ho, MIN_TASKS if dot else MIN_TASKS_NO_DOT)
+    while rb > 2 and n_src * (rb + h) * (Wo + w - 1) * itemsize > TILE_CACHE_BYTES:
+        rb //= 2
+    nc = 1
+    if n_threads > 1:
+        want = ITEMS_PER_THREAD * n_threads
+        while rb > 2 and n_out * ((Ho + rb - 1) // rb) < want:
+            rb //= 2
+        nblk = (Wo + lanes - 1) // lanes
+        if not dot:
+            while (n_out * ((Ho + rb - 1) // rb) * nc < want
+                   and 2 * nc * MIN_COL_BLOCKS <= nblk):
+                nc *= 2
+        if n_out * ((Ho + rb - 1) // rb) * nc < want:
+            rb = 1
+    return rb, nc, n_out * ((Ho + rb - 1) // rb) * nc
+
+
+@numba.njit(**JIT)
+def col_tile(j, nc, Wo, lanes):
+    """Columns ``[c0, c1)`` of column tile ``j`` of ``nc`` (whole SIMD blocks)."""
+    nblk = (Wo + lanes - 1) // lanes
+    c0 = lanes * ((j * nblk) // nc)
+    c1 = min(Wo, lanes * (((j + 1) * nblk) // nc))
+    return c0, c1
 
 
 # The row kernels index flat (1-D) views with integer offsets instead of
@@ -168,11 +229,11 @@ def _row_dot(o1, ob, extra, n):
 
 
 @numba.njit(**JIT)
-def corr_rows(src, taps, out, ptr, idx, o, r0, r1, oi0, oj0, extra, ealpha):
-    """Rows ``r0:r1`` of output channel ``o`` of the valid correlation,
-    plus ``ealpha * extra`` (same indexing as ``out``) when ``ealpha != 0``:
-    that fuses the ``+ (beta/lambda) z`` of eq. 6 into the adjoint pass (the
-    rows start at ``ealpha * extra`` instead of zero).
+def corr_rows(src, taps, out, ptr, idx, o, r0, r1, j0, j1, oi0, oj0, extra, ealpha, rowdots):
+    """Rows ``r0:r1``, columns ``j0:j1`` of output channel ``o`` of the valid
+    correlation, plus ``ealpha * extra`` (same indexing as ``out``) when
+    ``ealpha != 0``: that fuses the ``+ (beta/lambda) z`` of eq. 6 into the
+    adjoint pass (the rows start at ``ealpha * extra`` instead of zero).
 
     Parameters
     ----------
@@ -180,26 +241,26 @@ def corr_rows(src, taps, out, ptr, idx, o, r0, r1, oi0, oj0, extra, ealpha):
     taps : ndarray of shape (C_out, C_in, h, w)
     out : ndarray of shape (C_out, Ho + 2*oi0, Wo + 2*oj0), C-contiguous
         Written at ``out[o, oi0 + i, oj0 + j]`` for ``i`` in ``r0:r1``,
-        ``j`` in ``0:Wo``; other entries are left untouched (``oi0, oj0`` let
+        ``j`` in ``j0:j1``; other entries are left untouched (``oi0, oj0`` let
         the caller write into the interior of a zero-padded buffer).
     ptr, idx : ndarray of int64
         CSR list of the input channels connected to each output channel.
+    rowdots : ndarray of float64, shape (C_out * Ho,)
+        With ``ealpha != 0`` (and whole rows, ``j0 = 0, j1 = Wo``),
+        ``rowdots[o Ho + i] = <out row i, extra row i>`` (CG's ``<p, A p>``
+        for free), summed in the dtype's vector lanes.
 
     Notes
     -----
-    Inputs are not validated.  ``Ws >= Wo + w - 1`` and
+    Inputs are not validated.  ``Ws >= j1 + w - 1`` and
     ``Hs >= r1 + h - 1`` are required.  For 7-wide filters, output rows go in
     pairs that share every input row load (:func:`_fma7x2_rows`), all pairs of
     the block in one call per channel and filter row.  Each output
     element is summed in the same order (``ealpha * extra`` or 0, then
-    channels, then filter rows, each row's taps in one chain) whatever the
-    pairing, so the result does not depend on how rows are split into tasks.
-
-    Returns
-    -------
-    float
-        ``<out, extra>`` over these rows when ``ealpha != 0`` (CG's ``<p, A p>``
-        for free), else 0.
+    channels, then filter rows, each row's taps in one chain, the same in
+    every SIMD lane and in the masked last block) whatever the pairing and
+    the column range, so the result does not depend on how the output is
+    split into tiles.
     """
     h = taps.shape[2]
     w = taps.shape[3]
@@ -207,101 +268,138 @@ def corr_rows(src, taps, out, ptr, idx, o, r0, r1, oi0, oj0, extra, ealpha):
     Ws = src.shape[2]
     Ho2 = out.shape[1]
     Wo2 = out.shape[2]
-    Wo = Wo2 - 2 * oj0
+    Ho = Ho2 - 2 * oi0
+    n = j1 - j0
     s1 = src.reshape(-1)
     o1 = out.reshape(-1)
     e1 = extra.reshape(-1)
-    dot = 0.0
     i = r0
     if w == 7 and r1 - r0 >= 2:
         # all row pairs of the block at once, one call per (channel, filter row)
         npairs = (r1 - r0) // 2
-        ob0 = (o * Ho2 + r0 + oi0) * Wo2 + oj0
+        ob0 = (o * Ho2 + r0 + oi0) * Wo2 + oj0 + j0
         for q in range(2 * npairs):
-            _init_row(o1, ob0 + q * Wo2, e1, Wo, ealpha)
+            _init_row(o1, ob0 + q * Wo2, e1, n, ealpha)
         for t in range(ptr[o], ptr[o + 1]):
             c = idx[t]
-            sb = (c * Hs + r0) * Ws
-            _fma7_rows(s1, sb, 2 * Ws, o1, ob0, 2 * Wo2, npairs, _taps7(taps, o, c, 0), Wo)
+            sb = (c * Hs + r0) * Ws + j0
+            _fma7_rows(s1, sb, 2 * Ws, o1, ob0, 2 * Wo2, npairs, _taps7(taps, o, c, 0), n)
             for a in range(1, h):
                 _fma7x2_rows(s1, sb + a * Ws, 2 * Ws, o1, ob0, ob0 + Wo2, 2 * Wo2, npairs,
-                             _taps7(taps, o, c, a) + _taps7(taps, o, c, a - 1), Wo)
+                             _taps7(taps, o, c, a) + _taps7(taps, o, c, a - 1), n)
             _fma7_rows(s1, sb + h * Ws, 2 * Ws, o1, ob0 + Wo2, 2 * Wo2, npairs,
-                       _taps7(taps, o, c, h - 1), Wo)
+                       _taps7(taps, o, c, h - 1), n)
         if ealpha != 0.0:
             for q in range(2 * npairs):
-                dot += _row_dot(o1, ob0 + q * Wo2, e1, Wo)
+                rowdots[o * Ho + r0 + q] = _row_dot(o1, ob0 + q * Wo2, e1, n)
         i = r0 + 2 * npairs
     while i < r1:  # the last row of an odd block, and filters of other widths
-        ob0 = (o * Ho2 + i + oi0) * Wo2 + oj0
-        _init_row(o1, ob0, e1, Wo, ealpha)
+        ob0 = (o * Ho2 + i + oi0) * Wo2 + oj0 + j0
+        _init_row(o1, ob0, e1, n, ealpha)
         for t in range(ptr[o], ptr[o + 1]):
             c = idx[t]
             for a in range(h):
-                _row1(s1, (c * Hs + i + a) * Ws, o1, ob0, taps, o, c, a, Wo)
+                _row1(s1, (c * Hs + i + a) * Ws + j0, o1, ob0, taps, o, c, a, n)
         if ealpha != 0.0:
-            dot += _row_dot(o1, ob0, e1, Wo)
+            rowdots[o * Ho + i] = _row_dot(o1, ob0, e1, n)
         i += 1
-    return dot
 
 
 @numba.njit(**JIT)
-def _corr_task(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, dots, task, nb, Ho, rb):
-    """Task ``task``: output channel ``task // nb``, its block ``task % nb`` of rows."""
-    o = task // nb
-    r0 = (task - o * nb) * rb
+def _corr_item(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, rowdots, item,
+               nbr, nc, Ho, Wo, rb, lanes):
+    """Work item ``item``: output channel ``item // (nbr nc)``, then its row
+    block, then its column tile (neighbouring items share input rows)."""
+    per = nbr * nc
+    o = item // per
+    rem = item - o * per
+    bi = rem // nc
+    j = rem - bi * nc
+    r0 = bi * rb
     r1 = min(Ho, r0 + rb)
-    dots[task] = corr_rows(src, taps, out, ptr, idx, o, r0, r1, oi0, oj0, extra, ealpha)
+    c0, c1 = col_tile(j, nc, Wo, lanes)
+    if c1 > c0:
+        corr_rows(src, taps, out, ptr, idx, o, r0, r1, c0, c1, oi0, oj0, extra, ealpha, rowdots)
 
 
 @numba.njit(**PJIT)
-def corr_parallel(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, dots, rb):
+def corr_parallel(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, rowdots, rb, nc):
     """Valid correlation (see module docstring), parallel.
 
-    Parallel over: output channels x blocks of ``rb`` output rows
-    (:func:`row_block`).  Each output element is computed by one task in a
-    fixed order, so the result does not depend on the number of threads;
-    ``dots[task]`` gets the task's part of ``<out, extra>``.
+    Parallel over: output channels x blocks of ``rb`` output rows x ``nc``
+    column tiles (:func:`plan_tiles`).  Each output element is computed by
+    one item in a fixed order, so the result depends neither on the plan nor
+    on the number of threads.
     """
     Ho = out.shape[1] - 2 * oi0
-    nb = (Ho + rb - 1) // rb
-    for task in prange(out.shape[0] * nb):
-        _corr_task(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, dots, task, nb, Ho, rb)
+    Wo = out.shape[2] - 2 * oj0
+    lanes = simd_width(out)
+    nbr = (Ho + rb - 1) // rb
+    for item in prange(out.shape[0] * nbr * nc):
+        _corr_item(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, rowdots, item,
+                   nbr, nc, Ho, Wo, rb, lanes)
 
 
 @numba.njit(**JIT)
-def corr_serial(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, dots, rb):
-    """:func:`corr_parallel` on the calling thread, with the same tasks (so the
-    same rounding).  Used inside batch kernels that are parallel over images."""
+def corr_serial(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, rowdots, rb, nc):
+    """:func:`corr_parallel` on the calling thread (inside batch kernels that are
+    parallel over images)."""
     Ho = out.shape[1] - 2 * oi0
-    nb = (Ho + rb - 1) // rb
-    for task in range(out.shape[0] * nb):
-        _corr_task(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, dots, task, nb, Ho, rb)
+    Wo = out.shape[2] - 2 * oj0
+    lanes = simd_width(out)
+    nbr = (Ho + rb - 1) // rb
+    for item in range(out.shape[0] * nbr * nc):
+        _corr_item(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, rowdots, item,
+                   nbr, nc, Ho, Wo, rb, lanes)
+
+
+@numba.njit(**JIT)
+def corr_plan(src, taps, out, ptr, oi0, oj0, dot, n_threads):
+    """:func:`plan_tiles` for this pass: ``(rb, nc, items)``."""
+    n_out = out.shape[0]
+    n_src = (ptr[n_out] + n_out - 1) // max(n_out, 1)
+    return plan_tiles(n_out, out.shape[1] - 2 * oi0, out.shape[2] - 2 * oj0, n_src,
+                      taps.shape[2], taps.shape[3], simd_width(out), out.itemsize,
+                      dot, n_threads)
+
+
+@numba.njit(**JIT)
+def corr_tiled(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, par, n_threads):
+    """:func:`corr_add` with the tiles planned for ``n_threads`` (any count: the
+    result is the same; tests use it to run a 64-thread plan on 2 cores)."""
+    Ho = out.shape[1] - 2 * oi0
+    n_out = out.shape[0]
+    dot = ealpha != 0.0
+    rb, nc, _ = corr_plan(src, taps, out, ptr, oi0, oj0, dot, n_threads)
+    rowdots = np.empty(n_out * Ho if dot else 1)
+    if par:
+        corr_parallel(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, rowdots, rb, nc)
+    else:
+        corr_serial(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, rowdots, rb, nc)
+    if not dot:
+        return 0.0
+    # rows summed in blocks fixed by the shapes alone (row_block), blocks in order
+    rbd = row_block(n_out, Ho, MIN_TASKS)
+    s = 0.0
+    for o in range(n_out):
+        for r0 in range(0, Ho, rbd):
+            part = 0.0
+            for i in range(r0, min(Ho, r0 + rbd)):
+                part += rowdots[o * Ho + i]
+            s += part
+    return s
 
 
 @numba.njit(**JIT)
 def corr_add(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, par):
-    """Valid correlation plus ``ealpha * extra``, parallel (``par``) or serial.
+    """Valid correlation plus ``ealpha * extra``, parallel (``par``) or serial,
+    tiled for the calling thread's numba thread count (:func:`plan_tiles`).
 
-    Returns ``<out, extra>`` (float64, summed in a fixed order) when
-    ``ealpha != 0``, else 0.
+    Returns ``<out, extra>`` (float64, summed in an order fixed by the shapes)
+    when ``ealpha != 0``, else 0.
     """
-    Ho = out.shape[1] - 2 * oi0
-    # Tasks from the shapes only (numba.get_num_threads() inside a kernel would
-    # make every caller uncacheable), so the per-task dot products are summed
-    # the same way whatever the thread count.  Without the dot, every element is
-    # computed the same way whatever the blocking, and longer blocks (fewer
-    # set-ups) may leave fewer tasks.
-    rb = row_block(out.shape[0], Ho, MIN_TASKS if ealpha != 0.0 else MIN_TASKS_NO_DOT)
-    dots = np.empty(out.shape[0] * ((Ho + rb - 1) // rb))
-    if par:
-        corr_parallel(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, dots, rb)
-    else:
-        corr_serial(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, dots, rb)
-    s = 0.0
-    for t in range(dots.shape[0]):
-        s += dots[t]
-    return s
+    return corr_tiled(src, taps, out, ptr, idx, oi0, oj0, extra, ealpha, par,
+                      thread_count() if par else 1)
 
 
 @numba.njit(**JIT)

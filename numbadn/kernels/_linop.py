@@ -217,6 +217,9 @@ def _forward_combo(op, z, a, zp, b, vbuf, rpad, par, max_density):
         return impl
     if _kind(op) is Chain:
         def impl(op, z, a, zp, b, vbuf, rpad, par, max_density):
+            if b == 0.0 and a == 1.0:
+                chain_forward(op, z, rpad, par)
+                return False
             zv = z.reshape(-1)
             pv = zp.reshape(-1)
             vv = vbuf.reshape(-1)

@@ -172,6 +172,9 @@ def apply_F_combo(op, z, a, zp, b, vbuf, rpad, par, max_density):
                     row[j] = zero
         _scatter(op, z, a, zp, b, flags, rpad)
         return True
+    if b == 0.0 and a == 1.0:  # D z itself: no combination to form
+        apply_F(op, z, rpad, par)
+        return False
     zv = z.reshape(-1)
     pv = zp.reshape(-1)
     vv = vbuf.reshape(-1)

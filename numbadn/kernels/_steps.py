@@ -238,7 +238,7 @@ def fista_step(op, y, z, work, L, lam, p, lpt, t, m, restart, par):
 
     Returns ``(t_next, ||z - zprev|| / ||z||, m_next)``.
     """
-    rpad, zprev, v, grad = work
+    rpad, zprev, v, grad = work.rpad, work.zprev, work.v, work.grad
     h1, w1 = border(op)
     forward_combo(op, z, 1.0 + m, zprev, -m, v, rpad, par, SPARSE_DENSITY)
     sub_interior(rpad, y, h1, w1)
@@ -315,25 +315,234 @@ def _fista_prox_parallel(z, zprev, grad, m, step, L, p, lpt, part):
 
 
 #: FISTA's work arrays: ``rpad`` (the zero-bordered buffer of ``D v``), the previous
-#: iterate ``zprev``, the extrapolated point ``v`` and the gradient ``grad``.
-FistaWork = namedtuple("FistaWork", ["rpad", "zprev", "v", "grad"])
+#: iterate ``zprev``, the extrapolated point ``v`` (with backtracking: the trial point)
+#: and the gradient ``grad``; for backtracking also ``Fz``, ``Fzp`` and ``Fx``, the
+#: images ``D z``, ``D zprev`` and ``D x`` of the iterates (shaped like ``y``).
+FistaWork = namedtuple("FistaWork", ["rpad", "zprev", "v", "grad", "Fz", "Fzp", "Fx"])
 
 
 @numba.njit(**JIT)
 def fista_work(op, y, z):
     """A :class:`FistaWork` for :func:`fista_run` (uninitialised but ``rpad``'s border)."""
-    return FistaWork(pad_for(op, y, z), np.empty_like(z), np.empty_like(z), np.empty_like(z))
+    return FistaWork(pad_for(op, y, z), np.empty_like(z), np.empty_like(z), np.empty_like(z),
+                     np.empty_like(y), np.empty_like(y), np.empty_like(y))
+
+
+# ------------------------------------------------------------ FISTA with backtracking
+#: Backtracking (Beck & Teboulle 2009, section 4): ``L`` grows by this factor until
+#: the quadratic upper bound holds at the trial point.
+BACKTRACK_ETA = 2.0
+#: Relative slack of that test (float32 rounding of ``||D x - y||^2``).
+BACKTRACK_SLACK = 1e-6
+#: ``L`` stops growing at this multiple of its start (a NaN test must not loop forever).
+BACKTRACK_MAX = 1e12
 
 
 @numba.njit(**JIT)
-def fista_run(op, y, z, L, lam, p, lpt, max_iter, tol, restart, par, work, monitor):
+def _residual_combo(rpad, Fz, a, Fzp, b, y, h1, w1):
+    """``rpad[interior] = a Fz + b Fzp - y`` (``D v - y`` by linearity); returns
+    ``||D v - y||^2`` (float64, per row in the dtype)."""
+    at = Fz.dtype.type(a)
+    bt = Fz.dtype.type(b)
+    s = 0.0
+    for c in range(y.shape[0]):
+        for i in range(y.shape[1]):
+            row = rpad[c, h1 + i, w1:w1 + y.shape[2]]
+            fr = Fz[c, i]
+            pr = Fzp[c, i]
+            yr = y[c, i]
+            acc = Fz.dtype.type(0)
+            for j in range(y.shape[2]):
+                d = at * fr[j] + bt * pr[j] - yr[j]
+                row[j] = d
+                acc += d * d
+            s += float(acc)
+    return s
+
+
+@numba.njit(**JIT)
+def _take_image(rpad, Fx, y, h1, w1):
+    """``Fx = rpad[interior]``; returns ``||Fx - y||^2`` (float64, per row in the dtype)."""
+    s = 0.0
+    for c in range(y.shape[0]):
+        for i in range(y.shape[1]):
+            row = rpad[c, h1 + i, w1:w1 + y.shape[2]]
+            xr = Fx[c, i]
+            yr = y[c, i]
+            acc = Fx.dtype.type(0)
+            for j in range(y.shape[2]):
+                xr[j] = row[j]
+                d = row[j] - yr[j]
+                acc += d * d
+            s += float(acc)
+    return s
+
+
+@numba.njit(**JIT)
+def _trial_map(z, zprev, grad, x, m, step, L, p, lpt, part, k):
+    """Map k of the trial point: ``v = z + m (z - zprev)``, ``x = prox(v - step grad)``
+    (written to ``x``; ``z`` and ``zprev`` are kept for another trial); partial sums
+    of ``||x - z||^2``, ``<v - x, x - z>``, ``||x||^2``, ``<grad, x - v>`` and
+    ``||x - v||^2`` in the arrays' dtype (vector lanes), as :func:`_fista_prox_map`."""
+    zv = z[k].reshape(-1)
+    pv = zprev[k].reshape(-1)
+    gv = grad[k].reshape(-1)
+    xv = x[k].reshape(-1)
+    dt = zv.dtype.type
+    st = dt(step)
+    mt = dt(m)
+    zero = dt(0)
+    dd = zero
+    up = zero
+    zz = zero
+    gd = zero
+    vv = zero
+    p1 = p == 1.0
+    th = dt(1.0 / L)
+    s = 1.0 if p1 else L ** (-1.0 / (2.0 - p))
+    for i in range(zv.shape[0]):
+        zi = zv[i]
+        vi = zi + mt * (zi - pv[i])
+        gi = gv[i]
+        u = vi - st * gi
+        if p1:
+            u = max(u - th, zero) + min(u + th, zero)
+        else:
+            u = dt(lp_scaled(u, s, p, lpt))
+        xv[i] = u
+        d = u - zi
+        e = u - vi
+        dd += d * d
+        up -= e * d
+        zz += u * u
+        gd += gi * e
+        vv += e * e
+    part[k, 0] = dd
+    part[k, 1] = up
+    part[k, 2] = zz
+    part[k, 3] = gd
+    part[k, 4] = vv
+
+
+@numba.njit(**PJIT)
+def _trial_parallel(z, zprev, grad, x, m, step, L, p, lpt, part):
+    for k in prange(z.shape[0]):
+        _trial_map(z, zprev, grad, x, m, step, L, p, lpt, part, k)
+
+
+@numba.njit(**JIT)
+def fista_bt_run(op, y, z, L0, lam, p, lpt, max_iter, tol, restart, par, work, monitor):
+    """FISTA with backtracking (Beck & Teboulle 2009, section 4, "FISTA with
+    backtracking") on eq. 2, in place on ``z``, from the step bound ``L0``.
+
+    Each iteration: ``D v - y`` by linearity from ``D z`` and ``D zprev`` (no
+    forward pass), one adjoint pass for the gradient, then trial points ``x =
+    prox_{1/L}(v - lam/L D^T (D v - y))`` with one forward pass each (sparse maps
+    are scattered, as :func:`fista_step`) until
+
+    .. math:: f(x) \\le f(v) + \\langle \\nabla f(v), x - v \\rangle + \\tfrac{L}{2} \\|x - v\\|^2,
+              \\quad f = \\tfrac{\\lambda}{2} \\|D \\cdot - y\\|^2,
+
+    ``L`` growing by :data:`BACKTRACK_ETA` (it never shrinks).  The accepted ``D x``
+    is kept for the next iterations, so a step costs one ``D`` and one ``D^T``
+    pass plus one ``D`` per rejected trial: the same as :func:`fista_step` when
+    none is rejected, with steps as long as the local curvature allows
+    (``benchmarks/fista_variants.py`` measures the products).  Restart and
+    stopping as :func:`fista_run`.  Returns ``(iterations, forward passes)``.
+    """
+    rpad = work.rpad
+    h1, w1 = border(op)
+    K = z.shape[0]
+    part = np.empty((K, 5))
+    bufs = (z, work.zprev, work.v)  # current, previous, trial: they rotate
+    imgs = (work.Fz, work.Fzp, work.Fx)
+    ic, ip, ix = 0, 1, 2
+    zc, zp, xb = bufs[ic], bufs[ip], bufs[ix]
+    Fz, Fzp, Fx = imgs[ic], imgs[ip], imgs[ix]
+    zp[...] = z
+    forward_combo(op, z, 1.0, z, 0.0, xb, rpad, par, SPARSE_DENSITY)
+    _take_image(rpad, Fz, y, h1, w1)
+    Fzp[...] = Fz
+    n_fwd = 1
+    L = L0
+    t = 1.0
+    m = 0.0
+    it_done = max_iter
+    if monitor is not None:
+        if notify(monitor, 0, math.nan):
+            return 0, n_fwd
+    for it in range(max_iter):
+        fv = 0.5 * lam * _residual_combo(rpad, Fz, 1.0 + m, Fzp, -m, y, h1, w1)
+        adjoint(op, rpad, work.grad, par)
+        while True:
+            if par:
+                _trial_parallel(zc, zp, work.grad, xb, m, lam / L, L, p, lpt, part)
+            else:
+                for k in range(K):
+                    _trial_map(zc, zp, work.grad, xb, m, lam / L, L, p, lpt, part, k)
+            dd = 0.0
+            up = 0.0
+            zz = 0.0
+            gd = 0.0
+            vv = 0.0
+            for k in range(K):
+                dd += part[k, 0]
+                up += part[k, 1]
+                zz += part[k, 2]
+                gd += part[k, 3]
+                vv += part[k, 4]
+            forward_combo(op, xb, 1.0, xb, 0.0, xb, rpad, par, SPARSE_DENSITY)
+            n_fwd += 1
+            fx = 0.5 * lam * _take_image(rpad, Fx, y, h1, w1)
+            bound = fv + lam * gd + 0.5 * L * vv
+            if fx <= bound + BACKTRACK_SLACK * abs(bound) or vv == 0.0 or L > BACKTRACK_MAX * L0:
+                break
+            L *= BACKTRACK_ETA
+        # accept: zprev <- z, z <- x (three buffers rotate, as do their images)
+        if monitor is None:
+            ip, ic, ix = ic, ix, ip
+            zc, zp, xb = bufs[ic], bufs[ip], bufs[ix]
+            Fz, Fzp, Fx = imgs[ic], imgs[ip], imgs[ix]
+        else:  # the monitor reads z: the iterate stays there (copies, not rotation)
+            zp[...] = zc
+            zc[...] = xb
+            Fzp[...] = Fz
+            Fz[...] = Fx
+        t_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
+        if restart and up > 0.0:
+            t_next = 1.0
+            m = 0.0
+        else:
+            m = (t - 1.0) / t_next
+        t = t_next
+        change = math.sqrt(dd / zz) if zz > 0.0 else math.sqrt(dd)
+        if monitor is not None:
+            if notify(monitor, it + 1, math.nan):
+                it_done = it + 1
+                break
+        if change <= tol:
+            it_done = it + 1
+            break
+    if ic != 0:
+        z[...] = zc
+    return it_done, n_fwd
+
+
+@numba.njit(**JIT)
+def fista_run(op, y, z, L, lam, p, lpt, max_iter, tol, restart, backtrack, par, work,
+              monitor):
     """FISTA to convergence for one image, in place on ``z``, with the work
     arrays of :func:`fista_work` (reusable: the border of ``rpad`` stays zero).
 
-    Stops after ``max_iter`` iterations or once ``||z - zprev|| <= tol ||z||``.
-    With a ``monitor``, it is called before the first iteration (iteration 0)
-    and after each one (CG residual NaN).  Returns the iterations.
+    With ``backtrack``, :func:`fista_bt_run` from the step bound ``L``; else the
+    fixed step ``1/L`` (:func:`fista_step`).  Stops after ``max_iter``
+    iterations or once ``||z - zprev|| <= tol ||z||``.  With a ``monitor``, it is
+    called before the first iteration (iteration 0) and after each one (CG
+    residual NaN).  Returns the iterations.
     """
+    if backtrack:
+        return fista_bt_run(op, y, z, L, lam, p, lpt, max_iter, tol, restart, par, work,
+                            monitor)[0]
     work.zprev[...] = z
     t = 1.0
     m = 0.0
@@ -351,21 +560,21 @@ def fista_run(op, y, z, L, lam, p, lpt, max_iter, tol, restart, par, work, monit
 
 
 @numba.njit(**JIT)
-def fista_solve(op, y, z, L, lam, p, lpt, max_iter, tol, restart, par):
+def fista_solve(op, y, z, L, lam, p, lpt, max_iter, tol, restart, backtrack, par):
     """FISTA to convergence for one image, in place on ``z``; returns iterations."""
-    return fista_run(op, y, z, L, lam, p, lpt, max_iter, tol, restart, par,
+    return fista_run(op, y, z, L, lam, p, lpt, max_iter, tol, restart, backtrack, par,
                      fista_work(op, y, z), None)
 
 
 @numba.njit(**PJIT)
-def fista_batch(op, Y, Z, L, lam, p, lpt, max_iter, tol, restart, n_chunks):
+def fista_batch(op, Y, Z, L, lam, p, lpt, max_iter, tol, restart, backtrack, n_chunks):
     """:func:`fista_solve` for a batch of same-sized images. Parallel over:
     ``n_chunks`` chunks of images, one set of work arrays each (as
     :func:`continuation_batch`)."""
     for t in prange(n_chunks):
         work = fista_work(op, Y[t], Z[t])
         for n in range(t, Y.shape[0], n_chunks):
-            fista_run(op, Y[n], Z[n], L, lam, p, lpt, max_iter, tol, restart,
+            fista_run(op, Y[n], Z[n], L, lam, p, lpt, max_iter, tol, restart, backtrack,
                       False, work, None)
 
 

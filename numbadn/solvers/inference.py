@@ -144,7 +144,7 @@ def infer(y, f, g=None, *, lam=1.0, p=1.0, solver="continuation", z0=None,
 
         ``"fista"`` (beyond the paper) is accelerated proximal gradient on
         eq. 2 itself with adaptive restart.  Options: ``max_iter=200,
-        tol=1e-4, restart=True, lipschitz="spectral"``.  It minimises the
+        tol=1e-4, restart=True, lipschitz="backtracking"``.  It minimises the
         actual cost, where the paper's fixed schedule stops wherever its 7
         beta values leave it, well above the optimum (how far, and the time
         of each: ``reproduce/sec45_timings.py``, ``figures/sec45_timings.json``).
@@ -184,6 +184,7 @@ def infer(y, f, g=None, *, lam=1.0, p=1.0, solver="continuation", z0=None,
         raise TypeError(f"callback must be callable, got {callback!r}")
     with threads(n_threads):
         L = lam * _lipschitz(opts, op, f, g, Y) if solver == "fista" else 0.0
+        bt = solver == "fista" and opts.lipschitz == "backtracking"
         if return_stats or callback is not None:
             for i in range(Y.shape[0]):
                 stats = _solve_monitored(solver, op, Y[i], Z[i], L, lam, p, lpt, opts,
@@ -206,10 +207,10 @@ def infer(y, f, g=None, *, lam=1.0, p=1.0, solver="continuation", z0=None,
         else:
             if n_batch:
                 S.fista_batch(op, Yb, Zb, L, lam, p, lpt, opts.max_iter,
-                              opts.tol, opts.restart, n_chunks)
+                              opts.tol, opts.restart, bt, n_chunks)
             for i in range(n_batch, Y.shape[0]):
                 S.fista_run(op, Y[i], Z[i], L, lam, p, lpt, opts.max_iter,
-                            opts.tol, opts.restart, True, _fista_workspace(op, Y[i], Z[i]),
+                            opts.tol, opts.restart, bt, True, _fista_workspace(op, Y[i], Z[i]),
                             None)
     _check_finite(Z, Y)
     return Z if batched else Z[0]
@@ -306,6 +307,46 @@ def _spectral_cached(f, g):
     return L
 
 
+#: With ``lipschitz="backtracking"`` the search for ``L`` starts at the spectral
+#: bound over this (steps up to this many times longer than ``1/||F||^2``; the local
+#: curvature on sparse maps is far below the global bound).
+BACKTRACK_START = 16.0
+#: Power iterations behind :func:`power_bound`, and its margin over the estimate
+#: (power iteration approaches ``||F||^2`` from below).
+POWER_ITERS = 50
+POWER_SAFETY = 1.01
+
+
+def power_bound(f, g, y_shape):
+    """``||F||^2`` of the operator on images of shape ``y_shape`` (K0, P, Q), by
+    :data:`POWER_ITERS` steps of power iteration on ``F^T F`` from a fixed random
+    start, times :data:`POWER_SAFETY`; cached per filter set and image size
+    (the last few, as the spectral bound).
+
+    Tighter than the spectral bound (:func:`~numbadn.solvers.options.spectral_norm2`):
+    the finite operator's norm, not its infinite extension's, so FISTA's steps
+    are longer (the measurement: ``benchmarks/fista_variants.py``).
+    """
+    f = np.ascontiguousarray(f)
+    g = np.asarray(g, bool)
+    K1, K0, h, w = f.shape
+    P, Q = int(y_shape[-2]), int(y_shape[-1])
+    key = ("power", f.dtype.str, f.shape, f.tobytes(), g.tobytes(), P, Q)
+    with _SPECTRAL_LOCK:
+        L = _SPECTRAL_CACHE.get(key)
+    if L is None:
+        from ..kernels._operator import power_norm2
+        z = np.random.default_rng(0).standard_normal((K1, P + h - 1, Q + w - 1)).astype(f.dtype)
+        L = POWER_SAFETY * float(power_norm2(make_operator(f, g), z, np.empty_like(z),
+                                             new_rpad(K0, P, Q, h, w, f.dtype), POWER_ITERS,
+                                             True))
+        with _SPECTRAL_LOCK:
+            if len(_SPECTRAL_CACHE) >= _SPECTRAL_CACHE_SIZE:
+                _SPECTRAL_CACHE.pop(next(iter(_SPECTRAL_CACHE)))
+            _SPECTRAL_CACHE[key] = L
+    return L
+
+
 def _lipschitz(opts, op, f, g, Y):
     """``||F||^2`` for FISTA's step (see :class:`FistaOptions`)."""
     if not f.any():
@@ -314,12 +355,9 @@ def _lipschitz(opts, op, f, g, Y):
         return 1.0
     if opts.lipschitz == "spectral":
         return _spectral_cached(f, g)
-    from ..kernels._operator import power_norm2
-    K1, K0, h, w = f.shape
-    P, Q = Y.shape[2:]
-    z = np.random.default_rng(0).standard_normal((K1, P + h - 1, Q + w - 1)).astype(Y.dtype)
-    return 1.01 * power_norm2(op, z, np.empty_like(z), new_rpad(K0, P, Q, h, w, Y.dtype),
-                              50, True)
+    if opts.lipschitz == "backtracking":  # the start of the search: longer steps than 1/L
+        return _spectral_cached(f, g) / BACKTRACK_START
+    return power_bound(f, g, Y.shape)
 
 
 class _Monitor:
@@ -378,7 +416,8 @@ def _solve_monitored(solver, op, y, z, L, lam, p, lpt, opts, callback=None, imag
                                  opts.cg_iters, True, ws, FTy, handle)
         else:
             S.fista_run(op, y, z, L, lam, p, lpt, opts.max_iter, opts.tol, opts.restart,
-                        True, _fista_workspace(op, y, z), handle)
+                        opts.lipschitz == "backtracking", True, _fista_workspace(op, y, z),
+                        handle)
     return mon.result()
 
 
@@ -475,7 +514,7 @@ def infer_lowfreq(y, f, g=None, *, lam=1.0, p=1.0, psi=1.0, solver="continuation
             yy = update_zlow()
             n = min(fista_block, opts.max_iter - done)
             it = S.fista_solve(op, yy, z, L, lam, p, lpt, n, opts.tol,
-                               opts.restart, True)
+                               opts.restart, opts.lipschitz == "backtracking", True)
             done += n
             if it < n:
                 break

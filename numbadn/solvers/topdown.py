@@ -162,7 +162,7 @@ def fista_chain(y, chain, z, *, lam=1.0, p=1.0, max_iter=100, tol=1e-4):
     """
     ch, y, z, lpt = _chain_problem(y, chain, z, p)
     L = lam * chain_norm2(chain)
-    S.fista_run(ch, y, z, L, lam, p, lpt, max_iter, tol, True, True,
+    S.fista_run(ch, y, z, L, lam, p, lpt, max_iter, tol, True, False, True,
                 S.fista_work(ch, y, z), None)
     return z
 
