@@ -13,7 +13,7 @@ from ..model import DeconvNet
 from ._cluster import _chunks, _client, _identity, _require, _slim
 from ._fit import fit
 from ._sources import _Files, _Zarr, _check_image, _is_paths, load_image
-from ._store import _checkpoint_inputs_match, _create, _maps_path, _open
+from ._store import _checkpoint_inputs_match, _create, _maps_path, _open, _read_rows, _write_rows
 
 
 def _stats_task(store, buf, idx, K, seed, sample):
@@ -22,23 +22,23 @@ def _stats_task(store, buf, idx, K, seed, sample):
     ``DeconvNet``'s activation statistics count them."""
     from ..model.sampling import ActivationStats
     acc = ActivationStats(K, seed=seed)
-    a = _open(_maps_path(store, buf), mode="r")
-    for i in idx:
-        acc.add(np.asarray(a[i]))
+    for z in _read_rows(_maps_path(store, buf), idx):
+        acc.add(z)
     return acc.maxima, acc.counts, acc.seen, acc.total, acc.values
 
 
 def _inputs_task(net, src, idx, out, upto, n_threads):
     """The inputs of layer ``upto + 1``: each image through the trained layers
     below, each layer's maps times its scale (as ``DeconvNet.fit`` computes them)."""
-    a = _open(out, mode="r+")
     K0 = net.layers[0].in_channels
+    us = []
     with threads(n_threads):
         for i, y in zip(idx, src.load(idx)):
             u = _check_image(y, i, K0, net.layers[0].dtype)
             for li in range(upto):
                 u = net.layers[li].infer(u, n_threads=n_threads) * u.dtype.type(net.scales_[li])
-            a[i] = u
+            us.append(u)
+    _write_rows(out, idx, us)
     return len(idx)
 
 
