@@ -156,6 +156,7 @@ def prepare(client, model, src, probe_dir, n_threads, kind, layer=None, options=
     if not workers:
         client.wait_for_workers(1)
         workers = _workers(client)
+    _check_imports(client)
     probe = token = None
     if probe_dir is not None:
         token = uuid.uuid4().hex
@@ -186,12 +187,30 @@ def prepare(client, model, src, probe_dir, n_threads, kind, layer=None, options=
                 os.remove(probe)
             except OSError:
                 pass
-    for w, r in replies.items():
-        if r["version"] != numbadn.__version__:
-            raise RuntimeError(f"worker {w} runs numbadn {r['version']}, the client "
-                               f"{numbadn.__version__}: install the same version everywhere")
     per_image = max(r["stages"]["image_s"] for r in replies.values())
     return workers, per_image, replies
+
+
+#: Run on every worker by :func:`_check_imports`: a builtin (``eval``) and a
+#: string reach a worker whatever it can import, where a numbadn function could
+#: not even be unpickled (Dask then drops the message and the task waits forever).
+_IMPORT_PROBE = "__import__('numbadn').__version__"
+
+
+def _check_imports(client):
+    """Every worker imports numbadn, of the client's version; else an error naming
+    the worker and the cause."""
+    import numbadn
+    got = client.run(eval, _IMPORT_PROBE, on_error="return")
+    for w, v in sorted(got.items()):
+        if isinstance(v, BaseException):
+            raise RuntimeError(
+                f"worker {w} cannot run numbadn's tasks: importing numbadn there fails with "
+                f"{type(v).__name__}: {v}; install numbadn {numbadn.__version__} with its "
+                "dependencies (pip install 'numbadn[dask]') in every worker's environment")
+        if v != numbadn.__version__:
+            raise RuntimeError(f"worker {w} runs numbadn {v}, the client "
+                               f"{numbadn.__version__}: install the same version everywhere")
 
 
 def _identity_model(m):
