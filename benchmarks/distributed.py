@@ -16,7 +16,7 @@ set against **one process with W numba threads** (the same cores):
    ``distributed.fit``; the largest filter difference, bytes per round.
 
 Each workload gets ``images_per_task`` from its time per image on one thread
-(``numbadn.distributed._workers.images_per_task``: a task works about 0.2 s)
+(``numbadn.distributed._warm.images_per_task``: a task works about 0.2 s)
 and enough images that every worker has at least ``tasks_per_worker`` tasks
 (full mode: 8).  The one-process and cluster runs alternate, ``repeats``
 times, and medians are reported (the machine may be shared).  After each
@@ -56,7 +56,7 @@ import numbadn
 from numbadn import distributed as D
 from numbadn._jit import max_threads, threads
 from numbadn.data import load_images
-from numbadn.distributed import _workers as DW
+from numbadn.distributed import _warm as DW
 from numbadn.preprocess import contrast_normalize
 
 try:  # run as python -m benchmarks.distributed, or imported by the tests
@@ -152,12 +152,12 @@ def inference(client, net, Y, cfg, tmp, W):
     rows = {}
     for name, model, base, layer, one in (
             ("layer 1 inference", la1, Y, None,
-             lambda d: la1.infer(np.stack(d), n_threads=W)),
+             lambda d, t=W: la1.infer(np.stack(d), n_threads=t)),
             ("layer 2 inference (bottom-up: layer.infer on the scaled layer-1 maps)", la2, Y2,
-             None, lambda d: la2.infer(np.stack(d), n_threads=W)),
+             None, lambda d, t=W: la2.infer(np.stack(d), n_threads=t)),
             ("layer 2 inference (top-down: net.infer(images, layer=2), eqs. 10-11)", net, Y, 2,
-             lambda d: net.infer(d, layer=2, n_threads=W))):
-        t1 = one_thread_per_image(lambda y: one([y]), base[0])
+             lambda d, t=W: net.infer(d, layer=2, n_threads=t))):
+        t1 = one_thread_per_image(lambda y: one([y], 1), base[0])
         n, per_task = sizing(t1, W, cfg)
         data = cycle(base, n)
         store = os.path.join(tmp, "maps.zarr")

@@ -369,7 +369,7 @@ def test_a_lock_left_by_a_dead_process_is_taken_over(client, tmp_path, ims):
 
 def test_a_store_the_worker_does_not_see_is_named(tmp_path, ims):
     from numbadn.distributed._sources import _Arrays
-    from numbadn.distributed._workers import _warm_task
+    from numbadn.distributed._warm import _warm_task
     la = layer()
     with pytest.raises(FileNotFoundError, match="the store is not visible on this worker"):
         _warm_task(la, _Arrays(ims[:1]), str(tmp_path / "missing" / ".probe"), "t", 1, "fit",
@@ -383,7 +383,7 @@ def test_a_store_the_worker_does_not_see_is_named(tmp_path, ims):
 
 
 def test_images_per_task_gives_tasks_of_the_chosen_length():
-    from numbadn.distributed._workers import images_per_task as k
+    from numbadn.distributed._warm import images_per_task as k
     assert k(0.01, 10_000, 2) == 20  # 0.2 s of work per task
     assert k(1.0, 100, 4) == 1  # an image already takes longer
     assert k(0.01, 10, 2) == 5  # every worker gets a task

@@ -21,8 +21,8 @@ from ._cluster import (_chunks, _client, _gather, _identity, _nbytes, _require, 
 from ._sources import _check_image, _fit_source, load_image
 from ._store import (CHECKPOINT, _clear_cache, _create, _maps_path, _read_maps, _restore,
                      _save, _store_lock, _write_maps)
-from ._workers import images_per_task as auto_per_task
-from ._workers import prepare, stage
+from ._warm import images_per_task as auto_per_task
+from ._warm import prepare, stage
 
 #: Filter updates :func:`fit` offers.
 UPDATES = ("batch", "minibatch", "averaged")

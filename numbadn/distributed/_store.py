@@ -54,7 +54,7 @@ def _read_rows(path, idx):
     """Rows ``idx`` of the Zarr array at ``path``, one read per run of consecutive
     indices (zarr spends about 3 ms on every call: one call per image cost as
     much as layer 1's inference; measured in ``docs/scaling.md``)."""
-    from ._workers import stage
+    from ._warm import stage
     a = _open(path, mode="r")
     out = [None] * len(idx)
     with stage("zarr_read", len(idx)):
@@ -68,7 +68,7 @@ def _read_rows(path, idx):
 def _write_rows(path, idx, zs):
     """Rows ``idx`` of the Zarr array at ``path`` set to ``zs``, one write per run of
     consecutive indices."""
-    from ._workers import stage
+    from ._warm import stage
     a = _open(path, mode="r+")
     with stage("zarr_write", len(idx)):
         for i0, i1, pos in _runs(list(idx)):

@@ -14,8 +14,8 @@ from ._cluster import (_chunks, _client, _gather, _identity, _in_channels, _mode
 from ._sources import (_Arrays, _Files, _as_arrays, _check_image, _is_dask_array, _is_paths,
                        load_image)
 from ._store import _create, _open, _write_rows
-from ._workers import images_per_task as auto_per_task
-from ._workers import prepare, stage
+from ._warm import images_per_task as auto_per_task
+from ._warm import prepare, stage
 
 
 def _infer_one(model, y, layer, n_threads, options):
