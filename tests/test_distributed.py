@@ -415,7 +415,7 @@ def test_benchmark_sections_run_and_check_their_results(client, tmp_path, ims):
     net.fit(ims[:2], epochs=1, verbose=False)
     inf = B.inference(client, net, ims[:4], cfg, str(tmp_path), 2)
     assert len(inf) == 3 and all(r["bit_identical"] for r in inf.values())
-    assert all(r["workers"] == 2 and r["n_images"] == 4 for r in inf.values())
+    assert all(r["workers"] == 2 and 2 <= r["n_images"] <= 4 for r in inf.values())
     # the workers' stage times were read back (inference is the bulk of them)
     assert all(r["stages"]["infer_ms_per_image"] > 0 for r in inf.values())
     tr = B.training(client, net, ims[:4], cfg, str(tmp_path), 2)

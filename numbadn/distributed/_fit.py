@@ -283,7 +283,8 @@ def _fit(layer, images, epochs, store, client, update, batch_size, n_streams, sy
         start = _restore(ckpt, layer, settings)
     elif os.path.exists(ckpt):
         os.remove(ckpt)  # a fresh start: the old checkpoint would not match the new maps
-    workers, per_image, _ = prepare(client, layer, src, store, n_threads, "fit")
+    workers, per_image, _ = prepare(client, layer, src, store, n_threads, "fit",
+                                    time_image=images_per_task is None)
     if images_per_task is None:
         images_per_task = auto_per_task(per_image, n, len(workers))
     run = _Run(client, layer, src, store, n_threads, images_per_task, reduce_fanin, _fault,

@@ -147,7 +147,7 @@ def transform(model, images, store=None, *, client=None, layer=None, images_per_
     with _staged(store) as tmp:
         _create(tmp, (n,) + _out_shape(model, layer, first.shape), dtype)
         workers, per_image, _ = prepare(client, model, src, tmp, n_threads, "transform",
-                                        layer, options)
+                                        layer, options, time_image=images_per_task is None)
         if images_per_task is None:
             images_per_task = auto_per_task(per_image, n, len(workers))
         fm = client.submit(_identity, slim, pure=False)
