@@ -152,8 +152,8 @@ def prepare(client, model, src, probe_dir, n_threads, kind, layer=None, options=
 
     ``probe_dir``: a folder of the store the workers must see (None: no store
     to check).  ``time_image``: also time one real image, on the first worker
-    only (a second image per worker would cost each worker an image of work
-    per call: 12% of a 16-image top-down transform, measured).  Returns
+    only (timing one on every worker costs each worker an image of work per
+    call: 1/8 of a 16-image top-down transform on 2 workers).  Returns
     ``(workers, seconds of work per image or None, the replies)``.  Raises an
     error naming the worker and the cause when one cannot run numbadn's tasks
     or does not see the store."""
