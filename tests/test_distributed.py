@@ -333,6 +333,77 @@ def test_bad_inputs_are_named(client, tmp_path, ims):
                     client=client)
 
 
+# ------------------------------------------------------- one fit per store
+def test_a_second_fit_on_a_store_in_use_is_refused(client, tmp_path, ims):
+    started, out = threading.Event(), {}
+
+    def slow(idx, epoch):
+        time.sleep(0.3)
+
+    def run():
+        out["layer"] = fit(client, tmp_path, ims, epochs=2, update="batch", images_per_task=1,
+                           _fault=slow, callback=lambda la, e, c: started.set())
+    t = threading.Thread(target=run)
+    t.start()
+    assert started.wait(120)
+    with pytest.raises(RuntimeError, match=r"run is in use by another fit \(host .*, pid "
+                                           f"{os.getpid()}"):
+        fit(client, tmp_path, ims, epochs=1, images_per_task=1)
+    t.join(120)
+    assert np.array_equal(out["layer"].filters, reference(ims, update="batch").filters)
+    assert not (tmp_path / "run" / "fit.lock").exists()  # released
+
+
+def test_a_lock_left_by_a_dead_process_is_taken_over(client, tmp_path, ims):
+    import json
+    import socket
+    import subprocess
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "fit.lock").write_text(json.dumps(
+        dict(host=socket.gethostname(), pid=dead.pid, started="earlier")))
+    la = fit(client, tmp_path, ims, epochs=1, images_per_task=1)
+    assert np.array_equal(la.filters, reference(ims, epochs=1, update="batch").filters)
+
+
+def test_a_store_the_worker_does_not_see_is_named(tmp_path, ims):
+    from numbadn.distributed._sources import _Arrays
+    from numbadn.distributed._warm import _warm_task
+    la = layer()
+    with pytest.raises(FileNotFoundError, match="the store is not visible on this worker"):
+        _warm_task(la, _Arrays(ims[:1]), str(tmp_path / "missing" / ".probe"), "t", 1, "fit",
+                   None, {})
+    (tmp_path / ".probe").write_text("another")
+    with pytest.raises(FileNotFoundError, match="is another folder than the client's"):
+        _warm_task(la, _Arrays(ims[:1]), str(tmp_path / ".probe"), "t", 1, "fit", None, {})
+    (tmp_path / ".probe").write_text("t")
+    r = _warm_task(la, _Arrays(ims[:1]), str(tmp_path / ".probe"), "t", 1, "fit", None, {})
+    assert r["version"] == numbadn.__version__ and r["stages"]["image_s"] > 0
+
+
+def test_images_per_task_gives_tasks_of_the_chosen_length():
+    from numbadn.distributed._warm import images_per_task as k
+    assert k(0.01, 10_000, 2) == 20  # 0.2 s of work per task
+    assert k(1.0, 100, 4) == 1  # an image already takes longer
+    assert k(0.01, 10, 2) == 5  # every worker gets a task
+    assert k(0.01, 30, 4) == 8  # one task per worker: 8, 8, 8, 6 images
+    assert k(0.02, 90, 4) == 8  # 12 tasks of 8 (3 per worker), not 9 of 10 (3, 2, 2, 2)
+
+
+def test_a_failed_transform_leaves_no_array(client, tmp_path, ims):
+    la = reference(ims, epochs=1)
+    paths = []
+    for i, y in enumerate(ims):
+        paths.append(str(tmp_path / f"im{i}.npy"))
+        np.save(paths[-1], y[0])
+    np.save(paths[4], np.zeros((3, 3, 3, 3), np.float32))  # 4-D: not an image
+    with pytest.raises(ValueError, match=r"images\[4\]"):
+        D.transform(la, paths, tmp_path / "maps.zarr", client=client, loader=np.load,
+                    images_per_task=1)
+    assert sorted(p.name for p in tmp_path.iterdir() if "maps" in p.name) == []
+
+
 # ---------------------------------------------------------------- benchmark
 def test_benchmark_sections_run_and_check_their_results(client, tmp_path, ims):
     import sys
@@ -342,11 +413,19 @@ def test_benchmark_sections_run_and_check_their_results(client, tmp_path, ims):
     cfg = dict(B.CONFIGS["smoke"])
     net = numbadn.DeconvNet.paper(n_maps=(9, 45), random_state=0)
     net.fit(ims[:2], epochs=1, verbose=False)
-    inf = B.inference(client, net, ims[:4], cfg, str(tmp_path))
+    inf = B.inference(client, net, ims[:4], cfg, str(tmp_path), 2)
     assert len(inf) == 3 and all(r["bit_identical"] for r in inf.values())
-    tr = B.training(client, net, ims[:4], cfg, str(tmp_path))
+    assert all(r["workers"] == 2 and 2 <= r["n_images"] <= 4 for r in inf.values())
+    # the workers' stage times were read back (inference is the bulk of them)
+    assert all(r["stages"]["infer_ms_per_image"] > 0 for r in inf.values())
+    tr = B.training(client, net, ims[:4], cfg, str(tmp_path), 2)
     assert all(r["max_filter_difference"] <= 1e-5 for r in tr.values())
-    assert tr["layer 2"]["bytes_to_workers_per_epoch_per_worker"] == 3 * 45 * 9 * 49 * 4
+    assert tr["layer 2 batch epoch"]["bytes_to_workers_per_epoch_per_worker"] == \
+        3 * 45 * 9 * 49 * 4
+    assert B._worker_counts("1,2,16") == [1, 2, 16]
+    # every worker gets its tasks: 8 per worker in full mode
+    n, k = B.sizing(0.01, 16, B.CONFIGS["full"])
+    assert k == 20 and n == 8 * 16 * 20
 
 
 def test_the_model_sent_to_the_workers_carries_no_warm_start_maps(ims):

@@ -60,6 +60,8 @@ The package:
   their checks.
 * :mod:`._store` -- Zarr arrays, the workers' in-memory maps, checkpoints.
 * :mod:`._cluster` -- the Dask client and workers, and the models sent to them.
+* :mod:`._warm` -- every worker checked and warmed when a call starts, the
+  task size from the time per image measured there, the tasks' stage times.
 """
 from ._fit import UPDATES, fit
 from ._network import fit_network

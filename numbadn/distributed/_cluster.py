@@ -42,6 +42,23 @@ def _workers(client):
     return sorted(client.scheduler_info(**kw)["workers"])
 
 
+def _gather(client, futs):
+    """``client.gather(futs)``; a lost scheduler is named as such (Dask reports it
+    as cancelled futures or a closed connection)."""
+    import concurrent.futures
+    try:
+        return client.gather(futs)
+    except (concurrent.futures.CancelledError, OSError, TimeoutError) as e:
+        if client.status == "running" and not isinstance(e, OSError):
+            raise
+        addr = getattr(client.scheduler, "address", None) or "?"
+        raise ConnectionError(
+            f"lost the Dask scheduler {addr} ({type(e).__name__}: {e}): the work of the "
+            "current round is lost; the store keeps what was complete (for fit, the "
+            "checkpoint of the last finished epoch: rerun with resume=True once the "
+            "scheduler is back)") from e
+
+
 def _identity(x):
     return x
 

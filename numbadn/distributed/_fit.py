@@ -16,10 +16,13 @@ from ..kernels._steps import sum_abs_p
 from ..model import DeconvLayer
 from ..solvers._cg import cg
 from ..solvers.filters import filter_grad_sum, filter_gram_sum, normalize_planes, update_filters
-from ._cluster import _chunks, _client, _identity, _nbytes, _require, _slim, _sum_in_order, _workers
+from ._cluster import (_chunks, _client, _gather, _identity, _nbytes, _require, _slim,
+                       _sum_in_order, _workers)
 from ._sources import _check_image, _fit_source, load_image
 from ._store import (CHECKPOINT, _clear_cache, _create, _maps_path, _read_maps, _restore,
-                     _save, _write_maps)
+                     _save, _store_lock, _write_maps)
+from ._warm import images_per_task as auto_per_task
+from ._warm import prepare, stage
 
 #: Filter updates :func:`fit` offers.
 UPDATES = ("batch", "minibatch", "averaged")
@@ -44,18 +47,21 @@ def _infer_grad_task(layer, src, idx, store, run, epoch, n_threads, fault=None):
     Z0 = None if epoch == 0 else np.stack(_read_maps(store, (epoch - 1) % 2, run, epoch - 1,
                                                       idx))
     with threads(n_threads):
-        Z = layer.infer(Y, z0=Z0, n_threads=n_threads)
+        with stage("infer", len(idx)):
+            Z = layer.infer(Y, z0=Z0, n_threads=n_threads)
         zs = list(Z)
         _write_maps(store, epoch % 2, run, epoch, idx, zs)
-        costs = _image_costs(layer, Y, Z)
-        grad = filter_grad_sum(layer.filters, layer.connectivity, zs, ys)
+        with stage("cost", len(idx)):
+            costs = _image_costs(layer, Y, Z)
+        with stage("grad", len(idx)):
+            grad = filter_grad_sum(layer.filters, layer.connectivity, zs, ys)
     return costs, grad
 
 
 def _gram_task(d, g, idx, store, run, epoch, n_threads):
     """``sum_i Z_i^T Z_i d`` over images ``idx`` (their maps of ``epoch``)."""
     zs = _read_maps(store, epoch % 2, run, epoch, idx)
-    with threads(n_threads):
+    with threads(n_threads), stage("gram", len(idx)):
         return filter_gram_sum(d, g, zs)
 
 
@@ -92,8 +98,9 @@ class _Run:
     """The client's side of one distributed fit."""
 
     def __init__(self, client, layer, src, store, n_threads, images_per_task, fanin, fault,
-                 keep):
+                 keep, workers):
         self.client, self.layer, self.src, self.store = client, layer, src, os.fspath(store)
+        self.workers = workers  # refreshed every epoch: who the tasks are pinned to
         self.fanin = fanin
         self.n_threads, self.per_task, self.fault = n_threads, images_per_task, fault
         self.run = uuid.uuid4().hex if keep else None  # None: read every map from Zarr
@@ -107,7 +114,7 @@ class _Run:
         (loosely) to a worker so that it finds the maps it wrote in memory; their
         results summed in group order (:func:`_sum_in_order`): on the client for
         up to ``fanin`` groups, else in a tree of tasks of ``fanin`` parts each."""
-        workers = _workers(self.client)
+        workers = self.workers
         futs = []
         for gi, idx in enumerate(groups):
             # no worker known yet (a cluster still starting): let the scheduler choose
@@ -118,7 +125,7 @@ class _Run:
         while len(futs) > self.fanin:
             futs = [self.client.submit(_sum_in_order, *futs[a:a + self.fanin], pure=False)
                     for a in range(0, len(futs), self.fanin)]
-        parts = self.client.gather(futs)
+        parts = _gather(self.client, futs)
         self.bytes_in += sum(_nbytes(p) for p in parts)
         return _sum_in_order(*parts)
 
@@ -157,7 +164,7 @@ class _Run:
 
 
 def fit(layer, images, epochs=3, *, store, client=None, update="batch", batch_size=None,
-        n_streams=None, sync_every=None, images_per_task=4, n_threads=1, loader=load_image,
+        n_streams=None, sync_every=None, images_per_task=None, n_threads=1, loader=load_image,
         reduce_fanin=64, keep_maps_in_memory=True, resume=False, callback=None, verbose=False,
         _fault=None, _inputs_id=""):
     """Learn ``layer``'s filters (Algorithm 1) on a Dask cluster.
@@ -195,8 +202,12 @@ def fit(layer, images, epochs=3, *, store, client=None, update="batch", batch_si
         Streams with ``update="averaged"`` (default: the number of workers).
     sync_every : int, optional
         Images per stream between two averagings with ``update="averaged"``.
-    images_per_task : int
-        Images per task (batch and minibatch).
+    images_per_task : int, optional
+        Images per task (batch and minibatch).  None: as many as take about
+        0.2 s (the work per image is timed on the workers when the fit
+        starts), at most ``n / workers``, so that Dask's fixed cost per task
+        is small against the work.  Give a number to fix how the float sums
+        of each round are grouped (1: bit for bit the sums of one process).
     n_threads : int
         Numba threads per task (1 by default; run one Dask thread per core).
     loader : callable
@@ -237,13 +248,24 @@ def fit(layer, images, epochs=3, *, store, client=None, update="batch", batch_si
     epochs = V.check_int("epochs", epochs, 0)
     if update not in UPDATES:
         raise ValueError(f"update must be one of {UPDATES}, got {update!r}")
-    images_per_task = V.check_int("images_per_task", images_per_task, 1)
+    if images_per_task is not None:
+        images_per_task = V.check_int("images_per_task", images_per_task, 1)
     n_threads = check_n_threads(n_threads)
     reduce_fanin = V.check_int("reduce_fanin", reduce_fanin, 2)
     if store is None:
         raise ValueError("store is None: give a folder that the client and the workers see")
     store = os.path.abspath(os.fspath(store))
     client = _client(client)
+    os.makedirs(store, exist_ok=True)
+    with _store_lock(store):
+        return _fit(layer, images, epochs, store, client, update, batch_size, n_streams,
+                    sync_every, images_per_task, n_threads, loader, reduce_fanin,
+                    keep_maps_in_memory, resume, callback, verbose, _fault, _inputs_id)
+
+
+def _fit(layer, images, epochs, store, client, update, batch_size, n_streams, sync_every,
+         images_per_task, n_threads, loader, reduce_fanin, keep_maps_in_memory, resume,
+         callback, verbose, _fault, _inputs_id):
     src, shape = _fit_source(client, layer, images, store, loader)
     n = len(src)
     if update == "minibatch":
@@ -264,12 +286,18 @@ def fit(layer, images, epochs=3, *, store, client=None, update="batch", batch_si
                     sync_every=sync_every or 0, n=n, shape=list(shape), lam=layer.lam,
                     p=layer.p, n_maps=layer.n_maps, filter_size=list(layer.filter_size),
                     dtype=str(layer.dtype), inputs=_inputs_id)
-    run = _Run(client, layer, src, store, n_threads, images_per_task, reduce_fanin, _fault,
-               bool(keep_maps_in_memory))
     start = 0
     ckpt = os.path.join(store, CHECKPOINT)
     if resume and os.path.exists(ckpt):
         start = _restore(ckpt, layer, settings)
+    elif os.path.exists(ckpt):
+        os.remove(ckpt)  # a fresh start: the old checkpoint would not match the new maps
+    workers, per_image, _ = prepare(client, layer, src, store, n_threads, "fit",
+                                    time_image=images_per_task is None)
+    if images_per_task is None:
+        images_per_task = auto_per_task(per_image, n, len(workers))
+    run = _Run(client, layer, src, store, n_threads, images_per_task, reduce_fanin, _fault,
+               bool(keep_maps_in_memory), workers)
     maps_shape = (n, layer.n_maps) + tuple(s + k - 1 for s, k in zip(shape[1:],
                                                                       layer.filter_size))
     for b in (0, 1):
@@ -281,11 +309,14 @@ def fit(layer, images, epochs=3, *, store, client=None, update="batch", batch_si
                 sync_every, ckpt, settings, verbose, callback)
     finally:
         try:  # the workers' copies of the maps (Zarr keeps them)
-            client.run(_clear_cache)
+            if client.status == "running":
+                client.run(_clear_cache)
         except Exception:  # noqa: BLE001 - never hide the error that ended the fit
             pass
     layer.distributed_stats_ = dict(bytes_to_workers=run.bytes_out,
-                                    bytes_to_client=run.bytes_in, rounds=run.rounds)
+                                    bytes_to_client=run.bytes_in, rounds=run.rounds,
+                                    images_per_task=images_per_task, workers=len(workers),
+                                    seconds_per_image=per_image)
     return layer
 
 
@@ -294,6 +325,9 @@ def _epochs(run, layer, n, start, epochs, update, images_per_task, batch_size, n
     for epoch in range(start, epochs):
         t0 = time.perf_counter()
         r0 = run.rounds
+        run.epoch = epoch
+        if epoch > start:
+            run.workers = _workers(run.client) or run.workers
         if update == "batch":
             costs = run.step(_chunks(range(n), images_per_task), epoch)
         elif update == "minibatch":

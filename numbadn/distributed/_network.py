@@ -13,7 +13,8 @@ from ..model import DeconvNet
 from ._cluster import _chunks, _client, _identity, _require, _slim
 from ._fit import fit
 from ._sources import _Files, _Zarr, _check_image, _is_paths, load_image
-from ._store import _checkpoint_inputs_match, _create, _maps_path, _open
+from ._store import (_checkpoint_inputs_match, _create, _maps_path, _open, _read_rows,
+                     _store_lock, _write_rows)
 
 
 def _stats_task(store, buf, idx, K, seed, sample):
@@ -22,27 +23,27 @@ def _stats_task(store, buf, idx, K, seed, sample):
     ``DeconvNet``'s activation statistics count them."""
     from ..model.sampling import ActivationStats
     acc = ActivationStats(K, seed=seed)
-    a = _open(_maps_path(store, buf), mode="r")
-    for i in idx:
-        acc.add(np.asarray(a[i]))
+    for z in _read_rows(_maps_path(store, buf), idx):
+        acc.add(z)
     return acc.maxima, acc.counts, acc.seen, acc.total, acc.values
 
 
 def _inputs_task(net, src, idx, out, upto, n_threads):
     """The inputs of layer ``upto + 1``: each image through the trained layers
     below, each layer's maps times its scale (as ``DeconvNet.fit`` computes them)."""
-    a = _open(out, mode="r+")
     K0 = net.layers[0].in_channels
+    us = []
     with threads(n_threads):
         for i, y in zip(idx, src.load(idx)):
             u = _check_image(y, i, K0, net.layers[0].dtype)
             for li in range(upto):
                 u = net.layers[li].infer(u, n_threads=n_threads) * u.dtype.type(net.scales_[li])
-            a[i] = u
+            us.append(u)
+    _write_rows(out, idx, us)
     return len(idx)
 
 
-def fit_network(net, images, epochs=3, *, store, client=None, images_per_task=4, n_threads=1,
+def fit_network(net, images, epochs=3, *, store, client=None, images_per_task=None, n_threads=1,
                 loader=load_image, verbose=False, **fit_options):
     """Train every layer of ``net`` in turn, bottom-up, on a Dask cluster (as
     :meth:`DeconvNet.fit`, each layer by :func:`fit`).
@@ -75,7 +76,6 @@ def fit_network(net, images, epochs=3, *, store, client=None, images_per_task=4,
     net
     """
     _require()
-    from ..model.sampling import STATS_SAMPLE
     if not isinstance(net, DeconvNet):
         raise TypeError(f"net must be a DeconvNet, got {type(net).__name__}")
     if store is None:
@@ -83,8 +83,19 @@ def fit_network(net, images, epochs=3, *, store, client=None, images_per_task=4,
     store = os.path.abspath(os.fspath(store))
     epochs = V.check_int("epochs", epochs, 1)
     client = _client(client)
+    os.makedirs(store, exist_ok=True)
+    with _store_lock(store):  # a second fit_network on it would rewrite the inputs
+        _fit_layers(net, images, epochs, store, client, images_per_task, n_threads, loader,
+                    verbose, fit_options)
+    return net
+
+
+def _fit_layers(net, images, epochs, store, client, images_per_task, n_threads, loader,
+                verbose, fit_options):
+    from ..model.sampling import STATS_SAMPLE
     net.trained_, net.scales_, net.stats_, net._image_ids = 0, [], [], []
     inputs, src = images, None
+    n = shape = per_task = None  # known after layer 1
     for li, la in enumerate(net.layers):
         lstore = os.path.join(store, f"layer{li + 1}")
         if li:
@@ -97,7 +108,7 @@ def fit_network(net, images, epochs=3, *, store, client=None, images_per_task=4,
             fn = client.submit(_identity, _slim(net), pure=False)
             client.gather([client.submit(_inputs_task, fn, src.part(idx), idx, path, li,
                                          n_threads, pure=False)
-                           for idx in _chunks(range(n), images_per_task)])
+                           for idx in _chunks(range(n), per_task)])
             inputs = _Zarr(path, n)
         if verbose:
             print(f"layer {li + 1}/{len(net.layers)}")
@@ -119,13 +130,14 @@ def fit_network(net, images, epochs=3, *, store, client=None, images_per_task=4,
             first = client.submit(src.load, [0], pure=False).result()[0]
             shape = _check_image(first, 0, la.in_channels, la.dtype).shape
         buf = (epochs - 1) % 2  # the buffer of the last epoch's maps
+        # the size fit chose (or was given) serves the layer's other tasks too
+        per_task = la.distributed_stats_["images_per_task"]
         parts = client.gather([client.submit(_stats_task, lstore, buf, idx, la.n_maps, li,
                                              STATS_SAMPLE, pure=False)
-                               for idx in _chunks(range(n), images_per_task)])
+                               for idx in _chunks(range(n), per_task)])
         net.scales_.append(_pooled_scale(parts))
         net.stats_.append(_pooled_histograms(parts, la.n_maps, li, STATS_SAMPLE))
         net.trained_ = li + 1
-    return net
 
 
 def _inputs_id(net, li):

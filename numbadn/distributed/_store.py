@@ -40,6 +40,41 @@ def _maps_path(store, buf):
     return os.path.join(os.fspath(store), f"maps{buf}")
 
 
+def _runs(idx):
+    """``idx`` cut into runs of consecutive indices: [(start, stop, positions), ...]."""
+    out, a = [], 0
+    for b in range(1, len(idx) + 1):
+        if b == len(idx) or idx[b] != idx[b - 1] + 1:
+            out.append((idx[a], idx[b - 1] + 1, range(a, b)))
+            a = b
+    return out
+
+
+def _read_rows(path, idx):
+    """Rows ``idx`` of the Zarr array at ``path``, one read per run of consecutive
+    indices (zarr spends about 3 ms on every call: one call per image cost as
+    much as layer 1's inference; measured in ``docs/scaling.md``)."""
+    from ._warm import stage
+    a = _open(path, mode="r")
+    out = [None] * len(idx)
+    with stage("zarr_read", len(idx)):
+        for i0, i1, pos in _runs(list(idx)):
+            block = np.asarray(a[i0:i1])
+            for p, z in zip(pos, block):
+                out[p] = z
+    return out
+
+
+def _write_rows(path, idx, zs):
+    """Rows ``idx`` of the Zarr array at ``path`` set to ``zs``, one write per run of
+    consecutive indices."""
+    from ._warm import stage
+    a = _open(path, mode="r+")
+    with stage("zarr_write", len(idx)):
+        for i0, i1, pos in _runs(list(idx)):
+            a[i0:i1] = np.stack([zs[p] for p in pos])
+
+
 def _read_maps(store, buf, run, epoch, idx):
     """Maps of images ``idx`` at ``epoch``: from this worker's memory when it
     wrote them, else from Zarr (a task rescheduled after a worker died)."""
@@ -52,16 +87,13 @@ def _read_maps(store, buf, run, epoch, idx):
             else:
                 missing.append(i)
     if missing:
-        a = _open(_maps_path(store, buf), mode="r")
-        for i in missing:
-            out[i] = np.asarray(a[i])
+        for i, z in zip(missing, _read_rows(_maps_path(store, buf), missing)):
+            out[i] = z
     return [out[i] for i in idx]
 
 
 def _write_maps(store, buf, run, epoch, idx, zs):
-    a = _open(_maps_path(store, buf), mode="r+")
-    for i, z in zip(idx, zs):
-        a[i] = z
+    _write_rows(_maps_path(store, buf), idx, zs)
     if run is None:  # keep_maps_in_memory=False
         return
     with _CACHE_LOCK:
@@ -76,6 +108,65 @@ def _clear_cache():
         n = len(_CACHE)
         _CACHE.clear()
     return n
+
+
+# ------------------------------------------------------------ one fit per store
+#: The file that marks a store as in use by a running fit.
+LOCK = "fit.lock"
+
+
+class _store_lock:
+    """``store/fit.lock`` while a fit runs: a second fit on the same store (which
+    would overwrite the inputs and maps the first one reads) is refused, naming
+    the first one.  A lock left by a dead process on this host is taken over."""
+
+    def __init__(self, store):
+        self.path = os.path.join(os.fspath(store), LOCK)
+
+    def __enter__(self):
+        import json
+        import socket
+        import time
+        me = dict(host=socket.gethostname(), pid=os.getpid(),
+                  started=time.strftime("%Y-%m-%d %H:%M:%S"))
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                try:
+                    with open(self.path) as fh:
+                        other = json.load(fh)
+                except (OSError, ValueError):
+                    other = {}
+                if other.get("host") == me["host"] and not _alive(other.get("pid")):
+                    os.remove(self.path)  # its fit died without cleaning up
+                    continue
+                raise RuntimeError(
+                    f"{os.path.dirname(self.path)} is in use by another fit (host "
+                    f"{other.get('host', '?')}, pid {other.get('pid', '?')}, started "
+                    f"{other.get('started', '?')}): give another store, wait for it to "
+                    f"end, or delete {self.path} if that fit is no longer running") from None
+            with os.fdopen(fd, "w") as fh:
+                json.dump(me, fh)
+            self.me = me
+            return self
+        raise RuntimeError(f"could not take {self.path}")  # pragma: no cover - a race
+
+    def __exit__(self, *exc):
+        try:
+            os.remove(self.path)
+        except OSError:
+            pass
+
+
+def _alive(pid):
+    try:
+        os.kill(int(pid), 0)
+    except (TypeError, ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 # ------------------------------------------------------------ checkpoints

@@ -1,6 +1,7 @@
 """:func:`transform`: feature maps of many images, inferred on the workers."""
 from __future__ import annotations
 
+import contextlib
 import os
 
 import numpy as np
@@ -8,11 +9,13 @@ import numpy as np
 from .. import _validation as V
 from .._jit import check_n_threads, threads
 from ..model import DeconvLayer, DeconvNet
-from ._cluster import (_chunks, _client, _identity, _in_channels, _model_dtype, _out_shape,
-                       _require, _slim)
+from ._cluster import (_chunks, _client, _gather, _identity, _in_channels, _model_dtype,
+                       _out_shape, _require, _slim)
 from ._sources import (_Arrays, _Files, _as_arrays, _check_image, _is_dask_array, _is_paths,
                        load_image)
-from ._store import _create, _open
+from ._store import _create, _open, _write_rows
+from ._warm import images_per_task as auto_per_task
+from ._warm import prepare, stage
 
 
 def _infer_one(model, y, layer, n_threads, options):
@@ -23,12 +26,15 @@ def _infer_one(model, y, layer, n_threads, options):
 
 def _transform_task(model, src, idx, out, layer, n_threads, options, dtype):
     """Infer images ``idx`` of ``src`` and write their maps to the Zarr array ``out``."""
-    a = _open(out, mode="r+")
     K0 = _in_channels(model)
+    zs = []
     with threads(n_threads):  # also for any kernel the model runs without n_threads
         for i, y in zip(idx, src.load(idx)):
             y = _check_image(y, i, K0, _model_dtype(model))
-            a[i] = _infer_one(model, y, layer, n_threads, options).astype(dtype, copy=False)
+            with stage("infer", 1):
+                zs.append(_infer_one(model, y, layer, n_threads, options).astype(dtype,
+                                                                                copy=False))
+    _write_rows(out, idx, zs)  # one zarr call for the task's consecutive images
     return len(idx)
 
 
@@ -41,7 +47,7 @@ def _transform_block(block, model, layer, n_threads, options, dtype):
                          for i, y in enumerate(block)])
 
 
-def transform(model, images, store=None, *, client=None, layer=None, images_per_task=4,
+def transform(model, images, store=None, *, client=None, layer=None, images_per_task=None,
               n_threads=1, loader=load_image, dtype=np.float32, **options):
     """Feature maps of many images, inferred on the workers of a Dask cluster.
 
@@ -59,14 +65,18 @@ def transform(model, images, store=None, *, client=None, layer=None, images_per_
         of its first axis).
     store : str or path, optional
         Zarr array to write: shape ``(n, K, M, N)``, one chunk per image.
-        Needed except for a Dask array input.
+        Needed except for a Dask array input.  Written under a temporary name
+        next to it and renamed when complete: an error or an interruption
+        leaves no half-written array at ``store`` (an older array there is
+        replaced only by a complete one).
     client : distributed.Client, optional
         Default: the running client.
     layer : int, optional
         For a DeconvNet, which layer's maps (default: the top trained one).
-    images_per_task : int
-        Images per task.  Dask spends a fixed time on every task (measured
-        in ``docs/scaling.md``): give each task at least ~100 times that in work.
+    images_per_task : int, optional
+        Images per task.  None: as many as take about 0.2 s (timed on the
+        workers when the call starts: Dask spends a fixed time on every task,
+        measured in ``docs/scaling.md``), at most ``n / workers``.
     n_threads : int
         Numba threads per task (1: one Dask thread per core does the rest).
     loader : callable
@@ -86,7 +96,8 @@ def transform(model, images, store=None, *, client=None, layer=None, images_per_
     _require()
     if not isinstance(model, (DeconvLayer, DeconvNet)):
         raise TypeError(f"model must be a DeconvLayer or DeconvNet, got {type(model).__name__}")
-    images_per_task = V.check_int("images_per_task", images_per_task, 1)
+    if images_per_task is not None:
+        images_per_task = V.check_int("images_per_task", images_per_task, 1)
     n_threads = check_n_threads(n_threads)
     if np.dtype(dtype) not in (np.float32, np.float64):
         raise TypeError(f"dtype must be float32 or float64, got {np.dtype(dtype)}")
@@ -116,7 +127,8 @@ def transform(model, images, store=None, *, client=None, layer=None, images_per_
             return lazy
         client = _client(client)
         lazy = lazy.rechunk({0: 1})
-        client.compute(lazy.to_zarr(os.fspath(store), overwrite=True, compute=False)).result()
+        with _staged(store) as tmp:
+            client.compute(lazy.to_zarr(tmp, overwrite=True, compute=False)).result()
         return _open(store, mode="r")
     if store is None:
         raise ValueError("store is None: give the path of the Zarr array to write")
@@ -132,11 +144,44 @@ def transform(model, images, store=None, *, client=None, layer=None, images_per_
                for i, y in enumerate(ims)]
         src = _Arrays(ims)
     n = len(src)
-    out = _create(store, (n,) + _out_shape(model, layer, first.shape), dtype)
-    fm = client.submit(_identity, slim, pure=False)
-    futs = [client.submit(_transform_task, fm, src.part(idx), idx, os.fspath(store), layer,
-                          n_threads, options, np.dtype(dtype), pure=False)
-            for idx in _chunks(range(n), images_per_task)]
-    client.gather(futs)
-    del out
+    with _staged(store) as tmp:
+        _create(tmp, (n,) + _out_shape(model, layer, first.shape), dtype)
+        workers, per_image, _ = prepare(client, model, src, tmp, n_threads, "transform",
+                                        layer, options, time_image=images_per_task is None)
+        if images_per_task is None:
+            images_per_task = auto_per_task(per_image, n, len(workers))
+        fm = client.submit(_identity, slim, pure=False)
+        futs = []
+        for k, idx in enumerate(_chunks(range(n), images_per_task)):
+            futs.append(client.submit(_transform_task, fm, src.part(idx), idx, tmp, layer,
+                                      n_threads, options, np.dtype(dtype), pure=False,
+                                      workers=[workers[k % len(workers)]],
+                                      allow_other_workers=True))
+        _gather(client, futs)
     return _open(store, mode="r")
+
+
+@contextlib.contextmanager
+def _staged(store):
+    """A temporary path next to ``store`` to write the array into, renamed to
+    ``store`` when the body ends without error (removed otherwise)."""
+    import shutil
+    import uuid
+    store = os.path.abspath(os.fspath(store))
+    if os.path.exists(store) and not _is_zarr(store):
+        raise FileExistsError(f"store {store} exists and is not a Zarr array: give a new "
+                              "path (transform replaces only a Zarr array)")
+    tmp = f"{store}.partial-{uuid.uuid4().hex[:8]}"
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if os.path.exists(store):
+        shutil.rmtree(store)
+    os.rename(tmp, store)
+
+
+def _is_zarr(path):
+    return os.path.isdir(path) and any(os.path.exists(os.path.join(path, m)) for m in
+                                       ("zarr.json", ".zarray"))
