@@ -27,12 +27,13 @@ Example
 ...                     SPMClassifier(features="dn-1+2"))          # doctest: +SKIP
 >>> clf.fit(train_images, train_labels).score(test_images, test_labels)  # doctest: +SKIP
 """
-from ._common import FEATURES, FOOTNOTE4, PATCH, POOL  # noqa: F401
+from ._common import FEATURES, FOOTNOTE4, GEOMETRY, NORMALIZE, PATCH, POOL  # noqa: F401
 from .descriptors import (DenseSIFT, DNDescriptors, ImageDescriptors,  # noqa: F401
-                          footnote4_net, pretrained_model)
+                          footnote4_net, normalize_descriptors, pretrained_model)
 from .spm import (SPMClassifier, intersection_kernel, pyramid_weights,  # noqa: F401
                   spatial_pyramid)
 
 __all__ = ["DNDescriptors", "DenseSIFT", "SPMClassifier", "ImageDescriptors",
            "spatial_pyramid", "pyramid_weights", "intersection_kernel", "pretrained_model",
-           "footnote4_net", "FOOTNOTE4", "PATCH", "POOL", "FEATURES"]
+           "footnote4_net", "normalize_descriptors", "FOOTNOTE4", "PATCH", "POOL", "FEATURES",
+           "NORMALIZE", "GEOMETRY"]

@@ -201,11 +201,10 @@ class SPMClassifier(ClassifierMixin, Base):
         norms = {s: _squared_norms(self.vocabularies_[s]) for s in sets}
         rows = []
         for d in descs:
-            pos = d.positions
             parts = []
             for s in sets:
                 C, c2 = self.vocabularies_[s], norms[s]
-                parts.append(spatial_pyramid(_nearest(d[s], C, c2), pos, d.shape,
+                parts.append(spatial_pyramid(_nearest(d[s], C, c2), d.locations(s), d.shape,
                                              C.shape[0], self.levels))
             rows.append(np.concatenate(parts))
         self._tick("quantize", t0)
