@@ -327,3 +327,18 @@ def test_the_classifier_is_a_scikit_learn_classifier(net):
     y = np.array([0] * 6 + [1] * 6)
     scores = cross_val_score(R.SPMClassifier("dn-1", n_words=8), D, y, cv=3)
     assert scores.tolist() == [1.0, 1.0, 1.0]
+
+
+def test_given_vocabularies_skip_kmeans_and_concatenate_the_layers_pyramids(net):
+    D = R.DNDescriptors(model=net).fit().transform(stripes(4, True, seed=17)
+                                                   + stripes(4, False, seed=18))
+    y = [0] * 4 + [1] * 4
+    c1 = R.SPMClassifier("dn-1", n_words=8, random_state=1).fit(D, y)
+    c2 = R.SPMClassifier("dn-2", n_words=8, random_state=2).fit(D, y)
+    both = R.SPMClassifier("dn-1+2", n_words=8, vocabularies={**c1.vocabularies_,
+                                                               **c2.vocabularies_}).fit(D, y)
+    assert "kmeans" not in both.timings_
+    np.testing.assert_array_equal(both.train_pyramids_,
+                                  np.hstack([c1.train_pyramids_, c2.train_pyramids_]))
+    with pytest.raises(ValueError, match="expected"):
+        R.SPMClassifier("dn-1", n_words=9, vocabularies=c1.vocabularies_).fit(D, y)
