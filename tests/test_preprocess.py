@@ -121,9 +121,13 @@ def test_contrast_normalize_other_window_matches_reference(small):
 
 def test_contrast_normalize_colour_planes_then_joint_rescale():
     img = np.random.default_rng(4).random((3, 9, 12))
-    got = contrast_normalize(img)
+    got = contrast_normalize(img, std_floor="mean")
     want = naive_contrast_normalize(img, floor="mean")
     assert got.shape == (3, 5, 8)
+    # the default is the toolbox's grey path: 0..255 pixels, floor 1
+    np.testing.assert_allclose(contrast_normalize(img),
+                               naive_contrast_normalize(255 * img, floor=1.0),
+                               rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 
 
