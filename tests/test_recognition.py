@@ -340,5 +340,8 @@ def test_given_vocabularies_skip_kmeans_and_concatenate_the_layers_pyramids(net)
     assert "kmeans" not in both.timings_
     np.testing.assert_array_equal(both.train_pyramids_,
                                   np.hstack([c1.train_pyramids_, c2.train_pyramids_]))
+    np.testing.assert_array_equal(both.pyramids(D[:3]),
+                                  np.hstack([c1.pyramids(D[:3]), c2.pyramids(D[:3])]))
+    np.testing.assert_array_equal(c1.pyramids(D), c1.train_pyramids_)
     with pytest.raises(ValueError, match="expected"):
         R.SPMClassifier("dn-1", n_words=9, vocabularies=c1.vocabularies_).fit(D, y)

@@ -297,6 +297,13 @@ class SPMClassifier(ClassifierMixin, Base):
         if not hasattr(self, "svc_"):
             raise NotFittedError("this SPMClassifier is not fitted yet: call fit first")
 
+    def pyramids(self, X):
+        """The spatial pyramids of ``X`` (images or :class:`ImageDescriptors`) with the
+        fitted vocabularies: (n, D) float32, descriptor sets concatenated in order (the
+        kernel's input; ``train_pyramids_`` are the training images')."""
+        self._check_fitted()
+        return self._pyramids(self._descriptors(X))
+
     def decision_function(self, X):
         return self.svc_.decision_function(self._test_kernel(X))
 
