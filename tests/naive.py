@@ -9,6 +9,8 @@ Shapes follow the package: ``y`` (K0, P, Q), ``z`` (K1, P+h-1, Q+w-1),
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.signal import convolve2d
@@ -259,3 +261,57 @@ def dense_grad(K, M, N):
             r[i], r[j] = 1.0, -1.0
             rows.append(r)
     return np.stack(rows)
+
+
+# --------------------------------------------------------------- recognition (Table 1)
+def toolbox_normalize(D):
+    """The toolbox's descriptor normalisation, row by row, as its files read:
+    rescale_row_0_1.m (minus the row's min, divided by the new max), then Lazebnik's
+    sp_normalize_sift (rows of norm > 1 only: L2, clip at 0.2, L2).  Constant rows,
+    which the toolbox turns into NaN, become zeros."""
+    out = []
+    for row in np.asarray(D, np.float64):
+        row = row - row.min()
+        if row.max() == 0:
+            out.append(np.zeros_like(row))
+            continue
+        row = row / row.max()
+        n = math.sqrt(sum(v * v for v in row))
+        if n > 1:
+            row = np.minimum(row / n, 0.2)
+            row = row / math.sqrt(sum(v * v for v in row))
+        out.append(row)
+    return np.array(out)
+
+
+def dn_descriptors(absz, stride, layer, geometry="toolbox"):
+    """Footnote 5's descriptors of one image's |maps| (K, P, Q), patch by patch, as
+    the toolbox's dessimate_spread.m -> pooling by 4 -> make_descriptors.m do it.
+
+    Each 16x16 patch (top-left corners every ``stride`` pixels, raster order) is
+    pooled into its 4x4 cells of 4x4 pixels (sums).  Layer 1: one descriptor of the
+    4x4 cells (gridSize [4 4]).  Layer 2, geometry "toolbox": four descriptors of 2x2
+    cells (gridSize [2 2]), the patch's corners in raster order; "patch": one of 2x2
+    cells of 8x8 pixels.  Values in (map, cell row, cell column) order.  Returns
+    (descriptors, centres)."""
+    K, P, Q = absz.shape
+    rows, centres = [], []
+    for r in range(0, P - 16 + 1, stride):
+        for c in range(0, Q - 16 + 1, stride):
+            patch = absz[:, r:r + 16, c:c + 16]
+            cells = np.array([[[patch[k, 4 * i:4 * i + 4, 4 * j:4 * j + 4].sum()
+                                for j in range(4)] for i in range(4)] for k in range(K)])
+            if layer == 1:
+                rows.append(cells.ravel())
+                centres.append((r + 7.5, c + 7.5))
+            elif geometry == "patch":
+                big = np.array([[[patch[k, 8 * i:8 * i + 8, 8 * j:8 * j + 8].sum()
+                                  for j in range(2)] for i in range(2)] for k in range(K)])
+                rows.append(big.ravel())
+                centres.append((r + 7.5, c + 7.5))
+            else:
+                for u in range(2):
+                    for v in range(2):
+                        rows.append(cells[:, 2 * u:2 * u + 2, 2 * v:2 * v + 2].ravel())
+                        centres.append((r + 8 * u + 3.5, c + 8 * v + 3.5))
+    return np.array(rows), np.array(centres)

@@ -126,3 +126,25 @@ def test_table1_score_is_the_mean_per_class_accuracy():
     y = np.repeat(np.arange(4), [5, 10, 20, 3])
     pred = np.where(g.random(y.size) < 0.6, y, g.integers(0, 4, y.size))
     assert T.per_class_accuracy(y, pred) == pytest.approx(balanced_accuracy_score(y, pred))
+
+
+def test_table1_verdicts_are_three_valued_from_paired_tests_over_splits():
+    """A clear lead over 10 splits holds, a clear deficit does not hold, noise around
+    zero is not supported; the best-feature claim needs DN-(1+2) above both layers."""
+    import table1_recognition as T
+    g = np.random.default_rng(3)
+    base = 70 + g.normal(0, 2, 10)
+
+    def run(sift_shift, dn1_shift, dn2_shift, noise=0.3):
+        acc = {"dn-1+2": {15: list(base)},
+               "sift": {15: list(base - sift_shift + g.normal(0, noise, 10))},
+               "dn-1": {15: list(base - dn1_shift + g.normal(0, noise, 10))},
+               "dn-2": {15: list(base - dn2_shift + g.normal(0, noise, 10))}}
+        res = {f: {15: {"mean": float(np.mean(v[15]))}} for f, v in acc.items()}
+        return [c[1] for c in T.claims(acc, res, 15)], T.claims(acc, res, 15)
+
+    (beats, best), c = run(2.0, 2.0, 3.0)
+    assert (beats, best) == ("holds", "holds")
+    assert "Wilcoxon" in c[0][3] and "10 splits" in c[0][3]
+    assert run(-2.0, 2.0, -3.0)[0] == ["does not hold", "does not hold"]
+    assert run(0.0, 0.0, 3.0, noise=2.0)[0] == ["not supported", "not supported"]

@@ -91,6 +91,20 @@ def test_contrast_normalize_matches_loop_reference(small, floor):
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("mode", ["valid", "same"])
+def test_toolbox_floor_is_the_grey_path_on_0_255_pixels_with_a_floor_of_1(small, mode):
+    """std_floor='toolbox': CreateImages.m's grey path, pixels on 0..255 and floor 1."""
+    got, info = contrast_normalize(small, mode=mode, std_floor="toolbox", return_info=True)
+    want = naive_contrast_normalize(255.0 * small, floor=1.0, mode=mode)
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+    assert info.std_floor[0] == pytest.approx(1 / 255)
+    # the strong normalisation: most pixels of a photograph are divided (the colour
+    # path's floor of 1 on [0, 1] divides none)
+    img = load_images("city", dtype=np.float64)[0]
+    _, info = contrast_normalize(img, std_floor="toolbox", return_info=True)
+    assert (info.divisor > info.std_floor[0]).mean() > 0.8
+
+
 def test_contrast_normalize_same_mode_matches_mirrored_reference(small):
     got = contrast_normalize(small, mode="same", std_floor="mean")
     want = naive_contrast_normalize(small, floor="mean", mode="same")
@@ -107,9 +121,13 @@ def test_contrast_normalize_other_window_matches_reference(small):
 
 def test_contrast_normalize_colour_planes_then_joint_rescale():
     img = np.random.default_rng(4).random((3, 9, 12))
-    got = contrast_normalize(img)
+    got = contrast_normalize(img, std_floor="mean")
     want = naive_contrast_normalize(img, floor="mean")
     assert got.shape == (3, 5, 8)
+    # the default is the toolbox's grey path: 0..255 pixels, floor 1
+    np.testing.assert_allclose(contrast_normalize(img),
+                               naive_contrast_normalize(255 * img, floor=1.0),
+                               rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 
 
@@ -222,7 +240,7 @@ def test_contrast_normalize_rejects_bad_input(small):
         contrast_normalize(small, sigma=0)
     with pytest.raises(ValueError, match="mode"):
         contrast_normalize(small, mode="full")
-    with pytest.raises(ValueError, match="std_floor"):
+    with pytest.raises(ValueError, match="'toolbox'"):
         contrast_normalize(small, std_floor="max")
     with pytest.raises(ValueError, match="std_floor"):
         contrast_normalize(small, std_floor=-1.0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import naive
 from numbadn import recognition as R
 from numbadn.kernels import _spm
 
@@ -109,29 +110,61 @@ def test_dn_descriptors_have_footnote5_dimensions_and_grid(net):
     ims = [rng(6).random((84, 84)).astype(np.float32), rng(7).random((50, 41)).astype(np.float32)]
     d84, d50 = dn.transform(ims)
     assert d84.grid == (35, 35) and d84["dn-1"].shape == (1225, 128)
-    assert d84["dn-2"].shape == (1225, 144)
+    assert d84["dn-2"].shape == (4 * 1225, 144)               # the toolbox: 4 per patch
+    assert d84.with_options(geometry="patch")["dn-2"].shape == (1225, 144)
     assert d50.grid == (18, 13) and d50["dn-1"].shape == (18 * 13, 128)
     np.testing.assert_allclose(d84.positions[0], [7.5, 7.5])
     np.testing.assert_allclose(d84.positions[36], [9.5, 9.5])  # row 1, column 1
+    np.testing.assert_allclose(d84.locations("dn-2")[:4], [[3.5, 3.5], [3.5, 11.5],
+                                                           [11.5, 3.5], [11.5, 11.5]])
     assert set(dn.timings_) == {"inference", "pooling"}
 
 
-def test_dn_descriptors_are_pooled_absolute_activations_of_the_cropped_maps(net):
+def _abs_maps(net, im):
+    """|layer-1| and |layer-2| maps of a grey image, cropped to its extent."""
     from numbadn.preprocess import contrast_normalize
-    im = rng(8).random((36, 30)).astype(np.float32)
-    d = R.DNDescriptors(model=net, n_jobs=1).fit().transform([im])[0]
     y = contrast_normalize(im, mode="same")
-    z1 = np.abs(net.infer(y, layer=1))[:, 3:39, 3:33]     # 7x7 filters: offset 3
-    z2 = np.abs(net.infer(y, layer=2))[:, 6:42, 6:36]     # two layers: offset 6
-    B = d.grid[1]
-    for a, b in [(0, 0), (3, 5), (d.grid[0] - 1, B - 1)]:
-        r, c = 2 * a, 2 * b
-        ref1 = [z1[k, r + 4 * i:r + 4 * i + 4, c + 4 * j:c + 4 * j + 4].sum()
-                for k in range(8) for i in range(4) for j in range(4)]
-        ref2 = [z2[k, r + 8 * i:r + 8 * i + 8, c + 8 * j:c + 8 * j + 8].sum()
-                for k in range(36) for i in range(2) for j in range(2)]
-        np.testing.assert_allclose(d["dn-1"][a * B + b], ref1, rtol=2e-4, atol=1e-5)
-        np.testing.assert_allclose(d["dn-2"][a * B + b], ref2, rtol=2e-4, atol=1e-5)
+    P, Q = im.shape
+    z1 = np.abs(net.infer(y, layer=1))[:, 3:3 + P, 3:3 + Q]     # 7x7 filters: offset 3
+    z2 = np.abs(net.infer(y, layer=2))[:, 6:6 + P, 6:6 + Q]     # two layers: offset 6
+    return z1, z2
+
+
+@pytest.mark.parametrize("stride", [2, 4])
+@pytest.mark.parametrize("geometry", ["toolbox", "patch"])
+@pytest.mark.parametrize("normalize", ["toolbox", "none"])
+def test_dn_descriptors_match_the_toolbox_steps_done_patch_by_patch(net, stride, geometry,
+                                                                     normalize):
+    """tests/naive.py: dessimate_spread -> pool by 4 -> make_descriptors, then
+    rescale_row_0_1 and sp_normalize_sift, one patch at a time."""
+    im = rng(8).random((36, 30)).astype(np.float32)
+    d = R.DNDescriptors(model=net, n_jobs=1, stride=stride, normalize=normalize,
+                        geometry=geometry).fit().transform([im])[0]
+    for layer, z in zip((1, 2), _abs_maps(net, im)):
+        want, centres = naive.dn_descriptors(z.astype(np.float64), stride, layer, geometry)
+        if normalize == "toolbox":
+            want = naive.toolbox_normalize(want)
+        name = f"dn-{layer}"
+        got = d[name]
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-5 if normalize == "toolbox"
+                                   else 1e-4)
+        np.testing.assert_allclose(d.locations(name), centres)
+
+
+def test_the_toolbox_normalisation_of_a_descriptor():
+    D = rng(20).gamma(1.0, 1.0, (50, 36)).astype(np.float32)
+    D[1] = 3.0                         # constant: no contrast, zeros (the toolbox: NaN)
+    D[2] = 0.0
+    D[2, 5] = 7.0                      # a single peak: norm 1 after the rescale
+    D[3, :] = 1.0
+    D[3, :4] = 50.0                    # four large values: clipped at 0.2 then renormalised
+    want = naive.toolbox_normalize(D)
+    got = R.normalize_descriptors(D.copy())
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert not got[1].any() and got[2, 5] == pytest.approx(1.0)
+    np.testing.assert_allclose(np.linalg.norm(got[[0, 2, 3]], axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(got[3, :4], 0.5, rtol=1e-5)  # four equal maxima share the norm
 
 
 def test_images_in_parallel_give_the_same_descriptors_as_one_at_a_time(net):
@@ -270,15 +303,19 @@ def test_without_an_extractor_the_classifier_uses_the_shipped_model():
     assert clf.score(stripes(3, True, seed=13), [0, 0, 0]) == 1.0
 
 
-def test_l2_normalised_descriptors_have_unit_rows_and_share_the_cells(net):
+def test_options_are_views_of_the_same_cells_and_survive_the_round_trip(net):
     d = R.DNDescriptors(model=net).fit().transform([rng(14).random((30, 30)).astype(np.float32)])[0]
-    e = d.l2_normalised()
-    for name in ("dn-1", "dn-2"):
-        np.testing.assert_allclose(np.linalg.norm(e[name], axis=1), 1.0, rtol=1e-5)
-        np.testing.assert_allclose(e[name] * np.linalg.norm(d[name], axis=1)[:, None], d[name],
-                                   rtol=1e-4, atol=1e-6)
-    assert e._cells["dn-1"] is d._cells["dn-1"] and not d.l2
-    assert R.ImageDescriptors.from_arrays(e.to_arrays()).l2
+    raw = d.with_options(normalize="none", geometry="patch")
+    assert raw._cells["dn-1"] is d._cells["dn-1"]
+    assert (d.normalize, d.geometry) == ("toolbox", "toolbox")
+    np.testing.assert_allclose(d["dn-1"], R.normalize_descriptors(raw["dn-1"]), rtol=1e-6)
+    e = R.ImageDescriptors.from_arrays(raw.to_arrays())
+    assert (e.normalize, e.geometry) == ("none", "patch")
+    np.testing.assert_array_equal(e["dn-2"], raw["dn-2"])
+    with pytest.raises(ValueError, match="normalize must be one of"):
+        d.with_options(normalize="l2")
+    with pytest.raises(ValueError, match="geometry must be one of"):
+        R.DNDescriptors(model=net, geometry="square").fit()
 
 
 def test_the_classifier_is_a_scikit_learn_classifier(net):
@@ -290,3 +327,21 @@ def test_the_classifier_is_a_scikit_learn_classifier(net):
     y = np.array([0] * 6 + [1] * 6)
     scores = cross_val_score(R.SPMClassifier("dn-1", n_words=8), D, y, cv=3)
     assert scores.tolist() == [1.0, 1.0, 1.0]
+
+
+def test_given_vocabularies_skip_kmeans_and_concatenate_the_layers_pyramids(net):
+    D = R.DNDescriptors(model=net).fit().transform(stripes(4, True, seed=17)
+                                                   + stripes(4, False, seed=18))
+    y = [0] * 4 + [1] * 4
+    c1 = R.SPMClassifier("dn-1", n_words=8, random_state=1).fit(D, y)
+    c2 = R.SPMClassifier("dn-2", n_words=8, random_state=2).fit(D, y)
+    both = R.SPMClassifier("dn-1+2", n_words=8, vocabularies={**c1.vocabularies_,
+                                                               **c2.vocabularies_}).fit(D, y)
+    assert "kmeans" not in both.timings_
+    np.testing.assert_array_equal(both.train_pyramids_,
+                                  np.hstack([c1.train_pyramids_, c2.train_pyramids_]))
+    np.testing.assert_array_equal(both.pyramids(D[:3]),
+                                  np.hstack([c1.pyramids(D[:3]), c2.pyramids(D[:3])]))
+    np.testing.assert_array_equal(c1.pyramids(D), c1.train_pyramids_)
+    with pytest.raises(ValueError, match="expected"):
+        R.SPMClassifier("dn-1", n_words=9, vocabularies=c1.vocabularies_).fit(D, y)

@@ -6,7 +6,10 @@ out of the absolute activations (footnote 5), quantise them with k-means into
 1000 visual words, build the spatial pyramid of Lazebnik et al. (CVPR 2006)
 and classify with an SVM on the histogram-intersection kernel; DN-(1+2)
 concatenates the pyramids of both layers before the kernel.  The baseline is
-the same pyramid on dense SIFT.
+the same pyramid on dense SIFT.  Where footnote 5 is silent the descriptors
+follow the authors' toolbox (``SPM/ConvDescriptors``): each is rescaled to
+[0, 1] and SIFT-normalised, and layer 2 gives four descriptors of 2x2 cells of
+4x4 pixels per patch (:class:`DNDescriptors`, ``normalize`` and ``geometry``).
 
 * :class:`DNDescriptors`: images -> dense DN descriptors (a transformer).
 * :class:`DenseSIFT`: images -> dense SIFT on the same grid (OpenCV).
@@ -27,12 +30,13 @@ Example
 ...                     SPMClassifier(features="dn-1+2"))          # doctest: +SKIP
 >>> clf.fit(train_images, train_labels).score(test_images, test_labels)  # doctest: +SKIP
 """
-from ._common import FEATURES, FOOTNOTE4, PATCH, POOL  # noqa: F401
+from ._common import FEATURES, FOOTNOTE4, GEOMETRY, NORMALIZE, PATCH, POOL  # noqa: F401
 from .descriptors import (DenseSIFT, DNDescriptors, ImageDescriptors,  # noqa: F401
-                          footnote4_net, pretrained_model)
+                          footnote4_net, normalize_descriptors, pretrained_model)
 from .spm import (SPMClassifier, intersection_kernel, pyramid_weights,  # noqa: F401
                   spatial_pyramid)
 
 __all__ = ["DNDescriptors", "DenseSIFT", "SPMClassifier", "ImageDescriptors",
            "spatial_pyramid", "pyramid_weights", "intersection_kernel", "pretrained_model",
-           "footnote4_net", "FOOTNOTE4", "PATCH", "POOL", "FEATURES"]
+           "footnote4_net", "normalize_descriptors", "FOOTNOTE4", "PATCH", "POOL", "FEATURES",
+           "NORMALIZE", "GEOMETRY"]

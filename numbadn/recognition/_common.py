@@ -19,8 +19,13 @@ FOOTNOTE4 = dict(n_maps=(8, 36), lam=(10.0, 1.0), p=0.8, filter_size=7, epochs=3
 #: The feature types of Table 1 and the descriptor sets each one uses.
 FEATURES = {"dn-1": ("dn-1",), "dn-2": ("dn-2",), "dn-1+2": ("dn-1", "dn-2"),
             "sift": ("sift",)}
-#: Footnote 5's grouping: cells per side of a patch on layer 1 / layer 2 maps.
+#: Footnote 5's grouping: cells per side of a descriptor on layer 1 / layer 2 maps.
 CELLS = {"dn-1": 4, "dn-2": 2}
+#: Descriptor normalisations of :class:`DNDescriptors` (see ``normalize_descriptors``).
+NORMALIZE = ("toolbox", "none")
+#: Layer-2 descriptor geometries of :class:`DNDescriptors`: the toolbox's four descriptors of
+#: 2x2 cells of 4x4 pixels per patch, or one of 2x2 cells of 8x8 pixels over the whole patch.
+GEOMETRY = ("toolbox", "patch")
 _EXTRA = "pip install 'numbadn[recognition]'"
 
 
@@ -43,7 +48,8 @@ except ImportError:  # pragma: no cover - exercised only without scikit-learn
     class ClassifierMixin:
         _estimator_type = "classifier"
 
-__all__ = ["PATCH", "POOL", "FOOTNOTE4", "FEATURES", "CELLS", "Base", "ClassifierMixin",
+__all__ = ["PATCH", "POOL", "FOOTNOTE4", "FEATURES", "CELLS", "NORMALIZE", "GEOMETRY", "Base",
+           "ClassifierMixin",
            "NotFittedError", "need",
            "grey_images", "map_images", "seed_of"]
 

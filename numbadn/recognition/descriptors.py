@@ -10,11 +10,49 @@ import numpy as np
 
 from .. import _validation as V
 from ..kernels import _spm
-from ._common import (CELLS, FOOTNOTE4, PATCH, POOL, Base, NotFittedError, grey_images,
-                      map_images, need, seed_of)
+from ._common import (CELLS, FOOTNOTE4, GEOMETRY, NORMALIZE, PATCH, POOL, Base,
+                      NotFittedError, grey_images, map_images, need, seed_of)
 
 __all__ = ["ImageDescriptors", "DNDescriptors", "DenseSIFT", "pretrained_model",
-           "footnote4_net"]
+           "footnote4_net", "normalize_descriptors"]
+
+
+def normalize_descriptors(D):
+    """The toolbox's normalisation of DN descriptors, row by row (float32, in place).
+
+    Two steps, as ``SPM/ConvDescriptors/GenerateConcatenatedDescriptors.m``
+    applies them to each layer's descriptors before the vocabulary is built:
+
+    1. ``Helper/normalization/rescale_row_0_1.m``: subtract the row's minimum,
+       divide by its new maximum (the row spans [0, 1]);
+    2. Lazebnik's ``sp_normalize_sift`` (after Lowe): divide by the L2 norm,
+       clip at 0.2, divide by the L2 norm again.
+
+    ``sp_normalize_sift`` skips rows whose norm is at most 1; after step 1 that
+    is only a row with a single nonzero (equal to 1), which is already what
+    steps 2 would make of it, so every row goes through step 2 here.  A
+    constant row (no contrast in the patch) has no maximum to divide by; the
+    toolbox would make it NaN, here it becomes zeros.
+
+    Parameters
+    ----------
+    D : ndarray of shape (n, d), float32
+        Nonnegative descriptors (pooled ``|z|``), overwritten.
+
+    Returns
+    -------
+    D
+    """
+    D -= D.min(axis=1, keepdims=True)
+    mx = D.max(axis=1, keepdims=True)
+    np.divide(D, mx, out=D, where=mx > 0)
+    D[(mx <= 0)[:, 0]] = 0.0
+    for clip in (0.2, None):
+        nrm = np.sqrt((D.astype(np.float64) ** 2).sum(1, keepdims=True)).astype(np.float32)
+        np.divide(D, nrm, out=D, where=nrm > 0)
+        if clip is not None:
+            np.minimum(D, clip, out=D)
+    return D
 
 
 class ImageDescriptors:
@@ -22,10 +60,12 @@ class ImageDescriptors:
 
     Patches of ``PATCH x PATCH`` pixels lie on a grid of ``stride`` pixels
     (raster order); :attr:`positions` are their centres in image pixels.
-    DN descriptors are kept as their pooled cells (16x smaller than the
-    descriptors, which overlap) and materialised on access: ``d["dn-1"]`` is
-    an (n, 16 K1) float32 array, ``d["dn-2"]`` (n, 4 K2), ``d["sift"]``
-    (n, 128).
+    DN descriptors are kept as their pooled cells (sums of ``|z|`` over 4x4
+    pixels on the stride grid: 16x smaller than the descriptors, which
+    overlap) and materialised on access: ``d["dn-1"]`` is an (n, 16 K1)
+    float32 array, ``d["sift"]`` (n, 128); ``d["dn-2"]`` is (4 n, 4 K2) with
+    the toolbox's geometry (four descriptors per patch) and (n, 4 K2) with
+    ``geometry="patch"``.  :meth:`locations` gives each row's centre.
 
     Attributes
     ----------
@@ -34,12 +74,21 @@ class ImageDescriptors:
     stride : int
     grid : (int, int)
         Patches per column and per row; ``n = grid[0] * grid[1]``.
+    normalize : {"toolbox", "none"}
+        DN descriptors normalised as the toolbox does
+        (:func:`normalize_descriptors`) or raw pooled sums.
+    geometry : {"toolbox", "patch"}
+        Layer-2 descriptors: the toolbox's four per patch or one per patch
+        (see :class:`DNDescriptors`).
     """
 
-    __slots__ = ("shape", "stride", "grid", "l2", "_cells", "_dense")
+    __slots__ = ("shape", "stride", "grid", "normalize", "geometry", "_cells", "_dense")
 
-    def __init__(self, shape, stride, cells=None, dense=None, l2=False):
-        self.l2 = bool(l2)
+    def __init__(self, shape, stride, cells=None, dense=None, normalize="toolbox",
+                 geometry="toolbox"):
+        _check_choice("normalize", normalize, NORMALIZE)
+        _check_choice("geometry", geometry, GEOMETRY)
+        self.normalize, self.geometry = normalize, geometry
         self.shape = (int(shape[0]), int(shape[1]))
         self.stride = int(stride)
         self.grid = ((self.shape[0] - PATCH) // self.stride + 1,
@@ -51,11 +100,12 @@ class ImageDescriptors:
             if d.shape[0] != n:
                 raise ValueError(f"{name} descriptors have {d.shape[0]} rows, the grid has {n}")
 
-    def l2_normalised(self):
-        """The same descriptors, each divided by its Euclidean norm on access
-        (not in the paper; SIFT's are normalised by construction).  Shares
-        the arrays."""
-        return ImageDescriptors(self.shape, self.stride, self._cells, self._dense, l2=True)
+    def with_options(self, normalize=None, geometry=None):
+        """The same descriptors seen with another normalisation or layer-2
+        geometry (``None``: keep this one's).  Shares the arrays."""
+        return ImageDescriptors(self.shape, self.stride, self._cells, self._dense,
+                                normalize=normalize or self.normalize,
+                                geometry=geometry or self.geometry)
 
     @property
     def names(self):
@@ -67,21 +117,50 @@ class ImageDescriptors:
     def __contains__(self, name):
         return name in self._cells or name in self._dense
 
+    def _per_patch(self, name):
+        """Descriptors per patch in set ``name``: 4 for the toolbox's layer 2, else 1."""
+        return 4 if name == "dn-2" and self.geometry == "toolbox" else 1
+
     def __getitem__(self, name):
         if name in self._dense:
-            out = np.array(self._dense[name], np.float32)
-        elif name in self._cells:
-            cells = self._cells[name]
-            n_cells = CELLS[name]
-            step = (PATCH // n_cells) // self.stride
-            out = np.empty((len(self), cells.shape[0] * n_cells * n_cells), np.float32)
-            _spm.gather_descriptors(cells, n_cells, step, out)
-        else:
+            return np.array(self._dense[name], np.float32)
+        if name not in self._cells:
             raise KeyError(f"no {name!r} descriptors here (have {list(self.names)})")
-        if self.l2:
-            out /= np.maximum(np.sqrt((out.astype(np.float64) ** 2).sum(1)), 1e-12)[:, None] \
-                .astype(np.float32)
+        cells = self._cells[name]
+        s = POOL // self.stride                   # one 4-pixel cell, in grid steps
+        K = cells.shape[0]
+        if name == "dn-1":
+            # footnote 5 / make_descriptors.m with gridSize [4 4]: one descriptor of the
+            # patch's 4x4 pooled cells
+            out = np.empty((len(self), K * 16), np.float32)
+            _spm.gather_descriptors(cells, 4, s, out)
+        elif self.geometry == "patch":
+            # one descriptor of 2x2 cells of 8x8 pixels over the whole patch; an 8x8 sum
+            # is the sum of four 4x4 cells
+            c8 = cells[:, :-s, :-s] + cells[:, s:, :-s] + cells[:, :-s, s:] + cells[:, s:, s:]
+            out = np.empty((len(self), K * 4), np.float32)
+            _spm.gather_descriptors(np.ascontiguousarray(c8), 2, 2 * s, out)
+        else:
+            # the toolbox (make_descriptors.m with gridSize [2 2] on the patch's 4x4
+            # pooled cells): four descriptors per patch, each 2x2 cells of 4x4 pixels
+            # (8x8 pixels), at the patch's corners; every 8x8 block of the grid first,
+            # then the four of each patch picked out
+            Bf = cells.shape[2] - s
+            full = np.empty(((cells.shape[1] - s) * Bf, K * 4), np.float32)
+            _spm.gather_descriptors(cells, 2, s, full)
+            out = full[self._sub_rows(Bf)]
+        if self.normalize == "toolbox":
+            normalize_descriptors(out)
         return out
+
+    def _sub_rows(self, Bf):
+        """Rows of the dense 8x8-block grid (Bf blocks a row) holding each patch's
+        four corner blocks: patches in raster order, their blocks in raster order."""
+        A, B = self.grid
+        off = 2 * (POOL // self.stride)          # 8 pixels in grid steps
+        a, b = np.meshgrid(np.arange(A), np.arange(B), indexing="ij")
+        u, v = np.array([0, 0, 1, 1]) * off, np.array([0, 1, 0, 1]) * off
+        return ((a.ravel()[:, None] + u) * Bf + (b.ravel()[:, None] + v)).ravel()
 
     @property
     def positions(self):
@@ -92,12 +171,24 @@ class ImageDescriptors:
         rr, qq = np.meshgrid(r, q, indexing="ij")
         return np.stack([rr.ravel(), qq.ravel()], axis=1)
 
+    def locations(self, name):
+        """(rows, 2) centres of the rows of ``self[name]``: the patch centres, or for
+        the toolbox's layer 2 the centre of each 8x8-pixel descriptor (the patch
+        centre -+ 4 pixels), in the rows' order."""
+        pos = self.positions
+        if self._per_patch(name) == 1:
+            return pos
+        q = PATCH // 4
+        off = np.array([[-q, -q], [-q, q], [q, -q], [q, q]], np.float64)
+        return (pos[:, None, :] + off[None]).reshape(-1, 2)
+
     def merge(self, other):
         """These descriptors and ``other``'s (same image) in one object."""
         if other.shape != self.shape or other.stride != self.stride:
             raise ValueError("merge needs descriptors of the same image and grid")
         return ImageDescriptors(self.shape, self.stride, {**self._cells, **other._cells},
-                                {**self._dense, **other._dense}, l2=self.l2)
+                                {**self._dense, **other._dense}, normalize=self.normalize,
+                                geometry=self.geometry)
 
     def nbytes(self):
         return sum(a.nbytes for a in self._cells.values()) + \
@@ -106,7 +197,7 @@ class ImageDescriptors:
     # npz round trip (the reproduction script's cache)
     def to_arrays(self):
         arrs = {"shape": np.array(self.shape), "stride": np.array(self.stride),
-                "l2": np.array(self.l2)}
+                "normalize": np.array(self.normalize), "geometry": np.array(self.geometry)}
         arrs.update({f"cells:{k}": v for k, v in self._cells.items()})
         arrs.update({f"dense:{k}": v for k, v in self._dense.items()})
         return arrs
@@ -117,7 +208,13 @@ class ImageDescriptors:
                  for k, v in arrs.items() if k.startswith("cells:")}
         dense = {k[6:]: np.asarray(v) for k, v in arrs.items() if k.startswith("dense:")}
         return cls(tuple(arrs["shape"]), int(arrs["stride"]), cells, dense,
-                   l2=bool(arrs.get("l2", False)))
+                   normalize=str(arrs["normalize"]), geometry=str(arrs["geometry"]))
+
+
+def _check_choice(name, value, choices):
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+    return value
 
 
 def pretrained_model():
@@ -159,10 +256,33 @@ class DNDescriptors(Base):
     top-down refinement of section 3.3 (eqs. 10-11) unless ``top_down`` is
     False.  The maps are cropped to the image's own extent, and from their
     absolute values the descriptors of footnote 5 are cut: 16x16 patches at a
-    stride of ``stride`` pixels, pooled by 4 (sums over 4x4 pixel cells) and
-    grouped in 4x4 cells on each layer-1 map (``16 K1`` = 128-D for 8 maps)
-    and in 2x2 groups of 2x2 cells (8x8 pixels) on each layer-2 map
-    (``4 K2`` = 144-D for 36 maps).
+    stride of ``stride`` pixels, pooled by 4 (sums over 4x4 pixel cells: the
+    toolbox's ``dessimate_spread.m`` then ``Abs_Avg`` pooling, up to a scale
+    the normalisation removes), the patch's 4x4 pooled cells on each layer-1
+    map forming one descriptor (``16 K1`` = 128-D for 8 maps;
+    ``make_descriptors.m`` with gridSize [4 4]).
+
+    Layer 2 (``4 K2`` = 144-D for 36 maps), ``geometry``:
+
+    * ``"toolbox"`` (default): ``make_descriptors.m`` with gridSize [2 2] on
+      the patch's 4x4 pooled cells, as the toolbox's SPM code runs it: four
+      descriptors per patch, each 2x2 cells of 4x4 pixels (an 8x8-pixel
+      corner of the patch), located at their own centres for the pyramid;
+    * ``"patch"``: one descriptor per patch, 2x2 cells of 8x8 pixels.
+
+    Descriptor values, ``normalize``:
+
+    * ``"toolbox"`` (default): every DN descriptor rescaled to [0, 1]
+      (``rescale_row_0_1.m``) then Lazebnik's ``sp_normalize_sift`` (L2,
+      clip at 0.2, L2), as ``GenerateConcatenatedDescriptors.m`` does before
+      building the vocabulary (:func:`normalize_descriptors`);
+    * ``"none"``: the raw pooled sums.
+
+    The paper (footnote 5) states neither; both defaults follow the
+    toolbox's files (GitHub ``jerrychang125/published``,
+    ``reports/nus_cs5340/code/simple_feature_learning/SPM/ConvDescriptors``).
+    Both are views: :meth:`ImageDescriptors.with_options` switches them
+    without recomputing the maps.
 
     Parameters
     ----------
@@ -177,6 +297,14 @@ class DNDescriptors(Base):
         Refine layer-2 maps top-down (section 3.3); False: bottom-up only.
     stride : int, default 2
         Patch spacing in pixels (footnote 5: 2).
+    normalize : {"toolbox", "none"}, default "toolbox"
+        Descriptor normalisation (above).
+    geometry : {"toolbox", "patch"}, default "toolbox"
+        Layer-2 descriptor geometry (above).
+    std_floor : float or str, optional
+        The local-std floor of :func:`numbadn.preprocess.contrast_normalize`
+        used on each image (and on the training images when :meth:`fit`
+        trains); ``None``: that function's default.
     epochs : int, default 3
         Epochs per layer when :meth:`fit` trains.
     n_jobs : int, optional
@@ -197,12 +325,16 @@ class DNDescriptors(Base):
         :meth:`transform` (summed over worker threads).
     """
 
-    def __init__(self, model=None, layers=(1, 2), top_down=True, stride=2, epochs=3,
+    def __init__(self, model=None, layers=(1, 2), top_down=True, stride=2,
+                 normalize="toolbox", geometry="toolbox", std_floor=None, epochs=3,
                  n_jobs=None, verbose=False, random_state=0):
         self.model = model
         self.layers = layers
         self.top_down = top_down
         self.stride = stride
+        self.normalize = normalize
+        self.geometry = geometry
+        self.std_floor = std_floor
         self.epochs = epochs
         self.n_jobs = n_jobs
         self.verbose = verbose
@@ -217,7 +349,13 @@ class DNDescriptors(Base):
         if self.stride > POOL or POOL % self.stride:
             raise ValueError(f"stride must divide the pooling cell of {POOL} pixels "
                              f"(1, 2 or 4), got {self.stride}")
+        _check_choice("normalize", self.normalize, NORMALIZE)
+        _check_choice("geometry", self.geometry, GEOMETRY)
         return layers
+
+    def _contrast(self):
+        from ..preprocess import DEFAULT_STD_FLOOR
+        return DEFAULT_STD_FLOOR if self.std_floor is None else self.std_floor
 
     def _check_model(self, net, layers):
         from ..model import DeconvNet
@@ -251,9 +389,10 @@ class DNDescriptors(Base):
             ims = grey_images(images)
             V.check_int("epochs", self.epochs, 1)
             net = footnote4_net(self.random_state)
-            net.meta = {"preprocess": "contrast_normalize", "n_images": len(ims),
-                        "footnote4": True}
-            net.fit([contrast_normalize(im) for im in ims], epochs=self.epochs,
+            fl = self._contrast()
+            net.meta = {"preprocess": "contrast_normalize", "std_floor": fl,
+                        "n_images": len(ims), "footnote4": True}
+            net.fit([contrast_normalize(im, std_floor=fl) for im in ims], epochs=self.epochs,
                     verbose=bool(self.verbose))
             self.model_ = net
         net = self.model_
@@ -266,7 +405,8 @@ class DNDescriptors(Base):
         from ..preprocess import contrast_normalize
         net = self.model_
         t0 = time.perf_counter()
-        y = contrast_normalize(img, mode="same").astype(net.layers[0].dtype)
+        y = contrast_normalize(img, mode="same",
+                               std_floor=self._contrast()).astype(net.layers[0].dtype)
         P, Q = y.shape
         maps = {}
         if 1 in self.layers_:
@@ -280,13 +420,13 @@ class DNDescriptors(Base):
             r = (z.shape[1] - P) // 2
             c = (z.shape[2] - Q) // 2
             z = z[:, r:r + P, c:c + Q]
-            cell = PATCH // CELLS[name]
-            out = np.empty((z.shape[0], (P - cell) // self.stride + 1,
-                            (Q - cell) // self.stride + 1), np.float32)
-            _spm.pool_cells(np.ascontiguousarray(z), cell, self.stride, out)
+            out = np.empty((z.shape[0], (P - POOL) // self.stride + 1,
+                            (Q - POOL) // self.stride + 1), np.float32)
+            _spm.pool_cells(np.ascontiguousarray(z), POOL, self.stride, out)
             cells[name] = out
         t2 = time.perf_counter()
-        return ImageDescriptors((P, Q), self.stride, cells), (t1 - t0, t2 - t1)
+        return ImageDescriptors((P, Q), self.stride, cells, normalize=self.normalize,
+                                geometry=self.geometry), (t1 - t0, t2 - t1)
 
     def transform(self, images):
         """Dense descriptors of each image: a list of :class:`ImageDescriptors`."""

@@ -118,6 +118,11 @@ class SPMClassifier(ClassifierMixin, Base):
         ``DNDescriptors(model=pretrained_model())`` for the DN features.
     max_descriptors : int, default 100000
         Size of the k-means sample.
+    vocabularies : dict, optional
+        Precomputed vocabularies by descriptor set, e.g. ``{"dn-1": C1, "dn-2":
+        C2}`` with each ``C`` an (n_words, d) array: those sets skip k-means.
+        A "dn-1+2" classifier given the vocabularies of a "dn-1" and a "dn-2"
+        one concatenates exactly their pyramids.
     kmeans_iter : int, default 30
         Lloyd iterations at most, from one Forgy initialisation (``n_words``
         random descriptors as centres: k-means++ seeding of 1000 centres
@@ -141,14 +146,15 @@ class SPMClassifier(ClassifierMixin, Base):
     """
 
     def __init__(self, features="dn-1+2", n_words=1000, levels=3, C=10.0, extractor=None,
-                 max_descriptors=100_000, kmeans_iter=30, random_state=0, n_jobs=None,
-                 verbose=False):
+                 max_descriptors=100_000, vocabularies=None, kmeans_iter=30, random_state=0,
+                 n_jobs=None, verbose=False):
         self.features = features
         self.n_words = n_words
         self.levels = levels
         self.C = C
         self.extractor = extractor
         self.max_descriptors = max_descriptors
+        self.vocabularies = vocabularies
         self.kmeans_iter = kmeans_iter
         self.random_state = random_state
         self.n_jobs = n_jobs
@@ -201,11 +207,10 @@ class SPMClassifier(ClassifierMixin, Base):
         norms = {s: _squared_norms(self.vocabularies_[s]) for s in sets}
         rows = []
         for d in descs:
-            pos = d.positions
             parts = []
             for s in sets:
                 C, c2 = self.vocabularies_[s], norms[s]
-                parts.append(spatial_pyramid(_nearest(d[s], C, c2), pos, d.shape,
+                parts.append(spatial_pyramid(_nearest(d[s], C, c2), d.locations(s), d.shape,
                                              C.shape[0], self.levels))
             rows.append(np.concatenate(parts))
         self._tick("quantize", t0)
@@ -242,7 +247,19 @@ class SPMClassifier(ClassifierMixin, Base):
         rng = rng_from(check_random_state(self.random_state))
         per_image = max(1, math.ceil(self.max_descriptors / len(descs)))
         self.vocabularies_ = {}
+        given = self.vocabularies or {}
+        if not isinstance(given, dict):
+            raise TypeError(f"vocabularies must be a dict of arrays by descriptor set, got "
+                            f"{type(given).__name__}")
         for s in sets:
+            if s in given:
+                C = V.as_float_array(f"vocabularies[{s!r}]", given[s], 2).astype(np.float32)
+                d = descs[0][s].shape[1]
+                if C.shape != (n_words, d):
+                    raise ValueError(f"vocabularies[{s!r}] has shape {C.shape}: expected "
+                                     f"(n_words, d) = ({n_words}, {d})")
+                self.vocabularies_[s] = C
+                continue
             t0 = time.perf_counter()
             sample = []
             for d in descs:
@@ -279,6 +296,13 @@ class SPMClassifier(ClassifierMixin, Base):
     def _check_fitted(self):
         if not hasattr(self, "svc_"):
             raise NotFittedError("this SPMClassifier is not fitted yet: call fit first")
+
+    def pyramids(self, X):
+        """The spatial pyramids of ``X`` (images or :class:`ImageDescriptors`) with the
+        fitted vocabularies: (n, D) float32, descriptor sets concatenated in order (the
+        kernel's input; ``train_pyramids_`` are the training images')."""
+        self._check_fitted()
+        return self._pyramids(self._descriptors(X))
 
     def decision_function(self, X):
         return self.svc_.decision_function(self._test_kernel(X))
