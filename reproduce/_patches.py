@@ -381,7 +381,7 @@ def held_out_images(args, name, n, seed=0):
     Which crops the model saw follows ``train_models.training_images``: with
     ``--quick`` the first crops of the built-in set; in full mode the
     ``-full`` photographs (so built-in crops cut from other photographs are
-    held out: for ``food`` the scikit-image ``coffee`` crops); with
+    held out: for ``natural`` the scikit-image ``coffee`` crops); with
     ``--images`` the user's photographs (every built-in crop is held out).
     ``n`` of the candidates are drawn with ``_common.split_train_test``.
 

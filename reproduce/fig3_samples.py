@@ -1,4 +1,4 @@
-"""Fig. 3: samples from layers 1-3 of the food and the city model, projected to pixels.
+"""Fig. 3: samples from layers 1-3 of the natural and the city model, projected to pixels.
 
 Paper (section 4.1, Fig. 3): "Since our model is generative, we can sample
 from it ... samples from the two different models from each level projected
@@ -20,7 +20,7 @@ properties of the samples that Fig. 3 shows but the text does not state:
 
 * ``hv``: the share of orientation energy within +-15 degrees of horizontal or
   vertical (``fig7_fig8_filters.angular_energy`` on 15x15 patches of the
-  samples, energy-weighted; 1/3 for even orientations): city above food;
+  samples, energy-weighted; 1/3 for even orientations): city above natural;
 * the mean spatial frequency ``sum r |Y(r)|^2 / sum |Y(r)|^2`` (cycle/pixel)
   of the samples: coarser structure (lower) at higher layers.
 
@@ -86,7 +86,7 @@ def draw(rows, path, n):
             ax.set_yticks([])
             if j == 0:
                 ax.set_ylabel(label, fontsize=10)
-    fig.suptitle("Fig. 3: samples from the food (top) and city (bottom) models, layers 1-3, "
+    fig.suptitle("Fig. 3: samples from the natural (top) and city (bottom) models, layers 1-3, "
                  "projected to pixels", fontsize=11)
     fig.savefig(path, dpi=100)
 
@@ -124,11 +124,11 @@ def main(argv=None):
     draw(rows, path, args.n)
     rep.figure(path)
     L = min(len(res[s]) for s in _common.SETS)
-    hv_ok = [res["city"][i]["hv"] > res["food"][i]["hv"] for i in range(L)]
+    hv_ok = [res["city"][i]["hv"] > res["natural"][i]["hv"] for i in range(L)]
     rep.claim("(shown in Fig. 3, not stated) city samples are more horizontal/vertical "
-              "than food samples at every layer", all(hv_ok),
-              "; ".join(f"layer {i + 1}: city {res['city'][i]['hv']:.3f} vs food "
-                        f"{res['food'][i]['hv']:.3f}" for i in range(L)))
+              "than natural samples at every layer", all(hv_ok),
+              "; ".join(f"layer {i + 1}: city {res['city'][i]['hv']:.3f} vs natural "
+                        f"{res['natural'][i]['hv']:.3f}" for i in range(L)))
     for s in _common.SETS:
         mf = [d["mean_freq"] for d in res[s]]
         rep.claim(f"(shown in Fig. 3, not stated) {s}: higher layers give coarser samples "

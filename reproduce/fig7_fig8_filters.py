@@ -1,6 +1,6 @@
 """Fig. 7 and 8: the filters of the two 3-layer models, and their orientations.
 
-Paper (section 4.1, captions of Fig. 7 and 8): a 3-layer model trained on food
+Paper (section 4.1, captions of Fig. 7 and 8): a 3-layer model trained on natural
 scenes (Fig. 7) and one trained on city scenes (Fig. 8), filters shown per
 layer in pixel space, rows lettered A-J and columns numbered 1-15.  "The first
 layer in each model learns Gabor-style filters, although for the city images
@@ -12,7 +12,7 @@ structures".
 Protocol: the models of ``reproduce/train_models.py`` (trained there if
 missing); ``net.pixel_filters(l)`` projects each layer-``l`` filter to pixels
 (a single 1 in one map, reconstructed down through the layers).  One PNG per
-set and layer (``fig7_food_layer{1,2,3}.png``, ``fig8_city_layer{1,2,3}.png``)
+set and layer (``fig7_natural_layer{1,2,3}.png``, ``fig8_city_layer{1,2,3}.png``)
 and ``fig7_fig8_orientation.png``.
 
 The orientation measure (:func:`angular_energy`).  Each pixel-space filter is
@@ -38,9 +38,9 @@ An isotropic filter (a blob, white noise) has a flat ``e``.  From it:
   which keeps the filters' shapes and number, so the verdicts account for
   having only 9 layer-1 filters.
 
-Verdicts: food is "evenly distributed" when its layer-1 ``hv`` lies inside the
+Verdicts: natural is "evenly distributed" when its layer-1 ``hv`` lies inside the
 central 95% of its null; city "prefers horizontal and vertical" when its
-layer-1 ``hv`` is above the 95th percentile of its null and above food's.  As a
+layer-1 ``hv`` is above the 95th percentile of its null and above natural's.  As a
 control the same measure is applied to 15x15 patches of each training set
 (energy-weighted): how horizontal/vertical the photographs themselves are.
 
@@ -72,7 +72,7 @@ N_NULL = 4000
 PATCH = 15
 #: Patches per set for the data control.
 N_PATCHES = 400
-FIG = {"food": "fig7", "city": "fig8"}
+FIG = {"natural": "fig7", "city": "fig8"}
 
 
 # ------------------------------------------------------------------ measures
@@ -255,7 +255,7 @@ def layer_stats(e, seed):
 
 def plot_orientation(stats, sets, n_layers, path, data_e=None):
     from matplotlib.figure import Figure
-    colors = {"food": "tab:green", "city": "tab:blue"}
+    colors = {"natural": "tab:green", "city": "tab:blue"}
     panels = n_layers + (1 if data_e else 0)
     fig = Figure(figsize=(4.2 * panels, 7.2), dpi=100)
     axes = fig.subplots(2, panels, squeeze=False)
@@ -313,7 +313,7 @@ def plot_orientation(stats, sets, n_layers, path, data_e=None):
                 lines.append(f"{s} image patches: {hv_fraction(e, normalise=False):.3f}")
             ax.text(0.0, 1.0, "\n".join(lines), va="top", family="monospace", fontsize=8,
                     transform=ax.transAxes)
-    fig.suptitle("Orientation energy of the filters: food (Fig. 7) vs city (Fig. 8); "
+    fig.suptitle("Orientation energy of the filters: natural (Fig. 7) vs city (Fig. 8); "
                  "uniform = 1, share within grey bands = 1/3", fontsize=11)
     fig.tight_layout(rect=(0, 0, 1, 0.96))
     fig.savefig(path, dpi=100)
@@ -322,7 +322,7 @@ def plot_orientation(stats, sets, n_layers, path, data_e=None):
 def main(argv=None):
     import numbadn.plot as nplot
     ap = _common.parser(__doc__)
-    ap.add_argument("--set", default="both", choices=("food", "city", "both"),
+    ap.add_argument("--set", default="both", choices=("natural", "city", "both"),
                     help="which model(s) (default both)")
     args = ap.parse_args(argv)
     _common.set_threads(args)
@@ -356,7 +356,7 @@ def main(argv=None):
                 filters={lab: dict(dominant_deg=round(float(d), 1), coherence=round(float(c), 3))
                          for lab, d, c in zip(labels, st["dominant"], st["coherence"])}))
             rep.row(f"{s} layer {li}: hv share (+-15 deg)",
-                    paper="city > 1/3, food ~1/3" if li == 1 else None, ours=st["hv"],
+                    paper="city > 1/3, natural ~1/3" if li == 1 else None, ours=st["hv"],
                     note=f"null 95% [{st['null_lo']:.3f}, {st['null_hi']:.3f}], "
                          f"c4 {st['c4']:+.3f}")
         # data control
@@ -382,9 +382,9 @@ def main(argv=None):
     plot_orientation(stats, sets, n_layers, opath, data_e)
     rep.figure(opath)
 
-    if "food" in stats:
-        f1 = stats["food"][0]
-        rep.claim("Fig. 7: food layer-1 filters are evenly distributed over orientation",
+    if "natural" in stats:
+        f1 = stats["natural"][0]
+        rep.claim("Fig. 7: natural layer-1 filters are evenly distributed over orientation",
                   f1["null_lo"] <= f1["hv"] <= f1["null_hi"],
                   f"hv {f1['hv']:.3f} vs uniform 1/3; inside the central 95% "
                   f"[{f1['null_lo']:.3f}, {f1['null_hi']:.3f}] of 9 randomly rotated copies"
@@ -395,24 +395,24 @@ def main(argv=None):
         above = c1["hv"] > c1["null_p95"]
         ev = (f"hv {c1['hv']:.3f}, 95th percentile of randomly rotated copies "
               f"{c1['null_p95']:.3f}")
-        if "food" in stats:
-            f1 = stats["food"][0]
+        if "natural" in stats:
+            f1 = stats["natural"][0]
             rep.claim("Fig. 8 / sec. 4.1: city layer-1 filters prefer horizontal and vertical "
-                      "(more than food's, and more than chance)",
+                      "(more than natural's, and more than chance)",
                       above and c1["hv"] > f1["hv"],
-                      ev + f"; food {f1['hv']:.3f}")
+                      ev + f"; natural {f1['hv']:.3f}")
             for li in range(1, n_layers):
-                cs, fs = stats["city"][li], stats["food"][li]
+                cs, fs = stats["city"][li], stats["natural"][li]
                 rep.claim(f"(also) city layer-{li + 1} pixel-space filters are more "
-                          "horizontal/vertical than food's",
+                          "horizontal/vertical than natural's",
                           cs["hv"] > fs["hv"] and cs["hv"] > cs["null_p95"],
                           f"city {cs['hv']:.3f} (95th pct of null {cs['null_p95']:.3f}) vs "
-                          f"food {fs['hv']:.3f}")
+                          f"natural {fs['hv']:.3f}")
             rep.claim("(control, not a paper claim) the city photographs are more horizontal/vertical "
-                      "than the food photographs", extra["city"]["image_patches_hv"]
-                      > extra["food"]["image_patches_hv"],
+                      "than the natural photographs", extra["city"]["image_patches_hv"]
+                      > extra["natural"]["image_patches_hv"],
                       f"city {extra['city']['image_patches_hv']:.3f} vs "
-                      f"food {extra['food']['image_patches_hv']:.3f}")
+                      f"natural {extra['natural']['image_patches_hv']:.3f}")
         else:
             rep.claim("Fig. 8: city layer-1 filters prefer horizontal and vertical", above, ev)
     rep.finish(args, extra=extra)

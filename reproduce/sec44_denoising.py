@@ -2,7 +2,7 @@
 
 Protocol (the authors' toolbox where the paper is silent; :mod:`numbadn.denoise`):
 
-* model: the food model of section 4.1 (``reproduce/train_models.py``),
+* model: the natural model of section 4.1 (``reproduce/train_models.py``),
   filters learned on contrast-normalised crops;
 * test images: grey centre crops of photographs never used for training
   (OpenCV's ``baboon``, ``butterfly``, ``messi5``, ``squirrel_cls``,
@@ -64,17 +64,17 @@ def test_images(args, size):
     elif _common.full_sets_available():
         names = TEST_PHOTOS[:2] if args.quick else TEST_PHOTOS
         ims = [load_images(str(OPENCV_DOC_EXAMPLES / "data" / n))[0] for n in names]
-    else:  # no opencv-doc: crops of the city photographs, never seen by the food model
+    else:  # no opencv-doc: crops of the city photographs, never seen by the natural model
         ims = load_images("city")[:2 if args.quick else 6]
         names = [f"city[{i}]" for i in range(len(ims))]
     return [(n, raw_image(centre_crop(im, size))) for n, im in zip(names, ims)]
 
 
 def validation_images(args, size, n):
-    """Crops of the training photographs (the food set), for tuning only."""
+    """Crops of the training photographs (the natural set), for tuning only."""
     from numbadn.data import load_images
     from numbadn.denoise import raw_image
-    src = "food" if args.quick else _common.image_source(args, "food")
+    src = "natural" if args.quick else _common.image_source(args, "natural")
     ims = load_images(src)
     idx = np.linspace(0, len(ims) - 1, n).astype(int)
     return [raw_image(centre_crop(ims[i], size)) for i in idx]
@@ -129,7 +129,7 @@ def main(argv=None):
 
     size = args.size or (96 if args.quick else 128)
     solvers = (args.solvers or ("continuation" if args.quick else "continuation,fista")).split(",")
-    net = _common.load_model(args, "food")
+    net = _common.load_model(args, "natural")
     rep = _common.Report("sec44_denoising", "Section 4.4 (denoising)")
     rng = np.random.default_rng(args.seed)
     tests = test_images(args, size)
