@@ -15,8 +15,9 @@ Each script in ``reproduce/`` reproduces one item of the paper.  They all take
     numba threads (default: all cores).
 
 and finish with :func:`report`: a table of the paper's value, ours and the
-settings, one line per claim saying whether it holds (computed from the
-numbers of the run, never written in), and a JSON file of every number.
+settings, one line per claim with its verdict (holds / does not hold / not
+supported / not judged, from a test named beside it: see ``_stats``; computed
+from the numbers of the run, never written in), and a JSON file of every number.
 """
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from _stats import check_verdict  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 FIGURES = ROOT / "figures"
@@ -135,8 +138,9 @@ class Report:
 
     >>> rep = Report("fig6_sparsity_vs_error", "Fig. 6")
     >>> rep.row("layer-2 RMS error", paper="lower than layer 1", ours=0.12)
-    >>> rep.claim("layer 2 is sparser than layer 1 at equal error", s2 < s1,
-    ...           f"{s2:.3f} vs {s1:.3f}")
+    >>> o = _stats.wilcoxon(s1, s2, units="images")   # paired, per image
+    >>> rep.claim("layer 2 is sparser than layer 1 at equal error", o.verdict,
+    ...           f"medians {np.median(s2):.3f} vs {np.median(s1):.3f}", o.test)
     >>> rep.finish(args, extra={...})
     """
 
@@ -151,10 +155,18 @@ class Report:
     def row(self, what, *, paper=None, ours=None, note=""):
         self.rows.append(dict(what=what, paper=paper, ours=_plain(ours), note=note))
 
-    def claim(self, text, holds, evidence=""):
-        """A claim of the paper and whether it holds in this run (``holds``
-        must be computed from this run's numbers)."""
-        self.claims.append(dict(claim=text, holds=bool(holds), evidence=evidence))
+    def claim(self, text, verdict, evidence="", test=""):
+        """A claim of the paper and its verdict in this run.
+
+        ``verdict`` is one of ``_stats.VERDICTS`` ("holds", "does not hold",
+        "not supported", "not judged"), computed from this run's numbers by
+        the test that ``test`` names (e.g. an ``_stats`` helper's
+        ``Outcome.test``); anything else, a bool included, is a ValueError.
+        """
+        check_verdict(verdict)
+        if not isinstance(test, str):
+            raise ValueError(f"test must be a string naming the test; got {test!r}")
+        self.claims.append(dict(claim=text, verdict=verdict, evidence=evidence, test=test))
 
     def figure(self, path):
         self.figures.append(str(Path(path).relative_to(ROOT)) if Path(path).is_absolute()
@@ -174,9 +186,9 @@ class Report:
         if self.settings:
             print("  settings: " + ", ".join(f"{k}={_fmt(v)}" for k, v in self.settings.items()))
         for c in self.claims:
-            verdict = "holds" if c["holds"] else "does not hold"
-            print(f"  claim: {c['claim']}: {verdict}" + (f" ({c['evidence']})"
-                                                         if c["evidence"] else ""))
+            print(f"  claim: {c['claim']}: {c['verdict'].upper()}"
+                  + (f" ({c['evidence']})" if c["evidence"] else "")
+                  + (f"\n         test: {c['test']}" if c["test"] else ""))
         for f in self.figures:
             print(f"  figure: {f}")
         res = dict(name=self.name, item=self.item, quick=bool(args.quick),

@@ -203,13 +203,13 @@ def main(argv=None):
         sh = extra[s]["token_share_per_layer"]
         rep.claim(f"Fig. 7 caption, {s}: filters grow more complex with each layer "
                   "(proxy: the share with two distinct orientations rises, layer 1 < 2 < 3)",
-                  len(sh) >= 3 and sh[0] < sh[1] < sh[2],
+                  "holds" if len(sh) >= 3 and sh[0] < sh[1] < sh[2] else "does not hold",
                   ", ".join(f"layer {i + 1} {v:.3f}" for i, v in enumerate(sh)))
         if s in picks:
             rep.claim(f"Fig. 1(b), {s}: there are {args.per_set} used layer-3 filters with two "
                       "distinct orientations (corners, junctions) to show",
-                      len(picks[s]) == args.per_set
-                      and all(p["s2"] >= MIN_S2 for p in picks[s]),
+                      "holds" if len(picks[s]) == args.per_set
+                      and all(p["s2"] >= MIN_S2 for p in picks[s]) else "does not hold",
                       f"{sum(p['s2'] >= MIN_S2 for p in picks[s])} of the {len(picks[s])} "
                       f"chosen have s2 >= {MIN_S2}")
     rep.finish(args, extra=extra)

@@ -150,20 +150,23 @@ def main(argv=None):
     p_ext = greater_p(stats["patch2"]["extent"], stats["patch1"]["extent"])
     rep.claim("patch-based layer-2 elements are larger in scale than layer 1 (higher median "
               f"extent, one-sided Mann-Whitney p < {ALPHA})",
-              med["patch2"]["extent"] > med["patch1"]["extent"] and p_ext < ALPHA,
+              "holds" if med["patch2"]["extent"] > med["patch1"]["extent"] and p_ext < ALPHA
+              else "does not hold",
               f"median extent {med['patch2']['extent']:.2f} vs {med['patch1']['extent']:.2f} px, "
               f"p = {p_ext:.3g}")
     p_coh = greater_p(stats["patch2"]["coherence"], stats["dn2"]["coherence"])
     rep.claim("patch-based layer-2 elements are more Gabor-like (one orientation) than the "
               "DN's layer-2 elements (higher median coherence, one-sided Mann-Whitney "
               f"p < {ALPHA})",
-              med["patch2"]["coherence"] > med["dn2"]["coherence"] and p_coh < ALPHA,
+              "holds" if med["patch2"]["coherence"] > med["dn2"]["coherence"] and p_coh < ALPHA
+              else "does not hold",
               f"median orientation coherence {med['patch2']['coherence']:.3f} vs "
               f"{med['dn2']['coherence']:.3f}, p = {p_coh:.3g}")
     p_match = greater_p(stats["patch2"]["match"], stats["dn2"]["match"])
     rep.claim("patch-based layer-2 elements are closer to enlarged layer-1 elements than "
               f"the DN's are (higher median, one-sided Mann-Whitney p < {ALPHA})",
-              med["patch2"]["match"] > med["dn2"]["match"] and p_match < ALPHA,
+              "holds" if med["patch2"]["match"] > med["dn2"]["match"] and p_match < ALPHA
+              else "does not hold",
               f"median best match {med['patch2']['match']:.3f} vs {med['dn2']['match']:.3f}, "
               f"p = {p_match:.3g}; the patch layer 1 offers 100 candidates, the DN's 9")
     png = out / "fig4_patch_filters.png"

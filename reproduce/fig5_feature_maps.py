@@ -151,7 +151,8 @@ def main(argv=None):
                                         "the patch codes (same neighbour measure on both)")):
         for s, m in mean.items():
             wins = sum(r[key] < r["patch_window"] for r in res[s])
-            rep.claim(text.format(s=s) + ", on every crop", wins == len(res[s]),
+            rep.claim(text.format(s=s) + ", on every crop",
+                      "holds" if wins == len(res[s]) else "does not hold",
                       f"mean {m[key]:.3f} vs {m['patch_window']:.3f}; lower on {wins} of "
                       f"{len(res[s])} crops")
 

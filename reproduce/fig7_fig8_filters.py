@@ -385,7 +385,7 @@ def main(argv=None):
     if "natural" in stats:
         f1 = stats["natural"][0]
         rep.claim("Fig. 7: natural layer-1 filters are evenly distributed over orientation",
-                  f1["null_lo"] <= f1["hv"] <= f1["null_hi"],
+                  "holds" if f1["null_lo"] <= f1["hv"] <= f1["null_hi"] else "does not hold",
                   f"hv {f1['hv']:.3f} vs uniform 1/3; inside the central 95% "
                   f"[{f1['null_lo']:.3f}, {f1['null_hi']:.3f}] of 9 randomly rotated copies"
                   if f1["null_lo"] <= f1["hv"] <= f1["null_hi"] else
@@ -399,22 +399,25 @@ def main(argv=None):
             f1 = stats["natural"][0]
             rep.claim("Fig. 8 / sec. 4.1: city layer-1 filters prefer horizontal and vertical "
                       "(more than natural's, and more than chance)",
-                      above and c1["hv"] > f1["hv"],
+                      "holds" if above and c1["hv"] > f1["hv"] else "does not hold",
                       ev + f"; natural {f1['hv']:.3f}")
             for li in range(1, n_layers):
                 cs, fs = stats["city"][li], stats["natural"][li]
                 rep.claim(f"(also) city layer-{li + 1} pixel-space filters are more "
                           "horizontal/vertical than natural's",
-                          cs["hv"] > fs["hv"] and cs["hv"] > cs["null_p95"],
+                          "holds" if cs["hv"] > fs["hv"] and cs["hv"] > cs["null_p95"]
+                          else "does not hold",
                           f"city {cs['hv']:.3f} (95th pct of null {cs['null_p95']:.3f}) vs "
                           f"natural {fs['hv']:.3f}")
             rep.claim("(control, not a paper claim) the city photographs are more horizontal/vertical "
-                      "than the natural photographs", extra["city"]["image_patches_hv"]
-                      > extra["natural"]["image_patches_hv"],
+                      "than the natural photographs",
+                      "holds" if extra["city"]["image_patches_hv"]
+                      > extra["natural"]["image_patches_hv"] else "does not hold",
                       f"city {extra['city']['image_patches_hv']:.3f} vs "
                       f"natural {extra['natural']['image_patches_hv']:.3f}")
         else:
-            rep.claim("Fig. 8: city layer-1 filters prefer horizontal and vertical", above, ev)
+            rep.claim("Fig. 8: city layer-1 filters prefer horizontal and vertical",
+                      "holds" if above else "does not hold", ev)
     rep.finish(args, extra=extra)
     return 0
 

@@ -25,6 +25,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import _common  # noqa: E402
+from _stats import VERDICTS  # noqa: E402
 
 #: In paper order; train_models first.
 SCRIPTS = ("train_models", "fig1_tokens", "fig2_architecture", "fig3_samples",
@@ -77,7 +78,7 @@ def write_index(out, quick=False):
              "computed by that run (nothing is typed in).  Paper: Zeiler, Krishnan, Taylor, "
              "Fergus, *Deconvolutional Networks*, CVPR 2010.",
              ""]
-    n_claims = n_hold = 0
+    counts = dict.fromkeys(VERDICTS, 0)
     for name in SCRIPTS[1:]:
         path = out / f"{name}.json"
         if not path.exists():
@@ -99,11 +100,13 @@ def write_index(out, quick=False):
                              f"| {r.get('note', '')} |")
             lines.append("")
         for c in d.get("claims", []):
-            n_claims += 1
-            n_hold += bool(c["holds"])
-            verdict = "**holds**" if c["holds"] else "**does not hold**"
+            if "verdict" not in c:
+                raise SystemExit(f"{path} has a claim without a verdict (written before "
+                                 f"three-valued verdicts): rerun reproduce/{name}.py")
+            counts[c["verdict"]] += 1
             ev = f" ({c['evidence']})" if c.get("evidence") else ""
-            lines.append(f"- {c['claim']}: {verdict}{ev}")
+            test = f"; test: {c['test']}" if c.get("test") else ""
+            lines.append(f"- {c['claim']}: **{c['verdict']}**{ev}{test}")
         if d.get("claims"):
             lines.append("")
         settings = d.get("settings")
@@ -111,10 +114,18 @@ def write_index(out, quick=False):
             lines += ["<details><summary>settings</summary>", "",
                       "\n".join(f"- {k}: {_cell(v)}" for k, v in settings.items()), "",
                       "</details>", ""]
-    lines[4:4] = [f"{n_hold} of {n_claims} claims hold in this run.", ""]
+    lines[4:4] = [count_line(counts), ""]
     path = out / "README.md"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def count_line(counts):
+    """'N hold, N do not hold, N not supported, N not judged of M claims in this run.'"""
+    plural = {"holds": "hold", "does not hold": "do not hold"}
+    return (", ".join(f"{n} {plural.get(v, v)}" for v, n in counts.items())
+            + f" of {sum(counts.values())} claims in this run (tests at the level each "
+              "claim states; see `reproduce/_stats.py`).")
 
 
 def _cell(v):

@@ -285,13 +285,13 @@ def main(argv=None):
     for n in sizes:
         d = np.array(acc["dn-1+2"][n]) - np.array(acc["sift"][n])
         rep.claim(f"DN-(1+2) beats dense SIFT with {n} training images per class",
-                  d.mean() > 0,
+                  "holds" if d.mean() > 0 else "does not hold",
                   f"{results['dn-1+2'][n]['mean']:.1f}% vs {results['sift'][n]['mean']:.1f}%: "
                   f"{d.mean():+.1f} points (paper {PAPER['dn-1+2'][n][0] - PAPER['sift'][n][0]:+.1f}"
                   f"), DN-(1+2) ahead on {(d > 0).sum()} of {d.size} splits")
         best = max(("dn-1", "dn-2", "dn-1+2"), key=lambda f: results[f][n]["mean"])
         rep.claim(f"concatenating both layers' pyramids is the best DN feature ({n} per class)",
-                  best == "dn-1+2",
+                  "holds" if best == "dn-1+2" else "does not hold",
                   ", ".join(f"{f} {results[f][n]['mean']:.1f}%" for f in ("dn-1", "dn-2",
                                                                           "dn-1+2")))
     total = t_desc + sum(stage.values())
