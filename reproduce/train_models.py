@@ -123,7 +123,7 @@ def data_control(args, verbose=True):
         for line in _control.summary(ctl):
             print("  " + line)
         print(f"  city above natural, intervals apart: {'yes' if holds else 'NO'}"
-              + ("" if holds else " -- the food/city orientation claims cannot be judged "
+              + ("" if holds else " -- the natural/city orientation claims cannot be judged "
                  "on these sets"))
     return ctl, holds
 
