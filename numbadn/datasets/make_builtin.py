@@ -53,14 +53,13 @@ from numbadn import data  # noqa: E402
 #: "natural-full" set (CC0, CC-BY-4.0, OpenCV's Apache-2.0 / BSD-3-Clause).
 SETS = {
     "natural": [
-        ("seeding", ("natural", "seeding"), 3),
+        ("seeding", ("natural", "seeding"), 4),
         ("aitzgorri", ("natural", "aitzgorri"), 3),
         ("picosdeeuropa", ("natural", "picosdeeuropa"), 3),
-        ("life", ("natural", "life"), 3),
-        ("fig", ("natural", "fig"), 4),
+        ("life", ("natural", "life"), 4),
+        ("sunset", ("natural", "sunset"), 3),
+        ("fig", ("natural", "fig"), 5),
         ("fruits", ("natural", "fruits"), 4),
-        ("butterfly", ("natural", "butterfly"), 3),
-        ("squirrel", ("natural", "squirrel"), 3),
     ],
     "city": [
         ("building", "data/building.jpg", 5),
