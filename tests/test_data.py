@@ -71,7 +71,7 @@ def test_builtin_set_resized_and_tiled():
 
 @pytest.mark.parametrize("name, words", [
     ("natural", ["natural", "26", "fruits.jpg", "seeding_by_Clements_Engelhardt.jpg",
-                 "squirrel_cls.jpg"]),
+                 "sunset_by_Aitzol_Berasategi.jpg"]),
     ("city", ["city", "26", "building.jpg", "leuvenA.jpg", "scenetext01.jpg"]),
 ])
 def test_describe_builtin_names_count_and_photographs(name, words):
