@@ -127,7 +127,7 @@ def pretrained_model():
     layer-1 maps and every pair; ``p = 0.8``, ``lambda_1 = 10``,
     ``lambda_2 = 1``, 7x7 filters, 3 epochs, learned (as in the paper) on
     natural and city photographs, not on a classification set: the
-    ``natural-full`` and ``city-full`` crops, trained by
+    ``food-full`` (numbadn's fruit set before issue 20) and ``city-full`` crops, trained by
     ``reproduce/table1_recognition.py`` (see ``model.meta``).
     """
     from ..model import DeconvNet
