@@ -278,7 +278,7 @@ def control_claim(rep, ctl):
             if "city" in cl["claim"] and "natural" in cl["claim"]:
                 cl["evidence"] = (f"{cl['verdict']} on the numbers ({cl['evidence']}); not judged: "
                                   "the control (city photographs more horizontal/vertical than "
-                                  "the natural ones) does not hold on these sets")
+                                  f"the natural ones) is {verdict} on these sets")
                 cl["verdict"] = "not judged"
     return verdict
 
