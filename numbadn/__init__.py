@@ -4,4 +4,3 @@ __version__ = "0.1.0"
 from ._params import NotFittedError  # noqa: E402,F401
 from .solvers import IterationStats, cost, infer  # noqa: E402,F401
 from .model import DeconvLayer, DeconvNet  # noqa: E402,F401
-from . import layer, network  # noqa: E402,F401  (the old homes, kept as re-exports)

@@ -1,6 +1,6 @@
 """scikit-learn's estimator conventions by duck typing (numbadn does not import
 scikit-learn): ``get_params`` / ``set_params``, a readable ``repr``, the
-"not fitted" error, ``random_state``, ``n_jobs`` and deprecated parameter names.
+"not fitted" error, ``random_state`` and ``n_jobs``.
 
 scikit-learn's ``clone`` builds a new object from ``get_params(deep=False)`` and
 checks that the new object holds each given value itself (``is``); the
@@ -12,47 +12,17 @@ from __future__ import annotations
 
 import inspect
 import numbers
-import warnings
 
 import numpy as np
 
 __all__ = ["ParamsMixin", "NotFittedError", "check_random_state", "check_n_jobs",
-           "n_jobs_to_threads", "deprecated_arg", "DEPRECATED"]
+           "n_jobs_to_threads"]
 
 
 class NotFittedError(ValueError, AttributeError):
     """An estimator was used before ``fit`` (as scikit-learn's ``NotFittedError``,
     a ``ValueError`` and an ``AttributeError``, so ``hasattr(est, "filters_")`` is
     False before fitting)."""
-
-
-class _Deprecated:
-    """Default of a deprecated keyword: tells "not given" from any value."""
-
-    def __repr__(self):
-        return "<deprecated>"
-
-
-#: Sentinel default of deprecated keywords.
-DEPRECATED = _Deprecated()
-
-
-def deprecated_arg(old, old_value, new, new_value, new_default, owner, check=None):
-    """The value to use when a renamed keyword ``old`` may have been given.
-
-    Warns (``DeprecationWarning``) when it was; giving both names is an error.
-    ``check(value, name)``, if given, checks the old value under its own name.
-    """
-    if old_value is DEPRECATED:
-        return new_value
-    if check is not None:
-        check(old_value, old)
-    if new_value is not new_default and new_value != new_default:
-        raise TypeError(f"{owner}: give {new}= only ({old}= is its deprecated name), "
-                        f"got both {old}={old_value!r} and {new}={new_value!r}")
-    warnings.warn(f"{owner}: {old}= is deprecated and will be removed in the next release; "
-                  f"use {new}={old_value!r}", DeprecationWarning, stacklevel=3)
-    return old_value
 
 
 def check_random_state(random_state, name="random_state"):
@@ -126,19 +96,15 @@ def _same(a, b):
 class ParamsMixin:
     """``get_params``, ``set_params`` and ``__repr__`` from the constructor's signature.
 
-    Subclasses list renamed keywords in ``_deprecated_params`` (old -> new); they are
-    left out of the parameters.  ``_repr_default(name, value)`` may say that a value
-    equals the default in canonical form (e.g. a full connectivity matrix).
+    ``_repr_default(name, value)`` may say that a value equals the default in
+    canonical form (e.g. a full connectivity matrix).
     """
-
-    _deprecated_params: dict = {}
 
     @classmethod
     def _get_param_names(cls):
         sig = inspect.signature(cls.__init__)
         return sorted(p.name for p in sig.parameters.values()
-                      if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-                      and p.name not in cls._deprecated_params)
+                      if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
 
     def get_params(self, deep=True):
         """Parameters of this estimator (``deep``: also those of nested estimators,
@@ -162,11 +128,6 @@ class ParamsMixin:
         own, nested = {}, {}
         for key, v in params.items():
             name, _, sub = key.partition("__")
-            if name in self._deprecated_params and not sub:
-                new = self._deprecated_params[name]
-                warnings.warn(f"{type(self).__name__}: {name} is deprecated; use {new}",
-                              DeprecationWarning, stacklevel=2)
-                name = new
             if name not in names:
                 raise ValueError(f"invalid parameter {name!r} for {type(self).__name__}; "
                                  f"valid parameters: {', '.join(names)}")
@@ -200,8 +161,6 @@ class ParamsMixin:
         sig = inspect.signature(type(self).__init__)
         parts = []
         for name in (p for p in sig.parameters if p != "self"):
-            if name in self._deprecated_params:
-                continue
             param = sig.parameters[name]
             if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
                 continue

@@ -163,7 +163,7 @@ def binomial(k, n, p0=0.5, *, direction=+1, alpha=ALPHA, what="share"):
     eff = direction * (k / n - p0)
     return Outcome(decide(eff, p, alpha),
                    f"exact binomial test of {what} {k}/{n} = {k / n:.3g} vs {p0:.3g}, "
-                   f"two-sided, alpha {alpha:g}: {_fmt_p(p)}", effect=eff, p=p)
+                   f"two-sided, alpha {alpha:.3g}: {_fmt_p(p)}", effect=eff, p=p)
 
 
 def fisher(k1, n1, k2, n2, *, alpha=ALPHA, what="shares"):
@@ -176,7 +176,7 @@ def fisher(k1, n1, k2, n2, *, alpha=ALPHA, what="shares"):
     eff = k1 / n1 - k2 / n2
     return Outcome(decide(eff, p, alpha),
                    f"Fisher exact test of {what} {k1}/{n1} = {k1 / n1:.3g} vs "
-                   f"{k2}/{n2} = {k2 / n2:.3g}, two-sided, alpha {alpha:g}: {_fmt_p(p)}",
+                   f"{k2}/{n2} = {k2 / n2:.3g}, two-sided, alpha {alpha:.3g}: {_fmt_p(p)}",
                    effect=eff, p=p)
 
 
@@ -270,7 +270,7 @@ def mann_whitney(a, b, *, alpha=ALPHA, units="units", what="values"):
     eff = float(res.statistic) / (a.size * b.size) - 0.5
     return Outcome(decide(eff, p, alpha),
                    f"Mann-Whitney U test of {what} over {a.size} vs {b.size} {units}, "
-                   f"two-sided, alpha {alpha:g}: P[a > b] = {eff + 0.5:.3g}, {_fmt_p(p)}",
+                   f"two-sided, alpha {alpha:.3g}: P[a > b] = {eff + 0.5:.3g}, {_fmt_p(p)}",
                    effect=eff, p=p)
 
 
@@ -290,7 +290,7 @@ def wilcoxon(a, b=None, *, alpha=ALPHA, units="units", what="differences"):
     p = float(_w(d, alternative="two-sided").pvalue)
     return Outcome(decide(eff, p, alpha),
                    f"Wilcoxon signed-rank test of {what} over {d.size} {units}, two-sided, "
-                   f"alpha {alpha:g}: median {eff:.3g}, {_fmt_p(p)}", effect=eff, p=p)
+                   f"alpha {alpha:.3g}: median {eff:.3g}, {_fmt_p(p)}", effect=eff, p=p)
 
 
 def sign_test(a, b=None, *, alpha=ALPHA, units="units", what="differences"):
@@ -308,5 +308,86 @@ def sign_test(a, b=None, *, alpha=ALPHA, units="units", what="differences"):
     eff = pos / n - 0.5
     return Outcome(decide(eff, p, alpha),
                    f"exact sign test of {what}: {pos} of {n} nonzero {units} positive, "
-                   f"two-sided, alpha {alpha:g}: {_fmt_p(p)}", effect=eff, p=p)
+                   f"two-sided, alpha {alpha:.3g}: {_fmt_p(p)}", effect=eff, p=p)
 
+
+
+# ------------------------------------------------------------------ composite claims
+def equivalent(x, target, margin, *, stat="mean", alpha=ALPHA, n_boot=N_BOOT, seed=0,
+               units="units", what=None):
+    """Is ``stat(x)`` equal to ``target`` within ``margin``, as claimed ("evenly", "no change")?
+
+    An equivalence claim cannot be shown by failing to reject "no difference",
+    so it is judged by two bootstrap intervals (resampling the units of ``x``):
+
+    * holds if the two-sided ``1 - 2 alpha`` interval lies inside ``target +-
+      margin`` (two one-sided tests at ``alpha``, TOST);
+    * does not hold if the ``1 - alpha`` interval excludes ``target`` (a
+      significant departure) while the first rule fails;
+    * else not supported.
+    """
+    alpha = _check_alpha(alpha)
+    if not margin > 0:
+        raise ValueError(f"margin must be positive; got {margin!r}")
+    f = _stat_fn(stat)
+    x = _units(x, "x")
+    rng = np.random.default_rng(seed)
+    boots = f(x[rng.integers(0, x.size, (n_boot, x.size))], axis=-1)
+    obs = float(f(x))
+    lo2, hi2 = (float(v) for v in np.quantile(boots, [alpha, 1 - alpha]))
+    lo, hi = (float(v) for v in np.quantile(boots, [alpha / 2, 1 - alpha / 2]))
+    if target - margin < lo2 and hi2 < target + margin:
+        verdict = "holds"
+    elif lo > target or hi < target:
+        verdict = "does not hold"
+    else:
+        verdict = "not supported"
+    what = what or (stat if isinstance(stat, str) else "statistic")
+    return Outcome(verdict,
+                   f"equivalence by bootstrap over {x.size} {units} ({n_boot} resamples): "
+                   f"{what} {obs:.3g}, {100 * (1 - 2 * alpha):g}% CI [{lo2:.3g}, {hi2:.3g}] "
+                   f"vs {target:.3g} +- {margin:g} (TOST, alpha {alpha:.3g}); "
+                   f"{100 * (1 - alpha):g}% CI [{lo:.3g}, {hi:.3g}]",
+                   effect=obs - target, ci=(lo, hi))
+
+
+def combine(outcomes, what="all of"):
+    """One verdict for a claim made of parts that must all hold ("1 < 2 < 3").
+
+    Holds if every part holds; does not hold if some part does not; not
+    judged if some part is not judged; else not supported.  Run the parts at
+    ``alpha / len(outcomes)`` (Bonferroni), so that "does not hold" -- any part
+    significant the wrong way -- keeps the level ``alpha``.
+    """
+    outcomes = list(outcomes)
+    if not outcomes:
+        raise ValueError("combine needs at least one outcome")
+    vs = [o.verdict for o in outcomes]
+    verdict = ("not judged" if "not judged" in vs else "does not hold" if "does not hold" in vs
+               else "holds" if all(v == "holds" for v in vs) else "not supported")
+    return Outcome(verdict, f"{what} {len(outcomes)} parts (each Bonferroni-corrected): "
+                   + "; ".join(f"[{o.verdict}] {o.test}" for o in outcomes))
+
+
+def within_bound(value, bound, *, tolerance, what="value", why=""):
+    """Is a measured ``value`` at most ``bound``, as claimed, beyond measurement drift?
+
+    For single measurements without repeats to test (a median timing): holds if
+    ``value * tolerance <= bound``, does not hold if ``value >= bound *
+    tolerance``, else not supported.  ``tolerance`` (> 1) is the drift the
+    measurement is known to have; ``why`` says where it comes from.
+    """
+    if not tolerance > 1:
+        raise ValueError(f"tolerance must be > 1; got {tolerance!r}")
+    value, bound = float(value), float(bound)
+    verdict = ("holds" if value * tolerance <= bound else
+               "does not hold" if value >= bound * tolerance else "not supported")
+    return Outcome(verdict, f"{what} {value:.3g} against the bound {bound:.3g} with a "
+                   f"tolerance of x{tolerance:g}" + (f" ({why})" if why else "")
+                   + "; a margin rule, not a significance test",
+                   effect=float(np.log(bound / value)) if value > 0 and bound > 0 else float("nan"))
+
+
+def too_few(n, units="units", need=2):
+    """No test possible on ``n`` units (fewer than ``need``): not supported, and why."""
+    return Outcome("not supported", f"not tested: {n} {units}, a test needs at least {need}")

@@ -28,7 +28,11 @@ set at least the median of the layer, ``net.stats_``), labelled as in Fig. 7/8
 filter's angular spectrum is lumpy: the share of 500 white-noise filters of
 each size that pass as tokens is printed as the baseline the shares of the
 learned filters should exceed.  The share of tokens among the filters of
-layers 1, 2 and 3 tests the caption's "increasing complexity with each layer".
+layers 1, 2 and 3 tests the caption's "increasing complexity with each layer":
+it holds when both steps (1 to 2, 2 to 3) rise significantly (Fisher's exact
+test over filters, two-sided, each at alpha 0.025), does not hold when a step
+falls significantly, and is not supported otherwise (``_stats``).  That the
+figure has its 8 tokens to show is a count, checked exactly.
 
 Examples::
 
@@ -45,6 +49,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402
+import _stats as S  # noqa: E402
 from fig7_fig8_filters import (angular_energy, filter_labels, grid_columns,  # noqa: E402
                                orientation_angles, smooth_circular)
 
@@ -163,15 +168,16 @@ def main(argv=None):
     picks, extra, noise = {}, {}, {}
     for s in _common.SETS:
         net = _common.load_model(args, s)
-        shares, per_layer = [], []
+        shares, counts, per_layer = [], [], []
         for li in range(1, net.trained_ + 1):
             pf = net.pixel_filters(li)[:, 0]
             if pf.shape[-2:] not in noise:
                 noise[pf.shape[-2:]] = noise_token_share(*pf.shape[-2:], seed=args.seed)
             t1, t2, s2, an = orientation_peaks(angular_energy(pf))
             shares.append(float(is_token(s2, an).mean()))
+            counts.append([int(is_token(s2, an).sum()), int(len(pf))])
             per_layer.append((pf, t1, t2, s2, an, noise[pf.shape[-2:]]))
-        extra[s] = {"token_share_per_layer": shares,
+        extra[s] = {"token_share_per_layer": shares, "tokens_of_filters_per_layer": counts,
                     "noise_token_share_per_layer": [p[5] for p in per_layer]}
         rep.row(f"{s}: share of token filters, layers 1..{len(shares)}",
                 paper="rises with the layer", ours=[round(x, 3) for x in shares],
@@ -200,18 +206,25 @@ def main(argv=None):
         draw(picks, path)
         rep.figure(path)
     for s in _common.SETS:
-        sh = extra[s]["token_share_per_layer"]
-        rep.claim(f"Fig. 7 caption, {s}: filters grow more complex with each layer "
-                  "(proxy: the share with two distinct orientations rises, layer 1 < 2 < 3)",
-                  "holds" if len(sh) >= 3 and sh[0] < sh[1] < sh[2] else "does not hold",
-                  ", ".join(f"layer {i + 1} {v:.3f}" for i, v in enumerate(sh)))
+        cnt = extra[s]["tokens_of_filters_per_layer"]
+        text = (f"Fig. 7 caption, {s}: filters grow more complex with each layer "
+                "(proxy: the share with two distinct orientations rises, layer 1 < 2 < 3)")
+        ev = ", ".join(f"layer {i + 1} {k}/{n} = {k / n:.3f}" for i, (k, n) in enumerate(cnt))
+        if len(cnt) < 3:
+            o = S.not_judged(f"the model has {len(cnt)} trained layers, not 3")
+        else:
+            # each step by Fisher's exact test over filters, at alpha/2 (two steps)
+            o = S.combine([S.fisher(*cnt[i + 1], *cnt[i], alpha=S.ALPHA / 2,
+                                    what=f"token shares, layer {i + 2} vs {i + 1},")
+                           for i in range(2)], "layer 1 < 2 < 3:")
+        rep.claim(text, o.verdict, ev, o.test)
         if s in picks:
+            n_ok = sum(p["s2"] >= MIN_S2 for p in picks[s])
+            o = S.exact(len(picks[s]) == args.per_set and n_ok == len(picks[s]),
+                        f"exact count of the chosen filters with s2 >= {MIN_S2}")
             rep.claim(f"Fig. 1(b), {s}: there are {args.per_set} used layer-3 filters with two "
-                      "distinct orientations (corners, junctions) to show",
-                      "holds" if len(picks[s]) == args.per_set
-                      and all(p["s2"] >= MIN_S2 for p in picks[s]) else "does not hold",
-                      f"{sum(p['s2'] >= MIN_S2 for p in picks[s])} of the {len(picks[s])} "
-                      f"chosen have s2 >= {MIN_S2}")
+                      "distinct orientations (corners, junctions) to show", o.verdict,
+                      f"{n_ok} of the {len(picks[s])} chosen have s2 >= {MIN_S2}", o.test)
     rep.finish(args, extra=extra)
     return 0
 

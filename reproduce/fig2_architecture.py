@@ -36,6 +36,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402
+import _stats as S  # noqa: E402
 
 #: Section 4.1's architecture: maps per layer.
 PAPER_MAPS = (9, 45, 150)
@@ -209,15 +210,16 @@ def main(argv=None):
         rep.row(f"layer {li}: fraction of g connected", ours=c["fraction"],
                 note=f"{c['inputs_used']}/{c['n_inputs']} maps below used")
     for text, holds, ev in paper_checks(counts[args.set]):
-        rep.claim(f"sec. 4.1 ({args.set} model) {text}", "holds" if holds else "does not hold", ev)
+        o = S.exact(holds, "exact count of the maps and connections in g")
+        rep.claim(f"sec. 4.1 ({args.set} model) {text}", o.verdict, ev, o.test)
     other = [t for t in nets if t != args.set][0]
     same = all(np.array_equal(a.connectivity, b.connectivity)
                for a, b in zip(nets[args.set].layers, nets[other].layers))
     ok_other = all(h for _, h, _ in paper_checks(counts[other]))
-    rep.claim(f"sec. 4.1 ({other} model) the same description holds",
-              "holds" if ok_other else "does not hold",
+    o = S.exact(ok_other, "exact count of the maps and connections in g")
+    rep.claim(f"sec. 4.1 ({other} model) the same description holds", o.verdict,
               "g identical to the " + args.set + " model's" if same else
-              "g differs from the " + args.set + " model's (other random pairs)")
+              "g differs from the " + args.set + " model's (other random pairs)", o.test)
     path = out / "fig2_architecture.png"
     draw(net, path, f"Fig. 2 / sec. 4.1: the {args.set} model's layers and connectivity g "
                     "(every map drawn, each box its filter in pixel space; lines: g = 1)")

@@ -24,6 +24,11 @@ properties of the samples that Fig. 3 shows but the text does not state:
 * the mean spatial frequency ``sum r |Y(r)|^2 / sum |Y(r)|^2`` (cycle/pixel)
   of the samples: coarser structure (lower) at higher layers.
 
+Both are tested over samples: 24 per (set, layer) (10 with ``--quick``; the
+first ``--n`` are the ones shown), each sample's own ``hv`` (60 patches) and
+mean frequency; Mann-Whitney tests, two-sided, Bonferroni over the layers or
+steps of a claim, alpha 0.05 in all (``_stats``).
+
 Examples::
 
     python reproduce/fig3_samples.py --quick
@@ -39,12 +44,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402
+import _stats as S  # noqa: E402
 from fig7_fig8_filters import angular_energy, hv_fraction, random_patches  # noqa: E402
 
 #: Samples per (set, layer) row.
 N_SAMPLES = 6
 #: Patches per row for the orientation measure.
 N_PATCHES = 300
+#: Samples per (set, layer) for the tests (the first ``--n`` are shown), quick / full.
+N_TEST = {True: 10, False: 24}
+#: Patches per sample for its own hv.
+N_PATCHES_PER_SAMPLE = 60
 
 
 def effective_features(freq):
@@ -104,16 +114,22 @@ def main(argv=None):
         net = _common.load_model(args, s)
         res[s] = []
         for li in range(1, net.trained_ + 1):
-            imgs = net.sample(li, args.n, random_state=args.seed + 100 * li)[:, 0]
+            n_all = max(args.n, N_TEST[bool(args.quick)])
+            imgs = net.sample(li, n_all, random_state=args.seed + 100 * li)[:, 0]
             freq = net.stats_[li - 1][0]
             M = 100 + sum(net.layers[i].filter_size[0] - 1 for i in range(li))
             e = angular_energy(random_patches(list(imgs), N_PATCHES, 15, seed=args.seed))
             d = dict(layer=li, n_features=int(freq.size), mean_firing=float(freq.mean()),
                      effective_features=effective_features(freq),
                      drawn_per_sample=float(freq.clip(0, 1).sum() * M * M), kept=100,
-                     hv=hv_fraction(e, normalise=False), mean_freq=mean_frequency(imgs))
+                     hv=hv_fraction(e, normalise=False), mean_freq=mean_frequency(imgs),
+                     n_samples=n_all,
+                     hv_per_sample=[hv_fraction(angular_energy(random_patches(
+                         list(imgs), N_PATCHES_PER_SAMPLE, 15, seed=args.seed + i, which=i)),
+                         normalise=False) for i in range(n_all)],
+                     mean_freq_per_sample=[mean_frequency(im[None]) for im in imgs])
             res[s].append(d)
-            rows.append((f"{s}, layer {li}", imgs))
+            rows.append((f"{s}, layer {li}", imgs[:args.n]))
             rep.row(f"{s} layer {li}: effective / all features",
                     ours=f"{d['effective_features']:.1f} / {d['n_features']}",
                     note=f"mean firing frequency {d['mean_firing']:.4f}; "
@@ -124,17 +140,29 @@ def main(argv=None):
     draw(rows, path, args.n)
     rep.figure(path)
     L = min(len(res[s]) for s in _common.SETS)
-    hv_ok = [res["city"][i]["hv"] > res["natural"][i]["hv"] for i in range(L)]
+    # per layer, city vs natural over samples (Mann-Whitney), each at alpha / L
+    o = S.combine([S.mann_whitney(res["city"][i]["hv_per_sample"],
+                                  res["natural"][i]["hv_per_sample"], alpha=S.ALPHA / L,
+                                  units="samples", what=f"layer-{i + 1} hv, city vs natural,")
+                   for i in range(L)], "every layer:")
     rep.claim("(shown in Fig. 3, not stated) city samples are more horizontal/vertical "
-              "than natural samples at every layer", "holds" if all(hv_ok) else "does not hold",
-              "; ".join(f"layer {i + 1}: city {res['city'][i]['hv']:.3f} vs natural "
-                        f"{res['natural'][i]['hv']:.3f}" for i in range(L)))
+              "than natural samples at every layer", o.verdict,
+              "; ".join(f"layer {i + 1}: median city {np.median(res['city'][i]['hv_per_sample']):.3f}"
+                        f" vs natural {np.median(res['natural'][i]['hv_per_sample']):.3f}"
+                        for i in range(L)), o.test)
     for s in _common.SETS:
-        mf = [d["mean_freq"] for d in res[s]]
+        mf = [d["mean_freq_per_sample"] for d in res[s]]
+        if len(mf) < 2:
+            o = S.not_judged("the model has one trained layer")
+        else:  # each step l -> l+1 over samples (Mann-Whitney), at alpha / (L - 1)
+            o = S.combine([S.mann_whitney(mf[i], mf[i + 1], alpha=S.ALPHA / (len(mf) - 1),
+                                          units="samples",
+                                          what=f"mean frequency, layer {i + 1} vs {i + 2},")
+                           for i in range(len(mf) - 1)], "every step:")
         rep.claim(f"(shown in Fig. 3, not stated) {s}: higher layers give coarser samples "
-                  "(mean spatial frequency falls with the layer)",
-                  "holds" if all(a > b for a, b in zip(mf, mf[1:])) else "does not hold",
-                  ", ".join(f"layer {i + 1} {v:.3f}" for i, v in enumerate(mf)) + " cycle/px")
+                  "(mean spatial frequency falls with the layer)", o.verdict,
+                  "medians " + ", ".join(f"layer {i + 1} {np.median(v):.3f}"
+                                         for i, v in enumerate(mf)) + " cycle/px", o.test)
     rep.finish(args, extra=res)
     return 0
 

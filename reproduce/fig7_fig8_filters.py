@@ -38,20 +38,24 @@ An isotropic filter (a blob, white noise) has a flat ``e``.  From it:
   which keeps the filters' shapes and number, so the verdicts account for
   having only 9 layer-1 filters.
 
-Verdicts: natural is "evenly distributed" when its layer-1 ``hv`` lies inside the
-central 95% of its null; city "prefers horizontal and vertical" when its
-layer-1 ``hv`` is above the 95th percentile of its null and above natural's.
+The control (``_control.py``, also printed by ``train_models.py`` before
+training): are the city *photographs* more horizontal/vertical than the
+natural ones?  Share of the gradient energy within 15 degrees of
+horizontal/vertical, per photograph pooled over its crops, mean over
+photographs, with a 95% percentile bootstrap interval per set that resamples
+photographs (not crops); it holds when the city interval lies entirely above
+the natural one.  The same share is shown for the held-out photographs.  The
+15x15-patch measure of the filters applied to the training crops is kept as a
+diagnostic row and plot.
 
-The control, before any of that (``_control.py``, also printed by
-``train_models.py`` before training): are the city *photographs* more
-horizontal/vertical than the natural ones?  Share of the gradient energy
-within 15 degrees of horizontal/vertical, per photograph pooled over its
-crops, mean over photographs, with 95% percentile bootstrap intervals that
-resample photographs (not crops).  It holds when the city interval lies
-entirely above the natural one; when it does not, the claims comparing the
-natural and city models are reported "not judged" (the sets could not show
-the difference the paper describes).  The 15x15-patch measure of the filters
-applied to the training crops is kept as a diagnostic row and plot.
+Verdicts (``_stats``, alpha 0.05), over the filters of a layer, each with its
+own ``hv`` (:func:`filter_hv`): natural is "evenly distributed" when the
+bootstrap 90% interval of its mean per-filter ``hv`` lies inside 1/3 +- 0.1
+(two one-sided tests), and not when the 95% interval excludes 1/3; city
+"prefers horizontal and vertical" when its mean per-filter ``hv`` is
+significantly above natural's and above 1/3 (bootstrap intervals of both, each at
+alpha/2).  The city-vs-natural claims are *not judged* unless the control holds.
+The rotation null (random rotations of each filter) is printed beside them.
 
 Examples::
 
@@ -68,6 +72,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402
+import _stats as S  # noqa: E402
 
 #: Orientation bins of :func:`angular_energy` (2 degrees each, centred on 0, 2, ...).
 N_ANGLES = 90
@@ -82,6 +87,9 @@ PATCH = 15
 #: Patches per set for the data control.
 N_PATCHES = 400
 FIG = {"natural": "fig7", "city": "fig8"}
+#: "Evenly distributed": the mean per-filter hv within 1/3 +- this (an
+#: orientation preference of under 30% over even), judged by TOST (``_stats``).
+HV_MARGIN = 0.1
 
 
 # ------------------------------------------------------------------ measures
@@ -253,36 +261,78 @@ def per_source(desc, values):
     return out
 
 
-# ------------------------------------------------------------------ script
-def control_claim(rep, ctl):
-    """The control claim (see the module doc) and its consequence: when the city
-    photographs are not clearly more horizontal/vertical than the natural ones,
-    every claim already made that compares the natural and city models becomes
-    "not judged".  Returns the control's verdict."""
+# ------------------------------------------------------------------ verdicts
+def filter_hv(e):
+    """Each filter's own ``hv`` (its energy normalised to 1); their mean is
+    ``hv_fraction(e)``."""
+    e = np.atleast_2d(np.asarray(e, dtype=np.float64))
+    return _unit(e)[:, hv_mask(e.shape[1])].sum(axis=1)
+
+
+def data_control(args, sets, extra, rep):
+    """The control (``_control.py``) on the training photographs of both sets:
+    a row per set (and per held-out set in full mode), its numbers in
+    ``extra[set]["control"]``; returns an ``_stats.Outcome``: holds when the
+    city 95% interval lies entirely above the natural one, does not hold when
+    it lies entirely below, else not supported."""
+    import _control
+    srcs = {s: (s if args.quick and not args.images else _common.image_source(args, s))
+            for s in sets}
+    ctl = _control.control(srcs, seed=args.seed)
+    for s in sets:
+        c = ctl[s]
+        units = "images" if c["per_image"] else "photographs"
+        rep.row(f"{s} photographs: gradient energy within 15 deg of H/V",
+                paper="city > natural" if s == "city" else None, ours=c["mean"],
+                note=f"95% [{c['ci'][0]:.3f}, {c['ci'][1]:.3f}] over {c['n_photos']} {units} "
+                     f"({c['n_crops']} crops); the control")
+        extra[s]["control"] = dict(c)
+    if not args.quick and not args.images and _common.full_sets_available():
+        held = _control.control({s: f"{s}-heldout" for s in sets}, seed=args.seed)
+        for s in sets:
+            c = held[s]
+            rep.row(f"{s} held-out photographs: same share", ours=c["mean"],
+                    note=f"95% [{c['ci'][0]:.3f}, {c['ci'][1]:.3f}] over {c['n_photos']} "
+                         "photographs never trained on")
+            extra[s]["control_heldout"] = dict(c)
+    return control_outcome(ctl)
+
+
+def control_outcome(ctl):
+    """``_stats.Outcome`` of the control from ``_control.control``'s result."""
     import _control
     n, c = ctl["natural"], ctl["city"]
-    apart = _control.verdict(ctl)
-    below = c["ci"][1] < n["ci"][0]
-    verdict = "holds" if apart else ("does not hold" if below else "not supported")
-    rep.claim("(control, not a paper claim) the city photographs are more horizontal/vertical "
-              "than the natural photographs",
-              verdict,
-              f"share of gradient energy within {_control.BAND:.0f} deg of H/V: city "
-              f"{c['mean']:.3f} [{c['ci'][0]:.3f}, {c['ci'][1]:.3f}] vs natural "
-              f"{n['mean']:.3f} [{n['ci'][0]:.3f}, {n['ci'][1]:.3f}]",
-              test=f"95% percentile bootstrap intervals over {c['n_photos']} city and "
-                   f"{n['n_photos']} natural {'images' if c.get('per_image') else 'photographs'} "
-                   f"({_control.N_BOOT} resamples); holds when the intervals do not overlap")
-    if verdict != "holds":
-        for cl in rep.claims[:-1]:
-            if "city" in cl["claim"] and "natural" in cl["claim"]:
-                cl["evidence"] = (f"{cl['verdict']} on the numbers ({cl['evidence']}); not judged: "
-                                  "the control (city photographs more horizontal/vertical than "
-                                  f"the natural ones) is {verdict} on these sets")
-                cl["verdict"] = "not judged"
-    return verdict
+    if _control.verdict(ctl):
+        verdict = "holds"
+    elif c["ci"][1] < n["ci"][0]:
+        verdict = "does not hold"
+    else:
+        verdict = "not supported"
+    units = "images" if c.get("per_image") else "photographs"
+    test = (f"share of gradient energy within {_control.BAND:.0f} deg of H/V, mean over "
+            f"{units}: city {c['mean']:.3f} [{c['ci'][0]:.3f}, {c['ci'][1]:.3f}] vs natural "
+            f"{n['mean']:.3f} [{n['ci'][0]:.3f}, {n['ci'][1]:.3f}], 95% percentile bootstrap "
+            f"intervals over {c['n_photos']} vs {n['n_photos']} {units} ({_control.N_BOOT} "
+            "resamples); holds when the intervals do not overlap")
+    return S.Outcome(verdict, test, effect=c["mean"] - n["mean"])
 
 
+def city_outcome(hv, li, control):
+    """City layer-``li`` filters more horizontal/vertical than natural's and than
+    chance: both by bootstrap over filters at alpha/2; not judged unless the
+    photographs' control holds."""
+    if control.verdict != "holds":
+        return S.not_judged(f"the control (city photographs more horizontal/vertical than "
+                            f"natural) is {control.verdict}: {control.test}")
+    c, f = np.asarray(hv["city"][li]), np.asarray(hv["natural"][li])
+    return S.combine([S.bootstrap_diff(c, f, alpha=S.ALPHA / 2, units="filters",
+                                       what="city - natural mean per-filter hv"),
+                      S.bootstrap_diff(c - 1 / 3, alpha=S.ALPHA / 2, units="filters",
+                                       what="city mean per-filter hv - 1/3")],
+                     "city above natural and above chance:")
+
+
+# ------------------------------------------------------------------ script
 def layer_stats(e, seed):
     null = hv_null(e, seed=seed)
     dom, coh, _ = harmonics(e)
@@ -415,65 +465,51 @@ def main(argv=None):
         rep.row(f"{s} crops with hv > 0.5", ours=float(np.mean(crop_hv > 0.5)),
                 note="per source photograph: " + (", ".join(f"{k} {v:.2f}" for k, v in
                                                             src.items()) or "-"))
-    # the control (_control.py): photographs, bootstrap over photographs
-    import _control
-    ctl = None
-    if len(sets) == 2:
-        srcs = {s: (s if args.quick and not args.images else _common.image_source(args, s))
-                for s in sets}
-        ctl = _control.control(srcs, seed=args.seed)
-        for s in sets:
-            c = ctl[s]
-            rep.row(f"{s} photographs: gradient energy within 15 deg of H/V",
-                    paper="city > natural" if s == "city" else None, ours=c["mean"],
-                    note=f"95% [{c['ci'][0]:.3f}, {c['ci'][1]:.3f}] over {c['n_photos']} "
-                         f"{'images' if c.get('per_image') else 'photographs'} "
-                         f"({c['n_crops']} crops); control")
-            extra[s]["control"] = {k: v for k, v in c.items()}
-        if not args.quick and not args.images and _common.full_sets_available():
-            held = _control.control({s: f"{s}-heldout" for s in sets}, seed=args.seed)
-            for s in sets:
-                c = held[s]
-                rep.row(f"{s} held-out photographs: same share", ours=c["mean"],
-                        note=f"95% [{c['ci'][0]:.3f}, {c['ci'][1]:.3f}] over {c['n_photos']} "
-                             f"photographs (never trained on)")
-                extra[s]["control_heldout"] = {k: v for k, v in c.items()}
     n_layers = min(len(stats[s]) for s in sets)
     opath = out / "fig7_fig8_orientation.png"
     plot_orientation(stats, sets, n_layers, opath, data_e)
     rep.figure(opath)
 
+    # verdicts (_stats): over filters (bootstrap of the mean per-filter hv), and
+    # the city-vs-natural claims only where the photographs themselves differ so
+    hv = {s: [filter_hv(st["e"]) for st in stats[s]] for s in sets}
+    control = None
+    if "natural" in stats and "city" in stats:
+        control = data_control(args, sets, extra, rep)
     if "natural" in stats:
         f1 = stats["natural"][0]
+        o = S.equivalent(hv["natural"][0], 1 / 3, HV_MARGIN, units="filters",
+                         what="natural layer-1 mean per-filter hv")
         rep.claim("Fig. 7: natural layer-1 filters are evenly distributed over orientation",
-                  "holds" if f1["null_lo"] <= f1["hv"] <= f1["null_hi"] else "does not hold",
-                  f"hv {f1['hv']:.3f} vs uniform 1/3; inside the central 95% "
-                  f"[{f1['null_lo']:.3f}, {f1['null_hi']:.3f}] of 9 randomly rotated copies"
-                  if f1["null_lo"] <= f1["hv"] <= f1["null_hi"] else
-                  f"hv {f1['hv']:.3f} outside [{f1['null_lo']:.3f}, {f1['null_hi']:.3f}]")
+                  o.verdict, f"hv {f1['hv']:.3f} vs uniform 1/3; central 95% of randomly "
+                  f"rotated copies [{f1['null_lo']:.3f}, {f1['null_hi']:.3f}]", o.test)
     if "city" in stats:
         c1 = stats["city"][0]
-        above = c1["hv"] > c1["null_p95"]
         ev = (f"hv {c1['hv']:.3f}, 95th percentile of randomly rotated copies "
               f"{c1['null_p95']:.3f}")
         if "natural" in stats:
             f1 = stats["natural"][0]
+            o = city_outcome(hv, 0, control)
             rep.claim("Fig. 8 / sec. 4.1: city layer-1 filters prefer horizontal and vertical "
-                      "(more than natural's, and more than chance)",
-                      "holds" if above and c1["hv"] > f1["hv"] else "does not hold",
-                      ev + f"; natural {f1['hv']:.3f}")
+                      "(more than natural's, and more than chance)", o.verdict,
+                      ev + f"; natural {f1['hv']:.3f}", o.test)
             for li in range(1, n_layers):
                 cs, fs = stats["city"][li], stats["natural"][li]
+                o = city_outcome(hv, li, control)
                 rep.claim(f"(also) city layer-{li + 1} pixel-space filters are more "
-                          "horizontal/vertical than natural's",
-                          "holds" if cs["hv"] > fs["hv"] and cs["hv"] > cs["null_p95"]
-                          else "does not hold",
+                          "horizontal/vertical than natural's", o.verdict,
                           f"city {cs['hv']:.3f} (95th pct of null {cs['null_p95']:.3f}) vs "
-                          f"natural {fs['hv']:.3f}")
-            control_claim(rep, ctl)
+                          f"natural {fs['hv']:.3f}", o.test)
+            cc, cn = extra["city"]["control"], extra["natural"]["control"]
+            rep.claim("(control, not a paper claim) the city photographs are more horizontal/vertical "
+                      "than the natural photographs", control.verdict,
+                      f"gradient energy within 15 deg of H/V: city {cc['mean']:.3f} vs natural "
+                      f"{cn['mean']:.3f}", control.test)
         else:
+            o = S.bootstrap_diff(np.asarray(hv["city"][0]) - 1 / 3, units="filters",
+                                 what="city layer-1 mean per-filter hv - 1/3")
             rep.claim("Fig. 8: city layer-1 filters prefer horizontal and vertical",
-                      "holds" if above else "does not hold", ev)
+                      o.verdict, ev, o.test)
     rep.finish(args, extra=extra)
     return 0
 

@@ -30,7 +30,8 @@ from _stats import VERDICTS  # noqa: E402
 #: In paper order; train_models first.
 SCRIPTS = ("train_models", "fig1_tokens", "fig2_architecture", "fig3_samples",
            "fig4_patch_filters", "fig5_feature_maps", "fig6_sparsity_vs_error",
-           "fig7_fig8_filters", "table1_recognition", "sec44_denoising", "sec45_timings")
+           "fig7_fig8_filters", "table1_recognition", "sec44_denoising", "sec45_timings",
+           "online_vs_batch")
 
 
 def main(argv=None):

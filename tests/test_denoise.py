@@ -36,7 +36,7 @@ def test_add_noise_hits_the_requested_snr_and_clips():
 def _planted_net(seed=0):
     """A 1-layer net whose filters generate the clean image from sparse maps."""
     rng = np.random.default_rng(seed)
-    layer = numbadn.DeconvLayer(1, 4, filter_size=7, seed=seed)
+    layer = numbadn.DeconvLayer(1, 4, filter_size=7, random_state=seed)
     net = numbadn.DeconvNet([layer])
     net.trained_, net.scales_ = 1, [1.0]
     z = np.zeros((4, 46, 46), np.float32)

@@ -44,7 +44,7 @@ def test_get_params_returns_the_constructor_arguments_and_clone_copies_them():
     assert params["connectivity"] is g and params["solver_options"] is opts
     assert (params["lam"], params["p"], params["filter_size"]) == (2.5, 0.8, (5, 3))
     assert (params["random_state"], params["epochs"], params["n_jobs"]) == (7, 2, 1)
-    assert "seed" not in params  # the deprecated name is not a parameter
+    assert "seed" not in params
     twin = clone(layer)  # scikit-learn checks that each value is kept as given
     assert twin is not layer and repr(twin) == repr(layer)
     np.testing.assert_array_equal(twin.filters, layer.filters)
@@ -188,20 +188,6 @@ def test_random_state_int_generator_and_none():
         small_layer(random_state=-1)
 
 
-def test_seed_still_works_with_a_deprecation_warning():
-    with pytest.warns(DeprecationWarning, match=r"seed= is deprecated.*random_state=4"):
-        old = small_layer(seed=4)
-    assert old.random_state == 4
-    np.testing.assert_array_equal(old.filters, small_layer(random_state=4).filters)
-    with pytest.raises(TypeError, match="give random_state= only"):
-        small_layer(seed=4, random_state=5)
-    with pytest.warns(DeprecationWarning, match="seed"):
-        net = DeconvNet.paper(n_maps=(3,), filter_size=5, seed=2)
-    assert net.layers[0].random_state == 2
-    with pytest.warns(DeprecationWarning, match="seed"):
-        assert old.seed == 4
-
-
 def test_new_names_raise_no_deprecation_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error", DeprecationWarning)
@@ -212,10 +198,12 @@ def test_new_names_raise_no_deprecation_warning():
         small_layer(random_state=1).fit(IMS, epochs=1, callback=lambda st: None)
 
 
-def test_old_positional_epochs_warns_and_still_counts():
-    with pytest.warns(DeprecationWarning, match="fit\\(X, epochs=...\\)"):
-        layer = small_layer().fit(IMS, 2)
-    assert len(layer.history_) == 2
+def test_a_second_positional_argument_is_y_and_ignored():
+    # scikit-learn's fit(X, y): an int there is a label vector, not a number of epochs
+    a = small_layer(epochs=1).fit(IMS, 5)
+    assert len(a.history_) == 1
+    with pytest.raises(TypeError, match="random_state|seed|unexpected keyword"):
+        small_layer(seed=4)
 
 
 def test_n_jobs_minus_one_and_one_give_the_same_filters():

@@ -72,7 +72,7 @@ def assert_unit_planes(layer):
                                              ("fista", {"max_iter": 50})])
 def test_learning_recovers_planted_filters_well_above_chance(planted, solver, options):
     ims, f_true = planted
-    layer = DeconvLayer(1, 6, 7, lam=10.0, solver=solver, solver_options=options, seed=0)
+    layer = DeconvLayer(1, 6, 7, lam=10.0, solver=solver, solver_options=options, random_state=0)
     before = recovery(f_true[:, 0], layer.filters[:, 0])
     layer.fit(ims, epochs=20, verbose=False)
     after = recovery(f_true[:, 0], layer.filters[:, 0])
@@ -90,7 +90,7 @@ def test_learning_recovers_planted_filters_well_above_chance(planted, solver, op
 def test_fit_lowers_the_cost(planted):
     ims, _ = planted
     ims = ims[:4]
-    layer = DeconvLayer(1, 6, 7, lam=10.0, seed=2)
+    layer = DeconvLayer(1, 6, 7, lam=10.0, random_state=2)
     score0 = layer.mean_cost(ims)  # issue 14: score() is now -mean_cost (higher is better)
     out = layer.fit(ims, epochs=6, verbose=False)
     assert out is layer
@@ -122,16 +122,16 @@ def test_callback_can_stop_fit(planted):
     ims, _ = planted
     seen = []
     layer = DeconvLayer(1, 4, 7)
-    with pytest.warns(DeprecationWarning, match="callback"):  # issue 14: the old signature
-        layer.fit(ims[:2], epochs=5, verbose=False,
-                  callback=lambda lay, epoch, c: seen.append((epoch, c)) or epoch == 1)
-    assert [e for e, _ in seen] == [0, 1] and len(layer.history_) == 2
+    # callback(stats) after every image; returning True stops at the end of the epoch
+    layer.fit(ims[:2], epochs=5, verbose=False,
+              callback=lambda st: seen.append((st.epoch, st.image)) or st.epoch == 2)
+    assert seen == [(1, 0), (1, 1), (2, 0), (2, 1)] and len(layer.history_) == 2
 
 
 def test_fit_is_deterministic(planted):
     ims, _ = planted
-    a = DeconvLayer(1, 4, 7, seed=5).fit(ims[:2], epochs=2, verbose=False)
-    b = DeconvLayer(1, 4, 7, seed=5).fit(ims[:2], epochs=2, verbose=False)
+    a = DeconvLayer(1, 4, 7, random_state=5).fit(ims[:2], epochs=2, verbose=False)
+    b = DeconvLayer(1, 4, 7, random_state=5).fit(ims[:2], epochs=2, verbose=False)
     np.testing.assert_array_equal(a.filters, b.filters)
 
 
@@ -148,7 +148,7 @@ def test_every_image_format_is_accepted(update):
                           rng.standard_normal((1, 25, 19))],
     }
     for name, images in formats.items():
-        layer = DeconvLayer(1, 3, 5, update=update, seed=1)
+        layer = DeconvLayer(1, 3, 5, update=update, random_state=1)
         layer.fit(images, epochs=2, verbose=False)
         assert len(layer.history_) == 2, name
         assert layer.filters.shape == (3, 1, 5, 5) and layer.filters.dtype == np.float32
@@ -295,8 +295,8 @@ def test_a_second_fit_starts_afresh_on_new_images_of_any_size():
     rng = np.random.default_rng(3)
     a = list(rng.standard_normal((2, 16, 16)))
     b = list(rng.standard_normal((2, 16, 16)))
-    layer = DeconvLayer(1, 3, 5, seed=1).fit(a, epochs=1, verbose=False)
-    twin = DeconvLayer(1, 3, 5, seed=1)
+    layer = DeconvLayer(1, 3, 5, random_state=1).fit(a, epochs=1, verbose=False)
+    twin = DeconvLayer(1, 3, 5, random_state=1)
     twin.filters = layer.filters.copy()
     layer.fit(b, epochs=1, verbose=False)
     twin.fit(b, epochs=1, verbose=False)

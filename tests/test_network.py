@@ -34,7 +34,7 @@ from scipy.signal import convolve2d
 from numbadn import DeconvLayer, DeconvNet
 from numbadn import connectivity as C
 from numbadn.data import load_images
-from numbadn.network import FORMAT_VERSION
+from numbadn.model.io import FORMAT_VERSION
 from numbadn.preprocess import contrast_normalize
 
 SMALL = (4, 10)  # 4 layer-1 maps, 4 singles + C(4, 2) = 6 pairs on layer 2
@@ -235,9 +235,9 @@ def ramp_with_edges(n=32):
 def test_z0_maps_reconstruct_a_raw_image_far_better_than_without():
     y = ramp_with_edges()
     assert 0.0 <= y.min() and y.max() <= 1.0
-    low = DeconvLayer(1, 4, 7, lam=1.0, lowfreq=True, seed=0)
+    low = DeconvLayer(1, 4, 7, lam=1.0, lowfreq=True, random_state=0)
     net_z0 = DeconvNet([low]).fit([y], epochs=1, verbose=False)
-    plain = DeconvLayer(1, 4, 7, lam=1.0, seed=0)
+    plain = DeconvLayer(1, 4, 7, lam=1.0, random_state=0)
     plain.filters = low.filters.copy()  # the same layer, without z0
     net_plain = DeconvNet([plain])
 
@@ -281,9 +281,9 @@ def test_pixel_filters_of_layer_2_compose_the_filters_through_the_scale(net2):
 
 @pytest.mark.parametrize("layer", [1, 2])
 def test_sample_shape_determinism_and_seed_dependence(net2, layer):
-    a = net2.sample(layer, 3, size=24, seed=1)
-    b = net2.sample(layer, 3, size=24, seed=1)
-    c = net2.sample(layer, 3, size=24, seed=2)
+    a = net2.sample(layer, 3, size=24, random_state=1)
+    b = net2.sample(layer, 3, size=24, random_state=1)
+    c = net2.sample(layer, 3, size=24, random_state=2)
     assert a.shape == (3, 1, 24, 24)
     assert np.isfinite(a).all() and np.isfinite(c).all()
     assert np.abs(a).max() > 0
@@ -312,8 +312,8 @@ def test_save_load_round_trip_is_exact(net2, train, tmp_path):
                 np.testing.assert_array_equal(
                     back.infer(y, layer, top_down=top_down),
                     net2.infer(y, layer, top_down=top_down))
-    np.testing.assert_array_equal(back.sample(2, 2, size=24, seed=3),
-                                  net2.sample(2, 2, size=24, seed=3))
+    np.testing.assert_array_equal(back.sample(2, 2, size=24, random_state=3),
+                                  net2.sample(2, 2, size=24, random_state=3))
 
 
 def rewrite_header(src, dst, **changes):
@@ -571,7 +571,7 @@ def test_low_memory_fit_streams_inputs_and_keeps_no_maps(ck_images, layer_inputs
     for la in net.layers:
         c = costs(la)
         assert len(c) == 2 and c[-1] < c[0]
-    assert np.isfinite(net.sample(2, n=1, seed=0)).all()
+    assert np.isfinite(net.sample(2, n=1, random_state=0)).all()
 
 
 def test_low_memory_resumed_fit_equals_an_uninterrupted_one(ck_images, tmp_path, monkeypatch):
@@ -632,7 +632,7 @@ def test_sigint_during_fit_writes_a_checkpoint_that_resumes_exactly(ck_images, u
     """SIGINT (and SIGTERM) stop at the next image with a checkpoint of it; resuming
     ends with the filters of an uninterrupted run."""
     import signal
-    from numbadn.network import TrainingInterrupted
+    from numbadn.model.training import TrainingInterrupted
     path = tmp_path / "ck.npz"
     orig = DeconvLayer._update_filters
     calls = [0]

@@ -113,30 +113,17 @@ def test_verdict_needs_the_intervals_apart():
     assert not _control.verdict({"city": same, "natural": same})
 
 
-def _report_with_comparison():
-    rep = _common.Report("t", "t")
-    rep.claim("Fig. 7: natural layer-1 filters are evenly distributed over orientation", "holds")
-    rep.claim("Fig. 8: city layer-1 filters prefer H/V (more than natural's)", "holds", "x")
-    return rep
-
-
-def test_failed_control_makes_the_natural_city_comparisons_not_judged():
-    flat = _control.set_control(_photos([0.3, 0.7, 0.5, 0.4, 0.6]), seed=0)
-    rep = _report_with_comparison()
-    v = F.control_claim(rep, {"city": flat, "natural": flat})
-    assert v == "not supported"
-    verdicts = [c["verdict"] for c in rep.claims]
-    assert verdicts == ["holds", "not judged", "not supported"]
-    assert "not judged" in rep.claims[1]["evidence"]
-
-
-def test_passed_control_leaves_the_comparisons_alone():
+def test_control_outcome_holds_only_with_the_intervals_apart():
+    # fig7_fig8_filters turns the control into the _stats.Outcome that gates the
+    # natural-vs-city claims (city_outcome: not judged unless it holds)
     city = _control.set_control(_photos([0.7, 0.75, 0.8, 0.72, 0.78]), seed=0)
     nat = _control.set_control(_photos([0.3, 0.35, 0.33, 0.36, 0.31], seed=1), seed=0)
-    rep = _report_with_comparison()
-    assert F.control_claim(rep, {"city": city, "natural": nat}) == "holds"
-    assert [c["verdict"] for c in rep.claims] == ["holds", "holds", "holds"]
-    # the reverse: significantly the other way
-    rep = _report_with_comparison()
-    assert F.control_claim(rep, {"city": nat, "natural": city}) == "does not hold"
-    assert rep.claims[1]["verdict"] == "not judged"
+    flat = _control.set_control(_photos([0.3, 0.7, 0.5, 0.4, 0.6], seed=2), seed=0)
+    o = F.control_outcome({"city": city, "natural": nat})
+    assert o.verdict == "holds" and o.effect > 0
+    assert "5 vs 5 photographs" in o.test and "do not overlap" in o.test
+    assert F.control_outcome({"city": nat, "natural": city}).verdict == "does not hold"
+    o = F.control_outcome({"city": flat, "natural": flat})
+    assert o.verdict == "not supported"
+    hv = {"city": [np.full(9, 0.6)], "natural": [np.full(9, 1 / 3)]}
+    assert F.city_outcome(hv, 0, o).verdict == "not judged"

@@ -109,8 +109,16 @@ def test_report_has_the_papers_rows_and_a_verdict_per_claim(smoke):
     assert [row["paper"] for row in r["rows"]] == [2.5, 10.0, 55.0, 5.8, 0.10]
     assert all(_positive(row["ours"]) for row in r["rows"][:4])
     assert len(r["claims"]) == 3 and all(c["verdict"] in VERDICTS for c in r["claims"])
-    # the overhead claim is decided by the measured overhead, not written in
-    assert (r["claims"][2]["verdict"] == "holds") == (r["learning_overhead"]["overhead"] <= 0.10)
+    assert all(c["test"] for c in r["claims"])
+    # the overhead claim is tested over the repeats: the smoke run has one, too few
+    lo = r["learning_overhead"]
+    assert len(lo["overhead_each"]) == 1 and r["claims"][2]["verdict"] == "not supported"
+    assert lo["overhead_each"][0] == pytest.approx(
+        lo["fit_seconds_each"][0] / lo["infer_seconds_each"][0] - 1)
+    # the inference-time claim follows the measured medians and the stated tolerance
+    rows = {row["layer"]: row for row in r["paper_schedule"]["rows"]}
+    under = all(row["seconds"] * 1.25 <= row["paper_seconds"] for row in rows.values())
+    assert (r["claims"][1]["verdict"] == "holds") == under
 
 
 def test_scaling_benchmark_stops_fista_where_the_head_to_head_reached_one_percent(smoke):

@@ -255,3 +255,69 @@ def test_run_all_counts_every_verdict(tmp_path):
     (tmp_path / "fig1_tokens.json").write_text(json.dumps(d))
     with pytest.raises(SystemExit, match="rerun reproduce/fig1_tokens.py"):
         run_all.write_index(tmp_path)
+
+
+# ------------------------------------------------------------------ composite
+def test_equivalent_holds_inside_the_margin_and_fails_on_a_clear_departure():
+    rng = np.random.default_rng(0)
+    near = 1 / 3 + rng.normal(0, 0.05, 200)
+    assert S.equivalent(near, 1 / 3, 0.05).verdict == "holds"
+    far = 0.6 + rng.normal(0, 0.05, 50)
+    assert S.equivalent(far, 1 / 3, 0.05).verdict == "does not hold"
+    few = 1 / 3 + rng.normal(0, 0.3, 5)          # too few, too noisy to say
+    assert S.equivalent(few, 1 / 3, 0.05).verdict == "not supported"
+    with pytest.raises(ValueError, match="margin"):
+        S.equivalent(near, 1 / 3, 0)
+
+
+def test_equivalent_uses_the_two_one_sided_interval():
+    # the 90% percentile interval must lie inside the margin: compare with the
+    # quantiles of the same resamples computed here
+    x = np.array([0.30, 0.35, 0.32, 0.29, 0.38, 0.33, 0.31, 0.36])
+    o = S.equivalent(x, 1 / 3, 0.04, n_boot=5000, seed=3)
+    rng = np.random.default_rng(3)
+    boots = x[rng.integers(0, x.size, (5000, x.size))].mean(-1)
+    lo2, hi2 = np.quantile(boots, [0.05, 0.95])
+    assert (o.verdict == "holds") == (1 / 3 - 0.04 < lo2 and hi2 < 1 / 3 + 0.04)
+    assert o.ci == pytest.approx(tuple(np.quantile(boots, [0.025, 0.975])))
+
+
+@pytest.mark.parametrize("parts, verdict", [
+    (["holds", "holds"], "holds"), (["holds", "not supported"], "not supported"),
+    (["holds", "does not hold"], "does not hold"),
+    (["not supported", "does not hold"], "does not hold"),
+    (["holds", "not judged"], "not judged"),
+])
+def test_combine(parts, verdict):
+    o = S.combine([S.Outcome(v, f"t{i}") for i, v in enumerate(parts)])
+    assert o.verdict == verdict and "t0" in o.test and "t1" in o.test
+
+
+@pytest.mark.parametrize("value, verdict", [(0.5, "holds"), (0.8, "holds"), (0.9, "not supported"),
+                                            (1.1, "not supported"), (1.25, "does not hold"),
+                                            (3.0, "does not hold")])
+def test_within_bound_applies_the_tolerance_both_ways(value, verdict):
+    assert S.within_bound(value, 1.0, tolerance=1.25).verdict == verdict
+    with pytest.raises(ValueError, match="tolerance"):
+        S.within_bound(value, 1.0, tolerance=1.0)
+
+
+# ------------------------------------------------------------------ wiring in the scripts
+def test_fig7_filter_hv_averages_to_the_pooled_share_and_gates_on_the_control():
+    import fig7_fig8_filters as f78
+    rng = np.random.default_rng(0)
+    e = rng.random((45, f78.N_ANGLES)) * rng.random((45, 1))
+    assert f78.filter_hv(e).mean() == pytest.approx(f78.hv_fraction(e))
+    hv = {"city": [0.6 + 0.05 * rng.standard_normal(45)],
+          "natural": [1 / 3 + 0.05 * rng.standard_normal(45)]}
+    for control in ("not supported", "does not hold"):
+        o = f78.city_outcome(hv, 0, S.Outcome(control, "control test"))
+        assert o.verdict == "not judged" and "control test" in o.test
+    assert f78.city_outcome(hv, 0, S.Outcome("holds", "c")).verdict == "holds"
+    hv["natural"] = [hv["city"][0] + 0.2]
+    assert f78.city_outcome(hv, 0, S.Outcome("holds", "c")).verdict == "does not hold"
+
+
+def test_too_few_units_is_not_supported_and_says_why():
+    o = S.too_few(1, "crops")
+    assert o.verdict == "not supported" and "1 crops" in o.test

@@ -384,7 +384,7 @@ def test_batch_equals_image_by_image(solver, dtype):
     (1, 2, 0), (1, 1, 0), (2, 2, 2), (3, 2, 2), (5, 1, 5), (64, 16, 64), (2, 16, 0),
     (8, 16, 0), (9, 16, 9), (15, 16, 15), (17, 16, 16), (24, 16, 16), (25, 16, 25)])
 def test_batch_split_keeps_whole_rounds_and_sends_a_small_rest_image_by_image(n, t, expected):
-    from numbadn.inference import batch_split
+    from numbadn.solvers.inference import batch_split
     assert batch_split(n, t) == expected
 
 
@@ -567,7 +567,7 @@ def test_public_api_is_exported():
 
 
 def test_spectral_bound_cache_follows_the_filters_even_when_changed_in_place():
-    from numbadn.inference import _SPECTRAL_CACHE_SIZE, _spectral_cached
+    from numbadn.solvers.inference import _SPECTRAL_CACHE_SIZE, _spectral_cached
     from numbadn.solvers.options import spectral_norm2
     rng = np.random.default_rng(3)
     f = rng.standard_normal((4, 2, 5, 5)).astype(np.float32)

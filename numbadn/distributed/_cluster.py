@@ -75,10 +75,7 @@ def _slim(model):
         net._image_ids = []
         return net
     la = copy.copy(model)  # shallow: replace, never modify, what it shares with model
-    if hasattr(la, "_state"):  # numbadn.model.training.TrainingState holds the maps
-        la._state = type(la._state)()
-    else:  # layers before numbadn.model
-        la._maps = la._low = None
+    la._state = type(la._state)()  # a TrainingState without the maps
     la.history_ = []
     la.filters = np.array(model.filters)
     return la

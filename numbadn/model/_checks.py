@@ -12,7 +12,6 @@ from .._params import check_n_jobs, check_random_state
 from ..solvers.options import parse
 
 __all__ = ["LazyImages", "as_image_list", "check_layer_params", "params_equal",
-           "check_net_params",
            "stack_if_same", "UPDATES", "MAX_FILTER_BYTES"]
 
 
@@ -155,38 +154,8 @@ def check_layer_params(d):
     return out
 
 
-def check_net_params(layers, layer=None, top_down=True, epochs=3, n_jobs=None,
-                     verbose=True):
-    """Check :class:`DeconvNet`'s parameters (``layers`` must chain)."""
-    from .layer import DeconvLayer
-    if not isinstance(layers, (list, tuple)) or not layers:
-        raise ValueError("layers must be a non-empty list of DeconvLayer")
-    for i, la in enumerate(layers):
-        if not isinstance(la, DeconvLayer):
-            raise TypeError(f"layers[{i}] must be a DeconvLayer, got {type(la).__name__}")
-        if i and la.in_channels != layers[i - 1].n_maps:
-            raise ValueError(
-                f"layers[{i}] has in_channels={la.in_channels} but layers[{i - 1}] has "
-                f"n_maps={layers[i - 1].n_maps}: they must match")
-        if i and la.lowfreq:
-            raise ValueError(f"layers[{i}]: lowfreq (the z0 maps) is for layer 1 only")
-    if layer is not None:
-        if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)):
-            raise TypeError(f"layer must be an int from 1 to {len(layers)} or None, got "
-                            f"{layer!r}")
-        if not 1 <= layer <= len(layers):
-            raise ValueError(f"layer must be from 1 to {len(layers)} or None, got {layer}")
-    if not isinstance(top_down, (bool, np.bool_)):
-        raise TypeError(f"top_down must be True or False, got {top_down!r}")
-    V.check_int("epochs", epochs, 0)
-    check_n_jobs(n_jobs)
-    if not isinstance(verbose, (int, np.integer, np.bool_)):
-        raise TypeError(f"verbose must be True/False (or an int level), got {verbose!r}")
-
-
 def stack_if_same(arrays):
     """One array when every array has the same shape, else the list."""
     if len({a.shape for a in arrays}) == 1:
         return np.stack(arrays)
     return list(arrays)
-

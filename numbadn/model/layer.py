@@ -1,17 +1,13 @@
 """One Deconvolutional Network layer that infers and learns (section 3, Algorithm 1)."""
 from __future__ import annotations
 
-import dataclasses
-import numbers
 import time
-import warnings
 
 import numpy as np
 
 from .. import _validation as V
 from .._jit import check_n_threads, threads
-from .._params import (DEPRECATED, ParamsMixin, check_random_state, deprecated_arg,
-                       n_jobs_to_threads, not_fitted, rng_from)
+from .._params import (ParamsMixin, n_jobs_to_threads, not_fitted, rng_from)
 from ..solvers.inference import cost as _cost
 from ..solvers.inference import infer as _infer
 from ..solvers.inference import infer_lowfreq
@@ -20,7 +16,7 @@ from ..solvers.filters import normalize_planes, update_filters
 from ..solvers.z0 import grad_energy, low_pass, uniform_filter
 from ._batch import infer_list
 from ._checks import LazyImages, as_image_list, check_layer_params, params_equal, stack_if_same
-from .training import TrainingState, fit_callbacks, progress, run_epoch
+from .training import TrainingState, check_callback, progress, run_epoch
 
 __all__ = ["DeconvLayer"]
 
@@ -110,15 +106,11 @@ class DeconvLayer(ParamsMixin):
         Feature maps of the training images from the last epoch.
     """
 
-    _deprecated_params = {"seed": "random_state"}
-
     def __init__(self, in_channels=1, n_maps=9, filter_size=7, lam=1.0, p=1.0,
                  connectivity=None, dtype=np.float32, random_state=0, solver="continuation",
                  solver_options=None, update="online", filter_cg_iters=2,
                  lowfreq=False, psi=1.0, warm_start=True, epochs=3, n_jobs=None,
-                 verbose=True, *, seed=DEPRECATED):
-        random_state = deprecated_arg("seed", seed, "random_state", random_state, 0,
-                                      "DeconvLayer", check_random_state)
+                 verbose=True):
         params = dict(in_channels=in_channels, n_maps=n_maps, filter_size=filter_size,
                       lam=lam, p=p, connectivity=connectivity, dtype=dtype,
                       random_state=random_state, solver=solver, solver_options=solver_options,
@@ -163,13 +155,6 @@ class DeconvLayer(ParamsMixin):
 
     def __sklearn_is_fitted__(self):
         return self._fitted
-
-    @property
-    def seed(self):
-        """Deprecated name of ``random_state``."""
-        warnings.warn("DeconvLayer.seed is deprecated; use random_state", DeprecationWarning,
-                      stacklevel=2)
-        return self.random_state
 
     @property
     def filters(self):
@@ -390,8 +375,7 @@ class DeconvLayer(ParamsMixin):
             :class:`numbadn.IterationStats` (``epoch``, ``image``, the image's
             eq. 3 ``cost``, ``sparsity`` and ``residual`` of its maps, ``time``
             since the epoch began); returning True stops at the end of the
-            epoch.  (The old ``callback(layer, epoch, cost)`` after each epoch
-            still works, with a ``DeprecationWarning``.)
+            epoch.
         on_image : callable, optional
             ``on_image(layer, epoch_done)`` after every image (online updates)
             and every epoch; :class:`numbadn.DeconvNet` uses it to write
@@ -407,17 +391,11 @@ class DeconvLayer(ParamsMixin):
         -------
         self
         """
-        if isinstance(y, numbers.Integral) and not isinstance(y, bool) and epochs is None:
-            warnings.warn("DeconvLayer.fit(X, epochs) with epochs as the second positional "
-                          "argument is deprecated (it is scikit-learn's y); use "
-                          "fit(X, epochs=...) or DeconvLayer(epochs=...)", DeprecationWarning,
-                          stacklevel=2)
-            epochs, y = y, None
         ims = X if isinstance(X, LazyImages) else self._images(X)
         epochs = V.check_int("epochs", self.epochs if epochs is None else epochs, 0)
         verbose = self.verbose if verbose is None else verbose
         n_threads = check_n_threads(self._threads(n_threads))
-        per_image, per_epoch = fit_callbacks(callback)
+        per_image = check_callback(callback)
         # a new fit starts afresh: every image's maps from zero, position 0
         # (the filters and the history carry on)
         if state is None or not state.fits(len(ims)):
@@ -438,8 +416,6 @@ class DeconvLayer(ParamsMixin):
                     state.epoch, state.image, state.cost, state.seconds = epoch + 1, 0, 0.0, 0.0
                     if on_image is not None:
                         on_image(self, True)
-                    if per_epoch is not None and per_epoch(self, epoch, total):
-                        break
                     if stop:
                         break
         finally:
@@ -456,24 +432,6 @@ class DeconvLayer(ParamsMixin):
     def maps_(self):
         """Feature maps of the training images from the last epoch."""
         return self._state.maps
-
-    # the warm starts under their old names; assigning one gives this layer a
-    # state of its own, so a shallow copy that drops its maps leaves the original's
-    @property
-    def _maps(self):
-        return self._state.maps
-
-    @_maps.setter
-    def _maps(self, maps):
-        self._state = dataclasses.replace(self._state, maps=maps)
-
-    @property
-    def _low(self):
-        return self._state.low
-
-    @_low.setter
-    def _low(self, low):
-        self._state = dataclasses.replace(self._state, low=low)
 
     def _target(self, i, y, zl=None):
         """What the filters must explain: ``y`` less the z0 low-pass image."""

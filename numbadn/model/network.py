@@ -10,13 +10,13 @@ import time
 import numpy as np
 
 from .. import _validation as V
-from .._params import (DEPRECATED, ParamsMixin, check_random_state,
-                       deprecated_arg, n_jobs_to_threads, not_fitted)
+from .._params import (ParamsMixin, check_n_jobs, check_random_state, n_jobs_to_threads,
+                       not_fitted)
 from ..solvers.topdown import alternate, project_down
 from ..solvers.z0 import low_pass, uniform_filter
 from . import io as _io
 from . import sampling as _sampling
-from ._checks import as_image_list, check_net_params, stack_if_same
+from ._checks import as_image_list, stack_if_same
 from .io import image_ids
 from .layer import DeconvLayer
 from .sampling import SAMPLE_KEEP
@@ -28,6 +28,34 @@ __all__ = ["DeconvNet", "MEMORY_BUDGET"]
 #: ``fit(low_memory=None)`` trains in low-memory mode when warm starts and held
 #: inputs would need more than this many bytes (2 GiB).
 MEMORY_BUDGET = 2 * 2 ** 30
+
+
+def _check_net_params(layers, layer=None, top_down=True, epochs=3, n_jobs=None,
+                     verbose=True):
+    """Check :class:`DeconvNet`'s parameters (``layers`` must chain)."""
+    if not isinstance(layers, (list, tuple)) or not layers:
+        raise ValueError("layers must be a non-empty list of DeconvLayer")
+    for i, la in enumerate(layers):
+        if not isinstance(la, DeconvLayer):
+            raise TypeError(f"layers[{i}] must be a DeconvLayer, got {type(la).__name__}")
+        if i and la.in_channels != layers[i - 1].n_maps:
+            raise ValueError(
+                f"layers[{i}] has in_channels={la.in_channels} but layers[{i - 1}] has "
+                f"n_maps={layers[i - 1].n_maps}: they must match")
+        if i and la.lowfreq:
+            raise ValueError(f"layers[{i}]: lowfreq (the z0 maps) is for layer 1 only")
+    if layer is not None:
+        if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)):
+            raise TypeError(f"layer must be an int from 1 to {len(layers)} or None, got "
+                            f"{layer!r}")
+        if not 1 <= layer <= len(layers):
+            raise ValueError(f"layer must be from 1 to {len(layers)} or None, got {layer}")
+    if not isinstance(top_down, (bool, np.bool_)):
+        raise TypeError(f"top_down must be True or False, got {top_down!r}")
+    V.check_int("epochs", epochs, 0)
+    check_n_jobs(n_jobs)
+    if not isinstance(verbose, (int, np.integer, np.bool_)):
+        raise TypeError(f"verbose must be True/False (or an int level), got {verbose!r}")
 
 
 class DeconvNet(ParamsMixin):
@@ -76,7 +104,7 @@ class DeconvNet(ParamsMixin):
 
     def __init__(self, layers, *, layer=None, top_down=True, epochs=3, n_jobs=None,
                  verbose=True):
-        check_net_params(layers, layer, top_down, epochs, n_jobs, verbose)
+        _check_net_params(layers, layer, top_down, epochs, n_jobs, verbose)
         self.layers = layers
         self.layer = layer
         self.top_down = top_down
@@ -92,7 +120,7 @@ class DeconvNet(ParamsMixin):
 
     def _set_own_params(self, params):
         new = {**self.get_params(deep=False), **params}
-        check_net_params(**new)
+        _check_net_params(**new)
         for k, v in params.items():
             setattr(self, k, v)
 
@@ -114,7 +142,7 @@ class DeconvNet(ParamsMixin):
     @classmethod
     def paper(cls, in_channels=1, *, n_maps=(9, 45, 150), filter_size=7, lam=1.0, p=1.0,
               random_state=0, lowfreq=False, layer=None, top_down=True, epochs=3,
-              n_jobs=None, verbose=True, seed=DEPRECATED, **layer_kwargs):
+              n_jobs=None, verbose=True, **layer_kwargs):
         """The paper's architecture (section 4.1).
 
         9 layer-1 maps fully connected to the image; 45 layer-2 maps, 9 on
@@ -129,9 +157,7 @@ class DeconvNet(ParamsMixin):
         ``epochs``, ``n_jobs`` and ``verbose`` go to the network, other keywords
         to every layer.
         """
-        random_state = check_random_state(deprecated_arg(
-            "seed", seed, "random_state", random_state, 0, "DeconvNet.paper",
-            check_random_state))
+        random_state = check_random_state(random_state)
         layers = []
         k_in = in_channels
         for i, k in enumerate(n_maps):
@@ -194,13 +220,6 @@ class DeconvNet(ParamsMixin):
         memory_budget : int
             Bytes for the automatic choice (default :data:`MEMORY_BUDGET`, 2 GiB).
         """
-        if isinstance(y, int) and not isinstance(y, bool) and epochs is None:
-            import warnings
-            warnings.warn("DeconvNet.fit(X, epochs) with epochs as the second positional "
-                          "argument is deprecated (it is scikit-learn's y); use "
-                          "fit(X, epochs=...) or DeconvNet(..., epochs=...)",
-                          DeprecationWarning, stacklevel=2)
-            epochs = y
         ims = as_image_list(X, self.layers[0].in_channels, self.layers[0].dtype)
         epochs = V.check_int("epochs", self.epochs if epochs is None else epochs, 0)
         verbose = self.verbose if verbose is None else verbose
@@ -457,23 +476,21 @@ class DeconvNet(ParamsMixin):
             out[k] = project_down(z, chain)
         return out
 
-    def sample(self, layer=None, n=1, *, size=100, random_state=0, keep=SAMPLE_KEEP,
-               seed=DEPRECATED):
+    def sample(self, layer=None, n=1, *, size=100, random_state=0, keep=SAMPLE_KEEP):
         """Draw images from the model (Fig. 3).
 
         For each layer-``layer`` feature, the number of activations follows its
         firing frequency over the training set and their values are drawn by
         inverse-CDF sampling from its 100-bin activation histogram; the
         ``keep`` largest in magnitude are kept and projected to pixels.
-        ``random_state``: an int, None or a ``numpy.random.Generator``
-        (``seed`` is its deprecated name).
+        ``random_state``: an int, None or a ``numpy.random.Generator``.
 
         Returns
         -------
         ndarray of shape (n, K0, size, size)
         """
         return _sampling.sample(self, layer, n, size=size, random_state=random_state,
-                                keep=keep, seed=seed)
+                                keep=keep)
 
     # ------------------------------------------------------------ save/load
     def save(self, path):

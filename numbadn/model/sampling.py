@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validation as V
-from .._params import DEPRECATED, check_random_state, deprecated_arg
+from .._params import check_random_state
 from ..solvers.topdown import project_down
 
 __all__ = ["ActivationStats", "sample", "value_histogram", "N_BINS", "SAMPLE_KEEP",
@@ -20,8 +20,7 @@ SAMPLE_KEEP = 100
 STATS_SAMPLE = 20000
 
 
-def sample(net, layer=None, n=1, *, size=100, random_state=0, keep=SAMPLE_KEEP,
-           seed=DEPRECATED):
+def sample(net, layer=None, n=1, *, size=100, random_state=0, keep=SAMPLE_KEEP):
     """Draw ``n`` images from the trained network ``net`` (Fig. 3): what
     :meth:`DeconvNet.sample` does (its docstring says how).
 
@@ -36,9 +35,7 @@ def sample(net, layer=None, n=1, *, size=100, random_state=0, keep=SAMPLE_KEEP,
     M = size + sum(net.layers[i].filter_size[0] - 1 for i in range(layer))
     N = size + sum(net.layers[i].filter_size[1] - 1 for i in range(layer))
     K = freq.shape[0]
-    random_state = check_random_state(deprecated_arg(
-        "seed", seed, "random_state", random_state, 0, "DeconvNet.sample",
-        check_random_state))
+    random_state = check_random_state(random_state)
     rng = np.random.default_rng(random_state)
     dt = net.layers[0].dtype
     out = []

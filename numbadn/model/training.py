@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import inspect
 import signal
 import sys
 import threading
 import time
-import warnings
 
 import numpy as np
 
@@ -22,7 +20,7 @@ from ..solvers.z0 import grad_energy
 from ._checks import LazyImages
 from .sampling import ActivationStats
 
-__all__ = ["TrainingState", "TrainingInterrupted", "run_epoch", "fit_layers", "fit_callbacks", "progress",
+__all__ = ["TrainingState", "TrainingInterrupted", "run_epoch", "fit_layers", "check_callback", "progress",
            "deferred_signals", "held_bytes", "choose_low_memory"]
 
 
@@ -129,26 +127,12 @@ def _image_stats(epoch, i, t0, c, z, r, y):
                           cg_residual=float("nan"))
 
 
-def fit_callbacks(callback):
-    """``(per_image, per_epoch)``: a one-argument callback gets
-    :class:`IterationStats` after every image; the old three-argument
-    ``callback(layer, epoch, cost)`` is called after every epoch."""
-    if callback is None:
-        return None, None
-    if not callable(callback):
+def check_callback(callback):
+    """``callback`` (None or a callable, called as ``callback(stats)`` with an
+    :class:`IterationStats` after every image), checked."""
+    if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable, got {callback!r}")
-    try:
-        params = [p for p in inspect.signature(callback).parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-                  and p.default is p.empty]
-    except (TypeError, ValueError):  # builtins without a signature
-        params = [None]
-    if len(params) == 3:
-        warnings.warn("callback(layer, epoch, cost) is deprecated; fit now calls "
-                      "callback(stats) with a numbadn.IterationStats after every image",
-                      DeprecationWarning, stacklevel=3)
-        return None, callback
-    return callback, None
+    return callback
 
 
 def _sum_abs_p(z, p):
