@@ -145,6 +145,15 @@ def main(argv=None):
                                   res["natural"][i]["hv_per_sample"], alpha=S.ALPHA / L,
                                   units="samples", what=f"layer-{i + 1} hv, city vs natural,")
                    for i in range(L)], "every layer:")
+    # gated, as fig7's natural-vs-city claims, on the photographs' control (_control.py)
+    import _control
+    from fig7_fig8_filters import control_outcome
+    srcs = {s: (s if args.quick and not args.images else _common.image_source(args, s))
+            for s in _common.SETS}
+    control = control_outcome(_control.control(srcs, seed=args.seed))
+    if control.verdict != "holds":
+        o = S.not_judged(f"the control (city photographs more horizontal/vertical than "
+                         f"natural) is {control.verdict}: {control.test}")
     rep.claim("(shown in Fig. 3, not stated) city samples are more horizontal/vertical "
               "than natural samples at every layer", o.verdict,
               "; ".join(f"layer {i + 1}: median city {np.median(res['city'][i]['hv_per_sample']):.3f}"
