@@ -40,8 +40,8 @@ def snr_db(clean, estimate) -> float:
         ``inf`` for a perfect estimate, ``-inf`` for a constant ``clean``
         with a nonzero error.
     """
-    clean = np.asarray(clean, dtype=np.float64)
-    estimate = np.asarray(estimate, dtype=np.float64)
+    clean = as_float(clean, "clean")  # real, finite, not masked
+    estimate = as_float(estimate, "estimate")
     if clean.shape != estimate.shape:
         raise ValueError(f"estimate has shape {estimate.shape} but clean has shape "
                          f"{clean.shape}: expected the same shape")
@@ -60,6 +60,15 @@ def row_label(i: int) -> str:
     """Letter label of grid row ``i`` (0-based): A, B, ..., Z, AA, AB, ...
 
     Rows A-J of Fig. 7 and 8 are rows 0-9.
+
+    Parameters
+    ----------
+    i : int
+        The row, 0-based.
+
+    Returns
+    -------
+    str
     """
     if i < 0:
         raise ValueError(f"i must be >= 0, got {i}")
@@ -105,9 +114,32 @@ def finish(fig: Figure, path) -> Figure:
     return fig
 
 
-def save(fig: Figure, path) -> Figure:
-    """Save ``fig`` to ``path`` in the format its ending names (:func:`image_format`)."""
+def check_overwrite(path, overwrite):
+    """``FileExistsError`` naming ``path`` if it exists and ``overwrite`` is False."""
+    if not isinstance(overwrite, (bool, np.bool_)):
+        raise TypeError(f"overwrite must be True or False, got {overwrite!r}")
+    if not overwrite and os.path.lexists(path):
+        from ._files import shown
+        raise FileExistsError(f"{shown(path)} exists: not replaced; pass overwrite=True to "
+                              "replace it")
+
+
+def save(fig: Figure, path, *, overwrite: bool = False) -> Figure:
+    """Save ``fig`` to ``path`` in the format its ending names (:func:`image_format`).
+
+    An existing file is replaced only with ``overwrite=True`` (else
+    ``FileExistsError``)."""
+    image_format(path)
+    check_overwrite(os.fspath(path), overwrite)
     return finish(fig, path)
+
+
+def text(s):
+    """A title or label matplotlib can draw: file names that are not UTF-8 (surrogate
+    escapes in ``str``) get U+FFFD in place of their undecodable bytes."""
+    if s is None:
+        return None
+    return str(s).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def check_finite(arr: np.ndarray, name: str) -> None:
@@ -116,6 +148,8 @@ def check_finite(arr: np.ndarray, name: str) -> None:
 
 
 def as_float(x, name: str) -> np.ndarray:
+    from ._validation import refuse_masked
+    refuse_masked(name, x)
     try:
         arr = np.asarray(x)
     except Exception as exc:

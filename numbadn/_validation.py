@@ -10,6 +10,16 @@ import numpy as np
 FLOAT_DTYPES = (np.float32, np.float64)
 
 
+def refuse_masked(name, a):
+    """A ``numpy.ma.MaskedArray`` is refused: numbadn does not use masks (yet), and
+    ``np.asarray`` would silently use the masked values."""
+    if isinstance(a, np.ma.MaskedArray):
+        raise TypeError(f"{name} is a masked array: numbadn does not use masks, and would "
+                        f"use the masked values; pass {name}.filled(value) or "
+                        f"np.asarray({name}) if that is meant")
+    return a
+
+
 def as_float_array(name, a, ndims, dtype=None):
     """Return ``a`` as a C-contiguous float32/float64 array with finite values.
 
@@ -27,6 +37,7 @@ def as_float_array(name, a, ndims, dtype=None):
         ndims = (ndims,)
     if a is None:
         raise TypeError(f"{name} is required, got None")
+    refuse_masked(name, a)
     if not isinstance(a, np.ndarray):
         try:
             a = np.asarray(a)

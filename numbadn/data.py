@@ -23,9 +23,11 @@ photographs (see ``numbadn/datasets/LICENSE``):
     The same, from other photographs of each kind, kept out of training for
     tests of generalisation.
 
-Anything else is read with Pillow: a folder (searched recursively), one file,
-or a list of files, of any size and mode.  Every image comes back as a float
-array in [0, 1] of shape (P, Q) (grey) or (3, P, Q) (colour).
+Anything else is read with Pillow: a folder (searched recursively, numbadn's
+own output folders left out), one file, or a list of files, of any size and
+mode, turned upright by its EXIF orientation as image viewers show it.  Every
+image comes back as a float array in [0, 1] of shape (P, Q) (grey) or
+(3, P, Q) (colour).
 
 Examples
 --------
@@ -43,13 +45,14 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 from scipy import ndimage
 
+from ._files import LOCK_NAME, OUTPUTS_NAME, check_regular, shown
 from .preprocess import to_grey
 
 __all__ = ["load_images", "crops_by_photograph", "resize_and_tile", "builtin_sets", "describe",
-           "IMAGE_SUFFIXES", "PHOTOGRAPHS", "DEBIAN_PACKAGES"]
+           "exif_orientation", "IMAGE_SUFFIXES", "PHOTOGRAPHS", "DEBIAN_PACKAGES"]
 
 #: Side of the paper's training images (section 4: "two datasets of 100x100 images").
 CROP_SIZE = (100, 100)
@@ -205,7 +208,10 @@ def load_images(source, *, size=None, crop=None, grey=True, dtype=np.float32):
         ``"natural-heldout"`` or ``"city-heldout"`` (every non-blank 100x100
         crop of the photographs of :data:`PHOTOGRAPHS`, needs the Debian
         packages :data:`DEBIAN_PACKAGES`); a folder, searched recursively for files
-        ending in one of :data:`IMAGE_SUFFIXES`; one image file; or a list of
+        ending in one of :data:`IMAGE_SUFFIXES` (subfolders that hold a
+        numbadn run's output, its lock, record, model or checkpoint, are left
+        out: :func:`describe` says how many files); one image file (a
+        regular file: FIFOs and devices are refused); or a list of
         files and folders.  A set name wins over a folder of the same name
         in the working directory; pass ``"./natural"`` or a ``Path`` for that.
     size : int or (int, int), optional
@@ -252,7 +258,9 @@ def load_images(source, *, size=None, crop=None, grey=True, dtype=np.float32):
     Notes
     -----
     8-bit files are divided by 255 and 16-bit ones by 65535; 32-bit float
-    files are min-max scaled to [0, 1] if they fall outside it.
+    files are min-max scaled to [0, 1] if they fall outside it.  A file's
+    EXIF orientation is applied (:func:`exif_orientation`), so a portrait
+    photograph comes back in portrait.
     """
     size = _check_shape_arg("size", size)
     crop = _check_shape_arg("crop", crop)
@@ -333,6 +341,8 @@ def resize_and_tile(img, *, size=None, crop=None, dtype=np.float32):
     size, crop : int or (int, int), optional
         As in :func:`load_images`: scale to cover ``size`` and cut out its
         centre, then tile into ``crop`` tiles, blank ones left out.
+    dtype : {numpy.float32, numpy.float64}
+        Floating type of the returned arrays.
 
     Returns
     -------
@@ -399,11 +409,13 @@ def describe(source):
     if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
         kinds = Counter(f.suffix.lower() for f in files)
         parts = ", ".join(f"{v} {k}" for k, v in sorted(kinds.items()))
-        return f"folder {Path(source)}: {len(files)} image files ({parts}), searched recursively"
+        skipped = _scan_folder(Path(source).expanduser())[1]
+        return (f"folder {shown(Path(source))}: {len(files)} image files ({parts}), searched "
+                f"recursively" + (f"; {_skipped_text(skipped)}" if skipped else ""))
     if len(files) == 1:
-        return f"1 image file: {files[0]}"
-    shown = ", ".join(str(f) for f in files[:3]) + (", ..." if len(files) > 3 else "")
-    return f"{len(files)} image files: {shown}"
+        return f"1 image file: {shown(files[0])}"
+    names = ", ".join(shown(f) for f in files[:3]) + (", ..." if len(files) > 3 else "")
+    return f"{len(files)} image files: {names}"
 
 
 # --------------------------------------------------------------------------
@@ -584,37 +596,110 @@ def _resolve_files(source):
     for entry in entries:
         if not isinstance(entry, (str, os.PathLike)):
             raise TypeError(f"source entries must be paths, got {entry!r}")
+        if os.fspath(entry) in ("", b""):
+            raise ValueError("image source is an empty path: give a folder, a file or a "
+                             "built-in set name")
         path = Path(entry).expanduser()
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and _is_image_file(p))
+            found, skipped = _scan_folder(path)
             files.extend(found)
             if not found and len(entries) == 1:
                 raise ValueError(
-                    f"no images could be read from source {str(path)!r}: the folder holds "
-                    f"no files ending in {', '.join(IMAGE_SUFFIXES)}")
+                    f"no images could be read from source {shown(path)!r}: the folder holds "
+                    f"no files ending in {', '.join(IMAGE_SUFFIXES)}"
+                    + (f" outside numbadn's output folders ({_skipped_text(skipped)})"
+                       if skipped else ""))
         elif path.is_file():
             files.append(path)
+        elif os.path.lexists(path):
+            check_regular(path, "image source")  # a FIFO, device, socket: refused
+            raise FileNotFoundError(f"image source {shown(path)!r} is a broken link")
         else:
             hint = ""
             if isinstance(entry, str) and os.sep not in entry and "." not in entry:
                 hint = (f"; it is not a built-in set either (built-in: "
                         f"{', '.join(_BUILTIN_NAMES + _FULL_NAMES)})")
-            raise FileNotFoundError(f"image source {str(path)!r} does not exist{hint}")
+            raise FileNotFoundError(f"image source {shown(path)!r} does not exist{hint}")
     if not files:
         raise ValueError(f"no images could be read from source {_source_name(source)}: "
                          f"no image files found")
     return files
 
 
+def _is_output_folder(names):
+    """Whether a folder holding the files ``names`` is the output of a numbadn run
+    (its lock, its record of outputs, or a model or checkpoint file)."""
+    return bool({LOCK_NAME, OUTPUTS_NAME, "model.npz", "checkpoint.npz"} & set(names))
+
+
+def _scan_folder(folder):
+    """Image files under ``folder`` (sorted paths, links to folders not followed),
+    and ``[(subfolder, n_image_files)]`` of the numbadn output folders below it
+    that were left out: training must not read its own (or another run's) figures."""
+    found, skipped = [], []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        if dirpath != os.fspath(folder) and _is_output_folder(filenames):
+            n = sum(_is_image_file(Path(d, f)) for d, _, fs in os.walk(dirpath) for f in fs)
+            skipped.append((Path(dirpath), n))
+            dirnames[:] = []
+            continue
+        dirnames.sort()
+        for f in filenames:
+            p = Path(dirpath, f)
+            if _is_image_file(p) and p.is_file():
+                found.append(p)
+    return sorted(found), skipped
+
+
+def _skipped_text(skipped):
+    n = sum(k for _, k in skipped)
+    names = ", ".join(shown(d) for d, _ in skipped[:3]) + (", ..." if len(skipped) > 3 else "")
+    return (f"{n} image file(s) in {len(skipped)} numbadn output folder(s) skipped: "
+            f"{names}")
+
+
+#: What each EXIF orientation value (TIFF tag 274) asks a viewer to do.
+EXIF_ORIENTATIONS = {1: "as stored", 2: "mirrored", 3: "rotated 180 degrees",
+                     4: "flipped upside down", 5: "mirrored and rotated 90 degrees",
+                     6: "rotated 90 degrees clockwise", 7: "mirrored and rotated 270 degrees",
+                     8: "rotated 90 degrees counter-clockwise"}
+
+
+def exif_orientation(path):
+    """The EXIF orientation of an image file.
+
+    :func:`load_images` applies it (as image viewers and Pillow's
+    ``ImageOps.exif_transpose`` do), so photographs come back upright.
+
+    Parameters
+    ----------
+    path : str or path-like
+        An image file.
+
+    Returns
+    -------
+    int or None
+        1-8, or None if the file has none or it cannot be read.
+    """
+    try:
+        with Image.open(path) as im:
+            o = im.getexif().get(0x0112)
+    except Exception:  # noqa: BLE001 - unreadable files are reported when read
+        return None
+    return o if o in EXIF_ORIENTATIONS else None
+
+
 def _read_image(path, grey):
-    """Decode one file to float64 (P, Q) or (3, P, Q) in [0, 1]; None if unreadable."""
+    """Decode one file to float64 (P, Q) or (3, P, Q) in [0, 1], turned upright by
+    its EXIF orientation; None if unreadable."""
     try:
         with Image.open(path) as im:
             im.seek(0)
             im.load()
+            im = ImageOps.exif_transpose(im)
             arr = _to_float(im)
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
-        warnings.warn(f"skipped unreadable image file {str(path)!r}: {exc}",
+        warnings.warn(f"skipped unreadable image file {shown(path)!r}: {exc}",
                       UserWarning, stacklevel=3)
         return None
     if arr.ndim == 3:  # (P, Q, C) -> channels first

@@ -28,7 +28,9 @@ from ._figures import grid_shape as _grid_shape
 from ._figures import image_for_display as _image_for_display
 from ._figures import mosaic as _mosaic
 from ._figures import new_figure as _new_figure
+from ._figures import check_overwrite as _check_overwrite
 from ._figures import normalise as _normalise
+from ._figures import text as _text
 
 __all__ = [
     "filter_grid",
@@ -132,7 +134,7 @@ def filter_grid(filters, *, labels=True, title=None, path=None, ncols=None) -> F
         ax.set_xticks([])
         ax.set_yticks([])
     if title:
-        fig.suptitle(textwrap.fill(title, max(20, int(width * 11))), y=1 - 0.08 / height,
+        fig.suptitle(textwrap.fill(_text(title), max(20, int(width * 11))), y=1 - 0.08 / height,
                      va="top", fontsize=10)
     return _finish(fig, path)
 
@@ -202,7 +204,7 @@ def feature_maps(image, z, *, n=None, path=None, title=None) -> Figure:
     fig.colorbar(im, cax=cax)
     cax.tick_params(labelsize=7)
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(_text(title), fontsize=10)
     return _finish(fig, path)
 
 
@@ -274,7 +276,7 @@ def reconstructions(originals, recons, *, titles=None, path=None) -> Figure:
             ax_o.imshow(np.clip((a - lo) / (hi - lo), 0, 1), interpolation="nearest")
             ax_r.imshow(np.clip((b - lo) / (hi - lo), 0, 1), interpolation="nearest")
         ax_d.imshow(diff, cmap="RdBu_r", vmin=-dmax, vmax=dmax, interpolation="nearest")
-        ax_o.set_title(titles[i] if titles is not None else "original", fontsize=9)
+        ax_o.set_title(_text(titles[i]) if titles is not None else "original", fontsize=9)
         ax_r.set_title(f"reconstruction, SNR {snr_db(a, b):.2f} dB", fontsize=9)
         ax_d.set_title(f"difference (max |.| {dmax:.3g})", fontsize=9)
         for ax in (ax_o, ax_r, ax_d):
@@ -292,6 +294,14 @@ def denoising(clean, panels, *, path=None, title=None) -> Figure:
     panels : mapping of str to array_like
         Label -> estimate of the same shape, e.g. ``{"noisy": ..., "layer 1": ...}``;
         each panel is titled ``label`` and its :func:`snr_db` against ``clean``.
+    path : str or path-like, optional
+        Save the figure here, in the format its ending names (PNG by default).
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     c = _as_float(clean, "clean")
     c = c[0] if c.ndim == 3 else c
@@ -313,11 +323,11 @@ def denoising(clean, panels, *, path=None, title=None) -> Figure:
     axes = fig.subplots(1, n, squeeze=False)[0]
     for ax, (label, img) in zip(axes, [("clean", c), *est.items()]):
         ax.imshow(img, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
-        ax.set_title(label if label == "clean" else f"{label}: SNR {snr_db(c, img):.2f} dB",
+        ax.set_title(_text(label if label == "clean" else f"{label}: SNR {snr_db(c, img):.2f} dB"),
                      fontsize=9)
         ax.set_axis_off()
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(_text(title), fontsize=10)
     fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01,
                         top=1 - (0.7 if title else 0.4) / fig.get_figheight(), wspace=0.05)
     return _finish(fig, path)
@@ -359,7 +369,7 @@ def samples(imgs, *, path=None, title=None) -> Figure:
     ax.imshow(mosaic, interpolation="nearest", aspect="auto")
     ax.set_axis_off()
     if title:
-        fig.suptitle(title, y=1 - 0.08 / height, va="top", fontsize=10)
+        fig.suptitle(_text(title), y=1 - 0.08 / height, va="top", fontsize=10)
     return _finish(fig, path)
 
 
@@ -444,9 +454,10 @@ def solver_stats(stats_by_name, *, x="time", y="cost", path=None, log=True) -> F
     return _finish(fig, path)
 
 
-def save_stacked(figures, path) -> None:
+def save_stacked(figures, path, *, overwrite: bool = False) -> None:
     """Save several figures one above the other as one image file, in the format
-    ``path``'s ending names (:func:`image_format`), on a white background."""
+    ``path``'s ending names (:func:`image_format`), on a white background.  An
+    existing file is replaced only with ``overwrite=True`` (else ``FileExistsError``)."""
     import io
 
     from PIL import Image
@@ -455,6 +466,7 @@ def save_stacked(figures, path) -> None:
     if fmt in ("pdf", "svg"):
         raise ValueError(f"cannot stack figures into {os.fspath(path)}: give a raster file "
                          "type (.png, .jpg, .tif, .webp) or a folder")
+    _check_overwrite(os.fspath(path), overwrite)
     parts = []
     for fig in figures:
         buf = io.BytesIO()

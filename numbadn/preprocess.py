@@ -100,7 +100,7 @@ def gaussian_kernel(kernel_size=5, sigma=1.591):
 class ContrastInfo:
     """What :func:`contrast_normalize` removed, to put it back for display.
 
-    Attributes
+    Parameters
     ----------
     plane_mean : ndarray of shape (C,)
         Mean of each input plane (subtracted first).

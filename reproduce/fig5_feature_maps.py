@@ -160,7 +160,9 @@ def main(argv=None):
         for s, m in mean.items():
             wins = sum(r[key] < r["patch_window"] for r in res[s])
             o = (S.wilcoxon([r["patch_window"] for r in res[s]], [r[key] for r in res[s]],
-                            units="crops", what=f"patch window change - DN {key} change")
+                            units="crops", what="patch window change - DN "
+                            + {"dn_shift": "shift", "dn_neighbour": "neighbour"}[key]
+                            + " change")
                  if len(res[s]) >= 2 else S.too_few(len(res[s]), "crop(s)"))
             rep.claim(text.format(s=s), o.verdict,
                       f"mean {m[key]:.3f} vs {m['patch_window']:.3f}; lower on {wins} of "

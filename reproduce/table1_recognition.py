@@ -104,7 +104,7 @@ def get_model(args, cfg):
                     train_seconds=time.perf_counter() - t0, quick=bool(args.quick),
                     trained_by="reproduce/table1_recognition.py")
     path.parent.mkdir(parents=True, exist_ok=True)
-    net.save(str(path))
+    net.save(str(path), overwrite=True)
     print(f"model: wrote {path} ({net.meta['train_seconds']:.0f} s)")
     return net
 

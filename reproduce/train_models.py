@@ -97,7 +97,7 @@ def train_one(args, name, verbose=True):
     net.fit(ys, epochs=epochs, verbose=verbose, checkpoint=str(ckpt), resume=True,
             memory_budget=MEMORY_BUDGET)
     net.meta["train_seconds"] = time.perf_counter() - t0
-    net.save(str(path))
+    net.save(str(path), overwrite=True)
     if ckpt.exists():
         ckpt.unlink()
     if verbose:

@@ -45,6 +45,9 @@ def test_infer_reconstruct_denoise_show(model, tmp_path, capsys):
     assert main(["denoise", m, IMG, "--out", str(tmp_path / "d.png")]) == 0
     out = capsys.readouterr().out
     assert "paper 13.84 dB" in out and "layer 2 reconstruction" in out
+    assert "passes layer 1: 7, layer 2: 1" in out  # the toolbox's maxepochs
+    assert main(["denoise", m, IMG, "--passes", "2", "--out", str(tmp_path / "d2.png")]) == 0
+    assert "passes layer 1: 2, layer 2: 2" in capsys.readouterr().out
     assert main(["show", m, "--out", str(tmp_path), "--samples", "2"]) == 0
     for name in ("layer1_filters.png", "layer2_filters.png", "layer2_samples.png"):
         assert (tmp_path / name).stat().st_size > 0
@@ -80,7 +83,7 @@ def test_train_interrupted_then_resumed_equals_uninterrupted(tmp_path, monkeypat
     (["infer", "missing.npz", "x.png"], "does not exist"),
     (["train", "/nonexistent/folder"], "does not exist"),
     (["train", "--maps", "9,x"], "--maps"),
-    (["train", "--p", "1.5", "--n-images", "1"], "--p must be <= 1"),
+    (["train", "--p", "1.5", "--n-images", "1"], "--p must be > 0 and <= 1"),
     (["train", "--lam", "-1", "--n-images", "1"], "lam"),
 ])
 def test_bad_input_gives_one_line_error(argv, words, capsys):
@@ -92,7 +95,7 @@ def test_bad_input_gives_one_line_error(argv, words, capsys):
 def test_wrong_model_file_is_one_line_error(tmp_path, capsys):
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"not a model")
-    assert main(["show", str(bad)]) == 1
+    assert main(["show", str(bad)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not a readable numbadn model" in err[0]
 
@@ -134,7 +137,7 @@ def test_resume_of_a_finished_run_reports_it_and_leaves_it_alone(tmp_path, capsy
     assert "finished" in capsys.readouterr().out
     assert (model.stat().st_mtime_ns, model.read_bytes()) == before
     # a finished run with other settings: the setting is named, the model kept
-    assert main(TINY + ["--out", out, "--resume", "--lam", "20"]) == 1
+    assert main(TINY + ["--out", out, "--resume", "--lam", "20"]) == 2
     err = _err(capsys)
     assert len(err) == 1 and "lam was 1.0, now 20.0" in err[0]
     assert model.read_bytes() == before[1]
@@ -158,14 +161,14 @@ def test_resume_names_the_setting_that_differs_and_refuses_another_image_set(
     assert main(args + ["--out", out]) == 130
     monkeypatch.setattr(numbadn.DeconvLayer, "_update_filters", original)
     capsys.readouterr()
-    assert main(args + ["--out", out, "--resume", "--lam", "20", "--p", "0.5"]) == 1
+    assert main(args + ["--out", out, "--resume", "--lam", "20", "--p", "0.5"]) == 2
     err = _err(capsys)
     assert len(err) == 1 and "--lam was 1.0, now 20.0; --p was 1.0, now 0.5" in err[0]
-    assert main(args + ["--out", out, "--resume", "--maps", "2,4"]) == 1
+    assert main(args + ["--out", out, "--resume", "--maps", "2,4"]) == 2
     assert "--maps was 2,3, now 2,4" in _err(capsys)[0]
     # the case: an interrupted city run resumed with natural, same image count
     natural = TINY[:1] + ["natural"] + TINY[1:]
-    assert main(natural + ["--out", out, "--resume"]) == 1
+    assert main(natural + ["--out", out, "--resume"]) == 2
     err = _err(capsys)
     assert len(err) == 1 and "another training set: 2 of 2 images differ" in err[0]
     assert "city" in err[0] and "natural" in err[0]
@@ -199,7 +202,7 @@ def test_a_second_train_on_the_same_out_is_refused_while_the_first_runs(tmp_path
     from numbadn._files import FolderLock
     out = tmp_path / "run"
     with FolderLock(out):          # the first run holds the folder
-        assert main(TINY + ["--out", str(out)]) == 1
+        assert main(TINY + ["--out", str(out)]) == 2
         err = _err(capsys)
         assert len(err) == 1 and f"--out {out} is in use" in err[0]
         assert f"pid {os.getpid()}" in err[0]
@@ -236,28 +239,28 @@ def _broken_png(tmp_path):
 
 # (argv, words in the one-line error); "MODEL" is a trained model, "FLAT" a flat image
 CLI_BAD = [
-    (["train", "--epochs", "0"], "--epochs must be >= 1, got 0"),
-    (["train", "--epochs", "-2"], "--epochs must be >= 1"),
-    (["train", "--n-images", "-3"], "--n-images must be >= 0 (0: all), got -3"),
+    (["train", "--epochs", "0"], "--epochs must be from 1 to 1000, got 0"),
+    (["train", "--epochs", "-2"], "--epochs must be from 1 to 1000"),
+    (["train", "--n-images", "-3"], "--n-images must be from 0 to 1000000 (0: all), got -3"),
     (["train", "--n-images", "1000"], "holds only 26 images"),
     (["train", "--checkpoint-every", "nan"], "--checkpoint-every must be a finite number"),
     (["train", "--checkpoint-every", "-1"], "--checkpoint-every must be >= 0"),
     (["train", "--lam", "nan"], "--lam must be a finite number"),
-    (["train", "--lam", "0"], "--lam must be positive"),
-    (["train", "--p", "0"], "--p must be positive"),
+    (["train", "--lam", "0"], "--lam must be > 0 and <= 1e+06, got 0"),
+    (["train", "--p", "0"], "--p must be > 0 and <= 1, got 0"),
     (["train", "--p", "inf"], "--p must be a finite number"),
     (["train", "--filter-size", "0"], "--filter-size must be from 1 to 255"),
     (["train", "--filter-size", "100000"], "--filter-size must be from 1 to 255"),
-    (["train", "--max-iter", "0"], "--max-iter must be >= 1"),
-    (["train", "--size", "-5"], "--size must be >= 0"),
-    (["train", "--seed", "-1"], "--seed must be >= 0"),
+    (["train", "--max-iter", "0"], "--max-iter must be from 1 to 100000"),
+    (["train", "--size", "-5"], "--size must be from 0 to 8192"),
+    (["train", "--seed", "-1"], "--seed must be from 0 to 4294967295"),
     (["train", "--threads", "0"], "--threads must be >= 1"),
     (["train", "--maps", "0,4"], "--maps must list positive"),
     (["train", "--maps", ""], "--maps"),
     (["train", "--resume", "--out", "OUT"], "--resume: there is no checkpoint"),
     (["show", "MODEL", "--layer", "0"], "--layer must be from 1 to 2"),
     (["show", "MODEL", "--layer", "3"], "--layer must be from 1 to 2"),
-    (["show", "MODEL", "--samples", "-2"], "--samples must be >= 0"),
+    (["show", "MODEL", "--samples", "-2"], "--samples must be from 0 to 1000"),
     (["infer", "MODEL", "IMG", "--layer", "0"], "--layer must be from 1 to 2"),
     (["infer", "MODEL", "IMG", "--threads", "-1"], "--threads must be >= 1"),
     (["reconstruct", "MODEL", "IMG", "--layer", "5"], "--layer must be from 1 to 2"),
@@ -267,9 +270,11 @@ CLI_BAD = [
     (["denoise", "MODEL", "IMG", "--lam", "nan"], "--lam must list positive finite"),
     (["denoise", "MODEL", "IMG", "--lam", "0,5"], "--lam must list positive finite"),
     (["denoise", "MODEL", "FLAT"], "is flat"),
+    (["denoise", "MODEL", "IMG", "--passes", "0"], "--passes must be from 1 to 100, got 0"),
+    (["denoise", "MODEL", "IMG", "--passes", "101"], "--passes must be from 1 to 100"),
     (["bench", "--threads", "abc"], "--threads must be comma-separated positive integers"),
     (["bench", "--threads", "0,2"], "--threads must list positive thread counts"),
-    (["bench", "--busy", "-1", "--contention-only"], "--busy must be >= 0"),
+    (["bench", "--busy", "-1", "--contention-only"], "--busy must be from 0 to 256"),
     (["infer", "MODEL", "missing.png"], "does not exist"),
     (["show", "OUT"], "is a folder"),
 ]

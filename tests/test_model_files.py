@@ -167,6 +167,6 @@ def test_the_cli_reports_a_crafted_model_in_one_line(good, tmp_path, capsys):
     h = copy.deepcopy(header)
     h["layers"][0]["solver_options"] = {"beta_inc": 1.0000001}
     path = write(tmp_path / "slow.npz", h, arrs)
-    assert main(["show", str(path), "--out", str(tmp_path)]) == 1
+    assert main(["show", str(path), "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "slow.npz" in err[0] and "__header__" in err[0]

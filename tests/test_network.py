@@ -370,7 +370,7 @@ def test_a_failed_save_leaves_the_old_file_intact_and_no_temp_file(net2, tmp_pat
 
     monkeypatch.setattr(np, "savez", broken_savez)
     with pytest.raises(OSError, match="disk full"):
-        net2.save(path)
+        net2.save(path, overwrite=True)
     monkeypatch.undo()
     assert os.listdir(tmp_path) == ["model.npz"]
     assert path.read_bytes() == before

@@ -1,8 +1,10 @@
 """The ``numbadn`` command line (also ``python -m numbadn``).
 
 The CLI holds no numerics: it parses arguments, calls the package and prints.
-Every error is one line on stderr and a non-zero exit code (``--debug`` shows
-the traceback).
+Exit codes: 0 done; 2 refused (bad option, bad or missing input, an output it
+may not write, a locked folder): one line on stderr naming what and why;
+1 an internal error (a bug: please report it; ``--debug`` shows the traceback);
+128 + N stopped by signal N after writing a checkpoint.
 """
 from __future__ import annotations
 
@@ -17,11 +19,47 @@ __all__ = ["main", "build_parser"]
 #: Where each part lives: ``_parser`` (every flag), ``train``, ``commands`` (infer,
 #: reconstruct, denoise, show, bench), ``_common`` (reading images and models, checks).
 
+#: Exceptions that report a condition the user can change (exit code 2), not a bug.
+EXPECTED = (ValueError, TypeError, OSError, ImportError, MemoryError)
+
+
+def _message(exc):
+    """The one line of an expected error."""
+    from .._files import FolderInUse, reason, shown
+    if isinstance(exc, MemoryError):
+        return "out of memory: use smaller images (--size) or fewer maps"
+    if isinstance(exc, OSError) and exc.errno is not None and exc.filename is not None \
+            and not isinstance(exc, FolderInUse):
+        return f"{shown(exc.filename)}: {reason(exc)}"
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return shown(text)
+
 
 def main(argv=None):
+    from .._files import FolderInUse
     ap = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = ap.parse_args(argv)
+    streams = [(s, getattr(s, "errors", None)) for s in (sys.stdout, sys.stderr)]
+    for s, _ in streams:  # file names that are not UTF-8 print as their bytes
+        try:
+            s.reconfigure(errors="surrogateescape")
+        except (AttributeError, ValueError):
+            pass
+    try:
+        return _main(ap, argv, FolderInUse)
+    finally:
+        for s, errors in streams:
+            try:
+                s.reconfigure(errors=errors)
+            except (AttributeError, ValueError, TypeError):
+                pass
+
+
+def _main(ap, argv, FolderInUse):
+    try:
+        args = ap.parse_args(argv)
+    except SystemExit as exc:  # --help, --version (0) or a usage error (2, one line)
+        return exc.code if isinstance(exc.code, int) else 2
     if not getattr(args, "func", None):
         ap.print_help()
         return 2
@@ -42,13 +80,13 @@ def main(argv=None):
     except Exception as exc:  # one line, never a traceback (unless --debug)
         if args.debug:
             raise
-        kind = "" if isinstance(exc, (ValueError, TypeError, OSError)) else \
-            f"internal error ({type(exc).__name__}): "
+        if isinstance(exc, EXPECTED + (FolderInUse,)):
+            print(f"numbadn {args.command}: error: {_message(exc)}", file=sys.stderr)
+            return 2
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"numbadn {args.command}: error: {kind}{msg}", file=sys.stderr)
+        print(f"numbadn {args.command}: internal error ({type(exc).__name__}): {msg} "
+              "(a bug in numbadn: please report it with --debug's traceback)", file=sys.stderr)
         return 1
-
-
 
 
 if __name__ == "__main__":

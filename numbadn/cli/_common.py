@@ -3,7 +3,7 @@ takes them, progress bars, and checks of flags that name the flag."""
 from __future__ import annotations
 
 import math
-import sys
+import warnings
 
 import numpy as np
 
@@ -21,11 +21,33 @@ def _load_model(path):
 
 
 def _load_one(path, size=None, color=False):
+    from .._files import check_regular, shown
     from ..data import load_images
-    ims = load_images(path, size=size, grey=not color)
+    check_regular(path, "image")
+    with warnings.catch_warnings(record=True) as said:  # one file: its failure is the error
+        warnings.simplefilter("always")
+        try:
+            ims = load_images(path, size=size, grey=not color)
+        except ValueError:
+            ims = []
+    if not ims:
+        why = str(said[0].message).split(": ", 1)[-1] if said else "no image in it"
+        raise ValueError(f"image {shown(path)} cannot be read: {why}")
+    for w in said:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if len(ims) != 1:
-        print(f"note: {path} holds {len(ims)} images; using the first", file=sys.stderr)
+        print(f"note: {shown(path)} holds {len(ims)} images; using the first")
     return ims[0]
+
+
+def _orientation_note(path):
+    """", turned upright by its EXIF orientation (rotated 90 degrees)" or ""."""
+    from ..data import exif_orientation
+    o = exif_orientation(path)
+    if o in (None, 1):
+        return ""
+    from ..data import EXIF_ORIENTATIONS
+    return f", turned upright by its EXIF orientation {o} ({EXIF_ORIENTATIONS[o]})"
 
 
 def _sizes(arrs):
@@ -63,7 +85,7 @@ def _image_for_model(net, path, size, model_path):
     steps = [f"{'RGB' if color else 'grey'}"]
     steps.append(f"resized to {_sizes([img])}" if size else "full size")
     steps.append(f"contrast-normalised to {_sizes([y])}" if normalize else "not normalised")
-    print(f"image {path}: {_sizes([orig])}; " + ", ".join(steps))
+    print(f"image {path}: {_sizes([orig])}{_orientation_note(path)}; " + ", ".join(steps))
     return img, y
 
 
@@ -79,6 +101,37 @@ def _agg():
     matplotlib.use("Agg")
 
 
+class Number(float):
+    """A float option that remembers the text it was given, so that messages
+    print the value as the user typed it (``1.0000001``, not ``1``)."""
+
+    text: str
+
+    def __new__(cls, text):
+        v = super().__new__(cls, text)
+        v.text = str(text).strip()
+        return v
+
+    def __repr__(self):
+        return self.text
+
+    __str__ = __repr__
+
+
+def number(text):
+    """argparse ``type`` of float options (see :class:`Number`)."""
+    return Number(text)
+
+
+def integer(text):
+    """argparse ``type`` of integer options (``int``, named for argparse's message)."""
+    return int(text)
+
+
+def _given(v):
+    return v.text if isinstance(v, Number) else repr(v) if isinstance(v, float) else str(v)
+
+
 def _check_int(flag, v, lo, hi=None, what=""):
     if v is None:
         return v
@@ -89,15 +142,52 @@ def _check_int(flag, v, lo, hi=None, what=""):
 
 
 def _check_float(flag, v, lo=None, positive=False, hi=None):
+    """``v`` finite, > 0 with ``positive``, within ``[lo, hi]``; the message states
+    the whole range and the value as given."""
     if not math.isfinite(v):
-        raise ValueError(f"{flag} must be a finite number, got {v}")
-    if positive and v <= 0:
-        raise ValueError(f"{flag} must be positive, got {v:g}")
-    if lo is not None and v < lo:
-        raise ValueError(f"{flag} must be >= {lo:g}, got {v:g}")
-    if hi is not None and v > hi:
-        raise ValueError(f"{flag} must be <= {hi:g}, got {v:g}")
+        raise ValueError(f"{flag} must be a finite number, got {_given(v)}")
+    low = "> 0" if positive else None if lo is None else f">= {lo:g}"
+    rng = " and ".join(r for r in (low, None if hi is None else f"<= {hi:g}") if r)
+    if (positive and v <= 0) or (lo is not None and v < lo) or (hi is not None and v > hi):
+        if positive and hi is None and lo is None:
+            raise ValueError(f"{flag} must be positive, got {_given(v)}")
+        raise ValueError(f"{flag} must be {rng}, got {_given(v)}")
     return v
+
+
+#: Largest value of count options (thread counts, image sizes, epochs ...).
+MAX_THREADS = 1024
+MAX_SIDE = 8192
+MAX_SEED = 2 ** 32 - 1
+
+
+def _guard(path, args, inputs=(), command=None, file=True, what="--out"):
+    """:func:`numbadn._files.check_output` for the command line (``--force``)."""
+    from .._files import check_output
+    return check_output(path, inputs=[i for i in inputs if i], command=command or args.command,
+                        force=getattr(args, "force", False), file=file, what=what)
+
+
+class _writing:
+    """Context for writing ``path``: an ``OSError`` becomes one line, "cannot write
+    PATH: reason; what to do"."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __enter__(self):
+        return self.path
+
+    def __exit__(self, kind, exc, tb):
+        if isinstance(exc, OSError):
+            from .._files import cannot_write
+            raise cannot_write(self.path, exc) from None
+        return False
+
+
+def _record(args, paths):
+    from .._files import record_written
+    record_written([p for p in paths if p], args.command)
 
 
 def _check_layer(args, net):

@@ -3,15 +3,34 @@ from __future__ import annotations
 
 import argparse
 
+import sys
+
 from ..bench import add_arguments as add_bench_arguments
-from .commands import _cmd_bench, _cmd_denoise, _cmd_infer, _cmd_reconstruct, _cmd_show
-from .train import DEFAULT_CROP, _cmd_train
+from ._common import MAX_SEED, MAX_SIDE, integer, number
+from .commands import (MAX_BUSY, MAX_LAM, MAX_PASSES, MAX_SAMPLES, SNR_RANGE, _cmd_bench,
+                       _cmd_denoise, _cmd_infer, _cmd_reconstruct, _cmd_show)
+from .train import (DEFAULT_CROP, MAX_CHECKPOINT_EVERY, MAX_EPOCHS, MAX_ITER, MAX_MAPS,
+                    _cmd_train)
+
+#: What --force says in every writing command's help.
+FORCE_HELP = ("replace existing files in the way of the outputs; without it numbadn replaces "
+              "only the files it wrote itself in an earlier run of this command (recorded in "
+              "the folder's .numbadn-outputs.json) and refuses anything else. Input files are "
+              "never written over")
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr (exit code 2)."""
+
+    def error(self, message):
+        print(f"{self.prog}: error: {message} (see '{self.prog} --help')", file=sys.stderr)
+        raise SystemExit(2)
 
 
 def build_parser():
     from .. import __version__
     raw = argparse.RawDescriptionHelpFormatter
-    ap = argparse.ArgumentParser(
+    ap = Parser(
         prog="numbadn", formatter_class=raw,
         description="Deconvolutional Networks (Zeiler et al., CVPR 2010) on multicore CPUs. "
                     "Run 'numbadn COMMAND --help' for each command.",
@@ -25,20 +44,25 @@ def build_parser():
 
     def common(p, threads=True):
         if threads:
-            p.add_argument("--threads", type=int, default=None,
-                           help="numba threads (default: all cores)")
+            p.add_argument("--threads", type=integer, default=None,
+                           help="numba threads, >= 1 (default: all cores; more than the "
+                                "cores are capped)")
+
+    def force(p):
+        p.add_argument("--force", action="store_true", help=FORCE_HELP)
 
     def model_image_layer(p):
         p.add_argument("model", help="model file written by 'numbadn train'")
         p.add_argument("image", help="image file")
-        p.add_argument("--layer", type=int, default=None, help="layer, from 1 (default: top)")
+        p.add_argument("--layer", type=integer, default=None,
+                       help="layer, from 1 to the model's trained layers (default: top)")
         p.add_argument("--bottom-up", action="store_true",
                        help="infer layer by layer only (no top-down eqs. 10-11)")
 
     def one_image(p):
-        p.add_argument("--size", type=int, default=None,
-                       help="resize the image to cover SIZE x SIZE and keep its centre "
-                            "(default: full size)")
+        p.add_argument("--size", type=integer, default=None,
+                       help=f"resize the image to cover SIZE x SIZE and keep its centre, "
+                            f"1 to {MAX_SIDE} (default: full size)")
 
     t = sub.add_parser("train", help="train a network (default: 2 layers on built-in photos)",
                        formatter_class=raw,
@@ -59,39 +83,55 @@ def build_parser():
                    help="built-in set (natural, city, natural-full, city-full), folder or image file "
                         "(default: natural)")
     t.add_argument("--maps", default="9,45",
-                   help="maps per layer, comma-separated (default 9,45; paper 9,45,150)")
+                   help=f"maps per layer, comma-separated, each 1 to {MAX_MAPS} (default 9,45; "
+                        "paper 9,45,150)")
     t.add_argument("--paper", action="store_true", help="the paper's 3 layers: 9,45,150 maps")
-    t.add_argument("--epochs", type=int, default=3, help="epochs per layer (paper: 3)")
-    t.add_argument("--lam", type=float, default=1.0, help="lambda of eq. 2 (paper: 1)")
-    t.add_argument("--p", type=float, default=1.0, help="sparsity exponent in (0, 1] (paper: 1)")
-    t.add_argument("--filter-size", type=int, default=7, help="filter size H (paper: 7)")
+    t.add_argument("--epochs", type=integer, default=3,
+                   help=f"epochs per layer, 1 to {MAX_EPOCHS} (paper: 3)")
+    t.add_argument("--lam", type=number, default=1.0,
+                   help=f"lambda of eq. 2, > 0 and <= {MAX_LAM:g} (paper: 1)")
+    t.add_argument("--p", type=number, default=1.0, help="sparsity exponent in (0, 1] (paper: 1)")
+    t.add_argument("--filter-size", type=integer, default=7,
+                   help="filter size H, 1 to 255 (paper: 7)")
     t.add_argument("--solver", default="continuation", choices=["continuation", "fista"],
                    help="inference solver (paper: continuation)")
-    t.add_argument("--max-iter", type=int, default=50, help="FISTA iterations (with --solver fista)")
+    t.add_argument("--max-iter", type=integer, default=50,
+                   help=f"FISTA iterations, 1 to {MAX_ITER} (with --solver fista)")
     t.add_argument("--update", default="online", choices=["online", "batch"],
                    help="filter updates per image (toolbox) or per epoch (Algorithm 1)")
     g = t.add_argument_group("images (default: 100x100 grey crops of each photograph)")
-    g.add_argument("--crop", type=int, default=None,
-                   help=f"tile each photograph into CROP x CROP crops, blank ones skipped "
+    g.add_argument("--crop", type=integer, default=None,
+                   help=f"tile each photograph into CROP x CROP crops (0 to {MAX_SIDE}), blank "
+                        f"ones skipped "
                         f"(default: {DEFAULT_CROP}, the paper's size, unless --size or "
                         f"--full-size; 0: no tiling)")
-    g.add_argument("--size", type=int, default=None,
-                   help="resize each photograph to cover SIZE x SIZE and keep its centre "
-                        "(then tiled only if --crop is given; 0 keeps the sizes)")
+    g.add_argument("--size", type=integer, default=None,
+                   help=f"resize each photograph to cover SIZE x SIZE (0 to {MAX_SIDE}) and keep "
+                        "its centre (then tiled only if --crop is given; 0 keeps the sizes)")
     g.add_argument("--full-size", action="store_true",
                    help="train on every photograph at its own size (no crops, no resizing)")
     g.add_argument("--color", "--colour", dest="color", action="store_true",
                    help="keep RGB: layer 1 takes 3 input channels (default: grey)")
-    g.add_argument("--n-images", type=int, default=0, help="use only the first N images")
+    g.add_argument("--n-images", type=integer, default=0,
+                   help="use only the first N images (default 0: all)")
     t.add_argument("--lowfreq", action="store_true",
                    help="add the z0 low-frequency maps to layer 1 and train on raw images")
     t.add_argument("--no-normalize", action="store_true", help="skip contrast normalisation")
-    t.add_argument("--seed", type=int, default=0, help="filter initialisation seed")
-    t.add_argument("--out", default="numbadn-out", help="output folder (default: numbadn-out)")
+    t.add_argument("--seed", type=integer, default=0,
+                   help=f"filter initialisation seed, 0 to {MAX_SEED}")
+    t.add_argument("--out", default="numbadn-out",
+                   help="output folder (default: numbadn-out). A folder holding a finished "
+                        "model or a checkpoint is refused unless --resume or --force; image "
+                        "folders skip numbadn output folders inside them")
     t.add_argument("--resume", action="store_true",
                    help="continue from OUT/checkpoint.npz left by an interrupted run")
-    t.add_argument("--checkpoint-every", type=float, default=120.0,
-                   help="seconds between checkpoints within an epoch (default 120)")
+    t.add_argument("--force", action="store_true",
+                   help="start over in an --out that holds a finished model or a checkpoint: "
+                        "the previous run's model, checkpoint and figures are removed together "
+                        "first; other files in the way of the outputs are replaced")
+    t.add_argument("--checkpoint-every", type=number, default=120.0,
+                   help=f"seconds between checkpoints within an epoch, 0 to "
+                        f"{MAX_CHECKPOINT_EVERY:g} (default 120)")
     t.add_argument("--low-memory", action=argparse.BooleanOptionalAction, default=None,
                    help="memory independent of the number of images: no warm starts, "
                         "higher layers' inputs recomputed on the fly (default: only when "
@@ -116,6 +156,7 @@ def build_parser():
     i.add_argument("--out", help="maps to this .npy or .npz file, or into this folder as "
                                  "IMAGE_layerL_maps.npy (default: not written)")
     i.add_argument("--plot", help="also plot the image beside its maps to this figure")
+    force(i)
     one_image(i)
     i.add_argument("--quiet", action="store_true", help="no progress bar")
     common(i)
@@ -131,6 +172,7 @@ def build_parser():
                               "--out rec.jpg")
     model_image_layer(r)
     r.add_argument("--out", help="output figure (default: IMAGE_reconstruction.png)")
+    force(r)
     one_image(r)
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     common(r)
@@ -147,13 +189,21 @@ def build_parser():
                               "--snr 13.84 --lam 10,40 --out denoise.png")
     d.add_argument("model")
     d.add_argument("image")
-    d.add_argument("--snr", type=float, default=13.84, help="input SNR in dB (paper: 13.84)")
-    d.add_argument("--seed", type=int, default=0, help="noise seed")
+    d.add_argument("--snr", type=number, default=13.84,
+                   help=f"input SNR in dB, {SNR_RANGE[0]:g} to {SNR_RANGE[1]:g} (paper: 13.84)")
+    d.add_argument("--seed", type=integer, default=0, help=f"noise seed, 0 to {MAX_SEED}")
     d.add_argument("--lam", default=None,
-                   help="lambda per layer for denoising, e.g. 10,40 (one value: every layer; "
+                   help=f"lambda per layer for denoising, each > 0 and <= {MAX_LAM:g}, e.g. "
+                        "10,40 (one value: every layer; "
                         "default: numbadn.denoise.DEFAULT_LAM, tuned by "
                         "reproduce/sec44_denoising.py)")
+    d.add_argument("--passes", type=integer, default=None,
+                   help=f"warm-started inference passes at every layer, 1 to {MAX_PASSES} "
+                        "(default: the "
+                        "authors' toolbox, numbadn.denoise.DEFAULT_PASSES: 7 at layer 1, 1 "
+                        "above; 1: a single solve)")
     d.add_argument("--out", help="output figure (default: denoise.png)")
+    force(d)
     one_image(d)
     common(d)
     d.set_defaults(func=_cmd_denoise)
@@ -167,9 +217,11 @@ def build_parser():
                               "  numbadn show run1/model.npz --out filters.png\n"
                               "  numbadn show run1/model.npz --samples 4 --out figures/")
     s.add_argument("model")
-    s.add_argument("--layer", type=int, default=None, help="only this layer")
-    s.add_argument("--samples", type=int, default=0, help="also draw N samples per layer (Fig. 3)")
+    s.add_argument("--layer", type=integer, default=None, help="only this layer")
+    s.add_argument("--samples", type=integer, default=0,
+                   help=f"also draw N samples per layer (Fig. 3), 0 to {MAX_SAMPLES}")
     s.add_argument("--out", help="one image file (by its ending) or a folder (default: .)")
+    force(s)
     s.set_defaults(func=_cmd_show)
 
     b = sub.add_parser("bench", help="kernel GFLOP/s and inference timings beside the paper's",
@@ -178,5 +230,8 @@ def build_parser():
                                    "the paper's inference schedule on 150x150 images.",
                        epilog="example:\n  numbadn bench --quick --threads 1,2 --json bench.json")
     add_bench_arguments(b)
+    force(b)
+    b.epilog += (f"\n\n--threads counts are 1 to 1024, --busy 0 to {MAX_BUSY}; "
+                 "every option and the --json path are checked before anything is measured.")
     b.set_defaults(func=_cmd_bench)
     return ap

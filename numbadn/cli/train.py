@@ -7,9 +7,14 @@ import shlex
 import signal
 import sys
 import time
+import warnings
 
-from ._common import (_agg, _check_float, _check_int, _mode, _pixel_filters, _prepare,
-                      _sizes)
+from ._common import (MAX_SEED, MAX_SIDE, _agg, _check_float, _check_int, _guard, _mode,
+                      _pixel_filters, _prepare, _record, _sizes, _writing)
+
+#: Upper bounds of the train options (the model file's own bounds where it has one).
+MAX_EPOCHS, MAX_ITER, MAX_IMAGES, MAX_LAM = 1000, 100_000, 10 ** 6, 1e6
+MAX_MAPS, MAX_LAYERS, MAX_CHECKPOINT_EVERY = 4096, 16, 1e9
 
 
 #: Side of the training crops by default (section 4: "100x100 images").
@@ -31,11 +36,22 @@ def _train_geometry(args):
     return size, crop
 
 
-def _training_images(args, source):
+def _training_images(args, source, source_text):
     """Load, resize/tile and describe the training images (printed)."""
-    from ..data import describe, load_images, resize_and_tile
+    from ..data import exif_orientation, load_images, resize_and_tile
     size, crop = _train_geometry(args)
-    photos = load_images(source, grey=not args.color)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        try:
+            photos = load_images(source, grey=not args.color)
+        except ValueError as exc:
+            if not said:
+                raise
+            # every file unreadable: one line that says so, not one warning per file
+            raise ValueError(f"{exc}: {len(said)} file(s) could not be decoded (the first: "
+                             f"{str(said[0].message).split(': ', 1)[-1]})") from None
+    for w in said:  # some files unreadable: each is a warning line, training goes on
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     ims, small = [], 0
     for im in photos:
         got = resize_and_tile(im, size=size, crop=crop)
@@ -43,8 +59,10 @@ def _training_images(args, source):
                                              else size < crop):
             small += 1
         ims.extend(got)
-    print(f"images: {describe(source)}")
-    print(f"  read {len(photos)} photograph(s) ({_sizes(photos)}), {_mode(args.color)}")
+    print(f"images: {source_text}")
+    turned = _turned(source, exif_orientation)
+    print(f"  read {len(photos)} photograph(s) ({_sizes(photos)}), {_mode(args.color)}"
+          + (f"; {turned} turned upright by their EXIF orientation" if turned else ""))
     if size is not None:
         what = f"resized to cover {size}x{size}, centre kept"
     else:
@@ -62,13 +80,28 @@ def _training_images(args, source):
     return ims, size, crop
 
 
+def _turned(source, exif_orientation):
+    """How many of the files of ``source`` carry an EXIF orientation other than 1."""
+    from ..data import _BUILTIN_NAMES, _FULL_NAMES, _resolve_files
+    if isinstance(source, str) and source in _BUILTIN_NAMES + _FULL_NAMES:
+        return 0
+    return sum(exif_orientation(f) not in (None, 1) for f in _resolve_files(source))
+
+
 def _parse_maps(text):
+    items = text.split(",")
+    if any(not t.strip() for t in items):
+        raise ValueError(f"--maps must be comma-separated integers like 9,45 with none empty, "
+                         f"got {text!r}")
     try:
-        maps = tuple(int(t) for t in text.split(",") if t.strip())
+        maps = tuple(int(t) for t in items)
     except ValueError:
         raise ValueError(f"--maps must be comma-separated integers like 9,45, got {text!r}") from None
-    if not maps or min(maps) < 1:
-        raise ValueError(f"--maps must list positive map counts, got {text!r}")
+    if min(maps) < 1 or max(maps) > MAX_MAPS:
+        raise ValueError(f"--maps must list positive map counts (from 1 to {MAX_MAPS}), "
+                         f"got {text!r}")
+    if len(maps) > MAX_LAYERS:
+        raise ValueError(f"--maps lists {len(maps)} layers; at most {MAX_LAYERS}")
     return maps
 
 
@@ -98,23 +131,104 @@ def _said(differences):
 
 
 def _check_train_args(args):
-    _check_int("--epochs", args.epochs, 1)
-    _check_int("--n-images", args.n_images, 0, what=" (0: all)")
-    _check_float("--checkpoint-every", args.checkpoint_every, lo=0.0)
-    _check_float("--lam", args.lam, positive=True)
+    """Every option in its stated range, before anything is read or created."""
+    _check_int("--epochs", args.epochs, 1, MAX_EPOCHS)
+    _check_int("--n-images", args.n_images, 0, MAX_IMAGES, what=" (0: all)")
+    _check_float("--checkpoint-every", args.checkpoint_every, lo=0.0, hi=MAX_CHECKPOINT_EVERY)
+    _check_float("--lam", args.lam, positive=True, hi=MAX_LAM)
     _check_float("--p", args.p, hi=1.0, positive=True)
     _check_int("--filter-size", args.filter_size, 1, 255)
-    _check_int("--max-iter", args.max_iter, 1)
-    _check_int("--size", args.size, 0, what=" (0 keeps the sizes)")
-    _check_int("--crop", args.crop, 0, what=" (0: no crops)")
-    _check_int("--seed", args.seed, 0)
+    _check_int("--max-iter", args.max_iter, 1, MAX_ITER)
+    _check_int("--size", args.size, 0, MAX_SIDE, what=" (0 keeps the sizes)")
+    _check_int("--crop", args.crop, 0, MAX_SIDE, what=" (0: no crops)")
+    _check_int("--seed", args.seed, 0, MAX_SEED)
+    _check_int("--threads", args.threads, 1)
+    if args.resume and args.force:
+        raise ValueError("--resume continues the run in --out and --force replaces it: give "
+                         "one of them")
+    if not args.paper:
+        _parse_maps(args.maps)
+    _train_geometry(args)
+
+
+#: The files a training run writes into --out besides the figures.
+_RUN_FILES = ("model.npz", "checkpoint.npz")
+
+
+def _check_out(args):
+    """What --out holds, checked before anything is created: a finished model or a
+    checkpoint is the user's unless --resume or --force says otherwise; any other
+    file in the way of the outputs that numbadn did not write needs --force."""
+    from .._files import shown
+    out = args.out
+    model, ckpt = (os.path.join(out, n) for n in _RUN_FILES)
+    if not args.force and not args.resume:
+        if os.path.exists(ckpt):
+            raise ValueError(f"--out {shown(out)} holds the checkpoint of an interrupted run "
+                             f"({shown(ckpt)}): add --resume to continue it, or --force to "
+                             "start over (the checkpoint and that run's files are removed)")
+        if os.path.exists(model):
+            raise ValueError(f"--out {shown(out)} holds a finished run ({shown(model)}): not "
+                             "replaced; choose another --out, or add --force to train again "
+                             "(that run's model and figures are removed)")
+    for path in (model, ckpt):
+        if os.path.lexists(path) and not os.path.isfile(path):
+            raise ValueError(f"--out {shown(out)}: {shown(path)} is not a regular file; "
+                             "choose another --out")
+    if not args.force and os.path.isdir(out):
+        from .._files import wrote_it
+        for name in os.listdir(out):
+            if name.startswith("layer") and name.endswith("_filters.png") and \
+                    not wrote_it(os.path.join(out, name), "train"):
+                raise ValueError(f"--out {shown(out)} holds {name}, which numbadn train did "
+                                 "not write: not replaced; choose another --out, or add "
+                                 "--force")
+
+
+def _clear_old_run(args):
+    """Remove the previous run's outputs in --out together (model, checkpoint,
+    figures): never a new model beside an old run's figures.  Only with --force,
+    or figures of a run whose model is gone."""
+    from .._files import forget, read_record, wrote_it
+    out = args.out
+    old = [os.path.join(out, n) for n in os.listdir(out)
+           if n.startswith("layer") and n.endswith("_filters.png")]
+    old = [p for p in old if args.force or wrote_it(p, "train")]
+    if args.force:
+        old += [os.path.join(out, n) for n in _RUN_FILES]
+        old += [os.path.join(out, n) for n, e in read_record(out).items()
+                if isinstance(e, dict) and e.get("command") == "train"]
+    gone = []
+    for p in dict.fromkeys(old):
+        if os.path.isfile(p):
+            with _writing(p):
+                os.unlink(p)
+            gone.append(p)
+    forget(gone)
+    if gone:
+        print(f"{args.out}: removed the previous run's {', '.join(os.path.basename(p) for p in gone)}")
 
 
 def _cmd_train(args):
     _check_train_args(args)
     from .._files import FolderLock
-    with FolderLock(args.out):
-        return _train_locked(args)
+    from ..data import describe
+    source_text = describe(args.images)  # the source exists, before --out is created
+    _guard(args.out, args, file=False)
+    # an existing --out is locked before it is looked at (another run may be writing it);
+    # a new one is created only once everything is checked
+    lock = FolderLock(args.out) if os.path.isdir(args.out) else None
+    done = False
+    try:
+        _check_out(args)
+        if lock is None:
+            lock = FolderLock(args.out)
+        rc = _train_locked(args, source_text)
+        done = True
+        return rc
+    finally:
+        if lock is not None:
+            lock.release() if done else lock.remove_if_unused()
 
 
 def _resume_command(args):
@@ -124,10 +238,9 @@ def _resume_command(args):
     return "numbadn " + " ".join(shlex.quote(a) for a in argv) + " --resume"
 
 
-def _train_locked(args):
+def _train_locked(args, source_text):
     _agg()
     from .. import plot
-    from ..data import describe
     from ..model import DeconvNet
 
     maps = (9, 45, 150) if args.paper else _parse_maps(args.maps)
@@ -137,8 +250,10 @@ def _train_locked(args):
     if args.resume and not os.path.exists(ckpt) and not finished:
         raise ValueError(f"--resume: there is no checkpoint {ckpt} (nor a finished model) to "
                          "resume from; run without --resume to start training")
+    if not args.resume:
+        _clear_old_run(args)
     source = args.images
-    ims, size, crop = _training_images(args, source)
+    ims, size, crop = _training_images(args, source, source_text)
     if args.n_images:
         if args.n_images > len(ims):
             raise ValueError(f"--n-images {args.n_images}: {source} holds only {len(ims)} images")
@@ -155,7 +270,7 @@ def _train_locked(args):
                           random_state=args.seed, solver=args.solver, solver_options=solver_options,
                           update=args.update, lowfreq=args.lowfreq)
     net.meta = {"preprocess": "contrast_normalize" if normalize else "none",
-                "images": describe(source), "n_images": len(ys), "color": bool(args.color),
+                "images": source_text, "n_images": len(ys), "color": bool(args.color),
                 "crop": crop, "size": size}
     if finished:  # a finished run is reported and left alone
         from ..model import DeconvNet, SettingsDiffer, settings_differences
@@ -185,7 +300,9 @@ def _train_locked(args):
         print(f"numbadn train: interrupted ({name}); checkpoint written to {exc.checkpoint}; "
               f"resume with: {_resume_command(args)}", file=sys.stderr)
         return 128 + exc.signum
-    net.save(model)
+    with _writing(model):
+        net.save(model, overwrite=True)
+    _record(args, [model])
     if os.path.exists(ckpt):
         os.unlink(ckpt)
     print(f"trained {len(maps)} layer(s) in {time.perf_counter() - t0:.1f} s")
@@ -193,8 +310,10 @@ def _train_locked(args):
         costs = ", ".join(f"{h['cost']:.1f}" for h in la.history_)
         print(f"  layer {i}: {la.n_maps} maps, cost per epoch {costs}")
         path = os.path.join(args.out, f"layer{i}_filters.png")
-        plot.filter_grid(_pixel_filters(net, i),
-                         title=f"layer-{i} filters in pixel space ({source})", path=path)
+        with _writing(path):
+            plot.filter_grid(_pixel_filters(net, i),
+                             title=f"layer-{i} filters in pixel space ({source})", path=path)
+        _record(args, [path])
         print(f"  wrote {path}")
     print(f"wrote {model}")
     return 0

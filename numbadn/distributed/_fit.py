@@ -189,6 +189,12 @@ def fit(layer, images, epochs=3, *, store, client=None, update="batch", batch_si
         the number of workers); per round every stream takes online steps on
         its next ``sync_every`` images (default: all its images, one round per
         epoch) from the shared filters; the client averages them.
+    batch_size : int, optional
+        Images per filter step with ``update="minibatch"`` (1: online, n: batch).
+    n_streams : int, optional
+        Streams with ``update="averaged"`` (default: the number of workers).
+    sync_every : int, optional
+        Images per stream between two averagings with ``update="averaged"``.
     images_per_task : int
         Images per task (batch and minibatch).
     n_threads : int
@@ -214,6 +220,9 @@ def fit(layer, images, epochs=3, *, store, client=None, update="batch", batch_si
         ``callback(layer, epoch, cost)`` after each epoch; True stops.
     verbose : bool
         One line per epoch on stdout.
+    _fault, _inputs_id
+        For numbadn's own tests (a simulated worker failure; the name of the
+        inputs of a layer of :func:`fit_network`); leave them alone.
 
     Returns
     -------

@@ -62,6 +62,8 @@ def fit_network(net, images, epochs=3, *, store, client=None, images_per_task=4,
     images, epochs, store, client, images_per_task, n_threads, loader
         As for :func:`fit`; ``store/layer1``, ``store/layer2``, ... hold each
         layer's run.
+    verbose : bool
+        One line per epoch on stdout.
     **fit_options
         Passed to :func:`fit` for every layer (``update=``, ``batch_size=``, ...).
         With ``resume=True`` a finished layer is not trained again and an

@@ -13,7 +13,18 @@ from ._store import _create, _open
 
 def load_image(path):
     """The default loader of image files on the workers: greyscale in [0, 1],
-    then :func:`numbadn.preprocess.contrast_normalize` (96x96 from 100x100)."""
+    then :func:`numbadn.preprocess.contrast_normalize` (96x96 from 100x100).
+
+    Parameters
+    ----------
+    path : str or path-like
+        An image file.
+
+    Returns
+    -------
+    ndarray of shape (P - 4, Q - 4)
+        The contrast-normalised image.
+    """
     from ..data import load_images
     from ..preprocess import contrast_normalize
     return contrast_normalize(load_images(os.fspath(path))[0])

@@ -17,7 +17,15 @@ __all__ = ["LazyImages", "as_image_list", "check_layer_params", "params_equal",
 
 class LazyImages:
     """A sequence of images computed on demand (``get(i)``), for :meth:`DeconvLayer.fit`
-    on inputs too large to hold in memory (e.g. the maps of the layer below)."""
+    on inputs too large to hold in memory (e.g. the maps of the layer below).
+
+    Parameters
+    ----------
+    n : int
+        Number of images.
+    get : callable
+        ``get(i)`` returns image ``i``, a (K0, P, Q) array.
+    """
 
     def __init__(self, n, get):
         self.n = n
@@ -38,8 +46,21 @@ MAX_FILTER_BYTES = 2 ** 30
 def as_image_list(images, in_channels, dtype, name="images"):
     """Images as a list of C-contiguous (K0, P, Q) arrays of ``dtype``.
 
-    Accepts one (P, Q) or (K0, P, Q) array, an (n, K0, P, Q) array, or a list
-    of (P, Q) / (K0, P, Q) arrays of possibly different sizes.
+    Parameters
+    ----------
+    images : array or list of arrays
+        One (P, Q) or (K0, P, Q) array, an (n, K0, P, Q) array, or a list of
+        (P, Q) / (K0, P, Q) arrays of possibly different sizes.
+    in_channels : int
+        ``K0`` expected.
+    dtype : numpy dtype
+        Floating type of the returned arrays.
+    name : str
+        The argument's name, for error messages.
+
+    Returns
+    -------
+    list of ndarray of shape (K0, P, Q)
     """
     if isinstance(images, np.ndarray) and images.ndim == 4:
         items = list(images)

@@ -62,8 +62,25 @@ def arrays_of(net):
     return arrs
 
 
-def save(net, path):
-    """Write ``net`` to one portable ``.npz`` file (arrays + a JSON header)."""
+def save(net, path, *, overwrite=False):
+    """Write ``net`` to one portable ``.npz`` file (arrays + a JSON header).
+
+    Parameters
+    ----------
+    net : DeconvNet
+        The network.
+    path : str or path-like
+        The file, written atomically (temp file, ``fsync``, rename).
+    overwrite : bool, default False
+        Replace an existing file at ``path``; without it an existing file is a
+        ``FileExistsError``.
+    """
+    if not isinstance(overwrite, (bool, np.bool_)):
+        raise TypeError(f"overwrite must be True or False, got {overwrite!r}")
+    path = os.fspath(path)
+    if not overwrite and os.path.lexists(path):
+        raise FileExistsError(f"{F.shown(path)} exists: not replaced; pass overwrite=True to "
+                              "replace it")
     atomic_savez(path, header_of(net), arrays_of(net))
 
 
@@ -73,6 +90,18 @@ def load(cls, path):
     The file is untrusted input: it is checked whole against the format's
     schema first (see :func:`read`), and anything wrong is one
     ``ValueError`` naming the file and the member.
+
+    Parameters
+    ----------
+    cls : type
+        :class:`DeconvNet` (or a subclass).
+    path : str or path-like
+        The file.
+
+    Returns
+    -------
+    cls
+        The network.
     """
     header, arrs = read(path)
     return from_file(cls, header, arrs, os.fspath(path))
@@ -103,7 +132,17 @@ def from_file(cls, header, arrs, path="model"):
 
 def write_checkpoint(net, path, layer):
     """Write ``net`` and, while ``layer`` trains, its :class:`TrainingState` (position,
-    costs, warm starts) to ``path``; ``layer=None`` at a layer boundary."""
+    costs, warm starts) to ``path``.
+
+    Parameters
+    ----------
+    net : DeconvNet
+        The network being trained.
+    path : str or path-like
+        The checkpoint file, written atomically.
+    layer : DeconvLayer or None
+        The layer of ``net`` being trained; None at a layer boundary.
+    """
     header = header_of(net)
     arrs = arrays_of(net)
     if layer is not None:
@@ -127,8 +166,23 @@ def write_checkpoint(net, path, layer):
 
 def restore_checkpoint(net, path, n_images):
     """Load the checkpoint at ``path`` into ``net`` (filters, scales, statistics) after
-    checking its settings and training images; returns ``None`` at a layer boundary,
-    else ``{"layer": l, "state": TrainingState}`` for the layer being trained."""
+    checking its settings and training images.
+
+    Parameters
+    ----------
+    net : DeconvNet
+        The network to restore into; its settings must be those of the checkpoint.
+    path : str or path-like
+        The checkpoint.
+    n_images : int
+        Training images now.
+
+    Returns
+    -------
+    dict or None
+        ``None`` at a layer boundary, else ``{"layer": l, "state": TrainingState}``
+        for the layer being trained.
+    """
     header, arrs = read(path)
     saved = from_file(type(net), header, arrs, path)
     diff = settings_differences(saved, net)
@@ -157,7 +211,18 @@ def restore_checkpoint(net, path, n_images):
 
 def image_ids(images):
     """SHA-256 of each training image (dtype, shape and values): what identifies
-    the training set in a checkpoint."""
+    the training set in a checkpoint.
+
+    Parameters
+    ----------
+    images : sequence of ndarray
+        The training images.
+
+    Returns
+    -------
+    list of str
+        One hexadecimal digest per image.
+    """
     out = []
     for y in images:
         h = hashlib.sha256(f"{y.dtype.str}{y.shape}".encode())
@@ -167,9 +232,20 @@ def image_ids(images):
 
 
 def settings_differences(old, new):
-    """``[(setting, old value, new value)]`` between two networks' layer settings:
-    one entry per setting (``lam``, ``n_maps``, ...), with one value when every
-    layer shares it, else the list per layer."""
+    """The layer settings in which two networks differ.
+
+    Parameters
+    ----------
+    old, new : DeconvNet
+        The networks.
+
+    Returns
+    -------
+    list of (str, value, value)
+        ``(setting, old value, new value)``: one entry per setting (``lam``,
+        ``n_maps``, ...), with one value when every layer shares it, else the
+        list per layer.
+    """
     a = [layer_params(la) for la in old.layers]
     b = [layer_params(la) for la in new.layers]
     out = []
@@ -189,7 +265,15 @@ def settings_differences(old, new):
 
 
 class SettingsDiffer(ValueError):
-    """A checkpoint was written with other settings; ``differences`` lists them."""
+    """A checkpoint was written with other settings.
+
+    Parameters
+    ----------
+    path : str
+        The checkpoint.
+    differences : list of (str, value, value)
+        As :func:`settings_differences` returns them.
+    """
 
     def __init__(self, path, differences):
         self.path, self.differences = path, differences
@@ -199,7 +283,17 @@ class SettingsDiffer(ValueError):
 
 
 class TrainingSetDiffers(ValueError):
-    """A checkpoint was written for another training set."""
+    """A checkpoint was written for another training set.
+
+    Parameters
+    ----------
+    path : str
+        The checkpoint.
+    old_ids, new_ids : list of str
+        SHA-256 of each training image, recorded and now.
+    old_name, new_name : str, optional
+        Descriptions of the two training sets, for the message.
+    """
 
     def __init__(self, path, old_ids, new_ids, old_name=None, new_name=None):
         if len(old_ids) != len(new_ids):
@@ -232,6 +326,29 @@ MAX_EPOCHS = 10 ** 6
 _HEADER_KEYS = {"format", "version", "layers", "scales", "trained", "history", "meta"}
 _CHECKPOINT_KEYS = {"layer", "pos", "history", "n_images", "maps_shapes", "low_shapes",
                     "image_sha256"}
+
+
+#: Deepest nesting of lists and objects a header may have (``meta`` included).
+MAX_DEPTH = 32
+#: Range of the scales between layers (``scales``); outside it the top-down chain
+#: of eqs. 10-12 overflows or divides by zero.
+SCALE_RANGE = (1e-12, 1e12)
+#: Least 2-norm of a filter: filters are normalised to unit norm (Algorithm 1),
+#: and a zero filter divides by zero in the projections of eq. 12.
+MIN_FILTER_NORM = 1e-6
+
+
+def _check_depth(header):
+    """Refuse lists and objects nested deeper than :data:`MAX_DEPTH` (iteratively,
+    so the check itself cannot overflow the stack)."""
+    stack = [(header, 1)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, (dict, list)):
+            if d > MAX_DEPTH:
+                raise _err(f"nests lists or objects {MAX_DEPTH + 1} or more levels deep; "
+                           f"at most {MAX_DEPTH} are allowed")
+            stack.extend((x, d + 1) for x in (v.values() if isinstance(v, dict) else v))
 
 
 def _err(msg):
@@ -340,6 +457,9 @@ def _check_header(header):
     trained = _int(header["trained"], "trained", 0, n)
     for j, v in enumerate(_list(header["scales"], "scales", trained)):
         _num(v, f"scales[{j}]", positive=True)
+        if not SCALE_RANGE[0] <= v <= SCALE_RANGE[1]:
+            raise _err(f"scales[{j}] must be from {SCALE_RANGE[0]:g} to {SCALE_RANGE[1]:g}, "
+                       f"got {v!r}")
     for i, h in enumerate(_list(header["history"], "history", n)):
         _check_history(h, f"history[{i}]")
     if not isinstance(header["meta"], dict):
@@ -380,19 +500,52 @@ def _check_header(header):
     return shapes
 
 
+def _check_arrays(arrs, n_layers, trained):
+    """What the header cannot say about the arrays: every connected filter plane
+    has a norm of at least :data:`MIN_FILTER_NORM` (they are unit-norm, Algorithm
+    1), and the activation histograms are counts (>= 0)."""
+    for i in range(n_layers):
+        f, g = arrs[f"f{i}"], arrs[f"g{i}"]
+        norms = np.sqrt(np.sum(np.square(f, dtype=np.float64), axis=(2, 3)))
+        bad = np.argwhere(g & (norms < MIN_FILTER_NORM))
+        if len(bad):
+            k1, k0 = (int(v) for v in bad[0])
+            raise F.MemberError(f"f{i}", f"plane ({k1}, {k0}) has norm {norms[k1, k0]:.3g}: "
+                                f"connected filter planes are unit-norm (at least "
+                                f"{MIN_FILTER_NORM:g})")
+    for i in range(trained):
+        if (arrs[f"hist{i}"] < 0).any() or (arrs[f"freq{i}"] < 0).any():
+            raise F.MemberError(f"hist{i}", "holds negative counts or frequencies")
+
+
 def read(path):
     """Header and arrays of a model or checkpoint file, the whole file checked
     against the schema (:func:`_check_header`): only the members the header
     declares, each of its dtype and shape, finite, and no member decompressed
     beyond the size its shape allows.  Anything else is one ``ValueError`` that
-    names the file and the member."""
+    names the file and the member.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A model or checkpoint file.
+
+    Returns
+    -------
+    header : dict
+        The JSON header.
+    arrays : dict of str to ndarray
+        The arrays, by member name.
+    """
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"model file {path} does not exist")
-    if os.path.isdir(path):
-        raise ValueError(f"model file {path} is a folder, not a file")
+    name = F.shown(path)
+    with F.open_regular(path, "model file") as fh:
+        return _read(fh, name)
+
+
+def _read(fh, path):
     try:
-        zf, infos = F.open_members(path)
+        zf, infos = F.open_members(fh)
     except F.MemberError as exc:
         where = f" (member {exc.member!r})" if exc.member else ""
         raise ValueError(f"{path} is not a readable numbadn model file{where}: {exc}") \
@@ -407,6 +560,10 @@ def read(path):
                 header = json.loads(str(raw))
             except ValueError as exc:
                 raise _err(f"is not JSON ({exc})") from None
+            except RecursionError:
+                raise _err(f"nests JSON deeper than Python can read (the schema allows "
+                           f"{MAX_DEPTH} levels)") from None
+            _check_depth(header)
             shapes = _check_header(header)
             unknown = sorted(set(infos) - set(shapes) - {"__header__"})
             if unknown:
@@ -418,6 +575,7 @@ def read(path):
                     raise F.MemberError(key, "is missing")
                 nbytes = int(np.prod(shp)) * max(np.dtype(d).itemsize for d in dts)
                 arrs[key] = F.read_member(zf, infos[key], key, dts, shp, nbytes + 4096)
+            _check_arrays(arrs, len(header["layers"]), header["trained"])
     except F.MemberError as exc:
         raise ValueError(f"{path} is not a readable numbadn model file: member "
                          f"{exc.member!r} {exc}") from None

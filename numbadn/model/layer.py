@@ -221,10 +221,37 @@ class DeconvLayer(ParamsMixin):
         as a list.  With ``lowfreq`` the z0 maps are solved jointly (one image
         at a time) and ``return_lowfreq=True`` returns ``(z, zlow)``.
 
-        ``callback(stats)``, if given, is called after every solver iteration
-        with a :class:`numbadn.IterationStats` (cost, sparsity, residual, time,
-        ...; the same fields for every solver); returning True stops that
-        image's solve.
+        Parameters
+        ----------
+        image : array_like or list of arrays
+            ``(P, Q)`` or ``(K0, P, Q)``; a batch as ``(n, K0, P, Q)`` or a list.
+        z0 : ndarray, optional
+            Start from these maps (``(K1, M, N)``, or one per image of a batch)
+            instead of zeros.
+        n_threads : int, optional
+            Threads for this call (default: the layer's ``n_jobs``).
+        return_stats : bool, default False
+            Also return the solver's statistics.
+        zlow0 : ndarray, optional
+            Start of the z0 maps (``lowfreq`` layers only).
+        return_lowfreq : bool, default False
+            Return ``(z, zlow)`` with the z0 maps (``lowfreq`` layers only).
+        callback : callable, optional
+            ``callback(stats)`` is called after every solver iteration with a
+            :class:`numbadn.IterationStats` (cost, sparsity, residual, time,
+            ...; the same fields for every solver); returning True stops that
+            image's solve.
+        **options
+            Solver options overriding the layer's (``solver="fista"``,
+            ``beta_inc=10``, ...; see :class:`numbadn.solvers.ContinuationOptions`
+            and :class:`numbadn.solvers.FistaOptions`).
+
+        Returns
+        -------
+        z : ndarray of shape (K1, P+h-1, Q+w-1), (n, K1, M, N), or list
+            The feature maps (a list for a batch of images of different sizes);
+            followed by ``zlow`` with ``return_lowfreq`` and by the statistics
+            with ``return_stats``.
         """
         if isinstance(image, (list, tuple)):
             return infer_list(self, image, z0, n_threads, return_stats, zlow0,
@@ -267,27 +294,51 @@ class DeconvLayer(ParamsMixin):
     def reconstruct(self, z, zlow=None):
         """``sum_k g[k, c] z_k (*) f_kc`` (eq. 1): (K1, M, N) -> (K0, P, Q).
 
-        Also an (n, K1, M, N) array or a list of maps (a batch).  With ``zlow``
-        (the z0 maps of a ``lowfreq`` layer) their low-pass image is added.
+        Parameters
+        ----------
+        z : ndarray of shape (K1, M, N) or (n, K1, M, N), or list of arrays
+            Feature maps of one image or of a batch.
+        zlow : ndarray, optional
+            The z0 maps of a ``lowfreq`` layer: their low-pass image is added.
+
+        Returns
+        -------
+        ndarray of shape (K0, M-h+1, N-w+1) or (n, K0, ...), or list
+            The reconstructed image(s).
         """
         if isinstance(z, (list, tuple)):
+            if not len(z):
+                raise ValueError("z is an empty list: expected maps of shape (K1, M, N) or a "
+                                 "list of them")
             return stack_if_same([self.reconstruct(zi, None if zlow is None else zlow[i])
                                    for i, zi in enumerate(z)])
-        z = np.asarray(z)
+        z = np.asarray(V.refuse_masked("z", z))
         if z.ndim == 4:
             return np.stack([self.reconstruct(zi, None if zlow is None else zlow[i])
                              for i, zi in enumerate(z)])
         out = conv_valid(z, self.filters, self.connectivity)
         if zlow is not None:
-            out += low_pass(np.asarray(zlow, out.dtype), uniform_filter(
+            out += low_pass(np.asarray(V.refuse_masked("zlow", zlow), out.dtype), uniform_filter(
                 self.in_channels, self.filter_size[0], out.dtype))
         return out
 
     def cost(self, image, z, zlow=None):
         """Eq. 2/3 of ``z`` for ``image`` with this layer's filters.
 
-        With ``zlow`` (z0 maps), the data term is taken against ``image`` minus
-        their low-pass image and ``psi ||grad zlow||^2`` is added.
+        Parameters
+        ----------
+        image : ndarray of shape (P, Q) or (K0, P, Q)
+            The input ``y``.
+        z : ndarray of shape (K1, P+h-1, Q+w-1)
+            Its feature maps.
+        zlow : ndarray, optional
+            z0 maps: the data term is taken against ``image`` minus their
+            low-pass image and ``psi ||grad zlow||^2`` is added.
+
+        Returns
+        -------
+        float
+            The cost.
         """
         y = image[None] if np.ndim(image) == 2 else image
         if zlow is None:
@@ -301,7 +352,20 @@ class DeconvLayer(ParamsMixin):
         """Mean eq. 3 cost per image after inferring every image afresh with the
         current filters (lower is better; :meth:`score` is its negative).
 
-        Works before :meth:`fit` too (on the random initial filters)."""
+        Works before :meth:`fit` too (on the random initial filters).
+
+        Parameters
+        ----------
+        images : array or list of arrays
+            ``(P, Q)`` / ``(K0, P, Q)`` images, or an ``(n, K0, P, Q)`` array.
+        n_threads : int, optional
+            Threads for this call (default: the layer's ``n_jobs``).
+
+        Returns
+        -------
+        float
+            The mean cost per image.
+        """
         ims = self._images(images)
         n_threads = self._threads(n_threads)
         total = 0.0
@@ -316,16 +380,36 @@ class DeconvLayer(ParamsMixin):
     def score(self, X, y=None, n_threads=None):
         """Negative mean eq. 3 cost per image (scikit-learn's "higher is better").
 
-        ``y`` is ignored (unsupervised).  The cost itself: :meth:`mean_cost`."""
+        Parameters
+        ----------
+        X : array or list of arrays
+            The images, as for :meth:`transform`.
+        y : ignored
+            (Unsupervised; scikit-learn's signature.)
+        n_threads : int, optional
+            Threads for this call (default: the layer's ``n_jobs``).
+
+        Returns
+        -------
+        float
+            ``-mean_cost(X)``.
+        """
         self._check_fitted("score(X)")
         return -self.mean_cost(X, n_threads=n_threads)
 
     def transform(self, X):
         """Feature maps of every image of ``X`` (inferred with the learned filters).
 
-        ``X``: a list of images ((P, Q) or (K0, P, Q)) or an (n, K0, P, Q) array;
-        one 2-D or 3-D array is one image.  Returns an (n, K1, P+h-1, Q+w-1)
-        array, or a list of (K1, M, N) arrays when the images differ in size.
+        Parameters
+        ----------
+        X : array or list of arrays
+            A list of images ((P, Q) or (K0, P, Q)) or an (n, K0, P, Q) array;
+            one 2-D or 3-D array is one image.
+
+        Returns
+        -------
+        ndarray of shape (n, K1, P+h-1, Q+w-1), or list
+            A list of (K1, M, N) arrays when the images differ in size.
         """
         self._check_fitted("transform(X)")
         ims = self._images(X, "X")
@@ -336,7 +420,18 @@ class DeconvLayer(ParamsMixin):
         return self.fit(X, y, **fit_params).transform(X)
 
     def inverse_transform(self, Z):
-        """Reconstructed images (eq. 1) from maps as :meth:`transform` returns them."""
+        """Reconstructed images (eq. 1) from maps as :meth:`transform` returns them.
+
+        Parameters
+        ----------
+        Z : ndarray of shape (n, K1, M, N) or (K1, M, N), or list of arrays
+            Feature maps.
+
+        Returns
+        -------
+        ndarray of shape (n, K0, M-h+1, N-w+1), or list
+            The images.
+        """
         self._check_fitted("inverse_transform(Z)")
         if isinstance(Z, (list, tuple)):
             return self.reconstruct([V.as_float_array(f"Z[{i}]", z, 3, self.dtype)
@@ -386,6 +481,8 @@ class DeconvLayer(ParamsMixin):
             :meth:`training_state`, e.g. read back from a checkpoint) on the same
             images; it ends with the same filters as the uninterrupted fit.
             Without it (or for another number of images) the fit starts afresh.
+        desc : str, default "layer"
+            Label of the progress bar.
 
         Returns
         -------
@@ -424,8 +521,13 @@ class DeconvLayer(ParamsMixin):
 
     # ------------------------------------------------------------ internals
     def training_state(self):
-        """Where the current (or last) :meth:`fit` stands: a :class:`TrainingState`
-        (pass it as ``fit(..., state=)`` to resume)."""
+        """Where the current (or last) :meth:`fit` stands.
+
+        Returns
+        -------
+        TrainingState
+            Pass it as ``fit(..., state=)`` to resume.
+        """
         return self._state
 
     @property

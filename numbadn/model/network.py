@@ -149,13 +149,33 @@ class DeconvNet(ParamsMixin):
         single layer-1 maps and 36 on pairs; 150 layer-3 maps on random pairs
         of layer-2 maps; ``H = 7, lambda = 1, p = 1``, the continuation
         schedule ``beta0 = 1, beta_inc = 6, beta_max = 1e5``; ``E = 3``.
-        ``n_maps`` may be shortened to fewer layers, e.g. ``(9, 45)``; layer 2
-        uses singles and pairs when its map count is ``K1 + C(K1, 2)``, random
-        pairs otherwise.  ``lowfreq`` adds the z0 maps to layer 1 (section
-        3.3).  Layer ``l`` (0-based) gets ``random_state + l`` (an int; a
-        Generator is shared, None stays None); ``layer``, ``top_down``,
-        ``epochs``, ``n_jobs`` and ``verbose`` go to the network, other keywords
-        to every layer.
+
+        Parameters
+        ----------
+        in_channels : int, default 1
+            ``K0``: 1 for grey images, 3 for colour.
+        n_maps : tuple of int, default (9, 45, 150)
+            Maps per layer; may be shortened to fewer layers, e.g. ``(9, 45)``.
+            Layer 2 uses singles and pairs when its map count is
+            ``K1 + C(K1, 2)``, random pairs otherwise.
+        filter_size : int, default 7
+            ``H``, every layer's filter size.
+        lam, p : float
+            Every layer's ``lambda`` and ``p`` (eq. 2).
+        random_state : int, numpy.random.Generator or None, default 0
+            Layer ``l`` (0-based) gets ``random_state + l`` (an int; a Generator
+            is shared, None stays None).
+        lowfreq : bool, default False
+            Add the z0 maps to layer 1 (section 3.3).
+        layer, top_down, epochs, n_jobs, verbose
+            The network's parameters (see :class:`DeconvNet`).
+        **layer_kwargs
+            Passed to every :class:`DeconvLayer`.
+
+        Returns
+        -------
+        DeconvNet
+            Untrained.
         """
         random_state = check_random_state(random_state)
         layers = []
@@ -219,6 +239,12 @@ class DeconvNet(ParamsMixin):
             on stderr when ``verbose``.
         memory_budget : int
             Bytes for the automatic choice (default :data:`MEMORY_BUDGET`, 2 GiB).
+        checkpoint_every : float, default 300
+            Seconds between checkpoints within an epoch.
+
+        Returns
+        -------
+        self
         """
         ims = as_image_list(X, self.layers[0].in_channels, self.layers[0].dtype)
         epochs = V.check_int("epochs", self.epochs if epochs is None else epochs, 0)
@@ -262,8 +288,18 @@ class DeconvNet(ParamsMixin):
 
     def held_bytes(self, shapes):
         """Peak bytes that warm starts and held inputs take in :meth:`fit` without
-        ``low_memory``, for images of the given (K0, P, Q) shapes (see
-        :func:`numbadn.model.training.held_bytes`)."""
+        ``low_memory`` (see :func:`numbadn.model.training.held_bytes`).
+
+        Parameters
+        ----------
+        shapes : iterable of tuple
+            The (K0, P, Q) shape of every training image.
+
+        Returns
+        -------
+        int
+            Bytes.
+        """
         return held_bytes(self, shapes)
 
     def _bottom_up_one(self, y, upto, n_threads):
@@ -296,7 +332,7 @@ class DeconvNet(ParamsMixin):
         return chain
 
     def infer(self, image, layer=None, *, top_down=True, n_alternations=2, topdown_iters=50,
-              n_threads=None, return_lowfreq=False, on_step=None):
+              n_threads=None, return_lowfreq=False, on_step=None, passes=1):
         """Feature maps of ``layer`` (1-based; ``None``: the top) for one image, or
         for a batch: a list of images or an (n, K0, P, Q) array (maps as an
         (n, K, M, N) array, or a list when the sizes differ).
@@ -310,9 +346,33 @@ class DeconvNet(ParamsMixin):
         continuation scheme with CG on the chain of filters (the paper's), or
         FISTA (``topdown_iters`` iterations at most on eq. 10).
 
-        ``on_step(done, total)``, if given, is called after every step (each
-        layer's bottom-up inference, each solve of eq. 10 or 11), e.g. for a
-        progress bar on a large image.
+        Parameters
+        ----------
+        image : array_like or list of arrays
+            ``(P, Q)`` or ``(K0, P, Q)``, or a batch.
+        layer : int, optional
+            1-based; default the top layer.
+        top_down : bool, default True
+            Alternate eqs. 10 and 11 after the bottom-up pass (``layer >= 2``).
+        n_alternations : int, default 2
+            Alternations between eq. 10 and eq. 11.
+        topdown_iters : int, default 50
+            FISTA iterations at most per solve of eq. 10 (FISTA layers only).
+        n_threads : int, optional
+            Threads for this call (default: the network's ``n_jobs``).
+        return_lowfreq : bool, default False
+            Also return the z0 maps (layer 1 with ``lowfreq``).
+        on_step : callable, optional
+            ``on_step(done, total)`` is called after every step (each layer's
+            bottom-up inference, each solve of eq. 10 or 11), e.g. for a
+            progress bar on a large image.
+        passes : int or sequence of int, default 1
+            An int for every layer, or one per layer from layer 1: solve each
+            layer's eq. 2 / 3 that many times, each pass warm-started from the
+            last one's maps (and z0 maps) with the solver's schedule restarted:
+            the authors' toolbox in reconstruction mode, whose epochs
+            (``maxepochs``, ``train_recon_layer.m``) re-run inference on the
+            same image.  ``passes=1`` is the single solve from zero maps.
 
         Returns
         -------
@@ -325,7 +385,8 @@ class DeconvNet(ParamsMixin):
                                 self.layers[0].dtype, "image")
             out = [self.infer(y, layer, top_down=top_down, n_alternations=n_alternations,
                               topdown_iters=topdown_iters, n_threads=n_threads,
-                              return_lowfreq=return_lowfreq, on_step=on_step) for y in ims]
+                              return_lowfreq=return_lowfreq, on_step=on_step, passes=passes)
+                   for y in ims]
             if return_lowfreq:
                 return (stack_if_same([o[0] for o in out]),
                         stack_if_same([o[1] for o in out]))
@@ -337,7 +398,8 @@ class DeconvNet(ParamsMixin):
         if layer > 1 and self.trained_ < layer - 1:
             raise ValueError(f"layer {layer} needs layers 1..{layer - 1} trained first "
                              f"(trained: {self.trained_})")
-        n_steps = layer + (2 * n_alternations + 1 if top_down and layer > 1 else 0)
+        passes = self._passes(passes, layer)
+        n_steps = sum(passes) + (2 * n_alternations + 1 if top_down and layer > 1 else 0)
         done = [0]
 
         def step():
@@ -352,11 +414,21 @@ class DeconvNet(ParamsMixin):
         else:
             z = l1.infer(y, n_threads=n_threads)
         step()
+        for _ in range(passes[0] - 1):
+            if l1.lowfreq:
+                z, zlow = l1.infer(y, z0=z, zlow0=zlow, n_threads=n_threads,
+                                   return_lowfreq=True)
+            else:
+                z = l1.infer(y, z0=z, n_threads=n_threads)
+            step()
         u = z
         for li in range(1, layer):
             u = z * z.dtype.type(self.scales_[li - 1])
             z = self.layers[li].infer(u, n_threads=n_threads)
             step()
+            for _ in range(passes[li] - 1):
+                z = self.layers[li].infer(u, z0=z, n_threads=n_threads)
+                step()
         if top_down and layer > 1:
             lay = self.layers[layer - 1]
             target = y if zlow is None else np.ascontiguousarray(y - self._lowpass(zlow))
@@ -366,6 +438,17 @@ class DeconvNet(ParamsMixin):
                           solver_options=lay.solver_options, n_alternations=n_alternations,
                           topdown_iters=topdown_iters, step=step)
         return (z, zlow) if return_lowfreq else z
+
+    @staticmethod
+    def _passes(passes, layer):
+        """``passes`` as one count per layer 1..``layer`` (each >= 1)."""
+        if isinstance(passes, (list, tuple)):
+            if len(passes) < layer:
+                raise ValueError(f"passes must give a count for each of layers 1..{layer}, "
+                                 f"got {len(passes)}: {passes!r}")
+            return [V.check_int(f"passes[{i}]", n, minimum=1)
+                    for i, n in enumerate(passes[:layer])]
+        return [V.check_int("passes", passes, minimum=1)] * layer
 
     # ------------------------------------------------- estimator interface
     def _fitted_layer(self, what):
@@ -380,10 +463,18 @@ class DeconvNet(ParamsMixin):
     def transform(self, X):
         """Feature maps of layer ``layer`` for every image of ``X``.
 
-        ``X``: a list of images ((P, Q) or (K0, P, Q)) or an (n, K0, P, Q)
-        array; one 2-D or 3-D array is one image.  Returns an (n, K, M, N)
-        array, or a list when the images differ in size.  Layers >= 2 are
-        inferred top-down unless ``top_down=False``.
+        Layers >= 2 are inferred top-down unless ``top_down=False``.
+
+        Parameters
+        ----------
+        X : array or list of arrays
+            A list of images ((P, Q) or (K0, P, Q)) or an (n, K0, P, Q) array;
+            one 2-D or 3-D array is one image.
+
+        Returns
+        -------
+        ndarray of shape (n, K, M, N), or list
+            A list when the images differ in size.
         """
         layer = self._fitted_layer("transform(X)")
         ims = as_image_list(X, self.layers[0].in_channels, self.layers[0].dtype, "X")
@@ -395,7 +486,18 @@ class DeconvNet(ParamsMixin):
 
     def inverse_transform(self, Z):
         """Images reconstructed (eq. 12) from maps of layer ``layer`` as
-        :meth:`transform` returns them."""
+        :meth:`transform` returns them.
+
+        Parameters
+        ----------
+        Z : ndarray of shape (n, K, M, N) or (K, M, N), or list of arrays
+            Feature maps of layer ``layer``.
+
+        Returns
+        -------
+        ndarray of shape (n, K0, P, Q), or list
+            The images.
+        """
         layer = self._fitted_layer("inverse_transform(Z)")
         if isinstance(Z, (list, tuple)) or np.ndim(Z) == 4:
             return stack_if_same([self.reconstruct(z, layer) for z in Z])
@@ -404,8 +506,24 @@ class DeconvNet(ParamsMixin):
     def cost(self, image, z, layer=None, *, zlow=None):
         """Eq. 10's cost of layer-``layer`` maps ``z`` for ``image``:
         ``lam_l/2 ||R_l z - y||^2 + sum |z|^p_l`` with ``R_l`` the projection
-        to pixels (eq. 12) and ``lam_l, p_l`` the layer's (less the z0 image
-        when ``zlow`` is given)."""
+        to pixels (eq. 12) and ``lam_l, p_l`` the layer's.
+
+        Parameters
+        ----------
+        image : ndarray of shape (P, Q) or (K0, P, Q)
+            The image ``y``.
+        z : ndarray of shape (K_l, M_l, N_l)
+            Maps of layer ``layer``.
+        layer : int, optional
+            1-based; default the top layer.
+        zlow : ndarray, optional
+            z0 maps: their image is subtracted from ``image`` first.
+
+        Returns
+        -------
+        float
+            The cost.
+        """
         layer = self._layer_index(layer)
         la = self.layers[layer - 1]
         y = as_image_list(image, self.layers[0].in_channels, self.layers[0].dtype,
@@ -417,7 +535,22 @@ class DeconvNet(ParamsMixin):
     def mean_cost(self, X, layer=None, n_threads=None):
         """Mean eq. 10 cost per image (:meth:`cost`) after inferring layer
         ``layer`` (default: the ``layer`` parameter, else the top) for each
-        image of ``X``, top-down unless ``top_down=False``; lower is better."""
+        image of ``X``, top-down unless ``top_down=False``; lower is better.
+
+        Parameters
+        ----------
+        X : array or list of arrays
+            The images, as for :meth:`transform`.
+        layer : int, optional
+            1-based.
+        n_threads : int, optional
+            Threads for this call (default: the network's ``n_jobs``).
+
+        Returns
+        -------
+        float
+            The mean cost per image.
+        """
         layer = self._layer_index(self.layer if layer is None else layer)
         ims = as_image_list(X, self.layers[0].in_channels, self.layers[0].dtype, "X")
         low = self.layers[0].lowfreq
@@ -430,8 +563,22 @@ class DeconvNet(ParamsMixin):
         return total / len(ims)
 
     def score(self, X, y=None, n_threads=None):
-        """Negative :meth:`mean_cost` (scikit-learn's "higher is better"); ``y``
-        is ignored."""
+        """Negative :meth:`mean_cost` (scikit-learn's "higher is better").
+
+        Parameters
+        ----------
+        X : array or list of arrays
+            The images, as for :meth:`transform`.
+        y : ignored
+            (Unsupervised; scikit-learn's signature.)
+        n_threads : int, optional
+            Threads for this call (default: the network's ``n_jobs``).
+
+        Returns
+        -------
+        float
+            ``-mean_cost(X)``.
+        """
         layer = self._fitted_layer("score(X)")
         return -self.mean_cost(X, layer, n_threads=n_threads)
 
@@ -441,7 +588,22 @@ class DeconvNet(ParamsMixin):
                                                                    l1.filter_size[0], l1.dtype))
 
     def reconstruct(self, z, layer=None, *, zlow=None):
-        """Project layer-``layer`` maps down to the image (eq. 12); adds the z0 image if given."""
+        """Project layer-``layer`` maps down to the image (eq. 12); adds the z0 image if given.
+
+        Parameters
+        ----------
+        z : ndarray of shape (K_l, M_l, N_l)
+            Maps of layer ``layer``.
+        layer : int, optional
+            1-based; default the top layer.
+        zlow : ndarray, optional
+            z0 maps of layer 1, whose low-pass image is added.
+
+        Returns
+        -------
+        ndarray of shape (K0, P, Q)
+            The image.
+        """
         layer = self._layer_index(layer)
         z = V.as_float_array("z", z, 3, self.layers[layer - 1].dtype)
         if z.shape[0] != self.layers[layer - 1].n_maps:
@@ -458,6 +620,11 @@ class DeconvNet(ParamsMixin):
         A single 1 at the centre of one map, all else zero, reconstructed down
         through every layer (as the authors' toolbox does) and cropped to the
         combined support ``H = 1 + sum_l (h_l - 1)``.
+
+        Parameters
+        ----------
+        layer : int, optional
+            1-based; default the top layer.
 
         Returns
         -------
@@ -483,7 +650,19 @@ class DeconvNet(ParamsMixin):
         firing frequency over the training set and their values are drawn by
         inverse-CDF sampling from its 100-bin activation histogram; the
         ``keep`` largest in magnitude are kept and projected to pixels.
-        ``random_state``: an int, None or a ``numpy.random.Generator``.
+
+        Parameters
+        ----------
+        layer : int, optional
+            1-based; default the top layer.
+        n : int, default 1
+            Number of images.
+        size : int, default 100
+            Side of each image in pixels.
+        random_state : int, numpy.random.Generator or None, default 0
+            The random numbers.
+        keep : int
+            Activations kept per sample, the largest in magnitude.
 
         Returns
         -------
@@ -493,9 +672,18 @@ class DeconvNet(ParamsMixin):
                                 keep=keep)
 
     # ------------------------------------------------------------ save/load
-    def save(self, path):
-        """Write the model to one portable ``.npz`` file (arrays + a JSON header)."""
-        _io.save(self, path)
+    def save(self, path, *, overwrite=False):
+        """Write the model to one portable ``.npz`` file (arrays + a JSON header).
+
+        Parameters
+        ----------
+        path : str or path-like
+            The file, written atomically.
+        overwrite : bool, default False
+            Replace an existing file at ``path`` (atomically); without it an
+            existing file is a ``FileExistsError`` naming it.
+        """
+        _io.save(self, path, overwrite=overwrite)
 
     @classmethod
     def load(cls, path):
@@ -504,6 +692,15 @@ class DeconvNet(ParamsMixin):
         The file is untrusted input: it is checked whole against the format's
         schema first (see :func:`numbadn.model.io.read`), and anything wrong is
         one ``ValueError`` naming the file and the member.
+
+        Parameters
+        ----------
+        path : str or path-like
+            A model or checkpoint file.
+
+        Returns
+        -------
+        DeconvNet
         """
         return _io.load(cls, path)
 

@@ -24,7 +24,16 @@ def sample(net, layer=None, n=1, *, size=100, random_state=0, keep=SAMPLE_KEEP):
     """Draw ``n`` images from the trained network ``net`` (Fig. 3): what
     :meth:`DeconvNet.sample` does (its docstring says how).
 
-    Returns an ndarray of shape (n, K0, size, size).
+    Parameters
+    ----------
+    net : DeconvNet
+        A trained network.
+    layer, n, size, random_state, keep
+        As for :meth:`DeconvNet.sample`.
+
+    Returns
+    -------
+    ndarray of shape (n, K0, size, size)
     """
     layer = net._layer_index(layer)
     if net.trained_ < layer:
@@ -68,6 +77,13 @@ class ActivationStats:
       max|z_i|`` of its image: continuation leaves tiny nonzero values that are
       not features) and a 100-bin histogram of the firing values, from a
       uniform subsample of at most ``STATS_SAMPLE`` values per map.
+
+    Parameters
+    ----------
+    K : int
+        Maps of the layer.
+    seed : int, default 0
+        Seed of the subsampling.
     """
 
     def __init__(self, K, seed=0):
@@ -117,7 +133,20 @@ class ActivationStats:
 
 def value_histogram(vals, n_bins=N_BINS):
     """``np.histogram`` of a map's sampled nonzero values over their own range
-    (widened by 1e-12 when all values are equal); ``(counts, edges)``."""
+    (widened by 1e-12 when all values are equal).
+
+    Parameters
+    ----------
+    vals : ndarray
+        The values.
+    n_bins : int
+        Bins (:data:`N_BINS`).
+
+    Returns
+    -------
+    counts, edges : ndarray
+        As ``np.histogram`` returns them.
+    """
     lo, hi = vals.min(), vals.max()
     if hi <= lo:
         hi = lo + 1e-12

@@ -28,7 +28,7 @@ __all__ = ["TrainingState", "TrainingInterrupted", "run_epoch", "fit_layers", "c
 class TrainingState:
     """Where a :meth:`DeconvLayer.fit` stands: enough to resume it exactly.
 
-    Attributes
+    Parameters
     ----------
     epoch : int
         Epochs completed in this fit.
@@ -53,7 +53,17 @@ class TrainingState:
 
     @classmethod
     def start(cls, n_images):
-        """The state of a fit on ``n_images`` images that has not begun."""
+        """The state of a fit on ``n_images`` images that has not begun.
+
+        Parameters
+        ----------
+        n_images : int
+            Training images.
+
+        Returns
+        -------
+        TrainingState
+        """
         return cls(maps=[None] * n_images, low=[None] * n_images)
 
     @property
@@ -62,13 +72,49 @@ class TrainingState:
         return [self.epoch, self.image, self.cost, self.seconds]
 
     def fits(self, n_images):
-        """Whether this state belongs to a fit on ``n_images`` images."""
+        """Whether this state belongs to a fit on ``n_images`` images.
+
+        Parameters
+        ----------
+        n_images : int
+            Training images.
+
+        Returns
+        -------
+        bool
+        """
         return self.maps is not None and len(self.maps) == n_images
 
 
 def run_epoch(layer, state, ims, bar, n_threads, on_image, t0, per_image=None):
-    """One epoch of ``layer.fit`` from ``state`` (updated as images are done);
-    returns (total cost, whether a callback asked to stop)."""
+    """One epoch of ``layer.fit`` from ``state`` (updated as images are done).
+
+    Parameters
+    ----------
+    layer : DeconvLayer
+        The layer being trained; its filters are updated.
+    state : TrainingState
+        Where the fit stands; the epoch starts at ``state.image``.
+    ims : list of ndarray or LazyImages
+        The training images (K0, P, Q).
+    bar : tqdm or a stand-in
+        Progress bar, advanced per image.
+    n_threads : int
+        Threads.
+    on_image : callable or None
+        ``on_image(layer, False)`` after every image (online updates).
+    t0 : float
+        ``time.perf_counter()`` at the start of the epoch.
+    per_image : callable, optional
+        The callback, ``per_image(stats)`` after every image.
+
+    Returns
+    -------
+    total : float
+        Eq. 3 cost summed over the epoch's images.
+    stop : bool
+        Whether a callback asked to stop.
+    """
     epoch = state.epoch
     g = layer.connectivity
     stop = False
@@ -128,8 +174,19 @@ def _image_stats(epoch, i, t0, c, z, r, y):
 
 
 def check_callback(callback):
-    """``callback`` (None or a callable, called as ``callback(stats)`` with an
-    :class:`IterationStats` after every image), checked."""
+    """``callback`` of :meth:`DeconvLayer.fit`, checked.
+
+    Parameters
+    ----------
+    callback : callable or None
+        Called as ``callback(stats)`` with an :class:`IterationStats` after
+        every image.
+
+    Returns
+    -------
+    callable or None
+        ``callback``.
+    """
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable, got {callback!r}")
     return callback
@@ -152,6 +209,23 @@ class _NoBar:
 
 
 def progress(total, verbose, desc, initial=0):
+    """A tqdm progress bar over images, or a silent stand-in.
+
+    Parameters
+    ----------
+    total : int
+        Images in all.
+    verbose : bool
+        False: the stand-in.
+    desc : str
+        Label.
+    initial : int, default 0
+        Images already done (a resumed fit).
+
+    Returns
+    -------
+    tqdm or a stand-in with the same ``update``, ``set_postfix`` and ``close``
+    """
     if not verbose:
         return _NoBar()
     from tqdm.auto import tqdm
@@ -159,7 +233,15 @@ def progress(total, verbose, desc, initial=0):
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """Training stopped by SIGINT or SIGTERM after writing ``checkpoint``."""
+    """Training stopped by SIGINT or SIGTERM after writing ``checkpoint``.
+
+    Parameters
+    ----------
+    signum : int
+        The signal.
+    checkpoint : str
+        The checkpoint file written.
+    """
 
     def __init__(self, signum, checkpoint):
         super().__init__(f"{signal.Signals(signum).name}: checkpoint written to {checkpoint}")
@@ -170,7 +252,17 @@ class TrainingInterrupted(KeyboardInterrupt):
 def deferred_signals(state):
     """SIGINT and SIGTERM set ``state["signal"]`` (training stops at the next
     consistent point and writes a checkpoint); a second one stops at once.
-    Only in the main thread; elsewhere signals keep their handlers."""
+    Only in the main thread; elsewhere signals keep their handlers.
+
+    Parameters
+    ----------
+    state : dict
+        Gets ``"signal"`` (the signal number) when one arrives.
+
+    Yields
+    ------
+    None
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -193,7 +285,33 @@ def deferred_signals(state):
 def fit_layers(net, ims, epochs, verbose, n_threads, low_memory, state, hook,
                checkpoint, callback=None):
     """The layers of :meth:`DeconvNet.fit` trained in turn from ``net.trained_`` (a
-    resumed fit continues the layer that ``state`` names); returns ``net``."""
+    resumed fit continues the layer that ``state`` names).
+
+    Parameters
+    ----------
+    net : DeconvNet
+        The network; its layers, ``scales_``, ``stats_`` and ``trained_`` change.
+    ims : list of ndarray
+        The training images.
+    epochs, verbose, n_threads
+        As for :meth:`DeconvLayer.fit`.
+    low_memory : bool
+        Recompute each higher layer's inputs when needed instead of holding them.
+    state : dict or None
+        ``{"layer": l, "state": TrainingState}`` of a resumed fit.
+    hook : callable or None
+        ``hook(layer, epoch_done)``: the checkpoint writer (``on_image`` of
+        :meth:`DeconvLayer.fit`); ``hook(None, True)`` at each layer boundary.
+    checkpoint : str or None
+        The checkpoint path (None: no checkpoints).
+    callback : callable, optional
+        Passed to every layer's fit.
+
+    Returns
+    -------
+    DeconvNet
+        ``net``.
+    """
     inputs = ims
     for li, layer in enumerate(net.layers):
         if li < net.trained_:
@@ -235,6 +353,18 @@ def held_bytes(net, shapes):
     starts, ``(K_l, P+h-1, Q+w-1)``) and, above layer 1, its inputs (the
     scaled maps of layer ``l-1``); the largest layer sets the peak.  Maps
     of layer ``l`` keep the size of the layer's input plus ``h-1, w-1``.
+
+    Parameters
+    ----------
+    net : DeconvNet
+        The network.
+    shapes : iterable of tuple
+        The (K0, P, Q) shape of every training image.
+
+    Returns
+    -------
+    int
+        Bytes.
     """
     peak = 0
     sizes = [tuple(s[-2:]) for s in shapes]
@@ -253,7 +383,26 @@ def choose_low_memory(net, ims, low_memory, memory_budget, verbose):
     """``low_memory`` of :meth:`DeconvNet.fit` decided: None becomes True when
     ``net.held_bytes`` of ``ims`` exceeds ``memory_budget`` and every layer
     updates online (said on stderr when ``verbose``).  When True, every layer
-    gets ``warm_start=False`` (a layer with batch updates is a ``ValueError``)."""
+    gets ``warm_start=False`` (a layer with batch updates is a ``ValueError``).
+
+    Parameters
+    ----------
+    net : DeconvNet
+        The network about to be trained.
+    ims : list of ndarray
+        The training images.
+    low_memory : bool or None
+        The choice asked for (None: automatic).
+    memory_budget : int
+        Bytes.
+    verbose : bool
+        Say an automatic choice on stderr.
+
+    Returns
+    -------
+    bool
+        The choice made.
+    """
     if low_memory is None:
         need = net.held_bytes([y.shape for y in ims])
         low_memory = need > memory_budget and all(

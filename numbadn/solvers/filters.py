@@ -93,7 +93,16 @@ def filter_grad_sum(f, g, zs, ys):
     Sums image by image, in the order given, from zeros; a caller that adds
     such sums over consecutive groups of images (:mod:`numbadn.distributed`)
     gets the same sum up to rounding, and exactly the same with one image per
-    group.  Shapes as in :func:`update_filters`.
+    group.
+
+    Parameters
+    ----------
+    f, g, zs, ys
+        As in :func:`update_filters`.
+
+    Returns
+    -------
+    ndarray of shape (K1, K0, h, w)
     """
     return _Z(zs, g).grad(f, ys)
 
@@ -101,7 +110,19 @@ def filter_grad_sum(f, g, zs, ys):
 def filter_gram_sum(d, g, zs):
     """``sum_i Z_i^T Z_i d`` over the given maps: one product with the matrix of
     eq. 9's normal equations (a CG step of :func:`update_filters`), summed as
-    :func:`filter_grad_sum`."""
+    :func:`filter_grad_sum`.
+
+    Parameters
+    ----------
+    d : ndarray of shape (K1, K0, h, w)
+        A filter-shaped vector.
+    g, zs
+        As in :func:`update_filters`.
+
+    Returns
+    -------
+    ndarray of shape (K1, K0, h, w)
+    """
     return _Z(zs, g).gram(d)
 
 
@@ -110,6 +131,18 @@ def normalize_planes(f, g):
 
     Removes the scale ambiguity between filters and maps (the toolbox does
     the same); unconnected planes are set to zero.
+
+    Parameters
+    ----------
+    f : ndarray of shape (K1, K0, h, w)
+        Filters, changed in place.
+    g : ndarray of bool, shape (K1, K0)
+        Connectivity.
+
+    Returns
+    -------
+    ndarray
+        ``f``.
     """
     n = np.sqrt((f.astype(np.float64) ** 2).sum(axis=(2, 3)))
     n[n == 0] = 1.0

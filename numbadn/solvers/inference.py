@@ -23,6 +23,26 @@ class IterationStats(NamedTuple):
     ``infer(..., callback=cb)`` calls ``cb(stats)`` after every iteration (a beta
     step of the continuation scheme, a FISTA iteration; iteration 0 is the start);
     ``DeconvLayer.fit(..., callback=cb)`` after every training image.
+
+    Parameters
+    ----------
+    epoch : int or None
+        Epoch of :meth:`DeconvLayer.fit` (1-based); None in inference.
+    image : int
+        Index of the image in the batch or training set.
+    iteration : int
+        Solver iteration (inference) or images done in this epoch (fit).
+    time : float
+        Seconds since the solve (inference, cost evaluation excluded) or the
+        epoch began.
+    cost : float
+        Eq. 2/3: ``lam/2 ||F z - y||^2 + sum |z|^p``.
+    sparsity : float
+        Fraction of map entries that are exactly zero.
+    residual : float
+        ``||F z - y|| / ||y||``, the relative reconstruction residual.
+    cg_residual : float
+        Relative residual of the last CG solve (continuation; NaN otherwise).
     """
 
     #: Epoch of :meth:`DeconvLayer.fit` (1-based); None in inference.
@@ -138,6 +158,11 @@ def infer(y, f, g=None, *, lam=1.0, p=1.0, solver="continuation", z0=None,
         ``callback(stats)`` after every iteration with an :class:`IterationStats`
         (its ``image`` is the index in a batch); returning True stops that
         image's solve.  Images of a batch are then solved one after another.
+    **options
+        The solver's options: :class:`ContinuationOptions` (``beta0``,
+        ``beta_inc``, ``beta_max``, ``inner_iters``, ``cg_iters``) or
+        :class:`FistaOptions` (``max_iter``, ``tol``, ``restart``,
+        ``lipschitz``); an unknown one is an error that lists the valid ones.
 
     Returns
     -------
@@ -376,10 +401,25 @@ def infer_lowfreq(y, f, g=None, *, lam=1.0, p=1.0, psi=1.0, solver="continuation
     ----------
     y : ndarray of shape (K0, P, Q)
         One raw (not high-passed) image.
+    f : ndarray of shape (K1, K0, h, w)
+        The filters.
+    g : ndarray of shape (K1, K0) of bool, optional
+        Connectivity (eq. 3); None means all ones.
+    lam, p : float
+        ``lambda`` and ``p`` of eq. 2.
     psi : float
         Weight of the gradient prior (toolbox: 1).
-    z0, zlow0 : warm starts for ``z`` (K1, P+h-1, Q+w-1) and ``zlow``
+    solver : {"continuation", "fista"}
+        The solver of the sparse maps.
+    z0, zlow0 : ndarray, optional
+        Warm starts for ``z`` (K1, P+h-1, Q+w-1) and ``zlow``
         (K0, P+h-1, Q+h-1); zeros by default.
+    zlow_cg_iters : int, default 10
+        CG steps on the zlow problem per block.
+    fista_block : int, default 10
+        FISTA iterations per block (``solver="fista"``).
+    **options
+        The solver's options (:class:`ContinuationOptions` or :class:`FistaOptions`).
 
     Returns
     -------

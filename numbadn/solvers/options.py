@@ -34,14 +34,18 @@ class _Options:
 class ContinuationOptions(_Options):
     """Options of the paper's continuation scheme (eq. 4, Algorithm 1 lines 4-9).
 
-    beta0, beta_inc, beta_max : section 4: ``beta_0 = 1, beta_inc = 6,
-        beta_Max = 1e5``; beta takes the values ``beta0 * beta_inc**j`` while
-        ``beta < beta_max`` (Algorithm 1 line 5), i.e. 7 values by default.
-        The authors' toolbox steps by 10 and includes 1e5: ``beta_inc=10,
-        beta_max=1e5 * 1.0000001``.
-    inner_iters : x/z alternations per beta (Algorithm 1: 1).
-    cg_iters : CG steps per z sub-problem (the toolbox's ``min_iterations =
-        2``, "2 is best"; the paper is silent).
+    Parameters
+    ----------
+    beta0, beta_inc, beta_max : float
+        Section 4: ``beta_0 = 1, beta_inc = 6, beta_Max = 1e5``; beta takes the
+        values ``beta0 * beta_inc**j`` while ``beta < beta_max`` (Algorithm 1
+        line 5), i.e. 7 values by default.  The authors' toolbox steps by 10
+        and includes 1e5: ``beta_inc=10, beta_max=1e5 * 1.0000001``.
+    inner_iters : int
+        x/z alternations per beta (Algorithm 1: 1).
+    cg_iters : int
+        CG steps per z sub-problem (the toolbox's ``min_iterations = 2``,
+        "2 is best"; the paper is silent).
     """
 
     beta0: float = 1.0
@@ -69,7 +73,13 @@ class ContinuationOptions(_Options):
                     f"allowed (the paper's schedule has 7)")
 
     def betas(self):
-        """The continuation schedule as an array (Algorithm 1, lines 4-8)."""
+        """The continuation schedule as an array (Algorithm 1, lines 4-8).
+
+        Returns
+        -------
+        ndarray of float
+            ``beta0 * beta_inc**j`` while below ``beta_max``.
+        """
         out = []
         beta = float(self.beta0)
         while beta < self.beta_max:
@@ -82,13 +92,19 @@ class ContinuationOptions(_Options):
 class FistaOptions(_Options):
     """Options of FISTA (Beck & Teboulle 2009), beyond the paper.
 
-    max_iter : iterations at most (each one ``F`` and one ``F^T`` pass).
-    tol : stop when ``||z_k - z_{k-1}|| <= tol ||z_k||``.
-    restart : adaptive momentum restart (O'Donoghue & Candes 2015).
-    lipschitz : how ``||F||^2`` is found: ``"spectral"``, the supremum over
-        frequencies of the largest eigenvalue of ``F_hat(w)^H F_hat(w)`` on a
-        fine grid (an upper bound for the truncated convolution, costs no
-        image convolutions), or ``"power"``, power iteration on ``F^T F``.
+    Parameters
+    ----------
+    max_iter : int
+        Iterations at most (each one ``F`` and one ``F^T`` pass).
+    tol : float
+        Stop when ``||z_k - z_{k-1}|| <= tol ||z_k||``.
+    restart : bool
+        Adaptive momentum restart (O'Donoghue & Candes 2015).
+    lipschitz : {"spectral", "power"}
+        How ``||F||^2`` is found: ``"spectral"``, the supremum over frequencies
+        of the largest eigenvalue of ``F_hat(w)^H F_hat(w)`` on a fine grid (an
+        upper bound for the truncated convolution, costs no image
+        convolutions), or ``"power"``, power iteration on ``F^T F``.
     """
 
     max_iter: int = 200
@@ -126,6 +142,21 @@ def spectral_norm2(f, g, grid=128):
 
     ``F`` restricted to finite images is a compression of the infinite
     convolution operator, so its norm is at most the supremum of the symbol.
+
+    Parameters
+    ----------
+    f : ndarray of shape (K1, K0, h, w)
+        The filters.
+    g : ndarray of bool, shape (K1, K0)
+        Connectivity (eq. 3).
+    grid : int, default 128
+        Points per axis of the frequency grid (64 when ``K0 > 8``; at least 8
+        times the filter size).
+
+    Returns
+    -------
+    float
+        The bound.
     """
     K1, K0, h, w = f.shape
     if K0 > 8:  # the K0 x K0 eigenproblems dominate: a coarser grid suffices

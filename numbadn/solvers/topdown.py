@@ -54,7 +54,19 @@ def _image_shape(chain, z):
 def project_down(z, chain):
     """``D z``: apply ``[(f_l, g_l, s_{l-1}), ..., (f_1, g_1, 1)]`` top to bottom (each
     layer's valid convolution, eq. 1, then the division by its scale), with the
-    :class:`~numbadn.kernels.Chain` the solvers use."""
+    :class:`~numbadn.kernels.Chain` the solvers use.
+
+    Parameters
+    ----------
+    z : ndarray of shape (K_l, M, N)
+        Top-layer maps.
+    chain : list of (f, g, s)
+        Filters from the top layer down.
+
+    Returns
+    -------
+    ndarray of shape (K0, P, Q)
+    """
     chain, z = _chain_arrays(chain, z, "z")
     K0, M, N = _image_shape(chain, z)
     h, w = chain[-1][0].shape[2:]
@@ -65,7 +77,19 @@ def project_down(z, chain):
 
 def project_up(r, chain):
     """``D^T r``: the adjoint of :func:`project_down` (each layer's full convolution
-    with the flipped filters, footnote 3, from the bottom up)."""
+    with the flipped filters, footnote 3, from the bottom up).
+
+    Parameters
+    ----------
+    r : ndarray of shape (K0, P, Q)
+        An image-shaped residual.
+    chain : list of (f, g, s)
+        Filters from the top layer down.
+
+    Returns
+    -------
+    ndarray of shape (K_l, M, N)
+    """
     chain, r = _chain_arrays(chain, r, "r")
     K0, P, Q = r.shape
     if K0 != chain[-1][0].shape[1]:
@@ -82,7 +106,17 @@ def project_up(r, chain):
 
 
 def chain_norm2(chain):
-    """Upper bound of ``||D||^2``: the product of the layers' spectral bounds."""
+    """Upper bound of ``||D||^2``: the product of the layers' spectral bounds.
+
+    Parameters
+    ----------
+    chain : list of (f, g, s)
+        Filters from the top layer down (see :func:`project_down`).
+
+    Returns
+    -------
+    float
+    """
     out = 1.0
     for f, g, s in chain:
         out *= spectral_norm2(f, g) / (s * s)
@@ -114,6 +148,12 @@ def fista_chain(y, chain, z, *, lam=1.0, p=1.0, max_iter=100, tol=1e-4):
         Filters from the top layer down (see :func:`project_down`).
     z : ndarray
         Top-layer maps (warm start); not modified.
+    lam, p : float
+        The top layer's ``lambda`` and ``p``.
+    max_iter : int, default 100
+        Iterations at most.
+    tol : float, default 1e-4
+        Relative change of ``z`` at which to stop.
 
     Returns
     -------
@@ -136,7 +176,25 @@ def continuation_chain(y, chain, z, *, lam=1.0, p=1.0, betas=(1.0,), cg_iters=2,
     steps on ``(D^T D + beta/lam I) z = D^T y + beta/lam x`` from the current
     ``z`` (section 3.3: "using conjugate gradient descent in both").
 
-    Returns the new top-layer maps (``z`` is not modified).
+    Parameters
+    ----------
+    y : ndarray of shape (K0, P, Q)
+        The image.
+    chain : list of (f, g, s)
+        Filters from the top layer down (see :func:`project_down`).
+    z : ndarray
+        Top-layer maps (warm start); not modified.
+    lam, p : float
+        The top layer's ``lambda`` and ``p``.
+    betas : sequence of float
+        The continuation schedule.
+    cg_iters, inner_iters : int
+        CG steps per beta; x/z alternations per beta.
+
+    Returns
+    -------
+    ndarray
+        The new top-layer maps.
     """
     ch, y, z, lpt = _chain_problem(y, chain, z, p)
     S.continuation_solve(ch, y, z, np.asarray(betas, np.float64), lam, p, lpt, inner_iters,
@@ -153,7 +211,35 @@ def alternate(target, chain, z, eq11, *, lam, p, solver="continuation", solver_o
     inference from the maps of the layer below, warm-started at ``z``), ending with
     eq. 10.  Eq. 10 is solved with the top layer's solver: :func:`continuation_chain`
     with the ``solver_options`` of ``"continuation"``, else :func:`fista_chain` with
-    at most ``topdown_iters`` iterations.  ``step()``, if given, after every solve.
+    at most ``topdown_iters`` iterations.
+
+    Parameters
+    ----------
+    target : ndarray of shape (K0, P, Q)
+        The image.
+    chain : list of (f, g, s)
+        Filters from the top layer down (see :func:`project_down`).
+    z : ndarray
+        Top-layer maps to start from.
+    eq11 : callable
+        ``eq11(z)``: the top layer's inference from the maps below, warm-started at ``z``.
+    lam, p : float
+        The top layer's ``lambda`` and ``p``.
+    solver : {"continuation", "fista"}
+        The top layer's solver.
+    solver_options : dict, optional
+        Its options.
+    n_alternations : int, default 2
+        Alternations of eq. 10 and eq. 11.
+    topdown_iters : int, default 50
+        FISTA iterations at most per solve of eq. 10.
+    step : callable, optional
+        ``step()`` after every solve.
+
+    Returns
+    -------
+    ndarray
+        The top-layer maps.
     """
     if solver == "continuation":
         opts = parse("continuation", solver_options or {})

@@ -23,7 +23,21 @@ from ..kernels._cg import cg_solve
 
 
 def uniform_filter(K0, s0, dtype):
-    """``f0``: (K0, K0, s0, s0), ``ones / s0`` on the diagonal (channel c -> c)."""
+    """``f0``: ``ones / s0`` on the diagonal (channel c -> c), as the toolbox.
+
+    Parameters
+    ----------
+    K0 : int
+        Input channels.
+    s0 : int
+        Filter size (the layer's).
+    dtype : numpy dtype
+        Floating type.
+
+    Returns
+    -------
+    ndarray of shape (K0, K0, s0, s0)
+    """
     f0 = np.zeros((K0, K0, s0, s0), dtype)
     for c in range(K0):
         f0[c, c] = 1.0 / s0
@@ -31,7 +45,17 @@ def uniform_filter(K0, s0, dtype):
 
 
 def grad_energy(z0):
-    """``||grad z0||^2`` (both directions)."""
+    """``||grad z0||^2`` (both directions).
+
+    Parameters
+    ----------
+    z0 : ndarray of shape (K0, M, N)
+        z0 maps.
+
+    Returns
+    -------
+    float
+    """
     return float((np.diff(z0, axis=2) ** 2).sum() + (np.diff(z0, axis=1) ** 2).sum())
 
 
@@ -47,6 +71,13 @@ def solve_z0(r, f0, lam, psi, z0, n_iter=20):
     lam, psi : float
     z0 : ndarray of shape (K0, P+s0-1, Q+s0-1)
         Warm start; updated in place and returned.
+    n_iter : int, default 20
+        CG steps.
+
+    Returns
+    -------
+    ndarray
+        ``z0``, updated.
     """
     dt = z0.dtype
     lp = make_lowpass(np.asarray(f0, dt), lam, psi)
@@ -64,5 +95,17 @@ def solve_z0(r, f0, lam, psi, z0, n_iter=20):
 
 
 def low_pass(z0, f0):
-    """``F0 z0``: the low-frequency image the z0 maps carry."""
+    """``F0 z0``: the low-frequency image the z0 maps carry.
+
+    Parameters
+    ----------
+    z0 : ndarray of shape (K0, M, N)
+        z0 maps.
+    f0 : ndarray of shape (K0, K0, s0, s0)
+        :func:`uniform_filter`.
+
+    Returns
+    -------
+    ndarray of shape (K0, M-s0+1, N-s0+1)
+    """
     return conv_valid(z0, f0, np.eye(f0.shape[0], dtype=bool))

@@ -1,0 +1,58 @@
+"""Building the docs without the 'docs' extra fails with one message naming it (issue 24)."""
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, DOCS / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture
+def deps(monkeypatch):
+    deps = _load("_deps")
+    monkeypatch.syspath_prepend(str(DOCS))
+    return deps
+
+
+def _without(monkeypatch, deps, *modules):
+    # every other module counts as installed, whatever this venv holds
+    def find_spec(name, *args, **kwargs):
+        return None if name in modules else object()
+    monkeypatch.setattr(deps.importlib.util, "find_spec", find_spec)
+
+
+def test_missing_extra_is_named_with_every_missing_package(monkeypatch, deps):
+    _without(monkeypatch, deps, "sphinx_gallery", "sklearn")
+    assert deps.missing() == ["sphinx-gallery", "scikit-learn"]
+    with pytest.raises(deps.MissingExtra) as e:
+        deps.check()
+    msg = str(e.value)
+    assert "'docs' extra" in msg and "sphinx-gallery" in msg and "scikit-learn" in msg
+    assert "pip install -e '.[docs]'" in msg and "\n" not in msg
+
+
+def test_build_script_prints_one_line_and_exits_2_without_the_extra(monkeypatch, deps, capsys):
+    _without(monkeypatch, deps, "sphinx", "numpydoc")
+    build = _load("build")
+    monkeypatch.setattr(build, "check", deps.check)
+    assert build.main([]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'docs' extra" in err[0] and "sphinx, numpydoc" in err[0]
+
+
+def test_docs_extra_in_pyproject_installs_what_the_check_asks_for(deps):
+    tomllib = pytest.importorskip("tomllib")
+    meta = tomllib.loads((DOCS.parent / "pyproject.toml").read_text())
+    extra = meta["project"]["optional-dependencies"]["docs"]
+    names = {re.split(r"[<>=!~ ]", req)[0] for req in extra}
+    assert {dist for _, dist in deps.NEEDED} <= names
