@@ -16,7 +16,7 @@ the imports and the memory child's peak holds only numbadn's own modules.
     ``ITERS_1PCT`` iterations;
 ``memory N SIZE LOW``
     peak resident memory (bytes) of ``DeconvNet.paper().fit`` for one epoch on
-    N contrast-normalised ``food`` crops of SIZE x SIZE (``LOW``: 1 for
+    N contrast-normalised ``natural`` crops of SIZE x SIZE (``LOW``: 1 for
     ``low_memory=True``);
 ``paper-schedule SIZE THREADS``
     :func:`numbadn.bench.bench_inference` (``THREADS``: e.g. ``1,2``), its
@@ -84,7 +84,7 @@ def memory(n, size, low):
     from numbadn.data import load_images
     from numbadn.preprocess import contrast_normalize
     n, size, low = int(n), int(size), low == "1"
-    ims = load_images("food", size=(size, size))
+    ims = load_images("natural", size=(size, size))
     ys = [contrast_normalize(ims[i % len(ims)], mode="same")[None] for i in range(n)]
     numbadn.DeconvNet.paper().fit(ys, epochs=1, verbose=False, low_memory=low)
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux

@@ -31,7 +31,7 @@ pickling of a task's arguments and result are timed once per cluster.
    the 1,000,000-image estimate printed at the end (and in ``docs/scaling.md``).
 4. **Online against its distributed approximations**, as
    ``reproduce/online_vs_batch.py`` scores them (on the first W's cluster):
-   20 food crops, 3 epochs, ``lam = 1``, held-out eq. 2 cost on 6 crops.
+   20 natural crops, 3 epochs, ``lam = 1``, held-out eq. 2 cost on 6 crops.
 
 Writes ``bench_distributed.json``::
 
@@ -75,9 +75,9 @@ CONFIGS = {
 
 
 def crops(n, size):
-    """``n`` contrast-normalised built-in crops (food, then city, then their mirror
+    """``n`` contrast-normalised built-in crops (natural, then city, then their mirror
     images), ``size`` x ``size``, as (1, size, size) float32."""
-    base = [contrast_normalize(im) for im in load_images("food") + load_images("city")]
+    base = [contrast_normalize(im) for im in load_images("natural") + load_images("city")]
     base += [b[:, ::-1] for b in base]
     return [np.ascontiguousarray(b[None, :size, :size]) for b in base[:n]]
 
@@ -360,7 +360,7 @@ def estimate(per_img, task_s, zarr_ratio, *, n_images=1_000_000, machines=100, c
 
 # ------------------------------------------------------------------ 4. quality
 def quality(client, cfg, tmp, lam=1.0):
-    ims = [contrast_normalize(im)[None] for im in load_images("food")]
+    ims = [contrast_normalize(im)[None] for im in load_images("natural")]
     train, test = ims[:cfg["train_n"]], ims[20:20 + cfg["test_n"]]
     if cfg["size"] < 96:
         train = [np.ascontiguousarray(y[:, :cfg["size"], :cfg["size"]]) for y in train]

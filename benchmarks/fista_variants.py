@@ -2,7 +2,7 @@
 
 Eq. 2 on layer 1 (9 unit-norm random 7x7 filters, lambda 1, float32 arithmetic as
 numbadn runs it) for a set of 150x150 photographs: the bench photograph and
-``food`` / ``city`` images scaled to 150x150, contrast-normalised.  For each
+``natural`` / ``city`` images scaled to 150x150, contrast-normalised.  For each
 image the optimum ``C*`` comes from numbadn's float64 FISTA run far past
 convergence; a scheme "reaches 1%" when ``(C - C*) / (C(0) - C*) <= 0.01`` (the
 fraction of the achievable decrease left, as :mod:`benchmarks.headtohead`).
@@ -77,7 +77,7 @@ DRIVER = {"fista-spectral": "spectral", "fista-power": "power",
 def images(n, size):
     """``n`` contrast-normalised photographs of ``size x size``, float32."""
     out = [bench_image(size)]
-    names = ("food", "city")
+    names = ("natural", "city")
     k = 0
     while len(out) < n:
         ims = load_images(names[k % 2], size=(size, size), dtype=np.float64)

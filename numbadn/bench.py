@@ -184,13 +184,13 @@ CONTENTION_BOUND = 1.5
 
 def _contention_child(n_threads, seconds):
     """In a fresh process: the paper's schedule (layer 1, 9 unit-norm random 7x7
-    filters) on one contrast-normalised 96x96 ``food`` crop, through
+    filters) on one contrast-normalised 96x96 ``natural`` crop, through
     :func:`numbadn.infer`, in blocks of 1-thread and ``n_threads``-thread calls
     alternating for about ``seconds``; prints one JSON line of per-call times."""
     from .data import load_images
     from .solvers import infer
     from .preprocess import contrast_normalize
-    y = contrast_normalize(load_images("food")[0])[None].astype(np.float32)
+    y = contrast_normalize(load_images("natural")[0])[None].astype(np.float32)
     f = np.random.default_rng(0).standard_normal((9, 1, 7, 7)).astype(np.float32)
     f /= np.sqrt((f ** 2).sum(axis=(2, 3), keepdims=True))
     counts = (1, int(n_threads))
@@ -311,7 +311,7 @@ def run(args):
     crows = []
     if not args.no_contention:
         nt = max(tc)
-        print(f"Under contention: the paper's schedule on one 96x96 food crop (layer 1), "
+        print(f"Under contention: the paper's schedule on one 96x96 natural crop (layer 1), "
               f"1 thread vs {nt}, alone and beside CPU-bound processes (fresh processes, "
               f"means per call):")
         if nt < 2:

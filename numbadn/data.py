@@ -5,16 +5,23 @@ photographs, one of fruit and vegetable scenes and one of urban scenes.  Those
 sets are not public, so numbadn ships stand-ins cut from freely licensed
 photographs (see ``numbadn/datasets/LICENSE``):
 
-``"food"``
-    100x100 greyscale crops of OpenCV's sample photographs ``fruits.jpg``,
-    ``apple.jpg``, ``orange.jpg`` and scikit-image's ``coffee`` (CC0).
+``"natural"``
+    100x100 greyscale crops of freely licensed photographs of plants,
+    fruit, animals and landscapes (a few from each of 8 photographs of the
+    ``"natural-full"`` set), bundled with numbadn.
 ``"city"``
     100x100 greyscale crops of OpenCV's ``building.jpg``, ``home.jpg``,
     ``leuvenA.jpg`` and ``scenetext01.jpg`` .. ``scenetext06.jpg``.
-``"food-full"``, ``"city-full"``
-    Every non-blank 100x100 crop of the larger list of OpenCV sample
-    photographs, cut on the fly from Debian's ``opencv-doc`` package
-    (``apt-get install opencv-doc``); nothing is downloaded.
+``"natural-full"``, ``"city-full"``
+    Every non-blank 100x100 crop of the photographs of :data:`PHOTOGRAPHS`
+    (29 natural scenes, 15 city scenes), cut on the fly from Debian's
+    wallpaper and sample packages (:data:`DEBIAN_PACKAGES`, ``apt-get
+    install`` them) and the photographs of scikit-learn and scikit-image;
+    nothing is downloaded.  Photographs whose shorter side exceeds
+    :data:`FULL_SHORT_SIDE` are first scaled down to it.
+``"natural-heldout"``, ``"city-heldout"``
+    The same, from other photographs of each kind, kept out of training for
+    tests of generalisation.
 
 Anything else is read with Pillow: a folder (searched recursively, numbadn's
 own output folders left out), one file, or a list of files, of any size and
@@ -25,8 +32,8 @@ image comes back as a float array in [0, 1] of shape (P, Q) (grey) or
 Examples
 --------
 >>> from numbadn.data import load_images, describe
->>> y = load_images("food")               # doctest: +SKIP
->>> print(describe("food"))               # doctest: +SKIP
+>>> y = load_images("natural")            # doctest: +SKIP
+>>> print(describe("natural"))            # doctest: +SKIP
 """
 from __future__ import annotations
 
@@ -44,8 +51,8 @@ from scipy import ndimage
 from ._files import LOCK_NAME, OUTPUTS_NAME, check_regular, shown
 from .preprocess import to_grey
 
-__all__ = ["load_images", "resize_and_tile", "builtin_sets", "describe", "exif_orientation",
-           "IMAGE_SUFFIXES"]
+__all__ = ["load_images", "crops_by_photograph", "resize_and_tile", "builtin_sets", "describe",
+           "exif_orientation", "IMAGE_SUFFIXES", "PHOTOGRAPHS", "DEBIAN_PACKAGES"]
 
 #: Side of the paper's training images (section 4: "two datasets of 100x100 images").
 CROP_SIZE = (100, 100)
@@ -67,29 +74,120 @@ MIN_CROP_DETAIL = 0.01
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff",
                   ".webp", ".pgm", ".ppm", ".pbm", ".pnm")
 
-#: Folder of Debian's ``opencv-doc`` examples (the source of the ``-full`` sets).
+#: Folder of Debian's ``opencv-doc`` examples (photographs of the ``-full`` sets).
 OPENCV_DOC_EXAMPLES = Path("/usr/share/doc/opencv-doc/examples")
 
-#: Photographs (relative to :data:`OPENCV_DOC_EXAMPLES`) behind the ``-full`` sets.
-FULL_SOURCES = {
-    "food": ("data/fruits.jpg", "data/apple.jpg", "data/orange.jpg",
-             "data/smarties.png"),
-    "city": ("data/building.jpg", "data/home.jpg", "data/leuvenA.jpg",
-             "data/leuvenB.jpg", "data/aero1.jpg", "data/aero3.jpg",
-             "text/scenetext01.jpg", "text/scenetext02.jpg",
-             "text/scenetext03.jpg", "text/scenetext04.jpg",
-             "text/scenetext05.jpg", "text/scenetext06.jpg", "reg/home.png"),
+#: Photographs whose shorter side is longer than this are scaled down (Lanczos)
+#: to it before the 100x100 crops are cut, so that a crop of a 2560x1600
+#: wallpaper shows about as much of the scene as a crop of a 640x480 OpenCV
+#: sample (the paper's images were 100x100 views of whole scenes, not of a
+#: few petals).
+FULL_SHORT_SIDE = 480
+
+# Where the photographs of the -full sets live: a Debian package's folder, or
+# the folder of an installed Python package (found by importing it).
+_ROOTS = {
+    "opencv-doc": ("deb", OPENCV_DOC_EXAMPLES),
+    "mate-backgrounds": ("deb", Path("/usr/share/backgrounds/mate")),
+    "lomiri-wallpapers-16.04": ("deb", Path("/usr/share/backgrounds")),
+    "lomiri-wallpapers-20.04": ("deb", Path("/usr/share/backgrounds")),
+    "plasma-workspace-wallpapers": ("deb", Path("/usr/share/wallpapers")),
+    "palapeli-data": ("deb", Path("/usr/share/palapeli/collection")),
+    "scikit-learn": ("py", "sklearn.datasets:images"),
+    "scikit-image": ("py", "skimage:data"),
 }
 
+#: The photographs behind the ``-full`` and ``-heldout`` sets: set -> tuple of
+#: (label, package, path inside the package's folder, licence).  All are real
+#: photographs (no drawings, renders or halftone scans), installed offline by
+#: the Debian packages or Python wheels named; ``numbadn/datasets/LICENSE``
+#: gives each one's author.  The ``-heldout`` photographs never enter training:
+#: they are for tests of generalisation (OpenCV's butterfly.jpg and
+#: squirrel_cls.jpg are among them because section 4.4's script denoises them
+#: as photographs the model never saw).
+PHOTOGRAPHS = {
+    "natural": (
+        ("Garden", "mate-backgrounds", "nature/Garden.jpg", "GPL-2+"),
+        ("Dune", "mate-backgrounds", "nature/Dune.jpg", "GPL-2+"),
+        ("Wood", "mate-backgrounds", "nature/Wood.jpg", "GPL-2+"),
+        ("Aqua", "mate-backgrounds", "nature/Aqua.jpg", "GPL-2+"),
+        ("TwoWings", "mate-backgrounds", "nature/TwoWings.jpg", "GPL-2+"),
+        ("Storm", "mate-backgrounds", "nature/Storm.jpg", "GPL-2+"),
+        ("GreenMeadow", "mate-backgrounds", "nature/GreenMeadow.jpg", "GPL-2+"),
+        ("RainDrops", "mate-backgrounds", "nature/RainDrops.jpg", "GPL-2+"),
+        ("Blinds", "mate-backgrounds", "nature/Blinds.jpg", "GPL-2+"),
+        ("FreshFlower", "mate-backgrounds", "nature/FreshFlower.jpg", "GPL-2+"),
+        ("LadyBird", "mate-backgrounds", "nature/LadyBird.jpg", "GPL-2+"),
+        ("YellowFlower", "mate-backgrounds", "nature/YellowFlower.jpg", "GPL-2+"),
+        ("seeding", "lomiri-wallpapers-16.04", "seeding_by_Clements_Engelhardt.jpg", "CC0-1.0"),
+        ("aitzgorri", "lomiri-wallpapers-16.04", "aitzgorri_by_Aitzol_Berasategi.jpg",
+         "CC-BY-4.0"),
+        ("Dragonfly", "lomiri-wallpapers-16.04", "Dragonfly_by_Bolly.jpg", "CC-BY-SA-4.0"),
+        ("sunset", "lomiri-wallpapers-16.04", "sunset_by_Aitzol_Berasategi.jpg", "CC-BY-4.0"),
+        ("picosdeeuropa", "lomiri-wallpapers-16.04", "picosdeeuropa_by_Aitzol_Berasategi.jpg",
+         "CC-BY-4.0"),
+        ("fig", "lomiri-wallpapers-16.04", "Picture_0B_by_freespace.jpg", "CC-BY-4.0"),
+        ("life", "lomiri-wallpapers-16.04", "life_by_Aitzol_Berasategi.jpg", "CC-BY-4.0"),
+        ("Kleiber", "lomiri-wallpapers-20.04", "Kleiber_by_Lukas_Baubkus.jpg", "CC-BY-SA-3.0"),
+        ("FallenLeaf", "plasma-workspace-wallpapers", "FallenLeaf/contents/images/2560x1600.jpg",
+         "GPL-2+"),
+        ("Path", "plasma-workspace-wallpapers", "Path/contents/images/2560x1600.jpg", "GPL-2+"),
+        ("summer_1am", "plasma-workspace-wallpapers", "summer_1am/contents/images/2560x1600.jpg",
+         "GPL-2+"),
+        ("OneStandsOut", "plasma-workspace-wallpapers",
+         "OneStandsOut/contents/images/2560x1600.jpg", "GPL-2+"),
+        ("citrus-fruits", "palapeli-data", "citrus-fruits.jpg", "public domain"),
+        ("honey-bee", "palapeli-data", "european-honey-bee.jpg", "public domain"),
+        ("chameleon", "palapeli-data", "panther-chameleon-female.jpg", "GFDL"),
+        ("fruits", "opencv-doc", "data/fruits.jpg", "Apache-2.0 AND BSD-3-Clause"),
+        ("flower", "scikit-learn", "flower.jpg", "CC-BY-2.0"),
+    ),
+    "natural-heldout": (
+        ("butterfly", "opencv-doc", "data/butterfly.jpg", "Apache-2.0 AND BSD-3-Clause"),
+        ("squirrel", "opencv-doc", "data/squirrel_cls.jpg", "Apache-2.0 AND BSD-3-Clause"),
+        ("robin", "opencv-doc", "hfs/data/000.jpg", "Apache-2.0 AND BSD-3-Clause"),
+        ("lake", "opencv-doc", "hfs/data/001.jpg", "Apache-2.0 AND BSD-3-Clause"),
+        ("tree", "opencv-doc", "hfs/data/002.jpg", "Apache-2.0 AND BSD-3-Clause"),
+        ("chelsea", "scikit-image", "chelsea.png", "CC0-1.0"),
+    ),
+    "city": (
+        ("building", "opencv-doc", "data/building.jpg", "Apache-2.0 AND BSD-3-Clause"),
+        ("home", "opencv-doc", "data/home.jpg", "Apache-2.0 AND BSD-3-Clause"),
+        ("leuvenA", "opencv-doc", "data/leuvenA.jpg", "Apache-2.0 AND BSD-3-Clause"),
+        ("aero1", "opencv-doc", "data/aero1.jpg", "Apache-2.0 AND BSD-3-Clause"),
+        ("aero3", "opencv-doc", "data/aero3.jpg", "Apache-2.0 AND BSD-3-Clause"),
+        *((f"scenetext0{i}", "opencv-doc", f"text/scenetext0{i}.jpg",
+           "Apache-2.0 AND BSD-3-Clause") for i in range(1, 7)),
+        ("home-reg", "opencv-doc", "reg/home.png", "Apache-2.0 AND BSD-3-Clause"),
+        ("china", "scikit-learn", "china.jpg", "CC-BY-2.0"),
+        ("castle-maintenon", "palapeli-data", "castle-maintenon.jpg", "GFDL"),
+        ("Grey", "plasma-workspace-wallpapers", "Grey/contents/images/2560x1600.jpg", "GPL-2+"),
+    ),
+    "city-heldout": (
+        ("cincinnati-bridge", "palapeli-data", "cincinnati-bridge.jpg", "public domain"),
+        ("Bridge", "lomiri-wallpapers-16.04", "Bridge_by_Sander_Klootwijk.jpg", "CC-BY-SA-4.0"),
+    ),
+}
+
+#: Debian packages that hold the photographs of :data:`PHOTOGRAPHS`
+#: (``apt-get install`` them; the rest come with scikit-learn / scikit-image).
+DEBIAN_PACKAGES = tuple(sorted({pkg for photos in PHOTOGRAPHS.values() for _, pkg, _, _ in photos
+                                if _ROOTS[pkg][0] == "deb"}))
+
 _DATASETS_DIR = Path(__file__).resolve().parent / "datasets"
-_BUILTIN_NAMES = ("food", "city")
-_FULL_NAMES = tuple(f"{name}-full" for name in _BUILTIN_NAMES)
+_BUILTIN_NAMES = ("natural", "city")
+_FULL_NAMES = tuple(f"{name}-{kind}" for name in _BUILTIN_NAMES for kind in ("full", "heldout"))
 
 # Where the bundled crops come from, keyed by the photo stem in their file
 # names (``<stem>_y<row>_x<col>.png``); used by describe().
 _ORIGIN = {
-    "fruits": "OpenCV fruits.jpg", "apple": "OpenCV apple.jpg",
-    "orange": "OpenCV orange.jpg", "coffee": "scikit-image coffee",
+    "seeding": "lomiri seeding_by_Clements_Engelhardt.jpg",
+    "aitzgorri": "lomiri aitzgorri_by_Aitzol_Berasategi.jpg",
+    "picosdeeuropa": "lomiri picosdeeuropa_by_Aitzol_Berasategi.jpg",
+    "life": "lomiri life_by_Aitzol_Berasategi.jpg",
+    "fig": "lomiri Picture_0B_by_freespace.jpg",
+    "sunset": "lomiri sunset_by_Aitzol_Berasategi.jpg",
+    "fruits": "OpenCV fruits.jpg",
     "building": "OpenCV building.jpg", "home": "OpenCV home.jpg",
     "leuvenA": "OpenCV leuvenA.jpg",
     **{f"scenetext0{i}": f"OpenCV scenetext0{i}.jpg" for i in range(1, 7)},
@@ -105,16 +203,17 @@ def load_images(source, *, size=None, crop=None, grey=True, dtype=np.float32):
     Parameters
     ----------
     source : str, path-like or sequence of path-like
-        ``"food"`` or ``"city"`` (built-in sets of 100x100 crops, see
-        :func:`builtin_sets`); ``"food-full"`` or ``"city-full"`` (every
-        non-blank 100x100 crop of the OpenCV sample photographs, needs
-        Debian's ``opencv-doc``); a folder, searched recursively for files
+        ``"natural"`` or ``"city"`` (built-in sets of 100x100 crops, see
+        :func:`builtin_sets`); ``"natural-full"``, ``"city-full"``,
+        ``"natural-heldout"`` or ``"city-heldout"`` (every non-blank 100x100
+        crop of the photographs of :data:`PHOTOGRAPHS`, needs the Debian
+        packages :data:`DEBIAN_PACKAGES`); a folder, searched recursively for files
         ending in one of :data:`IMAGE_SUFFIXES` (subfolders that hold a
         numbadn run's output, its lock, record, model or checkpoint, are left
         out: :func:`describe` says how many files); one image file (a
         regular file: FIFOs and devices are refused); or a list of
         files and folders.  A set name wins over a folder of the same name
-        in the working directory; pass ``"./food"`` or a ``Path`` for that.
+        in the working directory; pass ``"./natural"`` or a ``Path`` for that.
     size : int or (int, int), optional
         ``(P, Q)``: scale each image (aspect ratio kept, Lanczos) until it
         covers P x Q, then cut out the centre P x Q.  ``size=(100, 100)``
@@ -123,8 +222,8 @@ def load_images(source, *, size=None, crop=None, grey=True, dtype=np.float32):
         ``(P, Q)``: after ``size``, cut each image into a centred grid of
         non-overlapping P x Q tiles and keep the non-blank ones (standard
         deviation at least :data:`MIN_CROP_STD` and fine detail at least
-        :data:`MIN_CROP_DETAIL`).  The ``-full`` sets are the 100x100 crops
-        themselves; ``size`` and ``crop`` then apply to each crop.
+        :data:`MIN_CROP_DETAIL`).  The ``-full`` / ``-heldout`` sets are the
+        100x100 crops themselves; ``size`` and ``crop`` then apply to each crop.
     grey : bool, default True
         True: greyscale (ITU-R BT.601 luma, as MATLAB's ``rgb2gray`` that the
         authors' toolbox used), shape (P, Q).  False: colour, shape
@@ -148,7 +247,8 @@ def load_images(source, *, size=None, crop=None, grey=True, dtype=np.float32):
     ValueError
         No image could be read from ``source``, or an argument is invalid.
     ImportError
-        ``"food-full"`` / ``"city-full"`` without the ``opencv-doc`` package.
+        A ``-full`` / ``-heldout`` set whose Debian packages (or scikit-learn /
+        scikit-image) are not installed; the message names them.
 
     Warns
     -----
@@ -171,22 +271,18 @@ def load_images(source, *, size=None, crop=None, grey=True, dtype=np.float32):
     if not isinstance(source, (str, os.PathLike)) and hasattr(source, "__iter__"):
         source = list(source)  # a generator is read twice (files, then messages)
     full = isinstance(source, str) and source in _FULL_NAMES
-    if isinstance(source, str) and source in _BUILTIN_NAMES:
-        files = _builtin_files(source)
-    elif full:
-        files = _full_files(source)
+    if full:
+        # The -full / -heldout sets are the 100x100 crops; size and crop act on each.
+        members = [t for crops in crops_by_photograph(source, grey=grey, dtype=np.float64)
+                   .values() for t in crops]
+        files = [None]
     else:
-        files = _resolve_files(source)
-
+        files = _builtin_files(source) if (isinstance(source, str)
+                                           and source in _BUILTIN_NAMES) else _resolve_files(source)
+        members = (img for path in files if (img := _read_image(path, grey)) is not None)
     images = []
-    for path in files:
-        img = _read_image(path, grey)
-        if img is None:
-            continue
-        # The -full sets are the 100x100 crops; size and crop then act on each.
-        members = [t for _, _, t in _grid_crops(img)] if full else [img]
-        for img in members:
-            images.extend(resize_and_tile(img, size=size, crop=crop, dtype=dtype))
+    for img in members:
+        images.extend(resize_and_tile(img, size=size, crop=crop, dtype=dtype))
     if not images:
         extra = (f" (every tile of crop={crop} was blank: std < {MIN_CROP_STD} or "
                  f"detail < {MIN_CROP_DETAIL})"
@@ -194,6 +290,45 @@ def load_images(source, *, size=None, crop=None, grey=True, dtype=np.float32):
         raise ValueError(f"no images could be read from source {_source_name(source)}"
                          f"{extra}")
     return images
+
+
+def crops_by_photograph(source, *, grey=True, dtype=np.float32):
+    """The crops of a ``-full`` / ``-heldout`` set, grouped by photograph.
+
+    For statistics over photographs (a bootstrap that resamples photographs,
+    not crops, since crops of one photograph are not independent).
+
+    Parameters
+    ----------
+    source : str
+        ``"natural-full"``, ``"city-full"``, ``"natural-heldout"`` or
+        ``"city-heldout"``.
+    grey, dtype
+        As in :func:`load_images`.
+
+    Returns
+    -------
+    dict of str to list of ndarray
+        Photograph label (as in :data:`PHOTOGRAPHS`) to its non-blank
+        100x100 crops in raster order, photographs in the order of
+        :data:`PHOTOGRAPHS`; ``load_images(source)`` is these lists joined.
+        A photograph scaled to :data:`FULL_SHORT_SIDE` is cut after scaling.
+
+    Raises
+    ------
+    ValueError
+        ``source`` is not one of those four names.
+    ImportError
+        A package holding the photographs is not installed.
+    """
+    if not isinstance(source, str) or source not in _FULL_NAMES:
+        raise ValueError(f"source must be one of {list(_FULL_NAMES)}, got {source!r}")
+    dtype = _check_dtype(dtype)
+    out = {}
+    for label, path in _full_files(source):
+        img = _read_photograph(path, bool(grey))
+        out[label] = [np.array(t, dtype=dtype, order="C") for _, _, t in _grid_crops(img)]
+    return out
 
 
 def resize_and_tile(img, *, size=None, crop=None, dtype=np.float32):
@@ -230,9 +365,9 @@ def builtin_sets():
     Returns
     -------
     dict of str to int
-        Set name (``"food"``, ``"city"``) to its number of 100x100 images.
-        The ``-full`` sets are not listed: they need ``opencv-doc``; see
-        :func:`load_images`.
+        Set name (``"natural"``, ``"city"``) to its number of 100x100 images.
+        The ``-full`` / ``-heldout`` sets are not listed: they need Debian
+        packages; see :func:`load_images`.
     """
     return {name: len(_builtin_files(name)) for name in _BUILTIN_NAMES}
 
@@ -252,8 +387,8 @@ def describe(source):
     Returns
     -------
     str
-        For example ``"food: 26 built-in 100x100 grey crops (OpenCV fruits.jpg
-        x8, ...), bundled with numbadn"``.
+        For example ``"natural: 30 built-in 100x100 grey crops of real
+        photographs (OpenCV fruits.jpg x4, ...), bundled with numbadn"``.
     """
     if isinstance(source, str) and source in _BUILTIN_NAMES:
         files = _builtin_files(source)
@@ -264,10 +399,12 @@ def describe(source):
     if isinstance(source, str) and source in _FULL_NAMES:
         files = _full_files(source)
         counts = _full_crop_counts(tuple(files))
-        parts = ", ".join(f"{f.name} x{n}" for f, n in zip(files, counts))
+        parts = ", ".join(f"{label} x{n}" for (label, _), n in zip(files, counts))
+        kind = "natural-scene" if source.startswith("natural") else "city"
+        packages = sorted({pkg for _, pkg, _, _ in PHOTOGRAPHS[_photo_key(source)]})
         return (f"{source}: {sum(counts)} non-blank {CROP_SIZE[0]}x{CROP_SIZE[1]} crops "
-                f"cut from {len(files)} OpenCV sample photographs "
-                f"in {OPENCV_DOC_EXAMPLES} ({parts})")
+                f"cut from {len(files)} {kind} photographs (shorter side scaled to at most "
+                f"{FULL_SHORT_SIDE} px) of {', '.join(packages)} ({parts})")
     files = _resolve_files(source)
     if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
         kinds = Counter(f.suffix.lower() for f in files)
@@ -374,26 +511,68 @@ def _builtin_files(name):
     return files
 
 
+def _photo_key(name):
+    """'natural-full' -> 'natural', 'city-heldout' -> 'city-heldout' (keys of PHOTOGRAPHS)."""
+    return name[: -len("-full")] if name.endswith("-full") else name
+
+
+def _package_root(pkg):
+    kind, where = _ROOTS[pkg]
+    if kind == "deb":
+        return where
+    module, sub = where.split(":")
+    try:
+        mod = __import__(module, fromlist=["__file__"])
+    except ImportError:
+        return None
+    return Path(mod.__file__).resolve().parent / sub
+
+
 def _full_files(name):
-    base = name[: -len("-full")]
-    if not OPENCV_DOC_EXAMPLES.is_dir():
+    """[(label, path)] of the photographs of a -full / -heldout set; ImportError
+    naming the packages to install when any is missing."""
+    photos = PHOTOGRAPHS[_photo_key(name)]
+    files, missing = [], []
+    for label, pkg, rel, _ in photos:
+        root = _package_root(pkg)
+        path = root / rel if root is not None else None
+        if path is None or not path.is_file():
+            missing.append(pkg)
+        else:
+            files.append((label, path))
+    if missing:
+        debs = sorted({p for p in missing if _ROOTS[p][0] == "deb"})
+        pys = sorted({p for p in missing if _ROOTS[p][0] == "py"})
+        how = []
+        if debs:
+            how.append(f"'apt-get install {' '.join(debs)}'")
+        if pys:
+            how.append(f"'pip install {' '.join(pys)}'")
         raise ImportError(
-            f"source {name!r} is cut from the photographs of Debian's opencv-doc package, "
-            f"which is not installed ({OPENCV_DOC_EXAMPLES} is missing): run "
-            f"'apt-get install opencv-doc', or use the built-in set {base!r}")
-    files = [OPENCV_DOC_EXAMPLES / rel for rel in FULL_SOURCES[base]]
-    files = [f for f in files if f.is_file()]
-    if not files:
-        raise ImportError(
-            f"source {name!r}: none of the photographs {list(FULL_SOURCES[base])} is in "
-            f"{OPENCV_DOC_EXAMPLES}; reinstall Debian's opencv-doc package")
+            f"source {name!r} is cut from photographs installed by packages that are "
+            f"missing here ({len(missing)} of {len(photos)} photographs): run "
+            f"{' and '.join(how)}, or use the built-in set {name.split('-')[0]!r}")
     return files
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=64)
+def _read_photograph(path, grey):
+    """A -full photograph, scaled down so its shorter side is at most FULL_SHORT_SIDE
+    (read-only: cached, since decoding the large wallpapers takes seconds)."""
+    img = _read_image(path, grey)
+    if img is None:
+        raise ValueError(f"photograph {str(path)!r} could not be decoded; reinstall its package")
+    h, w = img.shape[-2:]
+    scale = FULL_SHORT_SIDE / min(h, w)
+    if scale < 1.0:
+        img = _resize_cover(img, (round(h * scale), round(w * scale)))
+    img.flags.writeable = False
+    return img
+
+
+@functools.lru_cache(maxsize=8)
 def _full_crop_counts(files):
-    return [len(_grid_crops(img)) if (img := _read_image(f, True)) is not None else 0
-            for f in files]
+    return [len(_grid_crops(_read_photograph(path, True))) for _, path in files]
 
 
 def _is_image_file(path):

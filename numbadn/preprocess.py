@@ -230,7 +230,7 @@ def contrast_normalize(img, *, kernel_size=5, sigma=1.591, std_floor=DEFAULT_STD
     orientation control holds with both, its gap somewhat wider with
     ``'mean'``), so the default follows what the authors ran, by the rule
     that script states before measuring.  The trade-off between the floors,
-    measured on the 52 built-in crops (``food`` + ``city``,
+    measured on the 52 built-in crops of the time (``food`` + ``city``,
     local stds averaging 0.043 per image, 0.018 to 0.098), with *spread* the
     coefficient of variation of the output's local std (Gaussian window,
     sigma 3; lower: contrast more even), *flatness* the spectral flatness of

@@ -8,7 +8,7 @@ Each script in ``reproduce/`` reproduces one item of the paper.  They all take
     results in ``figures/``;
 ``--images DIR``
     the user's own photographs (e.g. the paper's original fruit and city
-    sets) instead of the stand-ins; one folder, or ``food=DIR,city=DIR``;
+    sets) instead of the stand-ins; one folder, or ``natural=DIR,city=DIR``;
 ``--out DIR``
     another output folder;
 ``--threads N``
@@ -36,7 +36,15 @@ ROOT = Path(__file__).resolve().parent.parent
 FIGURES = ROOT / "figures"
 
 #: The image sets of section 4 and their stand-ins (numbadn.data).
-SETS = ("food", "city")
+SETS = ("natural", "city")
+#: The local-contrast floor of the section 4.1 models (``figures/models/natural.npz``,
+#: ``city.npz``) and of the crops the figure scripts feed them: the image's mean local
+#: std, numbadn's default when they were trained.  ``contrast_normalize`` now defaults
+#: to the toolbox's grey-path floor (``reproduce/contrast_choice.py``); that script
+#: measured the orientation control's city-minus-natural gap wider with this floor and
+#: DN-1 recognition no different, so the orientation models keep it.  Changing it means
+#: retraining both models (``reproduce/train_models.py``).
+SECTION41_STD_FLOOR = "mean"
 
 
 def parser(doc, **extra):
@@ -49,7 +57,8 @@ def parser(doc, **extra):
                     help="a few minutes on 2 cores; writes under figures/quick/")
     ap.add_argument("--images", default=None,
                     help="your own photographs: a folder (used for every set) or "
-                         "'food=DIR,city=DIR' (default: the opencv-doc photographs, "
+                         "'natural=DIR,city=DIR' (default: the photographs of numbadn.data's "
+                         "-full sets, "
                          "or the built-in crops where those are not installed)")
     ap.add_argument("--out", default=None,
                     help="output folder (default: figures/, or figures/quick/ with --quick)")
@@ -69,8 +78,8 @@ def out_dir(args):
 
 
 def image_source(args, name):
-    """What to load for set ``name`` ('food' or 'city'): the user's folder, the
-    ``-full`` opencv-doc set when installed, else the built-in crops."""
+    """What to load for set ``name`` ('natural' or 'city'): the user's folder, the
+    ``-full`` set when its packages are installed, else the built-in crops."""
     if args.images:
         spec = args.images
         if "=" in spec:
@@ -85,8 +94,14 @@ def image_source(args, name):
 
 
 def full_sets_available():
-    from numbadn.data import OPENCV_DOC_EXAMPLES
-    return (OPENCV_DOC_EXAMPLES / "data" / "fruits.jpg").exists()
+    """True when every photograph of the natural-full and city-full sets is installed."""
+    from numbadn.data import _full_files
+    try:
+        for name in SETS:
+            _full_files(f"{name}-full")
+    except ImportError:
+        return False
+    return True
 
 
 def set_threads(args):

@@ -375,15 +375,16 @@ class PatchHierarchy:
 
 # ------------------------------------------------------------------ test crops
 def held_out_images(args, name, n, seed=0):
-    """``n`` contrast-normalised built-in crops of set ``name`` that the
+    """``n`` contrast-normalised 100x100 crops of set ``name`` that the
     Deconvolutional Network of ``reproduce/train_models.py`` was not trained on.
 
-    Which crops the model saw follows ``train_models.training_images``: with
-    ``--quick`` the first crops of the built-in set; in full mode the
-    ``-full`` photographs (so built-in crops cut from other photographs are
-    held out: for ``food`` the scikit-image ``coffee`` crops); with
-    ``--images`` the user's photographs (every built-in crop is held out).
-    ``n`` of the candidates are drawn with ``_common.split_train_test``.
+    Which crops the model saw follows ``train_models.training_images``: in
+    full mode the ``-full`` photographs, so the crops come from the
+    ``<name>-heldout`` photographs (``numbadn.data.PHOTOGRAPHS``: other
+    photographs of the same kind, never trained on); with ``--quick`` the
+    built-in crops after the first ones (quick training); with ``--images``
+    the built-in crops (every one is held out).  ``n`` of the candidates are
+    drawn with ``_common.split_train_test``.
 
     Returns
     -------
@@ -394,29 +395,28 @@ def held_out_images(args, name, n, seed=0):
     import numbadn.data as data
     import train_models
     from numbadn.preprocess import contrast_normalize
-    files = sorted((Path(data.__file__).parent / "datasets" / name).glob("*.png"))
     src = _common.image_source(args, name)
-    if args.quick and not args.images:
-        keep = list(range(train_models.QUICK["n_images"], len(files)))
-        why = f"built-in crops after the first {train_models.QUICK['n_images']} (quick training)"
-    elif args.images:
-        keep = list(range(len(files)))
-        why = "built-in crops (the model was trained on --images)"
-    elif src.endswith("-full"):
-        seen = {Path(p).stem for p in data.FULL_SOURCES[name]}
-        keep = [i for i, f in enumerate(files) if f.stem.split("_y")[0] not in seen]
-        why = (f"built-in crops of photographs outside the {src} training set "
-               f"({', '.join(sorted({files[i].stem.split('_y')[0] for i in keep}))})")
+    if src.endswith("-full") and not args.quick:
+        by_photo = data.crops_by_photograph(f"{name}-heldout")
+        cands = [(f"{label}#{i}", c) for label, crops in by_photo.items()
+                 for i, c in enumerate(crops)]
+        why = (f"crops of the {name}-heldout photographs, outside the {src} training set "
+               f"({', '.join(by_photo)})")
     else:
-        keep = []
-        why = ""
-    if len(keep) < n:
-        # No photographs left over (full mode without opencv-doc): the model saw them all.
-        keep = list(range(len(files)))
-        why = "built-in crops: WARNING, the model was trained on these too (no held-out set)"
-    _, test = _common.split_train_test(len(keep), n, seed)
-    chosen = [files[keep[i]] for i in test]
-    raws = data.load_images([str(f) for f in chosen])
-    ys = [contrast_normalize(im) for im in raws]
-    desc = f"{len(ys)} held-out {why}: " + ", ".join(f.stem for f in chosen)
+        files = sorted((Path(data.__file__).parent / "datasets" / name).glob("*.png"))
+        if args.quick and not args.images:
+            files = files[train_models.QUICK["n_images"]:]
+            why = (f"built-in crops after the first {train_models.QUICK['n_images']} "
+                   "(quick training)")
+        elif args.images:
+            why = "built-in crops (the model was trained on --images)"
+        else:
+            # full mode without the -full sets: the model saw the built-in crops
+            why = "built-in crops: WARNING, the model was trained on these too (no held-out set)"
+        cands = [(f.stem, im) for f, im in zip(files, data.load_images([str(f) for f in files]))]
+    _, test = _common.split_train_test(len(cands), min(n, len(cands)), seed)
+    chosen = [cands[i] for i in test]
+    raws = [np.asarray(im, dtype=np.float32) for _, im in chosen]
+    ys = [contrast_normalize(im, std_floor=_common.SECTION41_STD_FLOOR) for im in raws]
+    desc = f"{len(ys)} held-out {why}: " + ", ".join(k for k, _ in chosen)
     return ys, desc, raws

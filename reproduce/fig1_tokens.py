@@ -148,7 +148,7 @@ def draw(picks, path):
             ax.set_title(f"{p['label']}: {p['theta1']:.0f}/{p['theta2']:.0f} deg\n"
                          f"s2 {p['s2']:.2f}", fontsize=8)
             if j == 0:
-                ax.set_ylabel(f"{s} (Fig. {7 if s == 'food' else 8})", fontsize=10)
+                ax.set_ylabel(f"{s} (Fig. {7 if s == 'natural' else 8})", fontsize=10)
     fig.suptitle("Fig. 1(b): layer-3 filters with two strong orientations (rule: used, "
                  f"anisotropy >= {MIN_ANISOTROPY},\nhighest second-orientation strength s2; "
                  "label: main/second orientation, 0 = horizontal)", fontsize=10)

@@ -22,7 +22,7 @@ counted too (both use the same seeds, so the same g is expected).
 Examples::
 
     python reproduce/fig2_architecture.py --quick
-    python reproduce/fig2_architecture.py              # the full food model
+    python reproduce/fig2_architecture.py              # the full natural model
     python reproduce/fig2_architecture.py --set city
 """
 from __future__ import annotations
@@ -189,8 +189,8 @@ def draw(net, path, title):
 
 def main(argv=None):
     ap = _common.parser(__doc__)
-    ap.add_argument("--set", default="food", choices=_common.SETS,
-                    help="the model to draw (default food); both are counted")
+    ap.add_argument("--set", default="natural", choices=_common.SETS,
+                    help="the model to draw (default natural); both are counted")
     args = ap.parse_args(argv)
     _common.set_threads(args)
     out = _common.out_dir(args)

@@ -1,4 +1,4 @@
-"""Fig. 3: samples from layers 1-3 of the food and the city model, projected to pixels.
+"""Fig. 3: samples from layers 1-3 of the natural and the city model, projected to pixels.
 
 Paper (section 4.1, Fig. 3): "Since our model is generative, we can sample
 from it ... samples from the two different models from each level projected
@@ -20,7 +20,7 @@ properties of the samples that Fig. 3 shows but the text does not state:
 
 * ``hv``: the share of orientation energy within +-15 degrees of horizontal or
   vertical (``fig7_fig8_filters.angular_energy`` on 15x15 patches of the
-  samples, energy-weighted; 1/3 for even orientations): city above food;
+  samples, energy-weighted; 1/3 for even orientations): city above natural;
 * the mean spatial frequency ``sum r |Y(r)|^2 / sum |Y(r)|^2`` (cycle/pixel)
   of the samples: coarser structure (lower) at higher layers.
 
@@ -96,7 +96,7 @@ def draw(rows, path, n):
             ax.set_yticks([])
             if j == 0:
                 ax.set_ylabel(label, fontsize=10)
-    fig.suptitle("Fig. 3: samples from the food (top) and city (bottom) models, layers 1-3, "
+    fig.suptitle("Fig. 3: samples from the natural (top) and city (bottom) models, layers 1-3, "
                  "projected to pixels", fontsize=11)
     fig.savefig(path, dpi=100)
 
@@ -140,15 +140,24 @@ def main(argv=None):
     draw(rows, path, args.n)
     rep.figure(path)
     L = min(len(res[s]) for s in _common.SETS)
-    # per layer, city vs food over samples (Mann-Whitney), each at alpha / L
+    # per layer, city vs natural over samples (Mann-Whitney), each at alpha / L
     o = S.combine([S.mann_whitney(res["city"][i]["hv_per_sample"],
-                                  res["food"][i]["hv_per_sample"], alpha=S.ALPHA / L,
-                                  units="samples", what=f"layer-{i + 1} hv, city vs food,")
+                                  res["natural"][i]["hv_per_sample"], alpha=S.ALPHA / L,
+                                  units="samples", what=f"layer-{i + 1} hv, city vs natural,")
                    for i in range(L)], "every layer:")
+    # gated, as fig7's natural-vs-city claims, on the photographs' control (_control.py)
+    import _control
+    from fig7_fig8_filters import control_outcome
+    srcs = {s: (s if args.quick and not args.images else _common.image_source(args, s))
+            for s in _common.SETS}
+    control = control_outcome(_control.control(srcs, seed=args.seed))
+    if control.verdict != "holds":
+        o = S.not_judged(f"the control (city photographs more horizontal/vertical than "
+                         f"natural) is {control.verdict}: {control.test}")
     rep.claim("(shown in Fig. 3, not stated) city samples are more horizontal/vertical "
-              "than food samples at every layer", o.verdict,
+              "than natural samples at every layer", o.verdict,
               "; ".join(f"layer {i + 1}: median city {np.median(res['city'][i]['hv_per_sample']):.3f}"
-                        f" vs food {np.median(res['food'][i]['hv_per_sample']):.3f}"
+                        f" vs natural {np.median(res['natural'][i]['hv_per_sample']):.3f}"
                         for i in range(L)), o.test)
     for s in _common.SETS:
         mf = [d["mean_freq_per_sample"] for d in res[s]]

@@ -1,7 +1,7 @@
 """Fig. 4: 1st and 2nd layer filters of the patch-based approach of Mairal et al.
 
 Paper (section 4.2, Fig. 4): a patch-based sparse decomposition (SPAMS, 100
-dictionary elements) of the food images gives first-layer filters like the
+dictionary elements) of the natural images gives first-layer filters like the
 DN's; a second layer learned on "the sparse output vectors from each image
 patch ... arranged into a map over the image" gives filters that are "larger
 in scale than the 1st layer filters, ... generally Gabor-like and do not show
@@ -11,7 +11,7 @@ larger versions of the 1st layer filters".
 Protocol:
 
 * training crops: those of the DN model (``train_models.training_images``:
-  contrast-normalised 96x96 food crops);
+  contrast-normalised 96x96 natural crops);
 * layer 1: 100 atoms on 7x7 patches (the paper does not give the patch size;
   7x7 like the DN filters), online dictionary learning with the lasso
   (SPAMS ``trainDL`` mode 2 when ``import spams`` works, else scikit-learn),
@@ -21,7 +21,7 @@ Protocol:
   100 atoms on their 7x7x100 blocks, same relative weight; each layer-2 atom
   is projected to pixels through the layer-1 atoms (13x13, like the DN's
   layer-2 pixel filters);
-* DN: ``net.pixel_filters(1)`` and ``(2)`` of the section 4.1 food model;
+* DN: ``net.pixel_filters(1)`` and ``(2)`` of the section 4.1 natural model;
 * numbers: orientation coherence of every pixel-space element (structure
   tensor ``(l1 - l2)/(l1 + l2)`` of the whole element: 1 for a grating or
   straight edge, low for corners, junctions, blobs), its spatial extent
@@ -100,7 +100,7 @@ def plot(path, p1, p2, d1, d2, stats):
     ax.set_ylabel("median over elements")
     ax.legend(fontsize=9, loc="upper left")
     ax.set_ylim(0, 1.15)
-    fig.suptitle("Fig. 4: patch-based (Mairal et al.) layer-1/2 elements vs the DN's, food",
+    fig.suptitle("Fig. 4: patch-based (Mairal et al.) layer-1/2 elements vs the DN's, natural",
                  fontsize=13)
     fig.savefig(path, dpi=100)
 
@@ -111,8 +111,8 @@ def main(argv=None):
     out = _common.out_dir(args)
     rep = _common.Report("fig4_patch_filters", "Fig. 4")
     cfg = QUICK if args.quick else FULL
-    ys, desc = train_models.training_images(args, "food")
-    print(f"[food] {desc}")
+    ys, desc = train_models.training_images(args, "natural")
+    print(f"[natural] {desc}")
     t0 = time.perf_counter()
     hier = PB.PatchHierarchy(seed=args.seed, method=method, **cfg).fit(ys)
     t_fit = time.perf_counter() - t0
@@ -120,7 +120,7 @@ def main(argv=None):
           f"({hier.layer1_active_:.1f} active atoms per patch), layer 2 weight "
           f"{hier.alpha2_:.3g} ({hier.layer2_active_:.1f} active)")
     p1, p2 = hier.pixel_atoms(1), hier.pixel_atoms(2)
-    net = _common.load_model(args, "food")
+    net = _common.load_model(args, "natural")
     d1, d2 = net.pixel_filters(1)[:, 0], net.pixel_filters(2)[:, 0]
     stats = {"patch1": element_stats(p1), "patch2": element_stats(p2, p1),
              "dn1": element_stats(d1), "dn2": element_stats(d2, d1)}

@@ -9,9 +9,9 @@ rapidly across edges."
 
 Protocol:
 
-* crops: held-out food crops the DN model was not trained on
+* crops: held-out natural crops the DN model was not trained on
   (``_patches.held_out_images``), contrast-normalised 96x96;
-* (b) layer-1 maps of the section 4.1 food model at the paper's
+* (b) layer-1 maps of the section 4.1 natural model at the paper's
   ``lambda = 1`` with the paper's continuation solver (and, as a second
   view, FISTA: the exact optimum of the same cost);
 * (c) lasso codes (100 atoms, 7x7, ``_patches``; SPAMS when importable) of
@@ -129,13 +129,13 @@ def main(argv=None):
     out = _common.out_dir(args)
     cfg = QUICK if args.quick else FULL
     rep = _common.Report("fig5_feature_maps", "Fig. 5")
-    net = _common.load_model(args, "food")
+    net = _common.load_model(args, "natural")
     layer = net.layers[0]
-    train, tdesc = train_models.training_images(args, "food")
+    train, tdesc = train_models.training_images(args, "natural")
     hier = PB.PatchHierarchy(seed=args.seed, method=method, n_patches1=cfg["n_patches1"],
                              n_iter=cfg["n_iter"]).fit_layer1(train)
-    ys, desc, _ = PB.held_out_images(args, "food", cfg["n_crops"], seed=args.seed)
-    print(f"[food] dictionary on: {tdesc}\n[food] test: {desc}")
+    ys, desc, _ = PB.held_out_images(args, "natural", cfg["n_crops"], seed=args.seed)
+    print(f"[natural] dictionary on: {tdesc}\n[natural] test: {desc}")
     res = {s: [measure(layer, hier, y, s) for y in ys] for s in ("continuation", "fista")}
     mean = {s: {k: float(np.mean([r[k] for r in v])) for k in v[0]} for s, v in res.items()}
     cont, fista = mean["continuation"], mean["fista"]
@@ -175,7 +175,7 @@ def main(argv=None):
     png = out / "fig5_feature_maps.png"
     plot(png, y, z, c, row, PB.PATCH,
          f"Fig. 5: DN (lambda={layer.lam:g}, continuation) vs patch-based codes "
-         f"({method}), food")
+         f"({method}), natural")
     rep.figure(png)
     rep.finish(args, extra={"mean": mean, "per_crop": res, "row": row})
     return 0

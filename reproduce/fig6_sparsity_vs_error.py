@@ -8,10 +8,10 @@ dictionary atoms per patch in reconstruction".
 
 Protocol:
 
-* images: held-out food crops the DN model was not trained on
+* images: held-out natural crops the DN model was not trained on
   (``_patches.held_out_images``), contrast-normalised 96x96; the error is the
   RMS over their pixels of (reconstruction - crop);
-* layer 1: ``layer.infer(y)`` of the section 4.1 food model with ``layer.lam
+* layer 1: ``layer.infer(y)`` of the section 4.1 natural model with ``layer.lam
   = lambda``, reconstructed by eq. 1;
 * layer 2: ``net.infer(y, layer=2)`` (layer-1 maps, layer-2 maps from them,
   then the top-down alternation of eqs. 10-11) and ``net.reconstruct(z,
@@ -182,7 +182,7 @@ def plot(path, curves, patch, s1, lam_note):
         ax.set_ylabel("RMS reconstruction error")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle(f"Fig. 6: sparsity vs RMS error on held-out food crops ({lam_note}; "
+    fig.suptitle(f"Fig. 6: sparsity vs RMS error on held-out natural crops ({lam_note}; "
                  f"layer 2 |z| in image units, /s1 = /{s1:.3g})", fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -194,11 +194,11 @@ def main(argv=None):
     out = _common.out_dir(args)
     cfg = QUICK if args.quick else FULL
     rep = _common.Report("fig6_sparsity_vs_error", "Fig. 6")
-    net = _common.load_model(args, "food")
+    net = _common.load_model(args, "natural")
     s1 = float(net.scales_[0])
-    ys, desc, _ = PB.held_out_images(args, "food", cfg["n_crops"], seed=args.seed)
-    train, tdesc = train_models.training_images(args, "food")
-    print(f"[food] test: {desc}")
+    ys, desc, _ = PB.held_out_images(args, "natural", cfg["n_crops"], seed=args.seed)
+    train, tdesc = train_models.training_images(args, "natural")
+    print(f"[natural] test: {desc}")
     curves = {}
     for solver in SOLVERS:
         curves[solver] = dn_curves(net, ys, cfg["lams"], solver)

@@ -1,6 +1,6 @@
 """Fig. 7 and 8: the filters of the two 3-layer models, and their orientations.
 
-Paper (section 4.1, captions of Fig. 7 and 8): a 3-layer model trained on food
+Paper (section 4.1, captions of Fig. 7 and 8): a 3-layer model trained on natural
 scenes (Fig. 7) and one trained on city scenes (Fig. 8), filters shown per
 layer in pixel space, rows lettered A-J and columns numbered 1-15.  "The first
 layer in each model learns Gabor-style filters, although for the city images
@@ -12,7 +12,7 @@ structures".
 Protocol: the models of ``reproduce/train_models.py`` (trained there if
 missing); ``net.pixel_filters(l)`` projects each layer-``l`` filter to pixels
 (a single 1 in one map, reconstructed down through the layers).  One PNG per
-set and layer (``fig7_food_layer{1,2,3}.png``, ``fig8_city_layer{1,2,3}.png``)
+set and layer (``fig7_natural_layer{1,2,3}.png``, ``fig8_city_layer{1,2,3}.png``)
 and ``fig7_fig8_orientation.png``.
 
 The orientation measure (:func:`angular_energy`).  Each pixel-space filter is
@@ -38,19 +38,24 @@ An isotropic filter (a blob, white noise) has a flat ``e``.  From it:
   which keeps the filters' shapes and number, so the verdicts account for
   having only 9 layer-1 filters.
 
-As a control the same measure is applied to 15x15 patches of each training
-set (energy-weighted): how horizontal/vertical the photographs themselves are.
+The control (``_control.py``, also printed by ``train_models.py`` before
+training): are the city *photographs* more horizontal/vertical than the
+natural ones?  Share of the gradient energy within 15 degrees of
+horizontal/vertical, per photograph pooled over its crops, mean over
+photographs, with a 95% percentile bootstrap interval per set that resamples
+photographs (not crops); it holds when the city interval lies entirely above
+the natural one.  The same share is shown for the held-out photographs.  The
+15x15-patch measure of the filters applied to the training crops is kept as a
+diagnostic row and plot.
 
 Verdicts (``_stats``, alpha 0.05), over the filters of a layer, each with its
-own ``hv`` (:func:`filter_hv`): food is "evenly distributed" when the
+own ``hv`` (:func:`filter_hv`): natural is "evenly distributed" when the
 bootstrap 90% interval of its mean per-filter ``hv`` lies inside 1/3 +- 0.1
 (two one-sided tests), and not when the 95% interval excludes 1/3; city
 "prefers horizontal and vertical" when its mean per-filter ``hv`` is
-significantly above food's and above 1/3 (bootstrap intervals of both, each at
-alpha/2).  The city-vs-food claims are *not judged* unless the control holds:
-the city photographs significantly more horizontal/vertical than the food ones
-(bootstrap over photographs, or over crops where a set has fewer than 3).  The
-rotation null (random rotations of each filter) is printed beside them.
+significantly above natural's and above 1/3 (bootstrap intervals of both, each at
+alpha/2).  The city-vs-natural claims are *not judged* unless the control holds.
+The rotation null (random rotations of each filter) is printed beside them.
 
 Examples::
 
@@ -81,7 +86,7 @@ N_NULL = 4000
 PATCH = 15
 #: Patches per set for the data control.
 N_PATCHES = 400
-FIG = {"food": "fig7", "city": "fig8"}
+FIG = {"natural": "fig7", "city": "fig8"}
 #: "Evenly distributed": the mean per-filter hv within 1/3 +- this (an
 #: orientation preference of under 30% over even), judged by TOST (``_stats``).
 HV_MARGIN = 0.1
@@ -264,31 +269,67 @@ def filter_hv(e):
     return _unit(e)[:, hv_mask(e.shape[1])].sum(axis=1)
 
 
-def data_control(extra):
-    """Are the city training photographs more horizontal/vertical than the food
-    ones?  Bootstrap of the difference of mean hv over photographs (each the
-    mean of its crops' hv) where each set has at least 3, else over crops."""
-    src = {s: extra[s].get("crop_hv_per_source") or {} for s in ("city", "food")}
-    if min(len(v) for v in src.values()) >= 3:
-        return S.bootstrap_diff(list(src["city"].values()), list(src["food"].values()),
-                                units="photographs", what="city - food mean hv")
-    return S.bootstrap_diff(extra["city"]["crop_hv"], extra["food"]["crop_hv"],
-                            units="crops", what="city - food mean hv")
+def data_control(args, sets, extra, rep):
+    """The control (``_control.py``) on the training photographs of both sets:
+    a row per set (and per held-out set in full mode), its numbers in
+    ``extra[set]["control"]``; returns an ``_stats.Outcome``: holds when the
+    city 95% interval lies entirely above the natural one, does not hold when
+    it lies entirely below, else not supported."""
+    import _control
+    srcs = {s: (s if args.quick and not args.images else _common.image_source(args, s))
+            for s in sets}
+    ctl = _control.control(srcs, seed=args.seed)
+    for s in sets:
+        c = ctl[s]
+        units = "images" if c["per_image"] else "photographs"
+        rep.row(f"{s} photographs: gradient energy within 15 deg of H/V",
+                paper="city > natural" if s == "city" else None, ours=c["mean"],
+                note=f"95% [{c['ci'][0]:.3f}, {c['ci'][1]:.3f}] over {c['n_photos']} {units} "
+                     f"({c['n_crops']} crops); the control")
+        extra[s]["control"] = dict(c)
+    if not args.quick and not args.images and _common.full_sets_available():
+        held = _control.control({s: f"{s}-heldout" for s in sets}, seed=args.seed)
+        for s in sets:
+            c = held[s]
+            rep.row(f"{s} held-out photographs: same share", ours=c["mean"],
+                    note=f"95% [{c['ci'][0]:.3f}, {c['ci'][1]:.3f}] over {c['n_photos']} "
+                         "photographs never trained on")
+            extra[s]["control_heldout"] = dict(c)
+    return control_outcome(ctl)
+
+
+def control_outcome(ctl):
+    """``_stats.Outcome`` of the control from ``_control.control``'s result."""
+    import _control
+    n, c = ctl["natural"], ctl["city"]
+    if _control.verdict(ctl):
+        verdict = "holds"
+    elif c["ci"][1] < n["ci"][0]:
+        verdict = "does not hold"
+    else:
+        verdict = "not supported"
+    units = "images" if c.get("per_image") else "photographs"
+    test = (f"share of gradient energy within {_control.BAND:.0f} deg of H/V, mean over "
+            f"{units}: city {c['mean']:.3f} [{c['ci'][0]:.3f}, {c['ci'][1]:.3f}] vs natural "
+            f"{n['mean']:.3f} [{n['ci'][0]:.3f}, {n['ci'][1]:.3f}], 95% percentile bootstrap "
+            f"intervals over {c['n_photos']} vs {n['n_photos']} {units} ({_control.N_BOOT} "
+            "resamples); holds when the intervals do not overlap")
+    return S.Outcome(verdict, test, effect=c["mean"] - n["mean"])
 
 
 def city_outcome(hv, li, control):
-    """City layer-``li`` filters more horizontal/vertical than food's and than
+    """City layer-``li`` filters more horizontal/vertical than natural's and than
     chance: both by bootstrap over filters at alpha/2; not judged unless the
     photographs' control holds."""
     if control.verdict != "holds":
         return S.not_judged(f"the control (city photographs more horizontal/vertical than "
-                            f"food) is {control.verdict}: {control.test}")
-    c, f = np.asarray(hv["city"][li]), np.asarray(hv["food"][li])
+                            f"natural) is {control.verdict}: {control.test}")
+    c, f = np.asarray(hv["city"][li]), np.asarray(hv["natural"][li])
     return S.combine([S.bootstrap_diff(c, f, alpha=S.ALPHA / 2, units="filters",
-                                       what="city - food mean per-filter hv"),
+                                       what="city - natural mean per-filter hv"),
                       S.bootstrap_diff(c - 1 / 3, alpha=S.ALPHA / 2, units="filters",
                                        what="city mean per-filter hv - 1/3")],
-                     "city above food and above chance:")
+                     "city above natural and above chance:")
 
 
 # ------------------------------------------------------------------ script
@@ -302,7 +343,7 @@ def layer_stats(e, seed):
 
 def plot_orientation(stats, sets, n_layers, path, data_e=None):
     from matplotlib.figure import Figure
-    colors = {"food": "tab:green", "city": "tab:blue"}
+    colors = {"natural": "tab:green", "city": "tab:blue"}
     panels = n_layers + (1 if data_e else 0)
     fig = Figure(figsize=(4.2 * panels, 7.2), dpi=100)
     axes = fig.subplots(2, panels, squeeze=False)
@@ -360,7 +401,7 @@ def plot_orientation(stats, sets, n_layers, path, data_e=None):
                 lines.append(f"{s} image patches: {hv_fraction(e, normalise=False):.3f}")
             ax.text(0.0, 1.0, "\n".join(lines), va="top", family="monospace", fontsize=8,
                     transform=ax.transAxes)
-    fig.suptitle("Orientation energy of the filters: food (Fig. 7) vs city (Fig. 8); "
+    fig.suptitle("Orientation energy of the filters: natural (Fig. 7) vs city (Fig. 8); "
                  "uniform = 1, share within grey bands = 1/3", fontsize=11)
     fig.tight_layout(rect=(0, 0, 1, 0.96))
     fig.savefig(path, dpi=100)
@@ -369,7 +410,7 @@ def plot_orientation(stats, sets, n_layers, path, data_e=None):
 def main(argv=None):
     import numbadn.plot as nplot
     ap = _common.parser(__doc__)
-    ap.add_argument("--set", default="both", choices=("food", "city", "both"),
+    ap.add_argument("--set", default="both", choices=("natural", "city", "both"),
                     help="which model(s) (default both)")
     args = ap.parse_args(argv)
     _common.set_threads(args)
@@ -403,7 +444,7 @@ def main(argv=None):
                 filters={lab: dict(dominant_deg=round(float(d), 1), coherence=round(float(c), 3))
                          for lab, d, c in zip(labels, st["dominant"], st["coherence"])}))
             rep.row(f"{s} layer {li}: hv share (+-15 deg)",
-                    paper="city > 1/3, food ~1/3" if li == 1 else None, ours=st["hv"],
+                    paper="city > 1/3, natural ~1/3" if li == 1 else None, ours=st["hv"],
                     note=f"null 95% [{st['null_lo']:.3f}, {st['null_hi']:.3f}], "
                          f"c4 {st['c4']:+.3f}")
         # data control
@@ -430,40 +471,40 @@ def main(argv=None):
     rep.figure(opath)
 
     # verdicts (_stats): over filters (bootstrap of the mean per-filter hv), and
-    # the city-vs-food claims only where the photographs themselves differ so
+    # the city-vs-natural claims only where the photographs themselves differ so
     hv = {s: [filter_hv(st["e"]) for st in stats[s]] for s in sets}
     control = None
-    if "food" in stats and "city" in stats:
-        control = data_control(extra)
-    if "food" in stats:
-        f1 = stats["food"][0]
-        o = S.equivalent(hv["food"][0], 1 / 3, HV_MARGIN, units="filters",
-                         what="food layer-1 mean per-filter hv")
-        rep.claim("Fig. 7: food layer-1 filters are evenly distributed over orientation",
+    if "natural" in stats and "city" in stats:
+        control = data_control(args, sets, extra, rep)
+    if "natural" in stats:
+        f1 = stats["natural"][0]
+        o = S.equivalent(hv["natural"][0], 1 / 3, HV_MARGIN, units="filters",
+                         what="natural layer-1 mean per-filter hv")
+        rep.claim("Fig. 7: natural layer-1 filters are evenly distributed over orientation",
                   o.verdict, f"hv {f1['hv']:.3f} vs uniform 1/3; central 95% of randomly "
                   f"rotated copies [{f1['null_lo']:.3f}, {f1['null_hi']:.3f}]", o.test)
     if "city" in stats:
         c1 = stats["city"][0]
         ev = (f"hv {c1['hv']:.3f}, 95th percentile of randomly rotated copies "
               f"{c1['null_p95']:.3f}")
-        if "food" in stats:
-            f1 = stats["food"][0]
+        if "natural" in stats:
+            f1 = stats["natural"][0]
             o = city_outcome(hv, 0, control)
             rep.claim("Fig. 8 / sec. 4.1: city layer-1 filters prefer horizontal and vertical "
-                      "(more than food's, and more than chance)", o.verdict,
-                      ev + f"; food {f1['hv']:.3f}", o.test)
+                      "(more than natural's, and more than chance)", o.verdict,
+                      ev + f"; natural {f1['hv']:.3f}", o.test)
             for li in range(1, n_layers):
-                cs, fs = stats["city"][li], stats["food"][li]
+                cs, fs = stats["city"][li], stats["natural"][li]
                 o = city_outcome(hv, li, control)
                 rep.claim(f"(also) city layer-{li + 1} pixel-space filters are more "
-                          "horizontal/vertical than food's", o.verdict,
+                          "horizontal/vertical than natural's", o.verdict,
                           f"city {cs['hv']:.3f} (95th pct of null {cs['null_p95']:.3f}) vs "
-                          f"food {fs['hv']:.3f}", o.test)
+                          f"natural {fs['hv']:.3f}", o.test)
+            cc, cn = extra["city"]["control"], extra["natural"]["control"]
             rep.claim("(control, not a paper claim) the city photographs are more horizontal/vertical "
-                      "than the food photographs", control.verdict,
-                      f"city {extra['city']['image_patches_hv']:.3f} vs "
-                      f"food {extra['food']['image_patches_hv']:.3f} (pooled patches)",
-                      control.test)
+                      "than the natural photographs", control.verdict,
+                      f"gradient energy within 15 deg of H/V: city {cc['mean']:.3f} vs natural "
+                      f"{cn['mean']:.3f}", control.test)
         else:
             o = S.bootstrap_diff(np.asarray(hv["city"][0]) - 1 / 3, units="filters",
                                  what="city layer-1 mean per-filter hv - 1/3")

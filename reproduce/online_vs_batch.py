@@ -34,7 +34,7 @@ from numbadn.preprocess import contrast_normalize  # noqa: E402
 
 def run(quick=False, lam=1.0, seed=0):
     """Train online and batch; per held-out crop, the two eq. 2 costs of each."""
-    ims = [contrast_normalize(im)[None] for im in load_images("food")]
+    ims = [contrast_normalize(im)[None] for im in load_images("natural")]
     n_train = 8 if quick else 20
     train, test = ims[:n_train], ims[20:]
     epochs = 2 if quick else 3

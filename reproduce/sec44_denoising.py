@@ -18,7 +18,7 @@ the paper does not say which of the toolbox's two it used, so both are run):
 
 Shared by both:
 
-* model: the food model of section 4.1 (``reproduce/train_models.py``),
+* model: the natural model of section 4.1 (``reproduce/train_models.py``),
   filters learned on contrast-normalised crops;
 * test images: grey centre crops of photographs never used for training
   (:data:`TEST_PHOTOS`: OpenCV samples and scikit-image's public-domain / CC0
@@ -128,17 +128,17 @@ def test_images(args, size, trained_on=""):
                 ims.append(im)
             if args.quick and len(ims) == 2:
                 break
-    else:  # no opencv-doc: crops of the city photographs, never seen by the food model
+    else:  # no opencv-doc: crops of the city photographs, never seen by the natural model
         ims = load_images("city")[:2 if args.quick else 6]
         names = [f"city[{i}]" for i in range(len(ims))]
     return [(n, raw_image(centre_crop(im, size))) for n, im in zip(names, ims)]
 
 
 def validation_images(args, size, n):
-    """Crops of the training photographs (the food set), for tuning only."""
+    """Crops of the training photographs (the natural set), for tuning only."""
     from numbadn.data import load_images
     from numbadn.denoise import raw_image
-    src = "food" if args.quick else _common.image_source(args, "food")
+    src = "natural" if args.quick else _common.image_source(args, "natural")
     ims = load_images(src)
     idx = np.linspace(0, len(ims) - 1, n).astype(int)
     return [raw_image(centre_crop(ims[i], size)) for i in idx]
@@ -220,7 +220,7 @@ def main(argv=None):
         raise SystemExit(f"--solvers: unknown solver {bad[0]!r} (continuation, fista)")
     protocols = ("raw", "highpass") if args.protocol == "both" else (args.protocol,)
     single = not (args.quick or args.no_single_pass)
-    net = _common.load_model(args, "food")
+    net = _common.load_model(args, "natural")
     trained_on = str(net.meta.get("images", ""))
     rep = _common.Report("sec44_denoising", "Section 4.4 (denoising)")
     rng = np.random.default_rng(args.seed)

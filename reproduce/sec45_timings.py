@@ -17,7 +17,7 @@ This script measures those claims on the machine it runs on:
    one 7x7 plane ``f_kc`` (9 / 81 / 300 per layer): 5.8 s x 81 planes x 0.0225
    Mpx = 10.6 s is its layer-2 time (see :mod:`numbadn.bench`).
 3. **Learning overhead**: ``DeconvLayer.fit`` for one epoch over N
-   contrast-normalised built-in ``food`` crops vs inferring the same N images.
+   contrast-normalised built-in ``natural`` crops vs inferring the same N images.
 
 Then the table of the paper's numbers beside ours and one verdict per claim,
 computed from this run's numbers (``_stats``): the learning overhead by a
@@ -79,7 +79,7 @@ CONFIGS = {"smoke": dict(layer_size=40, layer_threads=[1], fit_images=2, fit_rep
 
 def learning_overhead(n_images, repeats, n_threads=None):
     """One epoch of ``DeconvLayer.fit`` vs inferring the same images, interleaved."""
-    ims = [contrast_normalize(im) for im in load_images("food")[:n_images]]
+    ims = [contrast_normalize(im) for im in load_images("natural")[:n_images]]
 
     def fit():
         DeconvLayer(1, 9, random_state=0).fit(ims, epochs=1, verbose=False, n_threads=n_threads)
@@ -104,7 +104,7 @@ def learning_overhead(n_images, repeats, n_threads=None):
     t_fit_each, t_inf_each = t_fit, t_inf
     t_fit, t_inf = float(np.median(t_fit)), float(np.median(t_inf))
     ov = t_fit / t_inf - 1.0
-    print(f"  {len(ims)} images of {ims[0].shape[0]}x{ims[0].shape[1]} ('food', contrast-"
+    print(f"  {len(ims)} images of {ims[0].shape[0]}x{ims[0].shape[1]} ('natural', contrast-"
           f"normalised), 9 7x7 filters, continuation, online filter updates:")
     print(f"  fit, one epoch {t_fit * 1e3:8.1f} ms   infer the same images {t_inf * 1e3:8.1f} ms"
           f"   overhead {100 * ov:+.1f}%  (paper {100 * PAPER_LEARNING_OVERHEAD:.0f}%)")

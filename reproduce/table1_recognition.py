@@ -13,7 +13,7 @@ training images per class, 10 splits: DN-(1+2) 58.6% / 66.9%, dense SIFT
 Protocol here (numbadn.recognition, numbadn.labelled):
 
 * model: footnote 4's network trained (3 epochs) on every non-blank 100x100
-  crop of the food-full and city-full photographs (the stand-ins of the
+  crop of the natural-full and city-full photographs (the stand-ins of the
   paper's natural and city sets; ``--images`` for your own), saved in
   ``<out>/models/table1.npz`` and reused when there;
 * data: Caltech-101 cannot be had offline, so by default Fashion-MNIST
@@ -93,7 +93,7 @@ def model_file(args):
 
 
 def get_model(args, cfg):
-    """Footnote 4's network, trained on the natural (food) and city crops unless saved
+    """Footnote 4's network, trained on the natural and city crops unless saved
     (with the contrast normalisation that the descriptors use)."""
     import numbadn
     from numbadn.preprocess import DEFAULT_STD_FLOOR

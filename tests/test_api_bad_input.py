@@ -15,7 +15,7 @@ Y = rng.standard_normal((1, 20, 20)).astype(np.float32)
 F = rng.standard_normal((3, 1, 5, 5)).astype(np.float32)
 F /= np.sqrt((F ** 2).sum(axis=(2, 3), keepdims=True))
 Z = np.zeros((3, 24, 24), np.float32)
-FOOD = contrast_normalize(load_images("food")[0])[None]       # the 96x96 crop
+NATURAL = contrast_normalize(load_images("natural")[0])[None]       # the 96x96 crop
 F9 = np.random.default_rng(0).standard_normal((9, 1, 7, 7)).astype(np.float32)
 
 
@@ -31,7 +31,7 @@ def layer():
 
 # (id, call(net), exception, words in the message: the argument it names)
 CASES = [
-    ("infer y x 1e18 overflows to NaN", lambda n: infer(FOOD * np.float32(1e18), F9),
+    ("infer y x 1e18 overflows to NaN", lambda n: infer(NATURAL * np.float32(1e18), F9),
      ValueError, "inference overflowed"),
     ("infer n_threads str", lambda n: infer(Y, F, n_threads="2"), TypeError, "n_threads"),
     ("infer n_threads 0", lambda n: infer(Y, F, n_threads=0), ValueError, "n_threads"),

@@ -10,8 +10,8 @@ import pytest
 import numbadn
 from numbadn.cli import main
 
-IMG = str(Path(numbadn.__file__).parent / "datasets" / "food" / sorted(
-    os.listdir(Path(numbadn.__file__).parent / "datasets" / "food"))[0])
+IMG = str(Path(numbadn.__file__).parent / "datasets" / "natural" / sorted(
+    os.listdir(Path(numbadn.__file__).parent / "datasets" / "natural"))[0])
 
 
 @pytest.fixture(scope="module")
@@ -166,12 +166,12 @@ def test_resume_names_the_setting_that_differs_and_refuses_another_image_set(
     assert len(err) == 1 and "--lam was 1.0, now 20.0; --p was 1.0, now 0.5" in err[0]
     assert main(args + ["--out", out, "--resume", "--maps", "2,4"]) == 2
     assert "--maps was 2,3, now 2,4" in _err(capsys)[0]
-    # the case: an interrupted city run resumed with food, same image count
-    food = TINY[:1] + ["food"] + TINY[1:]
-    assert main(food + ["--out", out, "--resume"]) == 2
+    # the case: an interrupted city run resumed with natural, same image count
+    natural = TINY[:1] + ["natural"] + TINY[1:]
+    assert main(natural + ["--out", out, "--resume"]) == 2
     err = _err(capsys)
     assert len(err) == 1 and "another training set: 2 of 2 images differ" in err[0]
-    assert "city" in err[0] and "food" in err[0]
+    assert "city" in err[0] and "natural" in err[0]
 
 
 def test_sigterm_writes_a_checkpoint_and_says_how_to_resume(tmp_path, monkeypatch, capsys):

@@ -14,22 +14,34 @@ from numbadn import data
 from numbadn.data import builtin_sets, describe, load_images
 
 DATASETS = Path(data.__file__).resolve().parent / "datasets"
-HAVE_OPENCV_DOC = data.OPENCV_DOC_EXAMPLES.is_dir()
-needs_opencv_doc = pytest.mark.skipif(
-    not HAVE_OPENCV_DOC, reason="Debian package opencv-doc is not installed")
+
+
+def _have_full_sets():
+    try:
+        for name in data.PHOTOGRAPHS:
+            data._full_files(name if name.endswith("-heldout") else f"{name}-full")
+    except ImportError:
+        return False
+    return True
+
+
+HAVE_FULL_SETS = _have_full_sets()
+needs_full_sets = pytest.mark.skipif(
+    not HAVE_FULL_SETS, reason="the Debian packages of the -full sets are not installed "
+    f"(apt-get install {' '.join(data.DEBIAN_PACKAGES)})")
 
 
 # --------------------------------------------------------------------------
 # built-in sets
 # --------------------------------------------------------------------------
-def test_builtin_sets_lists_food_and_city_with_20_to_30_images():
+def test_builtin_sets_lists_natural_and_city_with_20_to_30_images():
     sets = builtin_sets()
-    assert set(sets) == {"food", "city"}
+    assert set(sets) == {"natural", "city"}
     for name, n in sets.items():
         assert 20 <= n <= 30, (name, n)
 
 
-@pytest.mark.parametrize("name", ["food", "city"])
+@pytest.mark.parametrize("name", ["natural", "city"])
 def test_builtin_set_loads_100x100_float32_in_unit_range(name):
     y = load_images(name)
     assert len(y) == builtin_sets()[name]
@@ -51,14 +63,15 @@ def test_builtin_set_in_colour_and_float64():
 
 
 def test_builtin_set_resized_and_tiled():
-    assert all(a.shape == (64, 64) for a in load_images("food", size=64))
-    tiles = load_images("food", crop=(50, 50))
+    assert all(a.shape == (64, 64) for a in load_images("natural", size=64))
+    tiles = load_images("natural", crop=(50, 50))
     assert all(a.shape == (50, 50) for a in tiles)
-    assert len(builtin_sets()) and len(tiles) <= 4 * builtin_sets()["food"]
+    assert len(builtin_sets()) and len(tiles) <= 4 * builtin_sets()["natural"]
 
 
 @pytest.mark.parametrize("name, words", [
-    ("food", ["food", "26", "fruits.jpg", "coffee", "apple.jpg", "orange.jpg"]),
+    ("natural", ["natural", "26", "fruits.jpg", "seeding_by_Clements_Engelhardt.jpg",
+                 "sunset_by_Aitzol_Berasategi.jpg"]),
     ("city", ["city", "26", "building.jpg", "leuvenA.jpg", "scenetext01.jpg"]),
 ])
 def test_describe_builtin_names_count_and_photographs(name, words):
@@ -78,20 +91,31 @@ def test_bundled_data_is_small_and_every_source_is_licensed():
     for f in files:
         stem = f.stem.rsplit("_y", 1)[0]
         assert re.search(rf"\b{stem}_\*\.png", licence), f"{stem} not in LICENSE"
-    for words in ("Apache-2.0", "BSD-3-Clause", "CC0"):
+    for words in ("Apache-2.0", "BSD-3-Clause", "CC0", "CC-BY-4.0"):
         assert words in licence
+    # every photograph of the larger sets is named there with its licence
+    for photos in data.PHOTOGRAPHS.values():
+        for label, pkg, rel, lic in photos:
+            assert pkg in licence, pkg
+            assert lic.split(" AND ")[0] in licence or lic == "public domain", lic
+
+
+def test_no_halftone_scan_or_lena_among_the_photographs():
+    names = " ".join(rel for photos in data.PHOTOGRAPHS.values() for _, _, rel, _ in photos)
+    for banned in ("apple.jpg", "orange.jpg", "lena", "smarties"):
+        assert banned not in names
+    assert not list(DATASETS.glob("*/apple_*")) and not list(DATASETS.glob("*/lena*"))
 
 
 def test_bundled_file_names_give_the_crop_position():
-    for f in [*DATASETS.glob("food/*.png"), *DATASETS.glob("city/*.png")]:
+    for f in [*DATASETS.glob("natural/*.png"), *DATASETS.glob("city/*.png")]:
         assert re.fullmatch(r"[A-Za-z0-9]+_y\d{4}_x\d{4}", f.stem), f.name
         with Image.open(f) as im:
             assert im.size == (100, 100) and im.mode == "L"
 
 
-@needs_opencv_doc
+@needs_full_sets
 def test_make_builtin_reproduces_the_bundled_crops(capsys):
-    pytest.importorskip("skimage")  # only for the coffee photograph
     spec = importlib.util.spec_from_file_location("make_builtin",
                                                   DATASETS / "make_builtin.py")
     mod = importlib.util.module_from_spec(spec)
@@ -100,33 +124,83 @@ def test_make_builtin_reproduces_the_bundled_crops(capsys):
 
 
 # --------------------------------------------------------------------------
-# -full sets (opencv-doc)
+# -full and -heldout sets (Debian packages)
 # --------------------------------------------------------------------------
-@needs_opencv_doc
-@pytest.mark.parametrize("name", ["food-full", "city-full"])
-def test_full_set_is_larger_than_builtin_and_100x100(name):
+def test_full_sets_have_15_photographs_each_and_disjoint_held_out_ones():
+    # the issue's minimum, and held-out photographs that never enter training
+    for name in ("natural", "city"):
+        train, held = data.PHOTOGRAPHS[name], data.PHOTOGRAPHS[f"{name}-heldout"]
+        assert len(train) >= 15 and len(held) >= 2
+        where = lambda ps: {(pkg, rel) for _, pkg, rel, _ in ps}  # noqa: E731
+        assert not where(train) & where(held)
+        labels = [lab for lab, *_ in train + held]
+        assert len(set(labels)) == len(labels)
+    everything = [(pkg, rel) for ps in data.PHOTOGRAPHS.values() for _, pkg, rel, _ in ps]
+    assert len(set(everything)) == len(everything)
+    assert set(data.DEBIAN_PACKAGES) >= {"opencv-doc", "mate-backgrounds"}
+
+
+@needs_full_sets
+@pytest.mark.parametrize("name", ["natural-full", "city-full"])
+def test_full_set_has_300_crops_100x100_grouped_by_photograph(name):
     y = load_images(name)
-    assert len(y) > builtin_sets()[name[:-5]]
+    assert len(y) >= 300
     assert all(a.shape == (100, 100) and a.dtype == np.float32 for a in y)
     assert all(a.std() >= data.MIN_CROP_STD for a in y)
+    by_photo = data.crops_by_photograph(name)
+    assert list(by_photo) == [lab for lab, *_ in data.PHOTOGRAPHS[name[:-5]]]
+    joined = [c for crops in by_photo.values() for c in crops]
+    assert len(joined) == len(y)
+    assert all(np.array_equal(a, b) for a, b in zip(joined, y))
     line = describe(name)
     assert str(len(y)) in line and "opencv-doc" in line
+    assert all(f"{lab} x{len(c)}" in line for lab, c in by_photo.items())
 
 
-@needs_opencv_doc
+@needs_full_sets
+def test_full_photographs_are_scaled_to_the_short_side_before_cropping():
+    files = dict(data._full_files("natural-full"))
+    big = files["Path"]  # a 2560x1600 wallpaper
+    with Image.open(big) as im:
+        assert min(im.size) > data.FULL_SHORT_SIDE
+    img = data._read_photograph(big, True)
+    assert min(img.shape) == data.FULL_SHORT_SIDE
+    assert abs(img.shape[1] / img.shape[0] - 2560 / 1600) < 0.01
+    # one at most that size is read as it is
+    small = files["fruits"]
+    np.testing.assert_array_equal(data._read_photograph(small, True),
+                                  data._read_image(small, True))
+
+
+@needs_full_sets
+def test_held_out_sets_load():
+    for name in ("natural-heldout", "city-heldout"):
+        by_photo = data.crops_by_photograph(name)
+        assert len(by_photo) == len(data.PHOTOGRAPHS[name])
+        assert all(len(c) for c in by_photo.values())
+
+
+@needs_full_sets
 def test_full_set_same_crops_in_grey_and_colour():
-    grey = load_images("food-full")
-    colour = load_images("food-full", grey=False, size=(64, 64))
+    grey = load_images("city-full")
+    colour = load_images("city-full", grey=False, size=(64, 64))
     assert len(grey) == len(colour)
     assert colour[0].shape == (3, 64, 64)
 
 
-def test_full_set_without_opencv_doc_names_the_package(monkeypatch, tmp_path):
-    monkeypatch.setattr(data, "OPENCV_DOC_EXAMPLES", tmp_path / "missing")
+def test_crops_by_photograph_rejects_other_sources():
+    with pytest.raises(ValueError, match="source must be one of"):
+        data.crops_by_photograph("natural")
+
+
+def test_full_set_without_its_package_names_the_package(monkeypatch, tmp_path):
+    roots = dict(data._ROOTS)
+    roots["opencv-doc"] = ("deb", tmp_path / "missing")
+    monkeypatch.setattr(data, "_ROOTS", roots)
     with pytest.raises(ImportError, match="opencv-doc"):
         load_images("city-full")
     with pytest.raises(ImportError, match="apt-get install opencv-doc"):
-        describe("food-full")
+        describe("natural-heldout")
 
 
 # --------------------------------------------------------------------------
@@ -278,13 +352,13 @@ def test_nonexistent_path_raises_file_not_found_naming_it(tmp_path):
 
 def test_bad_arguments_name_the_argument(tmp_path):
     with pytest.raises(ValueError, match="size"):
-        load_images("food", size=(0, 100))
+        load_images("natural", size=(0, 100))
     with pytest.raises(ValueError, match="crop"):
-        load_images("food", crop=(100, 100, 3))
+        load_images("natural", crop=(100, 100, 3))
     with pytest.raises(TypeError, match="dtype"):
-        load_images("food", dtype=np.int32)
+        load_images("natural", dtype=np.int32)
     with pytest.raises(TypeError, match="grey"):
-        load_images("food", grey="yes")
+        load_images("natural", grey="yes")
     with pytest.raises(TypeError, match="source"):
         load_images(42)
     with pytest.raises(ValueError, match="empty list"):
@@ -296,3 +370,9 @@ def test_no_warning_for_good_folders(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert len(load_images(tmp_path)) == 1
+
+
+def test_ci_installs_every_debian_package_of_the_full_sets():
+    ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
+    line = re.search(r'PHOTO_PACKAGES="([^"]+)"', ci).group(1).split()
+    assert sorted(line) == sorted(data.DEBIAN_PACKAGES)

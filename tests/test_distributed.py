@@ -55,9 +55,9 @@ def client():
 
 @pytest.fixture(scope="module")
 def ims():
-    """Six 40x40 contrast-normalised food crops, (1, 40, 40) float32."""
+    """Six 40x40 contrast-normalised natural crops, (1, 40, 40) float32."""
     return [np.ascontiguousarray(contrast_normalize(im)[None, :40, :40])
-            for im in load_images("food")[:N]]
+            for im in load_images("natural")[:N]]
 
 
 def layer(**kw):

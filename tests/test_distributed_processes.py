@@ -106,7 +106,7 @@ def cluster(tmp_path_factory):
 @pytest.fixture(scope="module")
 def ims():
     return [np.ascontiguousarray(contrast_normalize(im)[None, :40, :40])
-            for im in load_images("food")[:N]]
+            for im in load_images("natural")[:N]]
 
 
 def layer():

@@ -291,8 +291,8 @@ def _mean_abs(maps):
 
 
 def test_a_pipeline_of_preprocessing_network_pooling_and_a_classifier():
-    food, city = load_images("food")[:8], load_images("city")[:8]
-    X, y = food + city, np.array([0] * 8 + [1] * 8)
+    natural, city = load_images("natural")[:8], load_images("city")[:8]
+    X, y = natural + city, np.array([0] * 8 + [1] * 8)
     pipe = make_pipeline(FunctionTransformer(_normalise), small_net(layer=2, top_down=False),
                          FunctionTransformer(_mean_abs), StandardScaler(),
                          LogisticRegression(max_iter=1000))

@@ -36,8 +36,8 @@ from hypothesis.extra import numpy as hnp  # noqa: E402
 import numbadn  # noqa: E402
 from numbadn.cli import main  # noqa: E402
 
-FOOD = Path(numbadn.__file__).parent / "datasets" / "food"
-IMG = sorted(FOOD.glob("*.png"))[0]
+NATURAL = Path(numbadn.__file__).parent / "datasets" / "natural"
+IMG = sorted(NATURAL.glob("*.png"))[0]
 
 
 class Hang(BaseException):

@@ -1,7 +1,7 @@
 """``DeconvNet``: the paper's stack (sections 3.1, 3.3, 4.1), top-down inference,
 z0 maps, pixel-space filters, samples, save/load and checkpoint/resume.
 
-Data: the built-in ``food`` photographs (100x100) subsampled by 3 and contrast
+Data: the built-in ``natural`` photographs (100x100) subsampled by 3 and contrast
 normalised (-> 30x30 crops, range 2); nets are ``DeconvNet.paper(n_maps=(4,
 10))`` -- the paper's connectivity (full, then 4 singles + 6 pairs) with fewer
 maps -- trained for 2-3 epochs.  Measured (run with ``-s``; continuation
@@ -44,7 +44,7 @@ SMALL = (4, 10)  # 4 layer-1 maps, 4 singles + C(4, 2) = 6 pairs on layer 2
 @pytest.fixture(scope="module")
 def crops():
     """12 contrast-normalised 30x30 crops (100x100 photos subsampled by 3)."""
-    ims = load_images("food")
+    ims = load_images("natural")
     return [contrast_normalize(im[::3, ::3]) for im in ims[:12]]
 
 
@@ -482,7 +482,7 @@ def test_resume_refuses_a_checkpoint_of_other_settings_or_images(ck_images, tmp_
                                          f"{N_CK - 1}"):
         small_net().fit(ck_images[:-1], epochs=E_CK, verbose=False, checkpoint=path,
                         resume=True)
-    # the same number of other images (issue 12: city resumed with food)
+    # the same number of other images (issue 12: city resumed with natural)
     other = [np.ascontiguousarray(y[..., ::-1]) for y in ck_images]
     with pytest.raises(ValueError, match=f"another training set: {N_CK} of {N_CK} images "
                                          "differ"):

@@ -132,7 +132,7 @@ def test_contrast_normalize_colour_planes_then_joint_rescale():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("name", ["food", "city"])
+@pytest.mark.parametrize("name", ["natural", "city"])
 def test_output_has_zero_mean_range_width_two_and_valid_shape(name, dtype):
     for img in load_images(name, dtype=dtype)[:8]:
         y = contrast_normalize(img)
@@ -196,7 +196,7 @@ def test_default_floor_evens_contrast_more_than_toolbox_and_amplifies_noise_less
         v, vn = y * i.scale + i.offset, yn * j.scale + j.offset
         return np.linalg.norm(vn - v) / np.linalg.norm(v)
 
-    imgs = load_images("food", dtype=np.float64)[::3] + load_images("city", dtype=np.float64)[::3]
+    imgs = load_images("natural", dtype=np.float64)[::3] + load_images("city", dtype=np.float64)[::3]
     sp = {f: np.mean([spread(contrast_normalize(x, std_floor=f)) for x in imgs])
           for f in (1.0, "mean", 1 / 255)}
     ng = {f: np.mean([noise_gain(x, f) for x in imgs]) for f in (1.0, "mean", 1 / 255)}
@@ -206,7 +206,7 @@ def test_default_floor_evens_contrast_more_than_toolbox_and_amplifies_noise_less
 
 @pytest.mark.parametrize("mode", ["valid", "same"])
 def test_info_inverts_the_normalisation(mode):
-    img = load_images("food", dtype=np.float64)[0]
+    img = load_images("natural", dtype=np.float64)[0]
     y, info = contrast_normalize(img, mode=mode, return_info=True)
     assert isinstance(info, ContrastInfo)
     m = info.margin
@@ -304,7 +304,7 @@ def test_for_display_maps_to_unit_range():
     s = for_display(np.array([[-2.0, 0.0], [1.0, 0.5]]), symmetric=True)
     np.testing.assert_allclose(s, [[0.0, 0.5], [0.75, 0.625]])
     np.testing.assert_array_equal(for_display(np.full((3, 3), 7.0)), 0.5)
-    y = contrast_normalize(load_images("food")[0])
+    y = contrast_normalize(load_images("natural")[0])
     d = for_display(y)
     assert d.dtype == np.float32 and 0 <= d.min() and d.max() <= 1
     with pytest.raises(ValueError, match="dimensions"):

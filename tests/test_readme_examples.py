@@ -34,6 +34,6 @@ def test_the_pipeline_example_runs_as_written(tmp_path, monkeypatch, capsys):
     pipe = _blocks("### scikit-learn conventions", "### Many images, many machines (Dask)")
     assert len(pipe) == 1 and "make_pipeline" in pipe[0]
     out = _run(pipe[0], tmp_path, monkeypatch, capsys)
-    accuracy = float(re.search(r"food vs city: ([0-9.]+)", out).group(1))
+    accuracy = float(re.search(r"natural vs city: ([0-9.]+)", out).group(1))
     said = float(re.search(r"# ([0-9.]+) \(chance", pipe[0]).group(1))
     assert accuracy == pytest.approx(said, abs=0.005)  # the number the README states

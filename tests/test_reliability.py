@@ -18,8 +18,8 @@ import numbadn
 from numbadn import _files as F
 from numbadn.cli import main
 
-FOOD = Path(numbadn.__file__).parent / "datasets" / "food"
-IMG = str(sorted(FOOD.glob("*.png"))[0])
+NATURAL = Path(numbadn.__file__).parent / "datasets" / "natural"
+IMG = str(sorted(NATURAL.glob("*.png"))[0])
 TINY = ["train", "--quiet", "--epochs", "1", "--n-images", "2", "--size", "24",
         "--checkpoint-every", "0"]
 

@@ -195,8 +195,8 @@ def test_dictionary_atoms_are_unit_norm():
 def test_held_out_crops_are_not_among_the_quick_training_crops():
     import train_models
     args = argparse.Namespace(quick=True, images=None, out=None, threads=None, seed=0)
-    train, _ = train_models.training_images(args, "food")
-    test, desc, _ = PB.held_out_images(args, "food", 3)
+    train, _ = train_models.training_images(args, "natural")
+    test, desc, _ = PB.held_out_images(args, "natural", 3)
     assert len(test) == 3 and "held-out" in desc
     for y in test:
         assert not any(np.array_equal(y, t) for t in train)

@@ -73,7 +73,7 @@ def test_pairs_of_each_protocol_measure_the_input_snr_it_states():
 @pytest.mark.skipif(not _common.full_sets_available(), reason="needs Debian's opencv-doc")
 def test_a_photograph_the_model_was_trained_on_is_no_test_photograph(capsys):
     args = argparse.Namespace(test_images=None, quick=False)
-    names = [n for n, _ in s44.test_images(args, 32, "food-full: baboon.jpg x3, camera x2")]
+    names = [n for n, _ in s44.test_images(args, 32, "natural-full: baboon.jpg x3, camera x2")]
     assert "baboon.jpg" not in names and "skimage:camera" not in names
     assert "butterfly.jpg" in names
     assert "baboon.jpg dropped" in capsys.readouterr().out

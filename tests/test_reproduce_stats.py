@@ -309,25 +309,13 @@ def test_fig7_filter_hv_averages_to_the_pooled_share_and_gates_on_the_control():
     e = rng.random((45, f78.N_ANGLES)) * rng.random((45, 1))
     assert f78.filter_hv(e).mean() == pytest.approx(f78.hv_fraction(e))
     hv = {"city": [0.6 + 0.05 * rng.standard_normal(45)],
-          "food": [1 / 3 + 0.05 * rng.standard_normal(45)]}
+          "natural": [1 / 3 + 0.05 * rng.standard_normal(45)]}
     for control in ("not supported", "does not hold"):
         o = f78.city_outcome(hv, 0, S.Outcome(control, "control test"))
         assert o.verdict == "not judged" and "control test" in o.test
     assert f78.city_outcome(hv, 0, S.Outcome("holds", "c")).verdict == "holds"
-    hv["food"] = [hv["city"][0] + 0.2]
+    hv["natural"] = [hv["city"][0] + 0.2]
     assert f78.city_outcome(hv, 0, S.Outcome("holds", "c")).verdict == "does not hold"
-
-
-def test_fig7_control_resamples_photographs_when_there_are_enough():
-    import fig7_fig8_filters as f78
-    extra = {"city": {"crop_hv": [0.6, 0.7, 0.65, 0.62],
-                      "crop_hv_per_source": {"a": 0.6, "b": 0.7, "c": 0.66}},
-             "food": {"crop_hv": [0.3, 0.35, 0.32, 0.31],
-                      "crop_hv_per_source": {"d": 0.3, "e": 0.35, "f": 0.33}}}
-    o = f78.data_control(extra)
-    assert "3 vs 3 photographs" in o.test and o.verdict == "holds"
-    extra["city"]["crop_hv_per_source"] = {}
-    assert "4 vs 4 crops" in f78.data_control(extra).test
 
 
 def test_too_few_units_is_not_supported_and_says_why():

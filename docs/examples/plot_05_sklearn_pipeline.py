@@ -2,7 +2,7 @@
 DN features in a scikit-learn pipeline
 ======================================
 
-Telling the built-in ``food`` crops from the ``city`` crops with the paper's
+Telling the built-in ``natural`` crops from the ``city`` crops with the paper's
 recognition pipeline (section 4.3): dense descriptors from the absolute layer-1
 feature maps of the footnote-4 network, a visual vocabulary by k-means, spatial
 pyramid histograms and an SVM on the histogram-intersection kernel.  Both steps are
@@ -19,9 +19,9 @@ from sklearn.pipeline import make_pipeline
 from numbadn.data import load_images
 from numbadn.recognition import DNDescriptors, SPMClassifier, pretrained_model
 
-food, city = load_images("food"), load_images("city")          # 26 + 26 grey 100x100
-X = food + city
-y = np.array([0] * len(food) + [1] * len(city))
+natural, city = load_images("natural"), load_images("city")          # 26 + 26 grey 100x100
+X = natural + city
+y = np.array([0] * len(natural) + [1] * len(city))
 
 pipe = make_pipeline(
     DNDescriptors(model=pretrained_model(), layers=(1,)),
@@ -37,5 +37,5 @@ X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.5, stratif
 t0 = time.perf_counter()
 pipe.fit(X_train, y_train)
 accuracy = pipe.score(X_test, y_test)
-print(f"food vs city: accuracy {accuracy:.2f} on {len(y_test)} test crops (chance 0.50); "
+print(f"natural vs city: accuracy {accuracy:.2f} on {len(y_test)} test crops (chance 0.50); "
       f"{time.perf_counter() - t0:.0f} s")

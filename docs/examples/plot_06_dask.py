@@ -21,7 +21,7 @@ from numbadn.data import load_images
 from numbadn.plot import filter_grid
 from numbadn.preprocess import contrast_normalize
 
-ys = [contrast_normalize(im) for im in load_images("food")[:8]]
+ys = [contrast_normalize(im) for im in load_images("natural")[:8]]
 
 if __name__ == "__main__":  # the workers are processes of their own
     store = tempfile.mkdtemp(prefix="numbadn-dask-")

@@ -68,7 +68,7 @@ def build_parser():
                        formatter_class=raw,
                        description="Train a Deconvolutional Network bottom-up (Algorithm 1 per "
                                    "layer) and write the model and its filter figures. With no "
-                                   "arguments: 2 layers (9 and 45 maps) on the built-in 'food' "
+                                   "arguments: 2 layers (9 and 45 maps) on the built-in 'natural' "
                                    "photographs, the paper's settings otherwise.\n\n"
                                    "Photographs of any size and mode are tiled into 100x100 "
                                    "crops (the paper's training images; blank crops skipped) "
@@ -79,9 +79,9 @@ def build_parser():
                               "  numbadn train my_photos/ --crop 100 --maps 9,45 --out run1\n"
                               "  numbadn train my_photos/ --color --size 200 --crop 100\n"
                               "  numbadn train city --paper --out city3")
-    t.add_argument("images", nargs="?", default="food",
-                   help="built-in set (food, city, food-full, city-full), folder or image file "
-                        "(default: food)")
+    t.add_argument("images", nargs="?", default="natural",
+                   help="built-in set (natural, city, natural-full, city-full), folder or image file "
+                        "(default: natural)")
     t.add_argument("--maps", default="9,45",
                    help=f"maps per layer, comma-separated, each 1 to {MAX_MAPS} (default 9,45; "
                         "paper 9,45,150)")

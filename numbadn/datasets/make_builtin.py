@@ -1,4 +1,4 @@
-"""Rebuild numbadn's built-in image sets ``food`` and ``city`` from the photographs.
+"""Rebuild numbadn's built-in image sets ``natural`` and ``city`` from the photographs.
 
 This is a plain script, not imported by the package; it documents and
 reproduces where every bundled crop comes from.  The crops stand in for the
@@ -7,23 +7,24 @@ section 4): fruit and vegetable scenes, and urban scenes.
 
 Needs, on a Debian 12 machine::
 
-    apt-get install opencv-doc              # the OpenCV sample photographs
-    pip install scikit-image                # only for its CC0 photo "coffee"
+    apt-get install opencv-doc lomiri-wallpapers-16.04   # the photographs
 
 then, from the repository root::
 
-    python numbadn/datasets/make_builtin.py            # rewrites food/ and city/
+    python numbadn/datasets/make_builtin.py            # rewrites natural/ and city/
     python numbadn/datasets/make_builtin.py --check    # compare, write nothing
 
 What it does, for every photograph listed in ``SETS`` below:
 
 1. read it with Pillow and convert to grey, ITU-R BT.601 luma on [0, 1]
-   floats (``numbadn.data`` / ``numbadn.preprocess.to_grey``), at its own
-   resolution (no rescaling);
+   floats (``numbadn.data`` / ``numbadn.preprocess.to_grey``); the natural
+   photographs scaled as the ``"natural-full"`` set scales them (shorter side
+   at most ``numbadn.data.FULL_SHORT_SIDE``, Lanczos), the city ones at their
+   own resolution;
 2. cut a centred grid of non-overlapping 100x100 tiles and drop the blank
    ones (std < ``numbadn.data.MIN_CROP_STD`` or fine detail <
    ``numbadn.data.MIN_CROP_DETAIL``) -- exactly the tiles that the
-   ``"food-full"`` / ``"city-full"`` sources cut on the fly;
+   ``"natural-full"`` / ``"city-full"`` sources cut on the fly;
 3. keep the ``n`` tiles of highest standard deviation (the ones with the
    most object outlines rather than halftone grain or plain wall), stored in
    raster order;
@@ -46,14 +47,19 @@ sys.path.insert(0, str(HERE.parents[1]))  # the repository root, for numbadn.dat
 
 from numbadn import data  # noqa: E402
 
-#: set name -> list of (photo stem, path relative to opencv-doc examples or
-#: "skimage:coffee", number of crops to keep).
+#: set name -> list of (photo stem, (set, label) of numbadn.data.PHOTOGRAPHS or a
+#: path relative to opencv-doc's examples, number of crops to keep).  The
+#: natural photographs are the permissively licensed ones of the
+#: "natural-full" set (CC0, CC-BY-4.0, OpenCV's Apache-2.0 / BSD-3-Clause).
 SETS = {
-    "food": [
-        ("fruits", "data/fruits.jpg", 8),
-        ("apple", "data/apple.jpg", 5),
-        ("orange", "data/orange.jpg", 5),
-        ("coffee", "skimage:coffee", 8),
+    "natural": [
+        ("seeding", ("natural", "seeding"), 4),
+        ("aitzgorri", ("natural", "aitzgorri"), 3),
+        ("picosdeeuropa", ("natural", "picosdeeuropa"), 3),
+        ("life", ("natural", "life"), 4),
+        ("sunset", ("natural", "sunset"), 3),
+        ("fig", ("natural", "fig"), 5),
+        ("fruits", ("natural", "fruits"), 4),
     ],
     "city": [
         ("building", "data/building.jpg", 5),
@@ -65,11 +71,13 @@ SETS = {
 
 
 def read_grey(where):
-    """Photograph -> float64 grey (P, Q) in [0, 1]."""
-    if where.startswith("skimage:"):
-        import skimage.data
-        rgb = getattr(skimage.data, where.split(":", 1)[1])()
-        return _grey(rgb)
+    """Photograph -> float64 grey (P, Q) in [0, 1]: a PHOTOGRAPHS entry as the
+    -full sets read it (scaled to data.FULL_SHORT_SIDE), or an opencv-doc file at
+    its own resolution (the city crops)."""
+    if isinstance(where, tuple):
+        key, label = where
+        files = dict(data._full_files(f"{key}-full"))
+        return data._read_photograph(files[label], True)
     path = data.OPENCV_DOC_EXAMPLES / where
     if not path.is_file():
         raise SystemExit(f"{path} is missing: run 'apt-get install opencv-doc'")
@@ -77,11 +85,6 @@ def read_grey(where):
     if img is None:
         raise SystemExit(f"{path} could not be decoded")
     return img
-
-
-def _grey(rgb):
-    from numbadn.preprocess import to_grey
-    return to_grey(np.moveaxis(rgb.astype(np.float64) / 255.0, -1, 0))
 
 
 def build(name):
@@ -96,7 +99,7 @@ def build(name):
         for r, c, tile in sorted(best, key=lambda t: (t[0], t[1])):
             u8 = np.clip(np.rint(tile * 255.0), 0, 255).astype(np.uint8)
             out[f"{stem}_y{r:04d}_x{c:04d}.png"] = u8
-        print(f"  {name}: {where:24s} {len(tiles):3d} non-blank crops, kept {n}")
+        print(f"  {name}: {str(where):24s} {len(tiles):3d} non-blank crops, kept {n}")
     return out
 
 

@@ -224,7 +224,7 @@ def pretrained_model():
     layer-1 maps and every pair; ``p = 0.8``, ``lambda_1 = 10``,
     ``lambda_2 = 1``, 7x7 filters, 3 epochs, learned (as in the paper) on
     natural and city photographs, not on a classification set: the
-    ``food-full`` and ``city-full`` crops, trained by
+    ``food-full`` (numbadn's fruit set before issue 20) and ``city-full`` crops, trained by
     ``reproduce/table1_recognition.py`` (see ``model.meta``).
     """
     from ..model import DeconvNet
@@ -374,7 +374,7 @@ class DNDescriptors(Base):
         """Use ``model`` or, without one, train footnote 4's network on ``images``.
 
         ``images``: grey (or colour, converted) float arrays in [0, 1], e.g.
-        ``numbadn.data.load_images("food-full") + load_images("city-full")``.
+        ``numbadn.data.load_images("natural-full") + load_images("city-full")``.
         ``y`` is ignored (unsupervised).
         """
         layers = self._check_params()
