@@ -97,25 +97,19 @@ def get_model(args, cfg):
     (with the contrast normalisation that the descriptors use)."""
     import numbadn
     from numbadn.preprocess import DEFAULT_STD_FLOOR
-    from numbadn.data import describe, load_images
-    from numbadn.recognition import DNDescriptors
-    srcs = [name if args.quick and not args.images else _common.image_source(args, name)
-            for name in _common.SETS]
     path = model_file(args)
     if path.exists():
         net = numbadn.DeconvNet.load(str(path))
-        trained_on = net.meta.get("images", "")
-        if net.meta.get("std_floor") != DEFAULT_STD_FLOOR:
-            print(f"model: {path} was trained with std_floor={net.meta.get('std_floor')!r}, "
-                  f"the descriptors use {DEFAULT_STD_FLOOR!r}: training it again")
-        elif not all(describe(src) in trained_on for src in srcs):
-            print(f"model: {path} was trained on other images ({trained_on}): training it "
-                  f"again")
-        else:
-            print(f"model: {path} ({trained_on})")
+        if net.meta.get("std_floor") == DEFAULT_STD_FLOOR:
+            print(f"model: {path} ({net.meta.get('images', '')})")
             return net
+        print(f"model: {path} was trained with std_floor={net.meta.get('std_floor')!r}, "
+              f"the descriptors use {DEFAULT_STD_FLOOR!r}: training it again")
+    from numbadn.data import describe, load_images
+    from numbadn.recognition import DNDescriptors
     ims, desc = [], []
-    for name, src in zip(_common.SETS, srcs):
+    for name in _common.SETS:
+        src = name if args.quick and not args.images else _common.image_source(args, name)
         crop = None if src in (name, f"{name}-full") else (100, 100)
         got = load_images(src, crop=crop)
         if args.quick and not args.images:
