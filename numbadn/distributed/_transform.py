@@ -26,15 +26,16 @@ def _infer_one(model, y, layer, n_threads, options):
 
 def _transform_task(model, src, idx, out, layer, n_threads, options, dtype):
     """Infer images ``idx`` of ``src`` and write their maps to the Zarr array ``out``."""
-    K0 = _in_channels(model)
-    zs = []
-    with threads(n_threads):  # also for any kernel the model runs without n_threads
-        for i, y in zip(idx, src.load(idx)):
-            y = _check_image(y, i, K0, _model_dtype(model))
-            with stage("infer", 1):
-                zs.append(_infer_one(model, y, layer, n_threads, options).astype(dtype,
-                                                                                copy=False))
-    _write_rows(out, idx, zs)  # one zarr call for the task's consecutive images
+    with stage("task", len(idx)):  # the whole task: the stages inside and what they miss
+        K0 = _in_channels(model)
+        zs = []
+        with threads(n_threads):  # also for any kernel the model runs without n_threads
+            for i, y in zip(idx, src.load(idx)):
+                y = _check_image(y, i, K0, _model_dtype(model))
+                with stage("infer", 1):
+                    zs.append(_infer_one(model, y, layer, n_threads, options).astype(
+                        dtype, copy=False))
+        _write_rows(out, idx, zs)  # one zarr call for the task's consecutive images
     return len(idx)
 
 
@@ -157,8 +158,21 @@ def transform(model, images, store=None, *, client=None, layer=None, images_per_
                                       n_threads, options, np.dtype(dtype), pure=False,
                                       workers=[workers[k % len(workers)]],
                                       allow_other_workers=True))
-        _gather(client, futs)
+        try:
+            _gather(client, futs)
+        except BaseException:
+            _settle(futs)  # tasks still running would write into the removed array
+            raise
     return _open(store, mode="r")
+
+
+def _settle(futs, timeout=120):
+    """Wait (at most ``timeout`` s) until every task of a failed call has ended."""
+    from distributed import wait
+    try:
+        wait(futs, timeout=timeout)
+    except Exception:  # noqa: BLE001 - the call's own error is the one to report
+        pass
 
 
 @contextlib.contextmanager
