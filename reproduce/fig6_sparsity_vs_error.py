@@ -115,6 +115,17 @@ def patch_curve(hier, ys, atoms):
     return out, crops
 
 
+
+def _crop_test(lr, what, few, none):
+    """The verdict on per-crop log ratios ``lr``: a Wilcoxon test over the crops,
+    "not supported" with one crop (``few`` names what was counted), "not judged"
+    with none (``none`` says why)."""
+    if lr.size >= 2:
+        return S.wilcoxon(lr, units="crops", what=what)
+    if lr.size:
+        return S.too_few(lr.size, few)
+    return S.not_judged(none)
+
 def per_crop_log_ratios(crops_a, crops_b, fn):
     """``fn(curve_a, curve_b)`` (an array of ratios, NaN where undefined) per
     crop; the median log ratio of each crop that has one, and how many do."""
@@ -227,13 +238,9 @@ def main(argv=None):
         lr = per_crop_log_ratios(curves[solver]["crops1"], curves[solver]["crops2"],
                                  lambda c1, c2: _eq_ratio(c1, c2, key))
         comp[solver]["per_crop_log_l1_over_l2"] = lr.tolist()
-        if lr.size >= 2:
-            o = S.wilcoxon(lr, units="crops",
-                           what="log(L1 / L2 RMS error) at equal sparsity, per crop,")
-        elif lr.size:
-            o = S.too_few(lr.size, "crop(s) with a layer-2 point inside layer 1's range")
-        else:
-            o = S.not_judged("no crop has a layer-2 point inside layer 1's sparsity range")
+        o = _crop_test(lr, "log(L1 / L2 RMS error) at equal sparsity, per crop,",
+                       "crop(s) with a layer-2 point inside layer 1's range",
+                       "no crop has a layer-2 point inside layer 1's sparsity range")
         if n:
             ratio = float(np.median(eq["layer2"] / eq["layer1"]))
             wins = int((eq["layer2"] < eq["layer1"]).sum())
@@ -260,13 +267,9 @@ def main(argv=None):
     # per crop: median log(patch / DN nonzeros per pixel) at the DN's errors
     lr = per_crop_log_ratios(patch_crops, curves["fista"]["crops1"], _pp_ratio)
     comp["per_crop_log_patch_over_dn_nonzeros"] = lr.tolist()
-    if lr.size >= 2:
-        o = S.wilcoxon(lr, units="crops",
-                       what="log(patch / DN-L1 nonzeros per pixel) at equal RMS, per crop,")
-    elif lr.size:
-        o = S.too_few(lr.size, "crop(s) where the patch and DN error ranges overlap")
-    else:
-        o = S.not_judged("no crop where the patch and DN error ranges overlap")
+    o = _crop_test(lr, "log(patch / DN-L1 nonzeros per pixel) at equal RMS, per crop,",
+                   "crop(s) where the patch and DN error ranges overlap",
+                   "no crop where the patch and DN error ranges overlap")
     text = ("the patch-based codes need more nonzero latent features per pixel than DN "
             "layer 1 for the same error")
     if ok.any():
