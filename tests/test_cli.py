@@ -109,14 +109,6 @@ def test_help_and_module_entry_point():
     assert r.returncode == 2 and "train" in r.stdout
 
 
-def test_readme_test_command_is_what_ci_runs():
-    root = Path(__file__).resolve().parents[1]
-    readme = (root / "README.md").read_text().splitlines()
-    ci = (root / ".ci" / "run").read_text()
-    test_cmd = next(line for line in readme[:6] if "pytest" in line).split("#")[0].strip()
-    assert test_cmd in ci
-
-
 # ---------------------------------------------------------------- issue 12
 TINY = ["train", "--quiet", "--epochs", "1", "--n-images", "2", "--maps", "2,3", "--size", "24",
         "--checkpoint-every", "0"]

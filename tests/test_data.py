@@ -370,9 +370,3 @@ def test_no_warning_for_good_folders(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert len(load_images(tmp_path)) == 1
-
-
-def test_ci_installs_every_debian_package_of_the_full_sets():
-    ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
-    line = re.search(r'PHOTO_PACKAGES="([^"]+)"', ci).group(1).split()
-    assert sorted(line) == sorted(data.DEBIAN_PACKAGES)
