@@ -26,12 +26,11 @@ import numpy as np
 
 from . import connectivity as C
 from ._jit import thread_settings, threads
-from .kernels import make_operator, new_rpad, table_for
+from .kernels import make_operator, new_rpad
 from .kernels._conv import corr
 from .kernels._operator import apply_A
 from .kernels._peak import fma_loop, fma_loop_parallel
-from .kernels import _steps as S
-from .solvers.options import ContinuationOptions
+from .solvers import Continuation, make_prior
 
 PAPER_S_PER_FILTER_MPX = 5.8
 PAPER_LAYER_SECONDS = {1: 2.5, 2: 10.0, 3: 55.0}
@@ -139,7 +138,8 @@ def bench_kernels(sizes, thread_counts, h=7, dtype=np.float32, peaks=None, out=p
 def bench_inference(P, thread_counts, h=7, dtype=np.float32, out=print, repeats=None):
     """Paper schedule (continuation defaults) on P x P inputs, per layer."""
     rng = np.random.default_rng(1)
-    opts = ContinuationOptions()
+    sol = Continuation()
+    prior, plan = make_prior(1.0, 1.0), sol.plan()
     rows = []
     for li, (name, K0, K1, g) in enumerate(paper_layers(), start=1):
         f = rng.standard_normal((K1, K0, h, h)).astype(dtype)
@@ -148,13 +148,10 @@ def bench_inference(P, thread_counts, h=7, dtype=np.float32, out=print, repeats=
         op = make_operator(f, g)
         y = rng.standard_normal((K0, P, P)).astype(dtype)
         z = np.zeros((K1, P + h - 1, P + h - 1), dtype)
-        ws, FTy = S.workspace(op, y, z), np.empty_like(z)  # kept, as infer() does
-        no_table = table_for(1.0)
         for nt in thread_counts:
             def run():
                 z[...] = 0
-                S.continuation_solve(op, y, z, opts.betas(), 1.0, 1.0, no_table,
-                                     opts.inner_iters, opts.cg_iters, True, ws, FTy, None)
+                sol.solve(op, y, z, prior, plan)
             with threads(nt, adapt=False):
                 t = median_time(run, repeats=repeats or (5 if li < 3 else 3),
                                 min_time=0.0 if repeats else 0.2)

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from ..solvers.inference import IterationStats
+from ..solvers import IterationStats
 from ..solvers.inference import cost as _cost
 from ..kernels import conv_valid
 from ..kernels._steps import sum_abs_p
