@@ -55,7 +55,7 @@ import numpy as np
 from numbadn import cost, infer
 from numbadn._jit import threads
 from numbadn.data import load_images
-from numbadn.kernels import conv_full, conv_valid
+from numbadn.ops import conv_full, conv_valid
 from numbadn.preprocess import contrast_normalize
 from numbadn.solvers.options import spectral_norm2
 from numbadn.solvers.options import power_bound

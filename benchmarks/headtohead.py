@@ -276,7 +276,7 @@ def run(cfg, thread_counts, versions):
     print(f"  scipy FFT cost (used in the peers' traces) vs numbadn.cost at the optimum: "
         f"{fft_check:.1e} of the decrease")
     for lib, c in conventions.items():
-        print(f"  {lib} operator check against numbadn.kernels.conv_valid / conv_full: "
+        print(f"  {lib} operator check against numbadn.ops.conv_valid / conv_full: "
             + ", ".join(f"{k} {v:.1e}" for k, v in c.items()))
         if max(c.values()) > 1e-4:
             raise RuntimeError(f"{lib}'s convolution convention does not match eq. 1: {c}")

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import naive
-from numbadn.kernels import make_chain, make_lowpass, new_rpad
-from numbadn.kernels._linop import apply_adjoint, apply_forward, apply_gram
+from numbadn.kernels import (apply_adjoint, apply_forward, apply_gram, make_chain, make_lowpass,
+                             new_rpad)
 from numbadn.solvers import Continuation, Fista, infer
 from numbadn.solvers.topdown import chain_norm2, infer_chain, project_down, project_up
 from numbadn.solvers.z0 import uniform_filter
@@ -165,7 +165,7 @@ def test_fista_backtracking_is_textbook_beck_teboulle_on_the_dense_operator(p):
     (Beck & Teboulle 2009, section 4) and gradient restart, from L = spectral
     bound / 16, written out with the dense matrix of F; p < 1 through the same
     proximal table as the driver (naive.lp_min would differ at the table's rounding)."""
-    from numbadn.kernels import lp_shrink
+    from numbadn.ops import lp_shrink
     from numbadn.solvers.options import BACKTRACK_START
     from numbadn.solvers.options import spectral_norm2
     rng = np.random.default_rng(21)

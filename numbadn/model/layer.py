@@ -12,7 +12,7 @@ from ..solvers.inference import cost as _cost
 from ..solvers.inference import infer as _infer
 from ..solvers.inference import infer_lowfreq
 from ..solvers.options import make_solver
-from ..kernels import conv_valid
+from ..ops import conv_valid
 from ..solvers.filters import normalize_planes, update_filters
 from ..solvers.z0 import grad_energy, low_pass, uniform_filter
 from ._batch import infer_list

@@ -5,8 +5,8 @@ import numpy as np
 
 from .. import _validation as V
 from .._jit import threads
+from .. import kernels as S
 from ..kernels import make_operator
-from ..kernels import _steps as S
 from .options import make_prior, make_solver
 from .stats import IterationStats
 
@@ -201,7 +201,7 @@ def infer_lowfreq(y, f, g=None, *, lam=1.0, p=1.0, psi=1.0, solver="continuation
     z : ndarray of shape (K1, P+h-1, Q+w-1)
     zlow : ndarray of shape (K0, P+h-1, Q+h-1)
     """
-    from ..kernels import conv_valid
+    from ..ops import conv_valid
     from .z0 import low_pass, solve_z0, uniform_filter
 
     prior = make_prior(lam, p)

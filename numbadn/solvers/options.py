@@ -17,12 +17,9 @@ import numpy as np
 
 from .. import _validation as V
 from .._jit import current_threads
-from ..kernels import make_operator, new_rpad, table_for
-from ..kernels import _steps as S
-from ..kernels._hook import registered
-from ..kernels._operator import power_norm2
-from ..kernels._shrink import Prior
-from ..kernels._steps import ContinuationPlan, FistaPlan
+from .. import kernels as S
+from ..kernels import (ContinuationPlan, FistaPlan, Prior, make_operator, new_rpad, power_norm2,
+                       registered, table_for)
 from .stats import Monitor
 
 __all__ = ["Continuation", "Fista", "make_solver", "make_prior", "Prior", "SOLVERS",

@@ -7,8 +7,8 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
+from .. import kernels as S
 from ..kernels import new_rpad
-from ..kernels import _steps as S
 
 
 class IterationStats(NamedTuple):
@@ -60,7 +60,7 @@ class IterationStats(NamedTuple):
 
 class Monitor:
     """Per-iteration statistics of one image's solve, called back by the driver
-    (:mod:`numbadn.kernels._hook`) from the loop the fast path runs; ``records``
+    (:func:`numbadn.kernels.registered`) from the loop the fast path runs; ``records``
     holds one :class:`IterationStats` per call.
 
     ``time`` counts the driver's own seconds: the clock stops while this records.

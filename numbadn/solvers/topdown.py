@@ -17,8 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validation as V
-from ..kernels import make_chain, new_rpad
-from ..kernels._linop import apply_adjoint, apply_forward
+from ..kernels import apply_adjoint, apply_forward, make_chain, new_rpad
 from .options import chain_norm2, make_prior, make_solver
 
 __all__ = ["project_down", "project_up", "chain_norm2", "infer_chain", "alternate"]
