@@ -55,10 +55,10 @@ import numpy as np
 from numbadn import cost, infer
 from numbadn._jit import threads
 from numbadn.data import load_images
-from numbadn.kernels import conv_full, conv_valid
+from numbadn.ops import conv_full, conv_valid
 from numbadn.preprocess import contrast_normalize
 from numbadn.solvers.options import spectral_norm2
-from numbadn.solvers.inference import power_bound
+from numbadn.solvers.options import power_bound
 
 try:  # run as ``python -m benchmarks.fista_variants`` or imported
     from . import _util

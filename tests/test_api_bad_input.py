@@ -129,7 +129,7 @@ def test_all_zero_filters_give_the_defined_answer_z_equal_zero(solver):
     z = infer(Y, np.zeros_like(F), solver=solver)
     assert z.shape == Z.shape and not z.any()
     z, stats = infer(Y, np.zeros_like(F), solver=solver, return_stats=True)
-    assert not z.any() and np.isfinite(stats["cost"]).all()
+    assert not z.any() and np.isfinite([s.cost for s in stats]).all()
     lay = DeconvLayer(1, 3, 5, lowfreq=True, solver=solver)
     lay.filters = np.zeros_like(lay.filters)
     z, zl = lay.infer(Y, return_lowfreq=True)

@@ -5,7 +5,7 @@ import pytest
 import numbadn
 from numbadn.denoise import DEFAULT_PASSES, add_noise, denoise, highpass_pair, raw_image
 from numbadn.preprocess import contrast_normalize
-from numbadn.kernels import conv_valid
+from numbadn.ops import conv_valid
 from numbadn.plot import denoising, snr_db
 
 

@@ -14,7 +14,7 @@ import pytest
 from scipy.signal import correlate2d
 
 from numbadn import DeconvLayer
-from numbadn.kernels import conv_valid
+from numbadn.ops import conv_valid
 
 
 # ---------------------------------------------------------------- helpers

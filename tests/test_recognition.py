@@ -6,7 +6,7 @@ import pytest
 
 import naive
 from numbadn import recognition as R
-from numbadn.kernels import _spm
+from numbadn.recognition import _spm
 
 sklearn = pytest.importorskip("sklearn")
 

@@ -12,10 +12,8 @@ import pytest
 
 import naive
 from numbadn.bench import paper_layers
-from numbadn.kernels import make_operator, new_rpad
-from numbadn.kernels._conv import (ITEMS_PER_THREAD, MIN_TASKS, MIN_TASKS_NO_DOT, corr_plan,
-                                   corr_tiled, plan_tiles, row_block)
-from numbadn.kernels._simd import LANES
+from numbadn.kernels import (ITEMS_PER_THREAD, LANES, MIN_TASKS, MIN_TASKS_NO_DOT, corr_plan,
+                             corr_tiled, make_operator, new_rpad, plan_tiles, row_block)
 
 THREADS = [1, 2, 3, 16, 64]
 

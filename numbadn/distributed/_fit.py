@@ -11,8 +11,8 @@ import numpy as np
 
 from .. import _validation as V
 from .._jit import check_n_threads, threads
-from ..kernels import conv_valid
-from ..kernels._steps import sum_abs_p
+from ..ops import conv_valid
+from ..kernels import sum_abs_p
 from ..model import DeconvLayer
 from ..solvers._cg import cg
 from ..solvers.filters import filter_grad_sum, filter_gram_sum, normalize_planes, update_filters

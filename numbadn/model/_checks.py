@@ -9,7 +9,7 @@ import numpy as np
 from .. import _validation as V
 from .. import connectivity as C
 from .._params import check_n_jobs, check_random_state
-from ..solvers.options import parse
+from ..solvers.options import make_solver
 
 __all__ = ["LazyImages", "as_image_list", "check_layer_params", "params_equal",
            "stack_if_same", "UPDATES", "MAX_FILTER_BYTES"]
@@ -147,12 +147,10 @@ def check_layer_params(d):
         g = g if same else checked
     out["connectivity"] = g
     solver, opts = d["solver"], d["solver_options"]
-    if not isinstance(solver, str):
-        raise TypeError(f"solver must be a string, got {solver!r}")
     if opts is not None and not isinstance(opts, dict):
         raise TypeError(f"solver_options must be a dict, got {type(opts).__name__}")
     out["solver_options"] = {} if opts is None else opts
-    parse(solver, out["solver_options"])  # validate early
+    make_solver(solver, out["solver_options"])  # validate early
     if d["update"] not in UPDATES:
         raise ValueError(f"update must be one of {UPDATES}, got {d['update']!r}")
     out["filter_cg_iters"] = V.check_int("filter_cg_iters", d["filter_cg_iters"], 1)

@@ -33,6 +33,9 @@ def layer_params(layer):
         d["seed"] = None
     d["filter_size"] = list(d["filter_size"])
     d["dtype"] = str(layer.dtype)
+    if not isinstance(d["solver"], str):  # a solver object: its name and options
+        d["solver_options"] = {**d["solver"].to_dict(), **d["solver_options"]}
+        d["solver"] = d["solver"].name
     return d
 
 

@@ -11,7 +11,8 @@ from .._params import (ParamsMixin, n_jobs_to_threads, not_fitted, rng_from)
 from ..solvers.inference import cost as _cost
 from ..solvers.inference import infer as _infer
 from ..solvers.inference import infer_lowfreq
-from ..kernels import conv_valid
+from ..solvers.options import make_solver
+from ..ops import conv_valid
 from ..solvers.filters import normalize_planes, update_filters
 from ..solvers.z0 import grad_energy, low_pass, uniform_filter
 from ._batch import infer_list
@@ -52,10 +53,12 @@ class DeconvLayer(ParamsMixin):
     random_state : int, None or numpy.random.Generator
         Filter initialisation (``randn``, each plane normalised) and
         ``connectivity="random_pairs"``.  ``None``: fresh entropy.
-    solver : str
-        Inference solver (``"continuation"``, the paper's, by default).
+    solver : {"continuation", "fista"}, Continuation or Fista
+        Inference solver, a name or an object (``"continuation"``, the paper's,
+        by default).
     solver_options : dict, optional
-        Options of ``solver`` (see :func:`numbadn.infer`).
+        Options of ``solver``, overriding its own (see :class:`numbadn.Continuation`
+        and :class:`numbadn.Fista`).
     update : {"online", "batch"}
         ``"online"``: update the filters after every image, as the authors'
         toolbox does ("batch updates don't work well" in its comments);
@@ -242,9 +245,9 @@ class DeconvLayer(ParamsMixin):
             ...; the same fields for every solver); returning True stops that
             image's solve.
         **options
-            Solver options overriding the layer's (``solver="fista"``,
-            ``beta_inc=10``, ...; see :class:`numbadn.solvers.ContinuationOptions`
-            and :class:`numbadn.solvers.FistaOptions`).
+            Solver options overriding the layer's (``solver="fista"`` or
+            ``solver=Fista(...)``, ``beta_inc=10``, ...; see
+            :class:`numbadn.Continuation` and :class:`numbadn.Fista`).
 
         Returns
         -------
@@ -258,8 +261,9 @@ class DeconvLayer(ParamsMixin):
                               return_lowfreq, callback, options)
         n_threads = self._threads(n_threads)
         solver = options.pop("solver", self.solver)
-        opts = dict(self.solver_options) if solver == self.solver else {}
-        opts.update(options)
+        if solver is self.solver or solver == self.solver:
+            options = {**self.solver_options, **options}
+        solver = make_solver(solver, options)  # another solver: without the layer's options
         y = V.as_float_array("image", image, (2, 3, 4), self.dtype)
         if y.ndim == 2:
             y = y[None]
@@ -279,17 +283,17 @@ class DeconvLayer(ParamsMixin):
                     out = [infer_lowfreq(yi, self.filters, self.connectivity, lam=self.lam,
                                          p=self.p, psi=self.psi, solver=solver,
                                          z0=None if z0 is None else z0[i],
-                                         zlow0=None if zlow0 is None else zlow0[i], **opts)
+                                         zlow0=None if zlow0 is None else zlow0[i])
                            for i, yi in enumerate(y)]
                     z, zl = np.stack([o[0] for o in out]), np.stack([o[1] for o in out])
                 else:
                     z, zl = infer_lowfreq(y, self.filters, self.connectivity, lam=self.lam,
                                           p=self.p, psi=self.psi, solver=solver, z0=z0,
-                                          zlow0=zlow0, **opts)
+                                          zlow0=zlow0)
             return (z, zl) if return_lowfreq else z
         return _infer(y, self.filters, self.connectivity, lam=self.lam, p=self.p,
                       solver=solver, z0=z0, n_threads=n_threads,
-                      return_stats=return_stats, callback=callback, **opts)
+                      return_stats=return_stats, callback=callback)
 
     def reconstruct(self, z, zlow=None):
         """``sum_k g[k, c] z_k (*) f_kc`` (eq. 1): (K1, M, N) -> (K0, P, Q).

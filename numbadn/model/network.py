@@ -12,6 +12,7 @@ import numpy as np
 from .. import _validation as V
 from .._params import (ParamsMixin, check_n_jobs, check_random_state, n_jobs_to_threads,
                        not_fitted)
+from ..solvers import make_prior, make_solver
 from ..solvers.topdown import alternate, project_down
 from ..solvers.z0 import low_pass, uniform_filter
 from . import io as _io
@@ -331,8 +332,8 @@ class DeconvNet(ParamsMixin):
             chain.append((self.layers[li].filters, self.layers[li].connectivity, s))
         return chain
 
-    def infer(self, image, layer=None, *, top_down=True, n_alternations=2, topdown_iters=50,
-              n_threads=None, return_lowfreq=False, on_step=None, passes=1):
+    def infer(self, image, layer=None, *, top_down=True, n_alternations=2, n_threads=None,
+              return_lowfreq=False, on_step=None, passes=1):
         """Feature maps of ``layer`` (1-based; ``None``: the top) for one image, or
         for a batch: a list of images or an (n, K0, P, Q) array (maps as an
         (n, K, M, N) array, or a list when the sizes differ).
@@ -344,7 +345,8 @@ class DeconvNet(ParamsMixin):
         (reconstruct the maps of the layer below), ending with eq. 10
         (section 3.3), each solved with the top layer's solver: the
         continuation scheme with CG on the chain of filters (the paper's), or
-        FISTA (``topdown_iters`` iterations at most on eq. 10).
+        FISTA, with that solver's options (e.g. ``Fista(max_iter=50)``: at most 50
+        iterations per solve of eq. 10 as of eq. 11).
 
         Parameters
         ----------
@@ -356,8 +358,6 @@ class DeconvNet(ParamsMixin):
             Alternate eqs. 10 and 11 after the bottom-up pass (``layer >= 2``).
         n_alternations : int, default 2
             Alternations between eq. 10 and eq. 11.
-        topdown_iters : int, default 50
-            FISTA iterations at most per solve of eq. 10 (FISTA layers only).
         n_threads : int, optional
             Threads for this call (default: the network's ``n_jobs``).
         return_lowfreq : bool, default False
@@ -384,7 +384,7 @@ class DeconvNet(ParamsMixin):
             ims = as_image_list(list(image), self.layers[0].in_channels,
                                 self.layers[0].dtype, "image")
             out = [self.infer(y, layer, top_down=top_down, n_alternations=n_alternations,
-                              topdown_iters=topdown_iters, n_threads=n_threads,
+                              n_threads=n_threads,
                               return_lowfreq=return_lowfreq, on_step=on_step, passes=passes)
                    for y in ims]
             if return_lowfreq:
@@ -434,9 +434,9 @@ class DeconvNet(ParamsMixin):
             target = y if zlow is None else np.ascontiguousarray(y - self._lowpass(zlow))
             z = alternate(target, self._chain(layer), z,
                           lambda z: lay.infer(u, z0=z, n_threads=n_threads),
-                          lam=lay.lam, p=lay.p, solver=lay.solver,
-                          solver_options=lay.solver_options, n_alternations=n_alternations,
-                          topdown_iters=topdown_iters, step=step)
+                          prior=make_prior(lay.lam, lay.p),
+                          solver=make_solver(lay.solver, lay.solver_options),
+                          n_alternations=n_alternations, step=step)
         return (z, zlow) if return_lowfreq else z
 
     @staticmethod

@@ -12,10 +12,10 @@ import time
 
 import numpy as np
 
-from ..solvers.inference import IterationStats
+from ..solvers import IterationStats
 from ..solvers.inference import cost as _cost
-from ..kernels import conv_valid
-from ..kernels._steps import sum_abs_p
+from ..ops import conv_valid
+from ..kernels import sum_abs_p
 from ..solvers.z0 import grad_energy
 from ._checks import LazyImages
 from .sampling import ActivationStats

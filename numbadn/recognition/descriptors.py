@@ -9,7 +9,7 @@ from importlib import resources
 import numpy as np
 
 from .. import _validation as V
-from ..kernels import _spm
+from . import _spm
 from ._common import (CELLS, FOOTNOTE4, GEOMETRY, NORMALIZE, PATCH, POOL, Base,
                       NotFittedError, grey_images, map_images, need, seed_of)
 

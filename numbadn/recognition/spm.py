@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from .. import _validation as V
-from ..kernels import _spm
+from . import _spm
 from .._params import check_random_state, rng_from
 from ._common import FEATURES, Base, ClassifierMixin, NotFittedError, need
 from .descriptors import DenseSIFT, DNDescriptors, ImageDescriptors, pretrained_model
