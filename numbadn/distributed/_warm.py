@@ -101,7 +101,7 @@ def _warm_task(model, src, probe, token, n_threads, kind, layer, options, time_i
     t0 = time.perf_counter()
     y = _check_image(src.load([0])[0], 0, K0, dtype)
     t["load_s"] = time.perf_counter() - t0
-    f = la.filters if la is not None else None
+    f = la.filters_ if la is not None else None
     with threads(n_threads):
         t0 = time.perf_counter()
         small = _tiny(y, model)
@@ -132,16 +132,16 @@ def _fit_work(la, y, n_threads):
     from ._fit import _image_costs
     t = {}
     t0 = time.perf_counter()
-    z = la.infer(y[None], n_threads=n_threads)
+    z = la.infer(y[None], n_jobs=n_threads)
     t["infer_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     _image_costs(la, y[None], z)
     t["cost_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    filter_grad_sum(la.filters, la.connectivity, [z[0]], [y])
+    filter_grad_sum(la.filters_, la.connectivity_, [z[0]], [y])
     t["grad_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    filter_gram_sum(la.filters, la.connectivity, [z[0]])
+    filter_gram_sum(la.filters_, la.connectivity_, [z[0]])
     t["gram_s"] = time.perf_counter() - t0
     return t
 
