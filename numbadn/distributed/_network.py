@@ -101,7 +101,7 @@ def _fit_layers(net, images, epochs, store, client, images_per_task, n_threads, 
         if li:
             P, Q = shape[1:]
             for lo in net.layers[:li]:
-                P, Q = P + lo.filter_size[0] - 1, Q + lo.filter_size[1] - 1
+                P, Q = P + lo.filters_.shape[2] - 1, Q + lo.filters_.shape[3] - 1
             path = os.path.join(lstore, "inputs")
             os.makedirs(lstore, exist_ok=True)
             _create(path, (n, la.in_channels, P, Q), la.dtype)

@@ -55,7 +55,7 @@ def _tiny(y, model):
     """A small crop of ``y`` (at least twice the filters) to load the kernels on."""
     from ..model import DeconvNet
     la = model.layers[0] if isinstance(model, DeconvNet) else model
-    h, w = la.filter_size
+    h, w = la.filters_.shape[2:]
     return np.ascontiguousarray(y[:, :min(y.shape[1], 2 * h + 2), :min(y.shape[2], 2 * w + 2)])
 
 

@@ -109,7 +109,7 @@ class DeconvNet(ParamsMixin):
         and its bin edges (what :meth:`sample` draws from).
     """
 
-    _FITTED = ("trained_", "scales_", "stats_")
+    _FITTED = ("trained_", "scales_", "stats_", "filters_", "n_features_in_")
 
     def __init__(self, layers, *, layer=None, top_down=True, epochs=3, n_jobs=None,
                  verbose=True):
