@@ -370,7 +370,7 @@ def test_a_lock_left_by_a_dead_process_is_taken_over(client, tmp_path, ims):
 def test_a_store_the_worker_does_not_see_is_named(tmp_path, ims):
     from numbadn.distributed._sources import _Arrays
     from numbadn.distributed._warm import _warm_task
-    la = layer()
+    la = layer().initialize()  # as the distributed fit sends it
     with pytest.raises(FileNotFoundError, match="the store is not visible on this worker"):
         _warm_task(la, _Arrays(ims[:1]), str(tmp_path / "missing" / ".probe"), "t", 1, "fit",
                    None, {})

@@ -90,7 +90,7 @@ def _online_task(layer, src, idx, store, run, epoch, n_threads, fault=None):
 def _infer_with(layer, f, y, z0, n_threads):
     from ..solvers.inference import infer
     return infer(y, f, layer.connectivity_, lam=layer.lam, p=layer.p, solver=layer.solver,
-                 z0=z0, n_threads=n_threads, **layer.solver_options)
+                 z0=z0, n_threads=n_threads, **(layer.solver_options or {}))
 
 
 # ------------------------------------------------------------------- fit

@@ -114,7 +114,7 @@ def _warm_task(model, src, probe, token, n_threads, kind, layer, options, time_i
             pass
         elif la is not None:
             t0 = time.perf_counter()
-            make_operator(f, la.connectivity)
+            make_operator(f, la.connectivity_)
             t["operator_s"] = time.perf_counter() - t0
             t.update(_fit_work(la, y, n_threads))
             t["image_s"] = t["infer_s"] + t["grad_s"] + t["cost_s"]
