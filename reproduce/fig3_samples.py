@@ -117,7 +117,7 @@ def main(argv=None):
             n_all = max(args.n, N_TEST[bool(args.quick)])
             imgs = net.sample(li, n_all, random_state=args.seed + 100 * li)[:, 0]
             freq = net.stats_[li - 1][0]
-            M = 100 + sum(net.layers[i].filter_size[0] - 1 for i in range(li))
+            M = 100 + sum(net.layers[i].filters_.shape[2] - 1 for i in range(li))
             e = angular_energy(random_patches(list(imgs), N_PATCHES, 15, seed=args.seed))
             d = dict(layer=li, n_features=int(freq.size), mean_firing=float(freq.mean()),
                      effective_features=effective_features(freq),

@@ -245,7 +245,7 @@ def main(argv=None):
         for la in net.layers:
             la.solver = solver
         return denoise(net, noisy, [layer], lam=lam, passes=passes, protocol=protocol,
-                       n_threads=args.threads)[layer]
+                       n_jobs=args.threads)[layer]
 
     configs = [("continuation", toolbox, "")]  # (solver, passes, tag): the primary first
     if single:

@@ -76,7 +76,7 @@ def test_train_interrupted_then_resumed_equals_uninterrupted(tmp_path, monkeypat
     assert main(args + ["--out", str(out), "--resume"]) == 0
     got = numbadn.DeconvNet.load(out / "model.npz")
     for a, b in zip(ref.layers, got.layers):
-        np.testing.assert_array_equal(a.filters, b.filters)
+        np.testing.assert_array_equal(a.filters_, b.filters_)
 
 
 @pytest.mark.parametrize("argv, words", [
@@ -109,7 +109,7 @@ def test_help_and_module_entry_point():
     assert r.returncode == 2 and "train" in r.stdout
 
 
-# ---------------------------------------------------------------- issue 12
+# ---------------------------------------------------------------- checkpoints, resume, signals
 TINY = ["train", "--quiet", "--epochs", "1", "--n-images", "2", "--maps", "2,3", "--size", "24",
         "--checkpoint-every", "0"]
 

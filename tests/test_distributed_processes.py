@@ -122,11 +122,11 @@ def test_fit_on_dask_worker_processes_equals_one_process(cluster, tmp_path, ims)
     la = D.fit(layer(), ims, 2, store=tmp_path / "run", client=cluster["client"],
                images_per_task=1)
     assert la.distributed_stats_["workers"] == 2
-    assert np.array_equal(la.filters, reference(ims, 2).filters)
+    assert np.array_equal(la.filters_, reference(ims, 2).filters_)
     # with the task size chosen from the time per image measured on the workers
     auto = D.fit(layer(), ims, 2, store=tmp_path / "auto", client=cluster["client"])
     assert 1 <= auto.distributed_stats_["images_per_task"] <= N // 2
-    assert np.abs(auto.filters - la.filters).max() <= 1e-6
+    assert np.abs(auto.filters_ - la.filters_).max() <= 1e-6
 
 
 def test_a_worker_that_cannot_import_numbadn_is_named(cluster, tmp_path, ims):
@@ -186,4 +186,4 @@ def test_a_scheduler_lost_mid_epoch_is_named_and_the_store_resumes(cluster, tmp_
                       dashboard_address=":0") as lc, Client(lc) as c2:
         la = D.fit(layer(), ims, 3, store=store, client=c2, images_per_task=1, resume=True)
     assert [h["epoch"] for h in la.history_] == [1, 2, 3]
-    assert np.array_equal(la.filters, reference(ims, 3).filters)
+    assert np.array_equal(la.filters_, reference(ims, 3).filters_)

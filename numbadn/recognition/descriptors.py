@@ -363,8 +363,9 @@ class DNDescriptors(Base):
             raise TypeError(f"model must be a trained numbadn.DeconvNet, got "
                             f"{type(net).__name__}")
         top = max(layers)
-        if net.trained_ < top or len(net.layers) < top:
-            raise ValueError(f"model has {net.trained_} trained layer(s); layers={layers} "
+        trained = getattr(net, "trained_", 0)
+        if trained < top or len(net.layers) < top:
+            raise ValueError(f"model has {trained} trained layer(s); layers={layers} "
                              f"needs {top}")
         if net.layers[0].in_channels != 1:
             raise ValueError(f"model takes {net.layers[0].in_channels} input channels; "
