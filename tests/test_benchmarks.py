@@ -8,13 +8,10 @@ never a speed: the machine may be shared.  (The head-to-head itself runs in
 """
 import json
 import math
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks import _util, scaling  # noqa: E402
+from benchmarks import _util, scaling
 
 
 def _positive(x):

@@ -1,5 +1,5 @@
 """``benchmarks/device_check.sh --smoke`` and ``benchmarks/fista_variants.py --smoke``
-(issue 21) run end to end: the shape and sanity of what they write, never a speed
+(the many-core check) run end to end: the shape and sanity of what they write, never a speed
 (the machine may be shared)."""
 import json
 import math
@@ -8,12 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+
+from benchmarks import fista_variants
+from benchmarks._problems import TARGETS
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from benchmarks import fista_variants  # noqa: E402
-from benchmarks._problems import TARGETS  # noqa: E402
 
 
 def _positive(x):

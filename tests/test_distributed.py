@@ -406,9 +406,6 @@ def test_a_failed_transform_leaves_no_array(client, tmp_path, ims):
 
 # ---------------------------------------------------------------- benchmark
 def test_benchmark_sections_run_and_check_their_results(client, tmp_path, ims):
-    import sys
-    from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from benchmarks import distributed as B
     cfg = dict(B.CONFIGS["smoke"])
     net = numbadn.DeconvNet.paper(n_maps=(9, 45), random_state=0)
