@@ -1,4 +1,4 @@
-"""The command line on a user's own photographs (issue 14): crops, --size,
+"""The command line on a user's own photographs: crops, --size,
 --full-size and --color on files of several sizes and modes; infer's --out,
 --bottom-up and progress; outputs named as given; file permissions; help."""
 import os

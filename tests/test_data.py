@@ -127,7 +127,7 @@ def test_make_builtin_reproduces_the_bundled_crops(capsys):
 # -full and -heldout sets (Debian packages)
 # --------------------------------------------------------------------------
 def test_full_sets_have_15_photographs_each_and_disjoint_held_out_ones():
-    # the minimum, and held-out photographs that never enter training
+    # at least 15 photographs per set, and held-out photographs that never enter training
     for name in ("natural", "city"):
         train, held = data.PHOTOGRAPHS[name], data.PHOTOGRAPHS[f"{name}-heldout"]
         assert len(train) >= 15 and len(held) >= 2

@@ -1,4 +1,4 @@
-"""scikit-learn's estimator conventions for DeconvLayer and DeconvNet (issue 14).
+"""scikit-learn's estimator conventions for DeconvLayer and DeconvNet.
 
 numbadn does not import scikit-learn; these tests use it (a test extra) to check
 that ``clone``, ``check_is_fitted`` and a ``Pipeline`` work with the duck-typed API.

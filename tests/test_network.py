@@ -24,7 +24,6 @@ solver, 8 training crops, 4 held-out crops):
 import json
 import os
 
-import os
 import time
 
 import numpy as np
@@ -482,7 +481,8 @@ def test_resume_refuses_a_checkpoint_of_other_settings_or_images(ck_images, tmp_
                                          f"{N_CK - 1}"):
         small_net().fit(ck_images[:-1], epochs=E_CK, verbose=False, checkpoint=path,
                         resume=True)
-    # the same number of other images (issue 12: city resumed with natural)
+    # the same number of other images (a checkpoint of one set must not resume training on
+    # another, e.g. city resumed with natural's checkpoint)
     other = [np.ascontiguousarray(y[..., ::-1]) for y in ck_images]
     with pytest.raises(ValueError, match=f"another training set: {N_CK} of {N_CK} images "
                                          "differ"):
@@ -626,7 +626,7 @@ def test_batch_updates_need_warm_starts():
         net.fit([np.zeros((12, 12), np.float32)], epochs=1, verbose=False, low_memory=True)
 
 
-# ---------------------------------------------------------------- issue 12: training state
+# ---------------------------------------------------------------- training state
 def test_sigint_during_fit_writes_a_checkpoint_that_resumes_exactly(ck_images, uninterrupted,
                                                                     tmp_path, monkeypatch):
     """SIGINT (and SIGTERM) stop at the next image with a checkpoint of it; resuming

@@ -1,4 +1,4 @@
-"""The README's Python examples run as written (issue 14), with no deprecated name."""
+"""The README's Python examples run as written, with no deprecated name."""
 import re
 import warnings
 from pathlib import Path
