@@ -23,6 +23,7 @@ def model(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_train_writes_model_and_figures(model, capsys):
     assert (model / "model.npz").stat().st_size > 0
     for i in (1, 2):
@@ -33,6 +34,7 @@ def test_train_writes_model_and_figures(model, capsys):
     assert net.meta["preprocess"] == "contrast_normalize"
 
 
+@pytest.mark.slow
 def test_infer_reconstruct_denoise_show(model, tmp_path, capsys):
     m = str(model / "model.npz")
     maps = tmp_path / "maps.npy"

@@ -8,9 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
 from benchmarks import fista_variants
 from benchmarks._problems import TARGETS
+
+# subprocesses running the benchmarks: the slow front end (-m 'not slow' skips it)
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 

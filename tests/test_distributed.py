@@ -40,6 +40,9 @@ from numbadn import distributed as D  # noqa: E402
 from numbadn.data import load_images  # noqa: E402
 from numbadn.preprocess import contrast_normalize  # noqa: E402
 
+# a Dask cluster or subprocesses per test: the slow front end (-m 'not slow' skips it)
+pytestmark = pytest.mark.slow
+
 N = 6
 
 

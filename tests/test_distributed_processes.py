@@ -38,6 +38,9 @@ from numbadn import distributed as D  # noqa: E402
 from numbadn.data import load_images  # noqa: E402
 from numbadn.preprocess import contrast_normalize  # noqa: E402
 
+# a Dask cluster or subprocesses per test: the slow front end (-m 'not slow' skips it)
+pytestmark = pytest.mark.slow
+
 DASK = shutil.which("dask", path=os.path.dirname(sys.executable)) or shutil.which("dask")
 if DASK is None:  # pragma: no cover
     pytest.skip("no 'dask' command next to this Python", allow_module_level=True)

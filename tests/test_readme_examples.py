@@ -29,6 +29,7 @@ def test_the_python_api_example_runs_as_written(tmp_path, monkeypatch, capsys):
     assert (tmp_path / "model.npz").exists() and out.count("\n") >= 3
 
 
+@pytest.mark.slow
 def test_the_pipeline_example_runs_as_written(tmp_path, monkeypatch, capsys):
     pytest.importorskip("sklearn")
     pipe = _blocks("### scikit-learn conventions", "### Many images, many machines (Dask)")

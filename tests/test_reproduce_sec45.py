@@ -35,6 +35,7 @@ def _positive(x):
     return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
 
 
+@pytest.mark.slow
 def test_smoke_run_writes_json_and_png(smoke):
     out, _ = smoke
     data = json.loads((out / "sec45_timings.json").read_text())
