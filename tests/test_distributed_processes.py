@@ -1,5 +1,5 @@
 """``numbadn.distributed`` on real ``dask scheduler`` / ``dask worker`` processes,
-started with the README's commands (``dask scheduler --port PORT`` and
+started with the commands of the user guide's Dask section (``dask scheduler --port PORT`` and
 ``dask worker tcp://HOST:PORT --nworkers 2 --nthreads 1``) on free localhost
 ports, in a temporary folder:
 
@@ -95,7 +95,7 @@ def cluster(tmp_path_factory):
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     try:
-        # the README's commands, with HOST = 127.0.0.1 and a free port
+        # the user guide's commands, with HOST = 127.0.0.1 and a free port
         sched = procs.start(["scheduler", "--port", str(port)])
         procs.start(["worker", address, "--nworkers", "2", "--nthreads", "1"])
         client = Client(address, timeout=START_TIMEOUT)
