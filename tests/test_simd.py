@@ -140,6 +140,7 @@ HASWELL = ("+avx,+avx2,+fma,+sse4.2,+popcnt,+f16c,+bmi,+bmi2,+sse4.1,+ssse3,+sse
            "+sse,+cx16,+lzcnt,+movbe")
 
 
+@pytest.mark.slow
 def test_kernels_without_avx512_give_the_same_answers(tmp_path):
     """Compiled for an AVX2 CPU (``NUMBA_CPU_NAME=haswell``) the kernels use
     8 lanes instead of 16; a subprocess runs the width tests above and one
