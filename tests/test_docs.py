@@ -80,3 +80,21 @@ def test_the_docs_serve_mathjax_from_the_docs_extra_not_a_cdn(deps):
     conf = (DOCS / "conf.py").read_text()
     assert re.search(r'^mathjax_path = "mathjax/tex-svg\.js"$', conf, re.M)
 
+
+def test_readme_links_into_the_docs_and_every_local_link_exists():
+    readme = (DOCS.parent / "README.md").read_text()
+    targets = re.findall(r"\]\(([^)\s]+)\)", readme)
+    local = [t for t in targets if not t.startswith(("http://", "https://", "#"))]
+    assert sum(t.startswith("docs/") for t in local) >= 5
+    missing = [t for t in local if not (DOCS.parent / t).exists()]
+    assert missing == []
+
+
+def test_docs_pages_moved_from_the_readme_are_in_a_toctree():
+    for page, index in (("user_guide/python_api.md", "user_guide/index.rst"),
+                        ("user_guide/results.md", "user_guide/index.rst"),
+                        ("layout.md", "index.rst"), ("developing.md", "index.rst")):
+        assert (DOCS / page).is_file(), page
+        entry = Path(page).relative_to(Path(index).parent).with_suffix("")
+        assert re.search(rf"^   {re.escape(str(entry))}$", (DOCS / index).read_text(), re.M), page
+
