@@ -1,4 +1,5 @@
-"""The many-core check of issue 21, one script: ``benchmarks/device_check.sh``.
+"""The many-core check (1 to 16 threads, a batch of 64, 16 Dask workers), one script:
+``benchmarks/device_check.sh``.
 
 Three measurements, each in fresh processes with ``NUMBA_NUM_THREADS`` set to the
 largest thread count asked for, written into one JSON (``figures/device_check.json``;

@@ -63,6 +63,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402
+import _stats  # noqa: E402
 
 FLOORS = ("mean", "toolbox")
 FULL = dict(per_class=130, n_splits=2, n_train=15, n_test=20, reserve=30, n_words=1000,
@@ -142,7 +143,6 @@ def recognition(args, cfg, crops):
     images per class) with each floor: accuracy per split."""
     from numbadn import labelled as L
     from numbadn.recognition import DNDescriptors, SPMClassifier
-    import table1_recognition as T
     data = L.load_fashion_mnist(per_class=cfg["per_class"], seed=args.seed)
     if cfg["n_classes"]:
         keep = np.flatnonzero(data.labels < cfg["n_classes"])
@@ -164,7 +164,7 @@ def recognition(args, cfg, crops):
                                 max_descriptors=cfg["max_descriptors"],
                                 random_state=args.seed * 1000 + s).fit(
                 [desc[i] for i in tr], data.labels[tr])
-            acc["dn-1"].append(100 * T.per_class_accuracy(
+            acc["dn-1"].append(100 * _stats.per_class_accuracy(
                 data.labels[te], clf.predict([desc[i] for i in te])))
             print(f"[{fl}] split {s + 1}: DN-1 {acc['dn-1'][-1]:.1f}%", flush=True)
         res[fl] = dict(accuracy=acc, train_seconds=t_train, descriptor_seconds=t2 - t1)
@@ -188,7 +188,7 @@ def denoise_model(cfg, fl, crops, seed):
 def denoising(args, cfg, crops):
     """Layer-1 denoising SNR per floor (module doc): ``(result, setup)``."""
     import _stats
-    import sec44_denoising as S
+    import _denoising as S
     from numbadn.data import describe
     from numbadn.denoise import DEFAULT_PASSES, denoise
     size = cfg["den_size"]

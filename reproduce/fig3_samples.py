@@ -19,7 +19,7 @@ relative frequencies, the activations drawn before the top-100 cut), and two
 properties of the samples that Fig. 3 shows but the text does not state:
 
 * ``hv``: the share of orientation energy within +-15 degrees of horizontal or
-  vertical (``fig7_fig8_filters.angular_energy`` on 15x15 patches of the
+  vertical (``_orientation.angular_energy`` on 15x15 patches of the
   samples, energy-weighted; 1/3 for even orientations): city above natural;
 * the mean spatial frequency ``sum r |Y(r)|^2 / sum |Y(r)|^2`` (cycle/pixel)
   of the samples: coarser structure (lower) at higher layers.
@@ -45,7 +45,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402
 import _stats as S  # noqa: E402
-from fig7_fig8_filters import angular_energy, hv_fraction, random_patches  # noqa: E402
+from _orientation import angular_energy, hv_fraction, random_patches  # noqa: E402
 
 #: Samples per (set, layer) row.
 N_SAMPLES = 6
@@ -147,10 +147,9 @@ def main(argv=None):
                    for i in range(L)], "every layer:")
     # gated, as fig7's natural-vs-city claims, on the photographs' control (_control.py)
     import _control
-    from fig7_fig8_filters import control_outcome
     srcs = {s: (s if args.quick and not args.images else _common.image_source(args, s))
             for s in _common.SETS}
-    control = control_outcome(_control.control(srcs, seed=args.seed))
+    control = _control.control_outcome(_control.control(srcs, seed=args.seed))
     if control.verdict != "holds":
         o = S.not_judged(f"the control (city photographs more horizontal/vertical than "
                          f"natural) is {control.verdict}: {control.test}")

@@ -15,7 +15,7 @@ Y = rng.standard_normal((1, 20, 20)).astype(np.float32)
 F = rng.standard_normal((3, 1, 5, 5)).astype(np.float32)
 F /= np.sqrt((F ** 2).sum(axis=(2, 3), keepdims=True))
 Z = np.zeros((3, 24, 24), np.float32)
-NATURAL = contrast_normalize(load_images("natural")[0])[None]       # the 96x96 crop
+NATURAL = contrast_normalize(load_images("natural")[0])[None]       # a 96x96 crop
 F9 = np.random.default_rng(0).standard_normal((9, 1, 7, 7)).astype(np.float32)
 
 

@@ -40,6 +40,9 @@ from numbadn import distributed as D  # noqa: E402
 from numbadn.data import load_images  # noqa: E402
 from numbadn.preprocess import contrast_normalize  # noqa: E402
 
+# a Dask cluster or subprocesses per test: the slow front end (-m 'not slow' skips it)
+pytestmark = pytest.mark.slow
+
 N = 6
 
 
@@ -406,9 +409,6 @@ def test_a_failed_transform_leaves_no_array(client, tmp_path, ims):
 
 # ---------------------------------------------------------------- benchmark
 def test_benchmark_sections_run_and_check_their_results(client, tmp_path, ims):
-    import sys
-    from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from benchmarks import distributed as B
     cfg = dict(B.CONFIGS["smoke"])
     net = numbadn.DeconvNet.paper(n_maps=(9, 45), random_state=0)

@@ -1,5 +1,5 @@
 """``numbadn.distributed`` on real ``dask scheduler`` / ``dask worker`` processes,
-started with the README's commands (``dask scheduler --port PORT`` and
+started with the commands of the user guide's Dask section (``dask scheduler --port PORT`` and
 ``dask worker tcp://HOST:PORT --nworkers 2 --nthreads 1``) on free localhost
 ports, in a temporary folder:
 
@@ -37,6 +37,9 @@ import numbadn  # noqa: E402
 from numbadn import distributed as D  # noqa: E402
 from numbadn.data import load_images  # noqa: E402
 from numbadn.preprocess import contrast_normalize  # noqa: E402
+
+# a Dask cluster or subprocesses per test: the slow front end (-m 'not slow' skips it)
+pytestmark = pytest.mark.slow
 
 DASK = shutil.which("dask", path=os.path.dirname(sys.executable)) or shutil.which("dask")
 if DASK is None:  # pragma: no cover
@@ -92,7 +95,7 @@ def cluster(tmp_path_factory):
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     try:
-        # the README's commands, with HOST = 127.0.0.1 and a free port
+        # the user guide's commands, with HOST = 127.0.0.1 and a free port
         sched = procs.start(["scheduler", "--port", str(port)])
         procs.start(["worker", address, "--nworkers", "2", "--nthreads", "1"])
         client = Client(address, timeout=START_TIMEOUT)

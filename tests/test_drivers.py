@@ -1,4 +1,4 @@
-"""The solver drivers are written once over an operator interface (issue 13):
+"""The solver drivers are written once over an operator interface:
 each operator against a dense reference (tests/naive.py), the drivers on the
 top-down chain against textbook loops on the dense matrix, and the statistics and
 callback path against the fast path (the same loop, so the same bits)."""

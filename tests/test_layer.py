@@ -92,7 +92,7 @@ def test_fit_lowers_the_cost(planted):
     ims, _ = planted
     ims = ims[:4]
     layer = DeconvLayer(1, 6, 7, lam=10.0, random_state=2).initialize()
-    score0 = layer.mean_cost(ims)  # score() is now -mean_cost (higher is better)
+    score0 = layer.mean_cost(ims)  # score() is -mean_cost (higher is better, scikit-learn's convention)
     out = layer.fit(ims, epochs=6, verbose=False)
     assert out is layer
     costs = [h["cost"] for h in layer.history_]
@@ -113,7 +113,7 @@ def test_online_and_batch_updates_both_learn(planted, update, solver):
     layer = DeconvLayer(1, 4, 7, lam=10.0, update=update, solver=solver,
                         solver_options={"max_iter": 30} if solver == "fista" else None)
     layer.initialize()
-    score0 = layer.mean_cost(ims[:3])  # score() is now -mean_cost
+    score0 = layer.mean_cost(ims[:3])  # score() is -mean_cost
     layer.fit(ims[:3], epochs=3, verbose=False)
     assert layer.mean_cost(ims[:3]) < score0
     assert len(layer.maps_) == 3 and layer.maps_[0].shape == (4, 70, 70)

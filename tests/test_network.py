@@ -23,6 +23,7 @@ solver, 8 training crops, 4 held-out crops):
 """
 import json
 import os
+
 import time
 
 import numpy as np
@@ -486,7 +487,8 @@ def test_resume_refuses_a_checkpoint_of_other_settings_or_images(ck_images, tmp_
                                          f"{N_CK - 1}"):
         small_net().fit(ck_images[:-1], epochs=E_CK, verbose=False, checkpoint=path,
                         resume=True)
-    # the same number of other images (e.g. city resumed with natural)
+    # the same number of other images (a checkpoint of one set must not resume training on
+    # another, e.g. city resumed with natural's checkpoint)
     other = [np.ascontiguousarray(y[..., ::-1]) for y in ck_images]
     with pytest.raises(ValueError, match=f"another training set: {N_CK} of {N_CK} images "
                                          "differ"):

@@ -1,4 +1,4 @@
-"""Issues 26 and 27: nothing a user owns is overwritten, every failure is one line
+"""Reliability for a user: nothing a user owns is overwritten, every failure is one line
 (exit code 2), photographs are read upright, training never discards finished work
 or reads its own output, special files and odd names are handled.  Each test is
 one case of the audit; it fails on the code before the fix."""
@@ -257,7 +257,7 @@ def test_the_image_line_says_the_photograph_was_turned_upright(model, tmp_path, 
     assert "turned upright by its EXIF orientation 6 (rotated 90 degrees clockwise)" in out
 
 
-# ------------------------------------------------------------ issue 27: training runs
+# ------------------------------------------------------------ training runs
 def test_a_second_train_into_a_finished_out_is_refused_and_force_replaces_it_whole(
         tmp_path, capsys):
     out = tmp_path / "run"

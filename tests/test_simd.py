@@ -115,7 +115,7 @@ def test_filter_gradient_rows_match_numpy_for_every_width(dtype, rows):
 
 
 def test_row_kernel_compiles_to_packed_fma_without_a_scalar_remainder():
-    """The issue asks for packed FMA in the inner loop (checked with
+    """Packed FMA in the inner loop, or the kernel runs at a fraction of its peak (checked with
     ``inspect_asm``): on x86 the pair kernel must use vector FMAs of the
     chosen width and no scalar FMA (the last block is masked, not a loop)."""
     import platform
@@ -141,6 +141,7 @@ HASWELL = ("+avx,+avx2,+fma,+sse4.2,+popcnt,+f16c,+bmi,+bmi2,+sse4.1,+ssse3,+sse
            "+sse,+cx16,+lzcnt,+movbe")
 
 
+@pytest.mark.slow
 def test_kernels_without_avx512_give_the_same_answers(tmp_path):
     """Compiled for an AVX2 CPU (``NUMBA_CPU_NAME=haswell``) the kernels use
     8 lanes instead of 16; a subprocess runs the width tests above and one

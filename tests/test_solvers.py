@@ -9,7 +9,7 @@ Every reference here is plain numpy + ``scipy.signal.convolve2d`` written in
 this file, so the file does not depend on ``tests/naive.py``.
 
 Measured (``pytest tests/test_solvers.py -s -k literal_schedule``) before
-issue 20 on the crop ``apple_y0006_x0206`` of the former built-in ``food``
+the built-in sets changed, on the crop ``apple_y0006_x0206`` of the former built-in ``food``
 set (a 100x100 crop,
 contrast-normalised with the default 'valid' 5x5 window to 96x96, i.e. not the
 150x150 image of the original claim), 9 random unit-norm 7x7 filters (seed 0),
@@ -295,7 +295,7 @@ def test_spectral_bound_is_an_upper_bound_of_the_operator_norm():
         assert bound <= exact * 1.5  # a bound that is also useful as a step
 
 
-# ---------------------------------------------------------------- the issue's claim
+# ---------------------------------------------------------------- the literal schedule vs FISTA
 def test_literal_schedule_ends_far_above_the_l1_optimum_that_fista_reaches():
     """Contrast-normalised photograph, 9 random 7x7 filters, lam = 1, float32.
 

@@ -51,7 +51,7 @@ needs2 = pytest.mark.skipif(J.max_threads() < 2, reason="needs 2 numba threads")
 @needs2
 def test_threads_use_no_more_than_the_idle_cpus(load, monkeypatch):
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    load(3)                       # the three CPU-bound processes on two cores
+    load(3)                       # three CPU-bound processes on two cores
     with J.threads(2) as n:
         assert n == 1 and numba.get_num_threads() == 1
     load(0)
