@@ -85,7 +85,29 @@ class TrainingState:
 
 def image_stats(epoch, i, t0, c, z, r, y):
     """The :class:`IterationStats` of image ``i`` in a fit: its eq. 3 cost ``c``,
-    the sparsity of its maps ``z`` and the relative residual ``|r| / |y|``."""
+    the sparsity of its maps ``z`` and the relative residual ``|r| / |y|``.
+
+    Parameters
+    ----------
+    epoch : int
+        The epoch, 0-based (the record's is 1-based).
+    i : int
+        Index of the image in the training set.
+    t0 : float
+        ``time.perf_counter()`` at the start of the epoch.
+    c : float
+        The image's cost (eq. 3).
+    z : ndarray
+        Its maps.
+    r : ndarray
+        Its reconstruction residual ``F z - y``.
+    y : ndarray
+        The image.
+
+    Returns
+    -------
+    IterationStats
+    """
     ny = float(np.linalg.norm(y))
     return IterationStats(epoch=epoch + 1, image=i, iteration=i + 1,
                           time=time.perf_counter() - t0, cost=float(c),
@@ -114,7 +136,19 @@ def check_callback(callback):
 
 
 def sum_abs_p(z, p):
-    """``sum |z|^p`` in float64 (one njit pass; no float64 copy of the maps)."""
+    """``sum |z|^p`` in float64 (one njit pass; no float64 copy of the maps).
+
+    Parameters
+    ----------
+    z : ndarray
+        Feature maps (float32 or float64).
+    p : float
+        The exponent of the sparsity term.
+
+    Returns
+    -------
+    float
+    """
     return float(_sum_abs_p_kernel(z, float(p)))
 
 

@@ -667,6 +667,19 @@ def power_bound(f, g, y_shape):
     Tighter than the spectral bound (:func:`spectral_norm2`): the finite
     operator's norm, not its infinite extension's, so FISTA's steps are longer
     (the measurement: ``benchmarks/fista_variants.py``).
+
+    Parameters
+    ----------
+    f : ndarray of shape (K1, K0, h, w)
+        The filters.
+    g : ndarray of shape (K1, K0), bool
+        The connectivity.
+    y_shape : tuple
+        Shape of the images, ``(K0, P, Q)``.
+
+    Returns
+    -------
+    float
     """
     f = np.ascontiguousarray(f)
     g = np.asarray(g, bool)
@@ -690,6 +703,11 @@ def power_bound(f, g, y_shape):
 def chain_norm2(chain):
     """Upper bound of ``||D||^2`` for a top-down chain of ``(f, g, s)`` (eq. 10):
     the product of the layers' spectral bounds over their scales squared.
+
+    Parameters
+    ----------
+    chain : list of (ndarray, ndarray, float)
+        Filters ``f``, connectivity ``g`` and scale ``s`` of each layer below, top first.
 
     Returns
     -------

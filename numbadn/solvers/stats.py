@@ -64,6 +64,21 @@ class Monitor:
     holds one :class:`IterationStats` per call.
 
     ``time`` counts the driver's own seconds: the clock stops while this records.
+
+    Parameters
+    ----------
+    op : Operator or Chain
+        The operator the solve runs on.
+    y : ndarray
+        The image (or target) of the solve.
+    z : ndarray
+        The maps the driver updates in place.
+    prior : Prior
+        ``(lam, p, table)`` of the cost.
+    callback : callable, optional
+        Called with each :class:`IterationStats`; returning True stops the solve.
+    image : int, default 0
+        Index of the image, recorded in the statistics.
     """
 
     def __init__(self, op, y, z, prior, callback=None, image=0):
