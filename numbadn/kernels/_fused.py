@@ -62,6 +62,7 @@ from ._cg import cg_update, workspace, xpby
 from ._conv import corr_plan, corr_rows
 from ._hook import notify
 from ._linop import gram, pad_for
+from ._operator import _flag_rows
 from ._shrink import lp_scaled
 from ._steps import (BACKTRACK_ETA, BACKTRACK_MAX, BACKTRACK_SLACK, SPARSE_DENSITY,
                      continuation_solve, continuation_start, shrink_residual)
@@ -388,23 +389,6 @@ def _flags_from_counts(tnnz, flags):
 
 
 @numba.njit(**JIT)
-def _count_nonzeros(z, tnnz):
-    """Nonzeros of ``z`` per group of :data:`SUM_ROWS` map rows."""
-    M = z.shape[1]
-    N = z.shape[2]
-    ng = (M + SUM_ROWS - 1) // SUM_ROWS
-    z1 = z.reshape(-1)
-    for k in range(z.shape[0]):
-        for j in range(ng):
-            b = (k * M + j * SUM_ROWS) * N
-            e = (k * M + min(M, (j + 1) * SUM_ROWS)) * N
-            c = 0
-            for i in range(b, e):
-                c += z1[i] != 0
-            tnnz[k * ng + j] = c
-
-
-@numba.njit(**JIT)
 def fista_bt_run_fused(op, y, z, L0, lam, p, lpt, max_iter, tol, restart, par, work,
                        monitor):
     """:func:`numbadn.kernels._steps.fista_bt_run` in two passes per iteration
@@ -425,8 +409,7 @@ def fista_bt_run_fused(op, y, z, L0, lam, p, lpt, max_iter, tol, restart, par, w
     Fz, Fx = imgs[jc], imgs[jx]
     zp[...] = z
     # D z and the first residual D z - y (the momentum is 0: a = 1, b = -0)
-    _count_nonzeros(z, tnnz)
-    nnz = _flags_from_counts(tnnz, flags)
+    nnz = _flag_rows(z, flags, np.empty(K, np.int64), par)
     _, rv2 = forward_residual(op, z, Fz, Fz, y, rpad, 1.0, -0.0, fsum, nnz, flags, par,
                               SPARSE_DENSITY)
     n_fwd = 1

@@ -10,11 +10,22 @@ import numpy as np
 from .. import _validation as V
 from .._jit import current_threads, threads
 from ..kernels import make_operator, new_rpad, table_for
+from ..kernels import _fused as FU
 from ..kernels import _steps as S
 from ..kernels._hook import registered
 from .options import parse, spectral_norm2
 
 __all__ = ["infer", "cost", "IterationStats"]
+
+#: Run the continuation scheme (without a monitor) through the fused driver of
+#: :mod:`numbadn.kernels._fused`: the same iterations in fewer passes over memory,
+#: equal to the unfused driver of :mod:`numbadn.kernels._steps` to rounding
+#: (``benchmarks/fused.py`` measures both; the fused one was the faster there).
+FUSED_CONTINUATION = True
+#: The same for FISTA with backtracking.  Off: on the 2-core machine it moved fewer
+#: bytes but was not faster (``figures/fused.json``); ``benchmarks/device_check.sh``
+#: measures it on many cores.
+FUSED_FISTA = False
 
 
 class IterationStats(NamedTuple):
@@ -197,13 +208,23 @@ def infer(y, f, g=None, *, lam=1.0, p=1.0, solver="continuation", z0=None,
         n_chunks = min(n_batch, current_threads())
         Yb, Zb = Y[:n_batch], Z[:n_batch]
         if solver == "continuation":
+            batch = FU.continuation_batch_fused if FUSED_CONTINUATION else S.continuation_batch
+            solve = FU.continuation_solve_fused if FUSED_CONTINUATION else S.continuation_solve
             if n_batch:
-                S.continuation_batch(op, Yb, Zb, opts.betas(), lam, p, lpt,
-                                     opts.inner_iters, opts.cg_iters, n_chunks)
+                batch(op, Yb, Zb, opts.betas(), lam, p, lpt, opts.inner_iters, opts.cg_iters,
+                      n_chunks)
             for i in range(n_batch, Y.shape[0]):
                 ws, FTy = _workspace(op, Y[i], Z[i])
-                S.continuation_solve(op, Y[i], Z[i], opts.betas(), lam, p, lpt,
-                                      opts.inner_iters, opts.cg_iters, True, ws, FTy, None)
+                solve(op, Y[i], Z[i], opts.betas(), lam, p, lpt, opts.inner_iters,
+                      opts.cg_iters, True, ws, FTy, None)
+        elif bt and FUSED_FISTA:
+            if n_batch:
+                FU.fista_bt_batch_fused(op, Yb, Zb, L, lam, p, lpt, opts.max_iter, opts.tol,
+                                        opts.restart, n_chunks)
+            for i in range(n_batch, Y.shape[0]):
+                FU.fista_bt_run_fused(op, Y[i], Z[i], L, lam, p, lpt, opts.max_iter, opts.tol,
+                                      opts.restart, True, _fused_workspace(op, Y[i], Z[i]),
+                                      None)
         else:
             if n_batch:
                 S.fista_batch(op, Yb, Zb, L, lam, p, lpt, opts.max_iter,
@@ -284,6 +305,13 @@ def _fista_workspace(op, y, z):
     page fault per page inside the first parallel passes."""
     key = (y.shape, z.shape, op.taps_fwd.shape, z.dtype.str)
     return _per_thread("fista", key, lambda: S.fista_work(op, y, z))
+
+
+def _fused_workspace(op, y, z):
+    """The fused FISTA driver's work arrays (:func:`numbadn.kernels._fused.fused_fista_work`),
+    kept per thread like :func:`_fista_workspace`."""
+    key = (y.shape, z.shape, op.taps_fwd.shape, z.dtype.str)
+    return _per_thread("fused", key, lambda: FU.fused_fista_work(op, y, z))
 
 
 #: The last few spectral bounds, by filter bank: inference over many images
@@ -414,6 +442,9 @@ def _solve_monitored(solver, op, y, z, L, lam, p, lpt, opts, callback=None, imag
             ws, FTy = _workspace(op, y, z)
             S.continuation_solve(op, y, z, opts.betas(), lam, p, lpt, opts.inner_iters,
                                  opts.cg_iters, True, ws, FTy, handle)
+        elif opts.lipschitz == "backtracking" and FUSED_FISTA:
+            FU.fista_bt_run_fused(op, y, z, L, lam, p, lpt, opts.max_iter, opts.tol,
+                                  opts.restart, True, _fused_workspace(op, y, z), handle)
         else:
             S.fista_run(op, y, z, L, lam, p, lpt, opts.max_iter, opts.tol, opts.restart,
                         opts.lipschitz == "backtracking", True, _fista_workspace(op, y, z),
