@@ -14,9 +14,9 @@ in fewer passes:
 1. ``grad = lam D^T (D v - y)`` and the trial point ``x = prox_{1/L}(v - grad / L)``
    (eq. 8 or the p < 1 table with ``beta = L``), ``v = z + m (z - zprev)``: the
    trial is applied to each block of gradient rows right after the adjoint
-   convolution wrote them (:func:`_adjoint_trial_item`), with the per-row sums of
-   the restart test and the backtracking bound and the rows of ``x`` holding
-   nonzeros (which the sparse forward pass needs: no separate scan of ``x``);
+   convolution wrote them (:func:`_adjoint_trial_item`), with the sums of the
+   restart test and the backtracking bound per group of :data:`SUM_ROWS` rows, and
+   the nonzeros of ``x`` per group (which the sparse forward pass needs: no separate scan of ``x``);
 2. ``D x``, written straight into the image-sized ``Fx`` (no padded buffer, no
    copy out of it), and, per block of image rows right after the forward
    convolution: ``||D x - y||^2`` (the test) and the next iteration's residual
@@ -38,11 +38,13 @@ step length needs the global ``<p, A p>`` before any update can start.
 Arithmetic: every array element is computed by the same expressions, in the same
 order, as in the unfused drivers, so the arrays one fused pass writes are bit for
 bit those of the unfused sequence given the same scalars.  The sums are added in
-another grouping (per image or map row instead of per map: a fused pass sees one
-row block at a time), so they differ in the last bits; they steer the step
-length (CG), the restart and the backtracking test, so whole solves agree to
-rounding, not bit for bit.  Every sum is per row (or per map) in a fixed order,
-never per thread: results do not depend on the thread count or the tiling.
+another grouping (per group of :data:`SUM_ROWS` map rows instead of per map: a
+fused pass sees one row block at a time; per map too in :func:`update_shrink`, but
+in another compiled loop, which ``reassoc`` may vectorise differently), so they
+differ in the last bits; they steer the step length (CG), the restart and the
+backtracking test, so whole solves agree to rounding, not bit for bit.  Every sum
+is grouped by the shapes alone, in a fixed order, never per thread: results do not
+depend on the thread count or the tiling.
 
 Only the one-layer :class:`~numbadn.kernels._operator.Operator` has the fused
 convolution passes (FISTA); the continuation fusion is element-wise and takes any
