@@ -1,6 +1,6 @@
 """Bytes moved per iteration and time, unfused and fused solver passes (issue 21).
 
-The fused drivers (:mod:`numbadn.kernels._fused`) do the element-wise work of FISTA
+The fused drivers (:mod:`numbadn.kernels.fused`) do the element-wise work of FISTA
 with backtracking and of the continuation scheme inside fewer passes over memory.
 This benchmark gives, for the paper's layer-1/2/3 shapes at 150x150 (section 4.1:
 1 -> 9 maps full, 9 -> 45 singles and pairs, 45 -> 150 random pairs, 7x7 filters):
@@ -38,10 +38,10 @@ import numpy as np
 
 from numbadn import connectivity as C
 from numbadn._jit import threads
-from numbadn.kernels import make_operator, table_for
-from numbadn.kernels import _fused as FU
-from numbadn.kernels import _steps as S
-from numbadn.solvers.inference import power_bound
+from numbadn import kernels as S
+from numbadn.kernels import ContinuationPlan, FistaPlan, Prior, make_operator, table_for
+from numbadn.kernels import fused as FU
+from numbadn.solvers.options import power_bound
 
 try:  # run as ``python -m benchmarks.fused`` or imported
     from . import _util
@@ -155,8 +155,8 @@ def time_fista(Y, f, n_iter, thread_counts, repeats):
     iterations, tol 0), unfused and fused, per thread count."""
     g = np.ones((f.shape[0], f.shape[1]), bool)
     op = make_operator(f, g)
-    lpt = table_for(1.0)
-    L0 = power_bound(f, g, Y[0].shape) / 16.0
+    prior = Prior(1.0, 1.0, table_for(1.0))
+    plan = FistaPlan(power_bound(f, g, Y[0].shape) / 16.0, n_iter, 0.0, True, True)
     K1, h, w = f.shape[0], f.shape[2], f.shape[3]
     Z = np.zeros((len(Y), K1, Y.shape[2] + h - 1, Y.shape[3] + w - 1), Y.dtype)
     out = {}
@@ -164,11 +164,11 @@ def time_fista(Y, f, n_iter, thread_counts, repeats):
         with threads(nt) as n:
             def unfused():
                 Z.fill(0)
-                S.fista_batch(op, Y, Z, L0, 1.0, 1.0, lpt, n_iter, 0.0, True, True, n)
+                S.fista_batch(op, Y, Z, prior, plan, n)
 
             def fused():
                 Z.fill(0)
-                FU.fista_bt_batch_fused(op, Y, Z, L0, 1.0, 1.0, lpt, n_iter, 0.0, True, n)
+                FU.fista_bt_batch_fused(op, Y, Z, prior, plan, n)
             med = _alternate({"unfused": unfused, "fused": fused}, repeats)
         out[nt] = {k: v / len(Y) * 1e3 for k, v in med.items()}
     return out
@@ -178,8 +178,8 @@ def time_continuation(size, layers, thread_counts, repeats, seed=0):
     """ms per image of the paper's schedule on one image (parallel kernels),
     unfused and fused, per layer and thread count."""
     rng = np.random.default_rng(seed)
-    betas = np.array([6.0 ** j for j in range(7)])
-    lpt = table_for(1.0)
+    prior = Prior(1.0, 1.0, table_for(1.0))
+    plan = ContinuationPlan(np.array([6.0 ** j for j in range(7)]), 1, 2)
     out = {}
     for name, K0, K1, gfun in LAYERS[:layers]:
         g = gfun()
@@ -195,13 +195,11 @@ def time_continuation(size, layers, thread_counts, repeats, seed=0):
             with threads(nt):
                 def unfused():
                     z.fill(0)
-                    S.continuation_solve(op, y, z, betas, 1.0, 1.0, lpt, 1, 2, True, ws, FTy,
-                                         None)
+                    S.continuation_solve(op, y, z, prior, plan, ws, FTy, None, True)
 
                 def fused():
                     z.fill(0)
-                    FU.continuation_solve_fused(op, y, z, betas, 1.0, 1.0, lpt, 1, 2, True, ws,
-                                                FTy, None)
+                    FU.continuation_solve_fused(op, y, z, prior, plan, ws, FTy, None, True)
                 med = _alternate({"unfused": unfused, "fused": fused}, repeats)
             cell[nt] = {k: v * 1e3 for k, v in med.items()}
         out[name] = cell

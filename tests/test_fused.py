@@ -13,12 +13,11 @@ import pytest
 
 from benchmarks import fused as B
 from numbadn._jit import max_threads, threads
-from numbadn.kernels import _cg as CG
-from numbadn.kernels import _fused as FU
-from numbadn.kernels import _steps as S
-from numbadn.kernels import make_operator, new_rpad, table_for
-from numbadn.kernels._operator import apply_F_combo, apply_FT
-from numbadn.solvers.inference import power_bound
+from numbadn import kernels as S
+from numbadn.kernels import (ContinuationPlan, FistaPlan, Prior, apply_adjoint, apply_F_combo,
+                             make_operator, new_rpad, table_for)
+from numbadn.kernels import fused as FU
+from numbadn.solvers.options import power_bound
 
 DTYPES = (np.float32, np.float64)
 #: relative agreement of a sum computed in another grouping (a few ulps, summed
@@ -59,11 +58,11 @@ def test_adjoint_trial_pass_equals_adjoint_then_trial(dtype, p):
     m, lam, L = 0.4, 1.3, 7.0
     # unfused: adjoint pass, then the trial pass per map
     grad0 = np.empty_like(z)
-    apply_FT(op, rpad, grad0, True)
+    apply_adjoint(op, rpad, grad0, True)
     x0 = np.empty_like(z)
     part = np.empty((z.shape[0], 5))
     for k in range(z.shape[0]):
-        S._trial_map(z, zp, grad0, x0, m, lam / L, L, p, lpt, part, k)
+        S.trial_map(z, zp, grad0, x0, m, lam / L, L, p, lpt, part, k)
     # fused
     grad1 = np.empty_like(z)
     x1 = np.empty_like(z)
@@ -101,8 +100,8 @@ def test_forward_residual_pass_equals_forward_take_and_combo(dtype, density):
     scattered = apply_F_combo(op, x, 1.0, x, 0.0, x, rpad0, True, S.SPARSE_DENSITY)
     assert scattered == (density < 0.01)
     Fx0 = np.empty_like(y)
-    sx0 = S._take_image(rpad0, Fx0, y, h1, h1)
-    sv0 = S._residual_combo(rpad0, Fx0, 1.0 + m, Fz, -m, y, h1, h1)
+    sx0 = S.take_image(rpad0, Fx0, y, h1, h1)
+    sv0 = S.residual_combo(rpad0, Fx0, 1.0 + m, Fz, -m, y, h1, h1)
     # fused
     rpad1 = new_rpad(y.shape[0], y.shape[1], y.shape[2], h1 + 1, h1 + 1, dtype)
     Fx1 = np.empty_like(y)
@@ -123,7 +122,7 @@ def test_update_shrink_pass_equals_cg_update_then_shrink_residual(dtype, p):
     lpt = table_for(p)
     a, alpha, beta2, lam = 0.3, 0.7, 4.2, 2.0
     z, r, pp, Ap, q, FTy = [u.copy() for u in arrays]
-    CG.cg_update(z, r, pp, Ap, q, a, alpha, True, np.empty(5), True)
+    S.cg_update(z, r, pp, Ap, q, a, alpha, True, np.empty(5), True)
     rr0, bb0 = S.shrink_residual(z, FTy, q, beta2 / lam, beta2, p, lpt, r, pp, True)
     z1, r1, pp1, Ap1, q1, FTy1 = [u.copy() for u in arrays]
     rr1, bb1 = FU.update_shrink(z1, r1, pp1, Ap1, q1, FTy1, a, alpha, beta2 / lam, beta2, p,
@@ -137,14 +136,14 @@ def _fista(dtype, fused, n_threads, par=True, p=1.0, iters=25):
     op, y, f, g = _problem(dtype)
     L0 = power_bound(f, g, y.shape) / 16
     z = np.zeros((f.shape[0], y.shape[1] + 6, y.shape[2] + 6), dtype)
-    lpt = table_for(p)
+    prior = Prior(1.0, p, table_for(p))
+    plan = FistaPlan(L0, iters, 0.0, True, True)
     with threads(n_threads):
         if fused:
-            out = FU.fista_bt_run_fused(op, y, z, L0, 1.0, p, lpt, iters, 0.0, True, par,
-                                        FU.fused_fista_work(op, y, z), None)
+            out = FU.fista_bt_run_fused(op, y, z, prior, plan, FU.fused_fista_work(op, y, z),
+                                        None, par)
         else:
-            out = S.fista_bt_run(op, y, z, L0, 1.0, p, lpt, iters, 0.0, True, par,
-                                 S.fista_work(op, y, z), None)
+            out = S.fista_bt_run(op, y, z, prior, plan, S.fista_work(op, y, z), None, par)
     return z, out
 
 
@@ -162,13 +161,13 @@ def test_fused_fista_with_backtracking_follows_the_unfused_run(dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_fused_continuation_follows_the_unfused_run(dtype):
     op, y, f, g = _problem(dtype)
-    betas = np.array([6.0 ** j for j in range(7)])
-    lpt = table_for(1.0)
+    prior = Prior(1.0, 1.0, table_for(1.0))
+    plan = ContinuationPlan(np.array([6.0 ** j for j in range(7)]), 1, 2)
     zs = []
     for solve in (S.continuation_solve, FU.continuation_solve_fused):
         z = np.zeros((f.shape[0], y.shape[1] + 6, y.shape[2] + 6), dtype)
         ws = S.workspace(op, y, z)
-        solve(op, y, z, betas, 1.0, 1.0, lpt, 1, 2, True, ws, np.empty_like(z), None)
+        solve(op, y, z, prior, plan, ws, np.empty_like(z), None, True)
         zs.append(z)
     scale = np.abs(zs[0]).max()
     np.testing.assert_allclose(zs[1], zs[0], rtol=0, atol=1e3 * np.finfo(dtype).eps * scale)
@@ -184,14 +183,14 @@ def test_fused_drivers_do_not_depend_on_the_thread_count_or_the_path(dtype):
     np.testing.assert_array_equal(z1, z2)
     np.testing.assert_array_equal(z1, z3)
     op, y, f, g = _problem(dtype)
-    betas = np.array([6.0 ** j for j in range(7)])
-    lpt = table_for(1.0)
+    prior = Prior(1.0, 1.0, table_for(1.0))
+    plan = ContinuationPlan(np.array([6.0 ** j for j in range(7)]), 1, 2)
     zs = []
     for nt, par in ((1, True), (2, True), (2, False)):
         z = np.zeros((f.shape[0], y.shape[1] + 6, y.shape[2] + 6), dtype)
         with threads(nt):
-            FU.continuation_solve_fused(op, y, z, betas, 1.0, 1.0, lpt, 1, 2, par,
-                                        S.workspace(op, y, z), np.empty_like(z), None)
+            FU.continuation_solve_fused(op, y, z, prior, plan, S.workspace(op, y, z),
+                                        np.empty_like(z), None, par)
         zs.append(z)
     np.testing.assert_array_equal(zs[0], zs[1])
     np.testing.assert_array_equal(zs[0], zs[2])
@@ -228,3 +227,29 @@ def test_fused_passes_move_fewer_bytes_on_the_papers_layers():
     for layer in ("layer 1", "layer 2", "layer 3"):
         assert table[layer]["fista"]["ratio"] < 0.75
         assert table[layer]["continuation"]["ratio"] < 0.9
+
+
+@pytest.mark.parametrize("solver", ["continuation", "fista"])
+def test_solver_objects_run_the_fused_drivers_behind_their_flags(monkeypatch, solver):
+    # the flags of numbadn.solvers.options pick the fused or unfused driver for one
+    # image and for a batch (the batch path's serial kernels): same maps to rounding
+    from numbadn import infer
+    from numbadn.solvers import options as O
+    op, y, f, g = _problem(np.float64)
+    Y = np.stack([y, y[::-1].copy(), 0.5 * y])
+    out = {}
+    for fused in (False, True):
+        monkeypatch.setattr(O, "FUSED_CONTINUATION", fused)
+        monkeypatch.setattr(O, "FUSED_FISTA", fused)
+        opts = {"max_iter": 30} if solver == "fista" else {}
+        out[fused] = (infer(y, f, g, solver=solver, **opts),
+                      infer(Y, f, g, solver=solver, **opts))
+    for one, many in zip(out[True], out[False]):
+        scale = np.abs(many).max()
+        np.testing.assert_allclose(one, many, rtol=0, atol=1e3 * np.finfo(float).eps * scale)
+        assert (one != 0).any()
+
+
+def test_fused_defaults_are_continuation_on_fista_off():
+    from numbadn.solvers import options as O
+    assert (O.FUSED_CONTINUATION, O.FUSED_FISTA) == (True, False)

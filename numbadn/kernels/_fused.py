@@ -65,9 +65,10 @@ from ._conv import corr_plan, corr_rows
 from ._hook import notify
 from ._linop import gram, pad_for
 from ._operator import _flag_rows
-from ._shrink import lp_scaled
+from ._shrink import LpTable, Prior, lp_scaled
 from ._steps import (BACKTRACK_ETA, BACKTRACK_MAX, BACKTRACK_SLACK, SPARSE_DENSITY,
-                     continuation_solve, continuation_start, shrink_residual)
+                     ContinuationPlan, FistaPlan, continuation_solve, continuation_start,
+                     shrink_residual)
 from ._threads import thread_count
 
 #: Map rows per group of the trial step's sums and nonzero counts: a group is one
@@ -391,15 +392,19 @@ def _flags_from_counts(tnnz, flags):
 
 
 @numba.njit(**JIT)
-def fista_bt_run_fused(op, y, z, L0, lam, p, lpt, max_iter, tol, restart, par, work,
-                       monitor):
+def fista_bt_run_fused(op, y, z, prior, plan, work, monitor, par):
     """:func:`numbadn.kernels._steps.fista_bt_run` in two passes per iteration
-    (module docstring): FISTA with backtracking on eq. 2, in place on ``z``.
+    (module docstring): FISTA with backtracking on eq. 2, in place on ``z``, with
+    the :class:`~numbadn.kernels._shrink.Prior` ``prior`` and the
+    :class:`~numbadn.kernels._steps.FistaPlan` ``plan`` (``plan.L`` the start
+    ``L0``; ``plan.backtrack`` is not read: this driver always backtracks).
 
     Same iterations, tests and counts (Beck & Teboulle 2009, section 4; restart of
     O'Donoghue & Candes 2015); ``work`` is a :class:`FusedFistaWork`.  Returns
     ``(iterations, forward passes)``.
     """
+    lam, p, lpt = prior.lam, prior.p, prior.table
+    L0, max_iter, tol, restart = plan.L, plan.max_iter, plan.tol, plan.restart
     rpad = work.rpad
     K = z.shape[0]
     tsum, fsum, tnnz, flags = work.tsum, work.fsum, work.tnnz, work.flags
@@ -485,22 +490,40 @@ def fista_bt_run_fused(op, y, z, L0, lam, p, lpt, max_iter, tol, restart, par, w
 
 
 @numba.njit(**JIT)
-def fista_bt_solve_fused(op, y, z, L0, lam, p, lpt, max_iter, tol, restart, par):
+def fista_bt_solve_fused(op, y, z, prior, plan, par):
     """:func:`fista_bt_run_fused` with fresh work arrays; returns the iterations."""
-    return fista_bt_run_fused(op, y, z, L0, lam, p, lpt, max_iter, tol, restart, par,
-                              fused_fista_work(op, y, z), None)[0]
+    return fista_bt_run_fused(op, y, z, prior, plan, fused_fista_work(op, y, z), None,
+                              par)[0]
+
+
+@numba.njit(**JIT)
+def _fista_bt_chunk(op, Y, Z, lam, p, lpt, L, max_iter, tol, restart, t, n_chunks):
+    """Images ``t, t + n_chunks, ...`` of :func:`fista_bt_batch_fused` with one set of
+    work arrays (the prior and plan put together here, as
+    :func:`numbadn.kernels._steps.fista_batch` does)."""
+    prior = Prior(lam, p, lpt)
+    plan = FistaPlan(L, max_iter, tol, restart, True)
+    work = fused_fista_work(op, Y[t], Z[t])
+    for n in range(t, Y.shape[0], n_chunks):
+        fista_bt_run_fused(op, Y[n], Z[n], prior, plan, work, None, False)
 
 
 @numba.njit(**PJIT)
-def fista_bt_batch_fused(op, Y, Z, L0, lam, p, lpt, max_iter, tol, restart, n_chunks):
+def fista_bt_batch_fused(op, Y, Z, prior, plan, n_chunks):
     """:func:`fista_bt_run_fused` for a batch of same-sized images. Parallel over:
     ``n_chunks`` chunks of images, one set of work arrays each (as
     :func:`numbadn.kernels._steps.fista_batch`)."""
+    # a parallel loop takes a named tuple only as an argument or built by a call
+    # (not nested in another, not read from an attribute): the prior in parts
+    lam = prior.lam
+    p = prior.p
+    lpt = LpTable(prior.table.table, prior.table.w_t, prior.table.dw)
+    L = plan.L
+    max_iter = plan.max_iter
+    tol = plan.tol
+    restart = plan.restart
     for t in prange(n_chunks):
-        work = fused_fista_work(op, Y[t], Z[t])
-        for n in range(t, Y.shape[0], n_chunks):
-            fista_bt_run_fused(op, Y[n], Z[n], L0, lam, p, lpt, max_iter, tol, restart,
-                               False, work, None)
+        _fista_bt_chunk(op, Y, Z, lam, p, lpt, L, max_iter, tol, restart, t, n_chunks)
 
 
 # ------------------------------------------------------------ continuation
@@ -575,20 +598,22 @@ def update_shrink(z, r, pp, Ap, q, FTy, a, alpha, alpha2, beta2, p, lpt, part, p
 
 
 @numba.njit(**JIT)
-def continuation_solve_fused(op, y, z, betas, lam, p, lpt, inner_iters, cg_iters, par, ws,
-                             FTy, monitor):
+def continuation_solve_fused(op, y, z, prior, plan, ws, FTy, monitor, par):
     """:func:`numbadn.kernels._steps.continuation_solve` with the last CG update
     of each step and the next step's x sub-problem in one pass
     (:func:`update_shrink`).
 
     The same schedule (Algorithm 1: for each beta, ``inner_iters`` times the x
     sub-problem then ``cg_iters`` CG steps on eq. 6); returns the last step's CG
-    relative residual.  With a ``monitor`` (which may change ``FTy`` between
-    steps) it runs the unfused driver.
+    relative residual.  The arguments are those of the unfused driver (the
+    :class:`~numbadn.kernels._shrink.Prior` ``prior``, the
+    :class:`~numbadn.kernels._steps.ContinuationPlan` ``plan``); with a ``monitor``
+    (which may change ``FTy`` between steps) it runs the unfused driver.
     """
     if monitor is not None:
-        return continuation_solve(op, y, z, betas, lam, p, lpt, inner_iters, cg_iters, par,
-                                  ws, FTy, monitor)
+        return continuation_solve(op, y, z, prior, plan, ws, FTy, monitor, par)
+    lam, p, lpt = prior.lam, prior.p, prior.table
+    betas, inner_iters, cg_iters = plan
     continuation_start(op, y, z, FTy, ws, par)
     rpad, r, pp, Ap, q = ws
     K = z.shape[0]
@@ -635,13 +660,31 @@ def continuation_solve_fused(op, y, z, betas, lam, p, lpt, inner_iters, cg_iters
     return res
 
 
+@numba.njit(**JIT)
+def _continuation_chunk(op, Y, Z, lam, p, lpt, betas, inner_iters, cg_iters, t, n_chunks):
+    """Images ``t, t + n_chunks, ...`` of :func:`continuation_batch_fused` with one
+    set of work arrays (the prior and plan put together here, as
+    :func:`numbadn.kernels._steps.continuation_batch` does)."""
+    prior = Prior(lam, p, lpt)
+    plan = ContinuationPlan(betas, inner_iters, cg_iters)
+    ws = workspace(op, Y[t], Z[t])
+    FTy = np.empty_like(Z[t])
+    for n in range(t, Y.shape[0], n_chunks):
+        continuation_solve_fused(op, Y[n], Z[n], prior, plan, ws, FTy, None, False)
+
+
 @numba.njit(**PJIT)
-def continuation_batch_fused(op, Y, Z, betas, lam, p, lpt, inner_iters, cg_iters, n_chunks):
+def continuation_batch_fused(op, Y, Z, prior, plan, n_chunks):
     """:func:`continuation_solve_fused` for a batch of same-sized images, as
-    :func:`numbadn.kernels._steps.continuation_batch`. Parallel over: chunks of images."""
+    :func:`numbadn.kernels._steps.continuation_batch` (same arguments). Parallel over:
+    chunks of images."""
+    # a parallel loop takes a named tuple only as an argument or built by a call
+    # (not nested in another, not read from an attribute): the prior in parts
+    lam = prior.lam
+    p = prior.p
+    lpt = LpTable(prior.table.table, prior.table.w_t, prior.table.dw)
+    betas = plan.betas
+    inner_iters = plan.inner_iters
+    cg_iters = plan.cg_iters
     for t in prange(n_chunks):
-        ws = workspace(op, Y[t], Z[t])
-        FTy = np.empty_like(Z[t])
-        for n in range(t, Y.shape[0], n_chunks):
-            continuation_solve_fused(op, Y[n], Z[n], betas, lam, p, lpt, inner_iters,
-                                     cg_iters, False, ws, FTy, None)
+        _continuation_chunk(op, Y, Z, lam, p, lpt, betas, inner_iters, cg_iters, t, n_chunks)
