@@ -1,7 +1,7 @@
 """The many-core check (1 to 16 threads, a batch of 64, 16 Dask workers), one script:
 ``benchmarks/device_check.sh``.
 
-Three measurements, each in fresh processes with ``NUMBA_NUM_THREADS`` set to the
+Four measurements, each in fresh processes with ``NUMBA_NUM_THREADS`` set to the
 largest thread count asked for, written into one JSON (``figures/device_check.json``;
 ``--smoke``: ``figures/quick/``) and a short table (the same name, ``.txt``):
 
@@ -17,10 +17,15 @@ largest thread count asked for, written into one JSON (``figures/device_check.js
    thread count and on the GPU (batches of 64 and 1024) where PyTorch and a GPU
    are present; skipped, with the reason, where not;
 3. ``python -m benchmarks.distributed --quick --workers 16`` (its own JSON; the
-   tail of its output is kept here).
+   tail of its output is kept here);
+4. ``python -m benchmarks.fused`` at the same thread counts: the fused solver passes
+   against the unfused ones (FISTA with backtracking on a batch of 16 photographs,
+   the paper's schedule on one image for layers 1-3), with the bytes each moves per
+   iteration.
 
 ``--smoke``: 40x40 images, a batch of 4, threads 1,2, ``numbadn bench --smoke``,
-``benchmarks.distributed --smoke --workers 2``: seconds, for the test suite.
+``benchmarks.distributed --smoke --workers 2``, ``benchmarks.fused --smoke``: seconds,
+for the test suite.
 """
 from __future__ import annotations
 
@@ -193,6 +198,18 @@ def table(result):
                 d = t.get(dev, {})
                 lines.append(f"  PyTorch {dev}: " + (f"skipped ({d['skipped']})" if "skipped" in d
                              else ", ".join(f"{k} {v:.3f}" for k, v in d.items())))
+    fu = result.get("fused", {}).get("json")
+    if fu:
+        lines.append("fused passes, unfused -> fused (benchmarks/fused.py):")
+        for layer, cell in fu["bytes_per_iteration_150"].items():
+            lines.append(f"  MB per iteration at 150x150, {layer}: " + "; ".join(
+                f"{a} {c['unfused'] / 1e6:.2f} -> {c['fused'] / 1e6:.2f}" for a, c in cell.items()))
+        lines.append(f"  FISTA with backtracking, batch of {fu['settings']['images']}, ms per "
+                     "image: " + ", ".join(f"{nt} thr {c['unfused']:.3f} -> {c['fused']:.3f}"
+                                           for nt, c in fu["fista_ms_per_image"].items()))
+        for layer, cell in fu["continuation_ms"].items():
+            lines.append(f"  paper schedule, {layer}, ms: " + ", ".join(
+                f"{nt} thr {c['unfused']:.2f} -> {c['fused']:.2f}" for nt, c in cell.items()))
     d = result.get("distributed")
     if d:
         lines.append(f"distributed ({d['cmd']}): exit {d['rc']} in {d['seconds']:.0f} s")
@@ -242,6 +259,14 @@ def main(argv=None):
         print("3. " + " ".join(cmd[2:]), flush=True)
         result["distributed"] = _run(cmd, _util.child_env({"NUMBADN_ADAPTIVE_THREADS": "0"}),
                                      limit)
+        cmd = [sys.executable, "-m", "benchmarks.fused", "--threads", threads, "--out", tmp]
+        cmd += ["--smoke"] if smoke else ["--images", "16", "--repeats", "3"]
+        print("4. " + " ".join(cmd[2:]), flush=True)
+        result["fused"] = _run(cmd, env, limit)
+        fj = os.path.join(tmp, "fused.json")
+        if os.path.exists(fj):
+            with open(fj) as fh:
+                result["fused"]["json"] = json.load(fh)
     result["wall_seconds"] = time.perf_counter() - t_start
     lines = table(result) + [f"wall time {result['wall_seconds']:.0f} s on "
                              f"{os.cpu_count()} CPUs"]
@@ -249,7 +274,7 @@ def main(argv=None):
     _util.write_json(result, out_dir / "device_check.json")
     (out_dir / "device_check.txt").write_text("\n".join(lines) + "\n")
     print(f"wrote {out_dir / 'device_check.json'} and device_check.txt")
-    ok = all(result[k]["rc"] == 0 for k in ("bench", "fista_batch"))
+    ok = all(result[k]["rc"] == 0 for k in ("bench", "fista_batch", "fused"))
     return 0 if ok else 1
 
 

@@ -47,7 +47,13 @@ def test_device_check_smoke_writes_one_json_and_a_table(tmp_path):
     assert "skipped" in torch or _positive(next(iter(torch["cpu"].values())))
     # 3. the distributed benchmark ran (its exit status is recorded, whatever it was)
     assert "rc" in data["distributed"] and "benchmarks.distributed" in data["distributed"]["cmd"]
-    assert "FISTA to 1%" in table and "kernels" in table
+    # 4. the fused passes against the unfused ones, with the bytes each moves
+    fu = data["fused"]["json"]
+    assert set(fu["fista_ms_per_image"]) == {"1", "2"}
+    assert all(_positive(v) for c in fu["fista_ms_per_image"].values() for v in c.values())
+    assert "layer 1" in fu["continuation_ms"]
+    assert fu["bytes_per_iteration_150"]["layer 1"]["fista"]["ratio"] < 1
+    assert "FISTA to 1%" in table and "kernels" in table and "fused passes" in table
 
 
 def test_fista_variants_smoke_counts_products_to_both_targets(tmp_path):

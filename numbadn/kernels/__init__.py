@@ -13,8 +13,9 @@ The kernels live in :mod:`._conv` (convolutions), :mod:`._simd` (explicit-SIMD
 rows), :mod:`._operator` (one layer's ``F``, ``F^T``, ``A``), :mod:`._linop` (the
 operator interface: one layer, the top-down chain, the z0 maps), :mod:`._cg` (CG),
 :mod:`._shrink` (eq. 8 and the ``p < 1`` table), :mod:`._steps` (the continuation
-and FISTA drivers) and :mod:`._hook` (the drivers' call back into Python); this
-package exports what the rest of numbadn uses.
+and FISTA drivers), :mod:`._fused` (the same drivers in fewer passes over memory,
+exported as :mod:`fused`) and :mod:`._hook` (the drivers' call back into Python);
+this package exports what the rest of numbadn uses.
 """
 from __future__ import annotations
 
@@ -23,19 +24,27 @@ import functools
 import numpy as np
 
 from .._jit import start_threading_layer
-from ._cg import Workspace, cg_solve, workspace
+# the fused drivers as a namespace (benchmarks/fused.py, tests/test_fused.py); not in
+# __all__: the API reference lists functions and constants, not modules
+from . import _fused as fused  # noqa: F401
+from ._cg import Workspace, cg_solve, cg_update, workspace
 from ._conv import (ITEMS_PER_THREAD, MIN_TASKS, MIN_TASKS_NO_DOT, corr, corr_plan, corr_tiled,
                     filter_grad_parallel, plan_tiles, row_block)
 from ._conv import _fma7_rows as fma7_rows
 from ._conv import _fma7x2_rows as fma7x2_rows
 from ._hook import registered
 from ._linop import Chain, LowPass, apply_adjoint, apply_forward, apply_gram
-from ._operator import Operator, apply_A, power_norm2
+from ._operator import Operator, apply_A, apply_F_combo, power_norm2
 from ._shrink import LpTable, Prior, lp_build_table, lp_threshold, shrink
 from ._simd import AVX512, LANES, corr7_rows, simd_width
-from ._steps import (ContinuationPlan, FistaPlan, adjoint_of_input, continuation_batch,
-                     continuation_solve, cost, cost_batch, count_nonzero, fista_batch, fista_run,
-                     fista_solve, fista_work, sum_abs_p)
+from ._steps import (SPARSE_DENSITY, ContinuationPlan, FistaPlan, adjoint_of_input,
+                     continuation_batch, continuation_solve, cost, cost_batch, count_nonzero,
+                     fista_batch, fista_bt_run, fista_run, fista_solve, fista_work,
+                     shrink_residual, sum_abs_p)
+# the unfused element-wise passes the fused ones are checked against (tests/test_fused.py)
+from ._steps import _residual_combo as residual_combo
+from ._steps import _take_image as take_image
+from ._steps import _trial_map as trial_map
 
 start_threading_layer()
 
@@ -55,6 +64,9 @@ __all__ = [
     "continuation_solve", "continuation_batch", "fista_run", "fista_solve", "fista_batch",
     "fista_work", "cost", "cost_batch", "count_nonzero", "sum_abs_p", "adjoint_of_input",
     "registered",
+    # the unfused passes the fused drivers (kernels.fused) are compared with
+    "fista_bt_run", "shrink_residual", "cg_update", "apply_F_combo", "SPARSE_DENSITY",
+    "trial_map", "take_image", "residual_combo",
 ]
 
 

@@ -20,6 +20,7 @@ from .._jit import current_threads
 from .. import kernels as S
 from ..kernels import (ContinuationPlan, FistaPlan, Prior, make_operator, new_rpad, power_norm2,
                        registered, table_for)
+from ..kernels import fused as FU
 from .stats import Monitor
 
 __all__ = ["Continuation", "Fista", "make_solver", "make_prior", "Prior", "SOLVERS",
@@ -29,6 +30,16 @@ __all__ = ["Continuation", "Fista", "make_solver", "make_prior", "Prior", "SOLVE
 #: ``beta_inc`` of 1.0000001 would otherwise ask for 10^8 beta steps.
 MAX_BETAS = 1000
 MAX_ITERS = 100_000
+
+#: :meth:`Continuation.solve` (without a monitor) and :meth:`Continuation.solve_batch`
+#: run the fused driver (:mod:`numbadn.kernels.fused`): the same iterations in fewer
+#: passes over memory, equal to the unfused driver to rounding
+#: (``benchmarks/fused.py`` measures both; the fused one was the faster there).
+FUSED_CONTINUATION = True
+#: The same for :class:`Fista` with backtracking.  Off: on the 2-core machine it moved
+#: fewer bytes but was not faster (``figures/fused.json``);
+#: ``benchmarks/device_check.sh`` measures it on many cores.
+FUSED_FISTA = False
 
 
 def make_prior(lam, p):
@@ -322,10 +333,13 @@ class Continuation(_Solver):
             The last CG relative residual.
         """
         ws, FTy = self._workspace(op, y, z)
-        return S.continuation_solve(op, y, z, prior, plan, ws, FTy, monitor, True)
+        # the fused driver runs the unfused one when a monitor is given
+        solve = FU.continuation_solve_fused if FUSED_CONTINUATION else S.continuation_solve
+        return solve(op, y, z, prior, plan, ws, FTy, monitor, True)
 
     def _batch(self, op, Y, Z, prior, plan, n_chunks):
-        S.continuation_batch(op, Y, Z, prior, plan, n_chunks)
+        batch = FU.continuation_batch_fused if FUSED_CONTINUATION else S.continuation_batch
+        batch(op, Y, Z, prior, plan, n_chunks)
 
     def solve_chain(self, ch, y, z, prior, plan):
         """Eq. 10 on a top-down chain, in place on ``z``: the one-layer driver with
@@ -525,10 +539,17 @@ class Fista(_Solver):
         int
             The iterations done.
         """
+        if plan.backtrack and FUSED_FISTA:
+            key = (y.shape, z.shape, op.taps_fwd.shape, z.dtype.str)
+            work = self._work("fused", key, lambda: FU.fused_fista_work(op, y, z))
+            return FU.fista_bt_run_fused(op, y, z, prior, plan, work, monitor, True)[0]
         return S.fista_run(op, y, z, prior, plan, self._workspace(op, y, z), monitor, True)
 
     def _batch(self, op, Y, Z, prior, plan, n_chunks):
-        S.fista_batch(op, Y, Z, prior, plan, n_chunks)
+        if plan.backtrack and FUSED_FISTA:
+            FU.fista_bt_batch_fused(op, Y, Z, prior, plan, n_chunks)
+        else:
+            S.fista_batch(op, Y, Z, prior, plan, n_chunks)
 
     def solve_chain(self, ch, y, z, prior, plan):
         """Eq. 10 on a top-down chain, in place on ``z``.
