@@ -1,0 +1,207 @@
+"""Masked data terms ``lam/2 ||W (F z - y)||^2 + |z|^p`` (beyond the paper).
+
+The masked operator ``D = W F`` against the dense ``diag(W) F`` built from
+``tests/naive.py``; the masked normal equations of eq. 6 against
+``numpy.linalg.solve``; ``W = 1`` against the unmasked machine code, bit for bit,
+through whole solves of both drivers.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import naive
+from numbadn.kernels import make_chain, make_operator, new_rpad, table_for
+from numbadn.kernels import _steps as S
+from numbadn.kernels._cg import cg_solve, workspace
+from numbadn.kernels._linop import apply_adjoint, apply_forward, apply_gram
+from numbadn.kernels._masked import Masked, data_gradient, lipschitz_bound, masked
+from numbadn.kernels._operator import power_norm2
+
+RTOL = {np.float32: 2e-4, np.float64: 1e-10}
+
+
+def rand(shape, seed):
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+def problem(dtype, seed=0, K1=3, K0=2, P=7, Q=6, h=3, w=4, binary=False):
+    rng = np.random.default_rng(seed)
+    f = rng.standard_normal((K1, K0, h, w)).astype(dtype)
+    g = rng.random((K1, K0)) < 0.7
+    g[:, 0] = True
+    z = rng.standard_normal((K1, P + h - 1, Q + w - 1)).astype(dtype)
+    y = rng.standard_normal((K0, P, Q)).astype(dtype)
+    W = (rng.random((K0, P, Q)) < 0.6) if binary else rng.random((K0, P, Q))
+    W = W.astype(dtype)
+    W[0, 0, 0] = 1.0
+    return f, g, z, y, W
+
+
+def dense_masked(f, g, W, M, N):
+    """``diag(W) F``, dense."""
+    return W.ravel()[:, None].astype(np.float64) * naive.dense_F(f, g, M, N)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_masked_forward_and_adjoint_are_the_dense_diag_w_f_and_its_transpose(dtype):
+    f, g, z, y, W = problem(dtype, 1)
+    K1, K0, h, w = f.shape
+    D = dense_masked(f, g, W, *z.shape[1:])
+    op = Masked(make_operator(f, g), W)
+    rp = new_rpad(K0, y.shape[1], y.shape[2], h, w, dtype)
+    apply_forward(op, z, rp, True)
+    got = rp[:, h - 1:h - 1 + y.shape[1], w - 1:w - 1 + y.shape[2]]
+    np.testing.assert_allclose(got.ravel(), D @ z.ravel().astype(np.float64),
+                               rtol=RTOL[dtype], atol=RTOL[dtype] * 10)
+    rp[...] = 0
+    rp[:, h - 1:h - 1 + y.shape[1], w - 1:w - 1 + y.shape[2]] = y
+    out = np.empty_like(z)
+    apply_adjoint(op, rp, out, True)
+    np.testing.assert_allclose(out.ravel(), D.T @ y.ravel().astype(np.float64),
+                               rtol=RTOL[dtype], atol=RTOL[dtype] * 10)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("alpha", [0.0, 0.7])
+def test_masked_gram_is_the_dense_masked_normal_matrix(dtype, alpha):
+    f, g, z, y, W = problem(dtype, 2)
+    K1, K0, h, w = f.shape
+    F = naive.dense_F(f, g, *z.shape[1:])
+    A = F.T @ (W.ravel().astype(np.float64)[:, None] ** 2 * F) + alpha * np.eye(F.shape[1])
+    out = np.empty_like(z)
+    zAz = apply_gram(Masked(make_operator(f, g), W), z,
+                     out, new_rpad(K0, y.shape[1], y.shape[2], h, w, dtype), alpha, True)
+    ref = A @ z.ravel().astype(np.float64)
+    np.testing.assert_allclose(out.ravel(), ref, rtol=RTOL[dtype], atol=RTOL[dtype] * 10)
+    if alpha:
+        assert zAz == pytest.approx(float(z.ravel() @ ref), rel=RTOL[dtype] * 10)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_masked_gradient_is_f_transpose_of_the_masked_residual(dtype):
+    """0/1 mask: ``F^T (W (F z - y))``, the gradient of ``1/2 ||W (F z - y)||^2``;
+    checked against the dense matrices and against finite differences of that cost."""
+    f, g, z, y, W = problem(dtype, 3, binary=True)
+    K1, K0, h, w = f.shape
+    F = naive.dense_F(f, g, *z.shape[1:])
+    z64, y64, W64 = (a.astype(np.float64).ravel() for a in (z, y, W))
+    ref = F.T @ (W64 * (F @ z64 - y64))
+    out = np.empty_like(z)
+    res2 = data_gradient(Masked(make_operator(f, g), W), (W * y).astype(dtype), z, out,
+                         new_rpad(K0, y.shape[1], y.shape[2], h, w, dtype), True)
+    np.testing.assert_allclose(out.ravel(), ref, rtol=RTOL[dtype], atol=RTOL[dtype] * 100)
+    assert res2 == pytest.approx(float(np.sum((W64 * (F @ z64 - y64)) ** 2)), rel=RTOL[dtype])
+    if dtype == np.float64:     # central differences of the masked cost along a direction
+        d = rand(z.shape, 4)
+        e = 1e-6
+        cost = [0.5 * np.sum((W64 * (F @ (z64 + s * e * d.ravel()) - y64)) ** 2)
+                for s in (1, -1)]
+        assert (cost[0] - cost[1]) / (2 * e) == pytest.approx(float(out.ravel() @ d.ravel()),
+                                                             rel=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cg_solves_the_masked_normal_equations_of_eq6(dtype):
+    f, g, z, y, W = problem(dtype, 5, P=6, Q=5)
+    K1, K0, h, w = f.shape
+    alpha = 0.5
+    F = naive.dense_F(f, g, *z.shape[1:])
+    W2 = W.ravel().astype(np.float64)[:, None] ** 2
+    A = F.T @ (W2 * F) + alpha * np.eye(F.shape[1])
+    b = rand(z.shape, 6).astype(dtype)
+    ref = np.linalg.solve(A, b.ravel().astype(np.float64))
+    op = Masked(make_operator(f, g), W)
+    x = np.zeros_like(b)
+    res = cg_solve(op, x, b, alpha, 400, 1e-12 if dtype == np.float64 else 1e-6,
+                   workspace(op, y, x), True)
+    tol = 1e-8 if dtype == np.float64 else 2e-3
+    assert res < (1e-10 if dtype == np.float64 else 1e-5)
+    np.testing.assert_allclose(x.ravel(), ref, rtol=tol, atol=tol * np.abs(ref).max())
+
+
+def test_the_step_bound_stays_valid_under_the_mask():
+    f, g, z, y, W = problem(np.float64, 7)
+    D = dense_masked(f, g, W, *z.shape[1:])
+    F = naive.dense_F(f, g, *z.shape[1:])
+    L = np.linalg.norm(F, 2) ** 2
+    assert np.linalg.norm(D, 2) ** 2 <= lipschitz_bound(L, W) * (1 + 1e-12)
+    assert lipschitz_bound(L, None) == L
+    assert lipschitz_bound(L, np.ones_like(W)) == L
+    assert lipschitz_bound(L, 0.5 * W / W.max()) == pytest.approx(0.25 * L)
+    # power iteration on the masked operator finds ||W F||^2
+    K1, K0, h, w = f.shape
+    zz = rand(z.shape, 8)
+    est = power_norm2(make_operator(f, g), zz, np.empty_like(zz),
+                      new_rpad(K0, y.shape[1], y.shape[2], h, w, np.float64), 200, True)
+    assert est == pytest.approx(L, rel=1e-6)
+
+
+def test_no_mask_is_the_unmasked_operator_itself():
+    f, g, *_ = problem(np.float64, 9)
+    op = make_operator(f, g)
+    assert masked(op, None) is op
+    assert isinstance(masked(op, np.ones((2, 7, 6))), Masked)
+
+
+def _solve_both(op, opm, y, ym, z0, solver, dtype):
+    lam, p = 3.0, 1.0
+    out = []
+    for o, yy in ((op, y), (opm, ym)):
+        z = z0.copy()
+        if solver == "continuation":
+            betas = np.array([1.0, 6.0, 36.0, 216.0])
+            S.continuation_solve(o, yy, z, betas, lam, p, table_for(p), 1, 2, True,
+                                 S.workspace(o, yy, z), np.empty_like(z), None)
+        else:
+            S.fista_run(o, yy, z, 40.0, lam, p, table_for(p), 30, 0.0, True,
+                        solver == "fista_bt", True, S.fista_work(o, yy, z), None)
+        out.append(z)
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("solver", ["continuation", "fista", "fista_bt"])
+def test_a_mask_of_ones_gives_the_unmasked_solution_bit_for_bit(dtype, solver):
+    f, g, z, y, W = problem(dtype, 10, K1=4, K0=1, P=16, Q=15, h=5, w=5)
+    op = make_operator(f, g)
+    ones = np.ones_like(y)
+    z0 = np.zeros_like(z)
+    a, b = _solve_both(op, Masked(op, ones), y, ones * y, z0, solver, dtype)
+    assert np.count_nonzero(a) > 0
+    np.testing.assert_array_equal(a, b)
+    # and with a warm start through the sparse scatter of FISTA's F v
+    z0 = z * (np.abs(z) > 2.2)
+    a, b = _solve_both(op, Masked(op, ones), y, ones * y, z0, solver, dtype)
+    np.testing.assert_array_equal(a, b)
+    # a real mask changes the solution (the test above is not vacuous)
+    _, c = _solve_both(op, Masked(op, W), y, W * y, z0, solver, dtype)
+    assert not np.array_equal(a, c)
+
+
+def test_a_mask_of_ones_on_the_chain_is_the_chain_bit_for_bit():
+    rng = np.random.default_rng(11)
+    f1 = rng.standard_normal((3, 1, 3, 3))
+    f2 = rng.standard_normal((4, 3, 3, 3))
+    chain = [(f2, np.ones((4, 3), bool), 0.8), (f1, np.ones((3, 1), bool), 1.0)]
+    top = (4, 14, 13)
+    ch = make_chain(chain, top, np.float64)
+    y = rng.standard_normal((1, 10, 9))
+    z = rng.standard_normal(top)
+    out_a, out_b = np.empty_like(z), np.empty_like(z)
+    rp = new_rpad(1, 10, 9, 3, 3, np.float64)
+    apply_gram(ch, z, out_a, rp, 0.4, True)
+    apply_gram(Masked(ch, np.ones_like(y)), z, out_b, rp, 0.4, True)
+    np.testing.assert_array_equal(out_a, out_b)
+    # a real mask on the chain is diag(W) D
+    W = (rng.random(y.shape) < 0.5).astype(np.float64)
+    M, N = top[1:]
+    D = None
+    for f, gg, s in chain:
+        F = naive.dense_F(f, gg, M, N) / s
+        D = F if D is None else F @ D
+        M, N = M - f.shape[2] + 1, N - f.shape[3] + 1
+    DW = W.ravel()[:, None] * D
+    apply_gram(Masked(ch, W), z, out_b, rp, 0.4, True)
+    np.testing.assert_allclose(out_b.ravel(), DW.T @ DW @ z.ravel() + 0.4 * z.ravel(),
+                               rtol=1e-10, atol=1e-10)
