@@ -205,3 +205,133 @@ def test_a_mask_of_ones_on_the_chain_is_the_chain_bit_for_bit():
     apply_gram(Masked(ch, W), z, out_b, rp, 0.4, True)
     np.testing.assert_allclose(out_b.ravel(), DW.T @ DW @ z.ravel() + 0.4 * z.ravel(),
                                rtol=1e-10, atol=1e-10)
+
+
+# ------------------------------------------------------------ the solvers and the model
+from numbadn import DeconvLayer  # noqa: E402
+from numbadn.solvers import infer  # noqa: E402
+from numbadn.solvers.inference import cost, infer_lowfreq  # noqa: E402
+from numbadn.solvers.topdown import continuation_chain, fista_chain  # noqa: E402
+
+
+def image_problem(seed=20, P=18, Q=17, K1=4, h=5):
+    rng = np.random.default_rng(seed)
+    f = rng.standard_normal((K1, 1, h, h)).astype(np.float32)
+    f /= np.linalg.norm(f.reshape(K1, -1), axis=1)[:, None, None, None]
+    y = rng.standard_normal((1, P, Q)).astype(np.float32)
+    W = (rng.random((P, Q)) < 0.5).astype(np.float32)
+    return f, y, W
+
+
+@pytest.mark.parametrize("solver", ["continuation", "fista"])
+def test_infer_with_a_mask_of_ones_is_infer_without_bit_for_bit(solver):
+    f, y, _ = image_problem()
+    np.testing.assert_array_equal(infer(y, f, lam=5.0, solver=solver),
+                                  infer(y, f, lam=5.0, solver=solver, mask=np.ones(y.shape[1:])))
+
+
+@pytest.mark.parametrize("solver", ["continuation", "fista"])
+def test_masked_inference_ignores_the_missing_pixels_and_lowers_the_masked_cost(solver):
+    f, y, W = image_problem(21)
+    z = infer(y, f, lam=5.0, solver=solver, mask=W)
+    y2 = y + 10.0 * (1 - W) * np.random.default_rng(1).standard_normal(y.shape).astype(np.float32)
+    np.testing.assert_array_equal(z, infer(y2, f, lam=5.0, solver=solver, mask=W))
+    # the masked cost of the masked solution is below that of the unmasked one
+    zu = infer(y, f, lam=5.0, solver=solver)
+    assert cost(y, z, f, lam=5.0, mask=W) < cost(y, zu, f, lam=5.0, mask=W)
+    # and equals the dense formula
+    r = W * (naive.conv_valid(z, f) - y)
+    assert cost(y, z, f, lam=5.0, mask=W) == pytest.approx(
+        2.5 * np.sum(r ** 2) + np.abs(z).sum(), rel=1e-5)
+
+
+def test_masked_z0_maps_ignore_the_missing_pixels():
+    f, y, W = image_problem(22)
+    y2 = y + 10.0 * (1 - W) * np.random.default_rng(2).standard_normal(y.shape).astype(np.float32)
+    a = infer_lowfreq(y, f, lam=5.0, mask=W)
+    b = infer_lowfreq(y2, f, lam=5.0, mask=W)
+    for u, v in zip(a, b):
+        np.testing.assert_array_equal(u, v)
+    ones = infer_lowfreq(y, f, lam=5.0, mask=np.ones_like(W))
+    for u, v in zip(ones, infer_lowfreq(y, f, lam=5.0)):
+        np.testing.assert_array_equal(u, v)
+
+
+@pytest.mark.parametrize("solve", [continuation_chain, fista_chain])
+def test_top_down_eq10_with_a_mask_ignores_the_missing_pixels(solve):
+    rng = np.random.default_rng(23)
+    f1 = rng.standard_normal((3, 1, 3, 3)).astype(np.float32)
+    f2 = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    chain = [(f2, np.ones((4, 3), bool), 0.8), (f1, np.ones((3, 1), bool), 1.0)]
+    y = rng.standard_normal((1, 12, 11)).astype(np.float32)
+    W = (rng.random((12, 11)) < 0.5).astype(np.float32)
+    z0 = np.zeros((4, 16, 15), np.float32)
+    kw = dict(lam=3.0, betas=(1.0, 6.0, 36.0)) if solve is continuation_chain else dict(lam=3.0)
+    a = solve(y, chain, z0, mask=W, **kw)
+    b = solve(y + 5 * (1 - W), chain, z0, mask=W, **kw)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(solve(y, chain, z0, **kw),
+                                  solve(y, chain, z0, mask=np.ones_like(W), **kw))
+
+
+@pytest.mark.parametrize("bad, match", [
+    (np.ones((5, 5)), "mask has shape"),
+    (np.full((18, 17), 1.5), r"\[0, 1\]"),
+    (-np.ones((18, 17)), r"\[0, 1\]"),
+    (np.zeros((18, 17)), "all zeros"),
+    (np.where(np.eye(18, 17) > 0, np.nan, 1.0), "NaN"),
+    (np.full((18, 17), np.inf), "inf"),
+    (np.array([["a"] * 17] * 18), "mask must be a real array"),
+])
+def test_bad_masks_are_refused_with_a_message_naming_mask(bad, match):
+    f, y, _ = image_problem()
+    with pytest.raises((ValueError, TypeError), match=match):
+        infer(y, f, mask=bad)
+
+
+def test_a_numpy_masked_array_is_still_refused_as_an_image_and_as_a_mask():
+    f, y, W = image_problem()
+    with pytest.raises(TypeError, match="masked array"):
+        infer(np.ma.masked_array(y, mask=np.zeros(y.shape, bool)), f)
+    with pytest.raises(TypeError, match="mask is a numpy masked array"):
+        infer(y, f, mask=np.ma.masked_array(W))
+
+
+def test_learning_with_a_hole_recovers_the_filters_of_learning_on_whole_images():
+    """Images made of two planted 5x5 filters, learning from a perturbed start:
+    with a 9x9 hole in every image (at different places) and the mask, the filters
+    end near those learnt on the whole images, and nearer than learning on the
+    images with their holes zeroed and no mask."""
+    rng = np.random.default_rng(30)
+    K1, h, P = 2, 5, 24
+    true = rng.standard_normal((K1, 1, h, h))
+    true /= np.linalg.norm(true.reshape(K1, -1), axis=1)[:, None, None, None]
+    ims, masks = [], []
+    for i in range(10):
+        z = np.zeros((K1, P + h - 1, P + h - 1))
+        idx = rng.random(z.shape) < 0.03
+        z[idx] = rng.standard_normal(idx.sum()) * 3
+        ims.append(naive.conv_valid(z, true).astype(np.float32))
+        m = np.ones((P, P), np.float32)
+        a, b = rng.integers(0, P - 9, 2)
+        m[a:a + 9, b:b + 9] = 0
+        masks.append(m)
+    init = (true + 0.08 * rng.standard_normal((K1, 1, h, h))).astype(np.float32)
+
+    def learn(X, masks=None):
+        layer = DeconvLayer(1, K1, h, lam=50.0, epochs=10, random_state=0, solver="fista",
+                            verbose=False)
+        layer.filters = init.copy()
+        return layer.fit(X, masks=masks).filters.astype(np.float64)
+
+    def match(f):  # the worst over planted filters of the best |cosine| with a learnt one
+        a = f.reshape(K1, -1)
+        return np.abs(a @ true.reshape(K1, -1).T).max(axis=1).min()
+
+    whole = learn(ims)
+    holed = learn(ims, masks)
+    zeroed = learn([y * m for y, m in zip(ims, masks)])
+    assert match(init / np.linalg.norm(init.reshape(K1, -1), axis=1)[:, None, None, None]) < 0.95
+    assert match(whole) > 0.999
+    assert match(holed) > 0.999
+    assert np.abs(holed - whole).max() < 0.5 * np.abs(zeroed - whole).max()

@@ -210,7 +210,7 @@ class DeconvLayer(ParamsMixin):
         return ims
 
     def infer(self, image, *, z0=None, n_threads=None, return_stats=False,
-              zlow0=None, return_lowfreq=False, callback=None, **options):
+              zlow0=None, return_lowfreq=False, callback=None, mask=None, **options):
         """Feature maps of one image (P, Q) / (K0, P, Q), or of a batch: an
         (n, K0, P, Q) array or a list of images.
 
@@ -241,6 +241,12 @@ class DeconvLayer(ParamsMixin):
             :class:`numbadn.IterationStats` (cost, sparsity, residual, time,
             ...; the same fields for every solver); returning True stops that
             image's solve.
+        mask : array_like, optional
+            Per-pixel weights ``W`` in [0, 1] of the image's shape (or without
+            its channel axis), 0 for a missing pixel (beyond the paper): the data
+            term becomes ``lam/2 ||W (F z - y)||^2`` (and the z0 maps' too), so
+            :meth:`reconstruct` fills the missing pixels.  A batch takes one
+            mask per image.
         **options
             Solver options overriding the layer's (``solver="fista"``,
             ``beta_inc=10``, ...; see :class:`numbadn.solvers.ContinuationOptions`
@@ -254,6 +260,8 @@ class DeconvLayer(ParamsMixin):
             with ``return_stats``.
         """
         if isinstance(image, (list, tuple)):
+            if mask is not None:
+                options = dict(options, mask=mask)
             return infer_list(self, image, z0, n_threads, return_stats, zlow0,
                               return_lowfreq, callback, options)
         n_threads = self._threads(n_threads)
@@ -276,20 +284,22 @@ class DeconvLayer(ParamsMixin):
                                  "lowfreq=True")
             with threads(n_threads):
                 if isinstance(y, np.ndarray) and y.ndim == 4:
+                    W = V.check_mask(mask, y.shape, y.dtype)
                     out = [infer_lowfreq(yi, self.filters, self.connectivity, lam=self.lam,
                                          p=self.p, psi=self.psi, solver=solver,
                                          z0=None if z0 is None else z0[i],
-                                         zlow0=None if zlow0 is None else zlow0[i], **opts)
+                                         zlow0=None if zlow0 is None else zlow0[i],
+                                         mask=None if W is None else W[i], **opts)
                            for i, yi in enumerate(y)]
                     z, zl = np.stack([o[0] for o in out]), np.stack([o[1] for o in out])
                 else:
                     z, zl = infer_lowfreq(y, self.filters, self.connectivity, lam=self.lam,
                                           p=self.p, psi=self.psi, solver=solver, z0=z0,
-                                          zlow0=zlow0, **opts)
+                                          zlow0=zlow0, mask=mask, **opts)
             return (z, zl) if return_lowfreq else z
         return _infer(y, self.filters, self.connectivity, lam=self.lam, p=self.p,
                       solver=solver, z0=z0, n_threads=n_threads,
-                      return_stats=return_stats, callback=callback, **opts)
+                      return_stats=return_stats, callback=callback, mask=mask, **opts)
 
     def reconstruct(self, z, zlow=None):
         """``sum_k g[k, c] z_k (*) f_kc`` (eq. 1): (K1, M, N) -> (K0, P, Q).
@@ -443,7 +453,7 @@ class DeconvLayer(ParamsMixin):
         return self.reconstruct(Z)
 
     def fit(self, X, y=None, epochs=None, *, verbose=None, n_threads=None, callback=None,
-            on_image=None, desc="layer", state=None):
+            on_image=None, desc="layer", state=None, masks=None):
         """Learn the filters (Algorithm 1); returns ``self``.
 
         Per epoch and image: infer ``z`` warm-started from that image's maps
@@ -483,12 +493,26 @@ class DeconvLayer(ParamsMixin):
             Without it (or for another number of images) the fit starts afresh.
         desc : str, default "layer"
             Label of the progress bar.
+        masks : list of array_like, optional
+            One per image: per-pixel weights ``W`` in [0, 1] of the image's shape
+            (or without its channel axis), 0 for a missing pixel (beyond the
+            paper).  Inference and the filter step (eq. 9) then use the data term
+            ``lam/2 ||W (F z - y)||^2``: only the observed pixels teach the filters.
 
         Returns
         -------
         self
         """
         ims = X if isinstance(X, LazyImages) else self._images(X)
+        if masks is not None:
+            if isinstance(ims, LazyImages):
+                raise ValueError("masks need the images in memory, not LazyImages")
+            if len(masks) != len(ims):
+                raise ValueError(f"masks must give one mask per image: {len(ims)} images, "
+                                 f"{len(masks)} masks")
+            masks = [V.check_mask(np.ones(y.shape, y.dtype) if m is None else m, y.shape,
+                                  y.dtype, f"masks[{i}]")
+                     for i, (m, y) in enumerate(zip(masks, ims))]
         epochs = V.check_int("epochs", self.epochs if epochs is None else epochs, 0)
         verbose = self.verbose if verbose is None else verbose
         n_threads = check_n_threads(self._threads(n_threads))
@@ -507,7 +531,7 @@ class DeconvLayer(ParamsMixin):
                     epoch = state.epoch
                     t0 = time.perf_counter() - state.seconds
                     total, stop = run_epoch(self, state, ims, bar, n_threads, on_image, t0,
-                                            per_image)
+                                            per_image, masks)
                     self.history_.append({"epoch": len(self.history_) + 1, "cost": total,
                                           "seconds": time.perf_counter() - t0})
                     state.epoch, state.image, state.cost, state.seconds = epoch + 1, 0, 0.0, 0.0
@@ -543,7 +567,7 @@ class DeconvLayer(ParamsMixin):
         f0 = uniform_filter(self.in_channels, self.filter_size[0], y.dtype)
         return np.ascontiguousarray(y - low_pass(zl, f0))
 
-    def _update_filters(self, zs, ys, residuals=None):
+    def _update_filters(self, zs, ys, residuals=None, masks=None):
         f = update_filters(self.filters, self.connectivity, zs, ys, self.filter_cg_iters,
-                           residuals)
+                           residuals, masks)
         self.filters = normalize_planes(f, self.connectivity)

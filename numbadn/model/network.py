@@ -332,7 +332,7 @@ class DeconvNet(ParamsMixin):
         return chain
 
     def infer(self, image, layer=None, *, top_down=True, n_alternations=2, topdown_iters=50,
-              n_threads=None, return_lowfreq=False, on_step=None, passes=1):
+              n_threads=None, return_lowfreq=False, on_step=None, passes=1, mask=None):
         """Feature maps of ``layer`` (1-based; ``None``: the top) for one image, or
         for a batch: a list of images or an (n, K0, P, Q) array (maps as an
         (n, K, M, N) array, or a list when the sizes differ).
@@ -373,6 +373,13 @@ class DeconvNet(ParamsMixin):
             the authors' toolbox in reconstruction mode, whose epochs
             (``maxepochs``, ``train_recon_layer.m``) re-run inference on the
             same image.  ``passes=1`` is the single solve from zero maps.
+        mask : array_like, optional
+            Per-pixel weights ``W`` in [0, 1] of the image (or without its channel
+            axis; one per image for a batch), 0 for a missing pixel (beyond the
+            paper): layer 1's data term (eq. 2, with the z0 maps) and eq. 10's
+            become ``lam/2 ||W (. - y)||^2``; the layers above see the maps below,
+            which cover the whole image.  :meth:`reconstruct` then fills the
+            missing pixels (inpainting).
 
         Returns
         -------
@@ -383,10 +390,14 @@ class DeconvNet(ParamsMixin):
                                                 and image.ndim == 4):
             ims = as_image_list(list(image), self.layers[0].in_channels,
                                 self.layers[0].dtype, "image")
+            if mask is not None and len(mask) != len(ims):
+                raise ValueError(f"mask must give one mask per image: {len(ims)} images, "
+                                 f"{len(mask)} masks")
             out = [self.infer(y, layer, top_down=top_down, n_alternations=n_alternations,
                               topdown_iters=topdown_iters, n_threads=n_threads,
-                              return_lowfreq=return_lowfreq, on_step=on_step, passes=passes)
-                   for y in ims]
+                              return_lowfreq=return_lowfreq, on_step=on_step, passes=passes,
+                              mask=None if mask is None else mask[i])
+                   for i, y in enumerate(ims)]
             if return_lowfreq:
                 return (stack_if_same([o[0] for o in out]),
                         stack_if_same([o[1] for o in out]))
@@ -399,6 +410,7 @@ class DeconvNet(ParamsMixin):
             raise ValueError(f"layer {layer} needs layers 1..{layer - 1} trained first "
                              f"(trained: {self.trained_})")
         passes = self._passes(passes, layer)
+        W = V.check_mask(mask, y.shape, y.dtype)
         n_steps = sum(passes) + (2 * n_alternations + 1 if top_down and layer > 1 else 0)
         done = [0]
 
@@ -410,16 +422,16 @@ class DeconvNet(ParamsMixin):
         l1 = self.layers[0]
         zlow = None
         if l1.lowfreq:
-            z, zlow = l1.infer(y, n_threads=n_threads, return_lowfreq=True)
+            z, zlow = l1.infer(y, n_threads=n_threads, return_lowfreq=True, mask=W)
         else:
-            z = l1.infer(y, n_threads=n_threads)
+            z = l1.infer(y, n_threads=n_threads, mask=W)
         step()
         for _ in range(passes[0] - 1):
             if l1.lowfreq:
                 z, zlow = l1.infer(y, z0=z, zlow0=zlow, n_threads=n_threads,
-                                   return_lowfreq=True)
+                                   return_lowfreq=True, mask=W)
             else:
-                z = l1.infer(y, z0=z, n_threads=n_threads)
+                z = l1.infer(y, z0=z, n_threads=n_threads, mask=W)
             step()
         u = z
         for li in range(1, layer):
@@ -436,7 +448,7 @@ class DeconvNet(ParamsMixin):
                           lambda z: lay.infer(u, z0=z, n_threads=n_threads),
                           lam=lay.lam, p=lay.p, solver=lay.solver,
                           solver_options=lay.solver_options, n_alternations=n_alternations,
-                          topdown_iters=topdown_iters, step=step)
+                          topdown_iters=topdown_iters, step=step, mask=W)
         return (z, zlow) if return_lowfreq else z
 
     @staticmethod

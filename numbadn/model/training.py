@@ -86,7 +86,7 @@ class TrainingState:
         return self.maps is not None and len(self.maps) == n_images
 
 
-def run_epoch(layer, state, ims, bar, n_threads, on_image, t0, per_image=None):
+def run_epoch(layer, state, ims, bar, n_threads, on_image, t0, per_image=None, masks=None):
     """One epoch of ``layer.fit`` from ``state`` (updated as images are done).
 
     Parameters
@@ -107,6 +107,9 @@ def run_epoch(layer, state, ims, bar, n_threads, on_image, t0, per_image=None):
         ``time.perf_counter()`` at the start of the epoch.
     per_image : callable, optional
         The callback, ``per_image(stats)`` after every image.
+    masks : list of (ndarray or None), optional
+        Per-pixel weights of the images in [0, 1], checked (beyond the paper):
+        inference and eq. 9 with ``||W_i (F z_i - y_i)||^2``.
 
     Returns
     -------
@@ -121,35 +124,40 @@ def run_epoch(layer, state, ims, bar, n_threads, on_image, t0, per_image=None):
     same = not isinstance(ims, LazyImages) and len({y.shape for y in ims}) == 1
     if layer.update == "batch" and same and len(ims) > 1 and not layer.lowfreq:
         Z0 = None if state.maps[0] is None else np.stack(state.maps)
-        Z = layer.infer(np.stack(ims), z0=Z0, n_threads=n_threads)
+        Wb = None if masks is None else np.stack(masks)
+        Z = layer.infer(np.stack(ims), z0=Z0, n_threads=n_threads, mask=Wb)
         state.maps = list(Z)
-        total = _cost(np.stack(ims), Z, layer.filters, g, lam=layer.lam, p=layer.p)
+        total = _cost(np.stack(ims), Z, layer.filters, g, lam=layer.lam, p=layer.p, mask=Wb)
         bar.update(len(ims))
         bar.set_postfix(epoch=epoch + 1, cost=f"{total:.4g}")
         if per_image is not None:
             for i, (y, z) in enumerate(zip(ims, Z)):
                 r = conv_valid(z, layer.filters, g) - y
+                if masks is not None:
+                    r *= masks[i]
                 c = 0.5 * layer.lam * float(np.vdot(r, r)) + _sum_abs_p(z, layer.p)
                 stop |= bool(per_image(_image_stats(epoch, i, t0, c, z, r, y)))
     else:
         total = state.cost
         for i in range(state.image, len(ims)):
             y = ims[i]
+            W = None if masks is None else masks[i]
             if layer.lowfreq:
                 z, zl = layer.infer(y, z0=state.maps[i], zlow0=state.low[i],
-                                    n_threads=n_threads, return_lowfreq=True)
+                                    n_threads=n_threads, return_lowfreq=True, mask=W)
             else:
-                z, zl = layer.infer(y, z0=state.maps[i], n_threads=n_threads), None
+                z, zl = layer.infer(y, z0=state.maps[i], n_threads=n_threads, mask=W), None
             target = layer._target(i, y, zl)
             # one residual F z - target serves the cost and the filter gradient
             r = conv_valid(z, layer.filters, layer.connectivity) - target
-            c = (0.5 * layer.lam * float(np.vdot(r, r)) + _sum_abs_p(z, layer.p)
+            rw = r if W is None else W * r
+            c = (0.5 * layer.lam * float(np.vdot(rw, rw)) + _sum_abs_p(z, layer.p)
                  + (layer.psi * grad_energy(zl) if zl is not None else 0.0))
             total += c
             if per_image is not None:
-                stop |= bool(per_image(_image_stats(epoch, i, t0, c, z, r, target)))
+                stop |= bool(per_image(_image_stats(epoch, i, t0, c, z, rw, target)))
             if layer.update == "online":
-                layer._update_filters([z], [target], [r])
+                layer._update_filters([z], [target], [r], None if W is None else [W])
             if layer.warm_start:
                 state.maps[i], state.low[i] = z, zl
             if layer.update == "online":
@@ -160,7 +168,8 @@ def run_epoch(layer, state, ims, bar, n_threads, on_image, t0, per_image=None):
             bar.update(1)
             bar.set_postfix(epoch=epoch + 1, image=i + 1, cost=f"{total:.4g}")
     if layer.update == "batch":
-        layer._update_filters(state.maps, [layer._target(i, y) for i, y in enumerate(ims)])
+        layer._update_filters(state.maps, [layer._target(i, y) for i, y in enumerate(ims)],
+                              masks=masks)
     return total, stop
 
 

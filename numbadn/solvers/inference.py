@@ -12,6 +12,7 @@ from .._jit import current_threads, threads
 from ..kernels import make_operator, new_rpad, table_for
 from ..kernels import _steps as S
 from ..kernels._hook import registered
+from ..kernels._masked import Masked, lipschitz_bound
 from .options import parse, spectral_norm2
 
 __all__ = ["infer", "cost", "IterationStats"]
@@ -87,7 +88,7 @@ def _setup(y, f, g, z0, name="y", zname="z0"):
     return Y, f, g, Z, batched, shape
 
 
-def cost(y, z, f, g=None, lam=1.0, p=1.0):
+def cost(y, z, f, g=None, lam=1.0, p=1.0, mask=None):
     """The cost of eq. 2 (eq. 3 with connectivity ``g``) for one image or a batch.
 
     .. math:: C = \\frac{\\lambda}{2} \\sum_c \\| \\sum_k g_{kc} z_k \\oplus f_{kc} - y_c \\|^2
@@ -101,6 +102,9 @@ def cost(y, z, f, g=None, lam=1.0, p=1.0):
     g : ndarray of bool, shape (K1, K0), optional
     lam : float > 0
     p : float in (0, 1]
+    mask : ndarray like y (or without its channel axis), optional
+        Per-pixel weights ``W`` in [0, 1] (0: missing); the data term becomes
+        ``lam/2 ||W (F z - y)||^2`` (beyond the paper).
 
     Returns
     -------
@@ -112,14 +116,21 @@ def cost(y, z, f, g=None, lam=1.0, p=1.0):
     if z is None:
         raise TypeError("z is required, got None")
     Y, f, g, Z, batched, shape = _setup(y, f, g, z, "y", "z")
+    W = V.check_mask(mask, Y.shape if batched else Y.shape[1:], Y.dtype)
     op = make_operator(f, g)
+    if W is not None:
+        W = W if batched else W[None]
+        K1, K0, h, w = f.shape
+        return float(sum(S.cost(Masked(op, W[i]), W[i] * Y[i], Z[i], lam, p,
+                                new_rpad(K0, Y.shape[2], Y.shape[3], h, w, Y.dtype), True)
+                         for i in range(Y.shape[0])))
     out = np.empty(Y.shape[0])
     S.cost_batch(op, Y, Z, lam, p, out)
     return float(out.sum())
 
 
 def infer(y, f, g=None, *, lam=1.0, p=1.0, solver="continuation", z0=None,
-          n_threads=None, return_stats=False, callback=None, **options):
+          n_threads=None, return_stats=False, callback=None, mask=None, **options):
     """Infer the feature maps of one layer: minimise eq. 2 (eq. 3) over ``z``.
 
     Parameters
@@ -158,6 +169,12 @@ def infer(y, f, g=None, *, lam=1.0, p=1.0, solver="continuation", z0=None,
         ``callback(stats)`` after every iteration with an :class:`IterationStats`
         (its ``image`` is the index in a batch); returning True stops that
         image's solve.  Images of a batch are then solved one after another.
+    mask : ndarray like y (or without its channel axis), optional
+        Per-pixel weights ``W`` in [0, 1], 0 for a missing pixel (beyond the
+        paper): minimise ``lam/2 ||W (F z - y)||^2 + sum |z|^p`` instead, the
+        same drivers on the operator ``W F`` (:mod:`numbadn.kernels._masked`);
+        images of a batch are then solved one after another.  ``F z`` fills
+        the missing pixels (inpainting).
     **options
         The solver's options: :class:`ContinuationOptions` (``beta0``,
         ``beta_inc``, ``beta_max``, ``inner_iters``, ``cg_iters``) or
@@ -175,6 +192,7 @@ def infer(y, f, g=None, *, lam=1.0, p=1.0, solver="continuation", z0=None,
     p = V.check_p(p)
     opts = parse(solver, options)
     Y, f, g, Z0, batched, shape = _setup(y, f, g, z0)
+    W = V.check_mask(mask, Y.shape if batched else Y.shape[1:], Y.dtype)
     Z = _zeros(shape, Y.dtype) if Z0 is None else Z0.copy()
     op = make_operator(f, g)
     lpt = table_for(p)
@@ -185,6 +203,25 @@ def infer(y, f, g=None, *, lam=1.0, p=1.0, solver="continuation", z0=None,
     with threads(n_threads):
         L = lam * _lipschitz(opts, op, f, g, Y) if solver == "fista" else 0.0
         bt = solver == "fista" and opts.lipschitz == "backtracking"
+        if W is not None:  # each image its own operator W_i F: one after another
+            W = W if batched else W[None]
+            for i in range(Y.shape[0]):
+                opm, ym = Masked(op, W[i]), W[i] * Y[i]
+                Li = lipschitz_bound(L, W[i])
+                if return_stats or callback is not None:
+                    stats = _solve_monitored(solver, opm, ym, Z[i], Li, lam, p, lpt, opts,
+                                             callback, i)
+                elif solver == "continuation":
+                    ws, FTy = _workspace(opm, ym, Z[i])
+                    S.continuation_solve(opm, ym, Z[i], opts.betas(), lam, p, lpt,
+                                         opts.inner_iters, opts.cg_iters, True, ws, FTy, None)
+                else:
+                    S.fista_run(opm, ym, Z[i], Li, lam, p, lpt, opts.max_iter, opts.tol,
+                                opts.restart, bt, True, _fista_workspace(opm, ym, Z[i]), None)
+            _check_finite(Z, Y)
+            if return_stats:
+                return Z[0], stats
+            return Z if batched else Z[0]
         if return_stats or callback is not None:
             for i in range(Y.shape[0]):
                 stats = _solve_monitored(solver, op, Y[i], Z[i], L, lam, p, lpt, opts,
@@ -271,10 +308,15 @@ def _per_thread(name, key, make):
     return cached[1]
 
 
+def _taps(op):
+    """The filters' shape of ``op`` (a :class:`Masked` one's inner operator's)."""
+    return (op.op if isinstance(op, Masked) else op).taps_fwd.shape
+
+
 def _workspace(op, y, z):
     """Work arrays of the continuation solver (and ``F^T y``) for this image size,
     kept per thread for the next call of the same size."""
-    key = (y.shape, z.shape, op.taps_fwd.shape, z.dtype.str)
+    key = (type(op), y.shape, z.shape, _taps(op), z.dtype.str)
     return _per_thread("ws", key, lambda: (S.workspace(op, y, z), np.empty_like(z)))
 
 
@@ -282,7 +324,7 @@ def _fista_workspace(op, y, z):
     """FISTA's work arrays (:func:`numbadn.kernels._steps.fista_work`) for this
     image size, kept per thread like :func:`_workspace`: fresh arrays cost a
     page fault per page inside the first parallel passes."""
-    key = (y.shape, z.shape, op.taps_fwd.shape, z.dtype.str)
+    key = (type(op), y.shape, z.shape, _taps(op), z.dtype.str)
     return _per_thread("fista", key, lambda: S.fista_work(op, y, z))
 
 
@@ -371,7 +413,7 @@ class _Monitor:
         self.op, self.y, self.z, self.lam, self.p = op, y, z, lam, p
         self.callback, self.image = callback, image
         K0, P, Q = y.shape
-        h, w = op.taps_fwd.shape[2:]
+        h, w = _taps(op)[2:]
         self.rpad = new_rpad(K0, P, Q, h, w, z.dtype)
         self.stats = {k: [] for k in ("iter", "time", "cost", "sparsity", "cg_residual")}
         self.elapsed = 0.0
@@ -422,7 +464,8 @@ def _solve_monitored(solver, op, y, z, L, lam, p, lpt, opts, callback=None, imag
 
 
 def infer_lowfreq(y, f, g=None, *, lam=1.0, p=1.0, psi=1.0, solver="continuation",
-                  z0=None, zlow0=None, zlow_cg_iters=10, fista_block=10, **options):
+                  z0=None, zlow0=None, zlow_cg_iters=10, fista_block=10, mask=None,
+                  **options):
     """Layer-1 inference with the paper's z0 low-frequency maps (section 3.3).
 
     Minimises ``lam/2 ||F z + F0 zlow - y||^2 + sum |z|^p + psi ||grad zlow||^2``
@@ -457,6 +500,10 @@ def infer_lowfreq(y, f, g=None, *, lam=1.0, p=1.0, psi=1.0, solver="continuation
         CG steps on the zlow problem per block.
     fista_block : int, default 10
         FISTA iterations per block (``solver="fista"``).
+    mask : ndarray of shape (K0, P, Q) or (P, Q), optional
+        Per-pixel weights ``W`` in [0, 1] (0: missing; beyond the paper): the data
+        term of both blocks becomes ``lam/2 ||W (F z + F0 zlow - y)||^2``; the
+        gradient prior fills the zlow maps where nothing is observed.
     **options
         The solver's options (:class:`ContinuationOptions` or :class:`FistaOptions`).
 
@@ -476,6 +523,7 @@ def infer_lowfreq(y, f, g=None, *, lam=1.0, p=1.0, psi=1.0, solver="continuation
     if batched:
         raise ValueError("infer_lowfreq takes one image y of shape (K0, P, Q)")
     y, z = Y[0], (_zeros(shape[1:], Y.dtype) if Z0 is None else Z0[0].copy())
+    W = V.check_mask(mask, y.shape, y.dtype)
     K1, K0, h, w = f.shape
     f0 = uniform_filter(K0, h, Y.dtype)
     zshape = (K0, y.shape[1] + h - 1, y.shape[2] + h - 1)
@@ -487,10 +535,13 @@ def infer_lowfreq(y, f, g=None, *, lam=1.0, p=1.0, psi=1.0, solver="continuation
             raise ValueError(f"zlow0 must have shape {zshape}, got {zl.shape}")
     op = make_operator(f, g)
     lpt = table_for(p)
+    if W is not None:
+        op = Masked(op, W)
 
     def update_zlow():
-        solve_z0(y - conv_valid(z, f, g), f0, lam, psi, zl, zlow_cg_iters)
-        return np.ascontiguousarray(y - low_pass(zl, f0))
+        solve_z0(y - conv_valid(z, f, g), f0, lam, psi, zl, zlow_cg_iters, mask=W)
+        yy = y - low_pass(zl, f0)
+        return np.ascontiguousarray(yy if W is None else W * yy)
 
     if solver == "continuation":
         # the zlow update runs between the beta steps, from the driver's own loop:
@@ -505,10 +556,10 @@ def infer_lowfreq(y, f, g=None, *, lam=1.0, p=1.0, psi=1.0, solver="continuation
             return False
 
         with registered(between) as monitor:
-            S.continuation_solve(op, y, z, betas, lam, p, lpt, opts.inner_iters,
+            S.continuation_solve(op, y if W is None else W * y, z, betas, lam, p, lpt, opts.inner_iters,
                                  opts.cg_iters, True, ws, FTy, monitor)
     else:
-        L = lam * _lipschitz(opts, op, f, g, Y)
+        L = lam * lipschitz_bound(_lipschitz(opts, op, f, g, Y), W)
         done = 0
         while done < opts.max_iter:
             yy = update_zlow()

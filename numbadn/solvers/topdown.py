@@ -21,6 +21,7 @@ from .. import _validation as V
 from ..kernels import _steps as S
 from ..kernels import make_chain, new_rpad, table_for
 from ..kernels._linop import apply_adjoint, apply_forward
+from ..kernels._masked import Masked, lipschitz_bound
 from .options import parse, spectral_norm2
 
 
@@ -123,9 +124,10 @@ def chain_norm2(chain):
     return out
 
 
-def _chain_problem(y, chain, z, p):
-    """``(Chain, image, maps copy, table)`` in one dtype for the njit drivers, the
-    shapes checked (the kernels do not)."""
+def _chain_problem(y, chain, z, p, mask=None):
+    """``(Chain, image, maps copy, table, W)`` in one dtype for the njit drivers, the
+    shapes checked (the kernels do not); with a ``mask``, the operator ``W D`` and the
+    image ``W y`` (:mod:`numbadn.kernels._masked`)."""
     chain, z = _chain_arrays(chain, z, "z")
     shape = _image_shape(chain, z)
     y = V.as_float_array("y", y, 3, z.dtype)
@@ -133,10 +135,14 @@ def _chain_problem(y, chain, z, p):
         raise ValueError(f"y must have shape {shape} (D z for z of shape {z.shape}), "
                          f"got {y.shape}")
     z = z.copy()
-    return make_chain(chain, z.shape, z.dtype), y, z, table_for(p)
+    ch = make_chain(chain, z.shape, z.dtype)
+    W = V.check_mask(mask, y.shape, y.dtype)
+    if W is not None:
+        ch, y = Masked(ch, W), W * y
+    return ch, y, z, table_for(p), W
 
 
-def fista_chain(y, chain, z, *, lam=1.0, p=1.0, max_iter=100, tol=1e-4):
+def fista_chain(y, chain, z, *, lam=1.0, p=1.0, max_iter=100, tol=1e-4, mask=None):
     """FISTA (with adaptive restart) on eq. 10, warm-started from ``z``: the
     one-layer driver (:func:`numbadn.kernels._steps.fista_run`) on the chain.
 
@@ -154,21 +160,24 @@ def fista_chain(y, chain, z, *, lam=1.0, p=1.0, max_iter=100, tol=1e-4):
         Iterations at most.
     tol : float, default 1e-4
         Relative change of ``z`` at which to stop.
+    mask : ndarray like y (or (P, Q)), optional
+        Per-pixel weights ``W`` in [0, 1] (0: missing; beyond the paper): eq. 10's
+        data term becomes ``lam/2 ||W (D z - y)||^2``.
 
     Returns
     -------
     ndarray
         The new top-layer maps.
     """
-    ch, y, z, lpt = _chain_problem(y, chain, z, p)
-    L = lam * chain_norm2(chain)
+    ch, y, z, lpt, W = _chain_problem(y, chain, z, p, mask)
+    L = lam * lipschitz_bound(chain_norm2(chain), W)
     S.fista_run(ch, y, z, L, lam, p, lpt, max_iter, tol, True, False, True,
                 S.fista_work(ch, y, z), None)
     return z
 
 
 def continuation_chain(y, chain, z, *, lam=1.0, p=1.0, betas=(1.0,), cg_iters=2,
-                       inner_iters=1):
+                       inner_iters=1, mask=None):
     """The paper's continuation scheme (eq. 4) on eq. 10, with CG on the chain:
     the one-layer driver (:func:`numbadn.kernels._steps.continuation_solve`).
 
@@ -190,20 +199,23 @@ def continuation_chain(y, chain, z, *, lam=1.0, p=1.0, betas=(1.0,), cg_iters=2,
         The continuation schedule.
     cg_iters, inner_iters : int
         CG steps per beta; x/z alternations per beta.
+    mask : ndarray like y (or (P, Q)), optional
+        Per-pixel weights ``W`` in [0, 1] (beyond the paper): CG on
+        ``(D^T W^2 D + beta/lam I) z = D^T W^2 y + beta/lam x``.
 
     Returns
     -------
     ndarray
         The new top-layer maps.
     """
-    ch, y, z, lpt = _chain_problem(y, chain, z, p)
+    ch, y, z, lpt, _ = _chain_problem(y, chain, z, p, mask)
     S.continuation_solve(ch, y, z, np.asarray(betas, np.float64), lam, p, lpt, inner_iters,
                          cg_iters, True, S.workspace(ch, y, z), np.empty_like(z), None)
     return z
 
 
 def alternate(target, chain, z, eq11, *, lam, p, solver="continuation", solver_options=None,
-              n_alternations=2, topdown_iters=50, step=None):
+              n_alternations=2, topdown_iters=50, step=None, mask=None):
     """Section 3.3's top-down inference of the top layer's maps, from ``z``.
 
     ``n_alternations`` times eq. 10 (reconstruct ``target`` through ``chain``, the
@@ -235,6 +247,9 @@ def alternate(target, chain, z, eq11, *, lam, p, solver="continuation", solver_o
         FISTA iterations at most per solve of eq. 10.
     step : callable, optional
         ``step()`` after every solve.
+    mask : ndarray like target (or (P, Q)), optional
+        Per-pixel weights of ``target`` in [0, 1] for eq. 10 (beyond the paper);
+        ``eq11`` sees the maps below, which the caller inferred with the mask.
 
     Returns
     -------
@@ -246,10 +261,12 @@ def alternate(target, chain, z, eq11, *, lam, p, solver="continuation", solver_o
 
         def eq10(z):
             return continuation_chain(target, chain, z, lam=lam, p=p, betas=opts.betas(),
-                                      cg_iters=opts.cg_iters, inner_iters=opts.inner_iters)
+                                      cg_iters=opts.cg_iters, inner_iters=opts.inner_iters,
+                                      mask=mask)
     else:
         def eq10(z):
-            return fista_chain(target, chain, z, lam=lam, p=p, max_iter=topdown_iters)
+            return fista_chain(target, chain, z, lam=lam, p=p, max_iter=topdown_iters,
+                               mask=mask)
     if step is None:
         def step():
             pass
