@@ -165,7 +165,7 @@ def check_mask(mask, shape, dtype, name="mask"):
         raise TypeError(f"{name} must be a real array of weights in [0, 1], got dtype {m.dtype}")
     shape = tuple(shape)
     no_channels = shape[:-3] + shape[-2:]
-    if m.shape == no_channels:
+    if len(shape) >= 3 and m.shape == no_channels:
         m = np.expand_dims(m, -3)
     elif m.shape != shape:
         raise ValueError(f"{name} has shape {m.shape} but the image has shape {shape}: expected "
