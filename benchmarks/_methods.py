@@ -129,7 +129,7 @@ def numbadn_fista(threads):
     def trace(prob, n_iter, stop_gap):
         _, st = infer(prob.y32, prob.f32, lam=prob.lam, solver="fista", tol=0.0,
                       max_iter=n_iter, return_stats=True, n_threads=threads)
-        return st["time"], st["cost"]
+        return np.array([s.time for s in st]), np.array([s.cost for s in st])
 
     def call(prob, k):
         return infer(prob.y32, prob.f32, lam=prob.lam, solver="fista", tol=0.0,

@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from numbadn.kernels import conv_full, conv_valid
+from numbadn.ops import conv_full, conv_valid
 
 
 def torch_fista(y, f, lam=1.0, n_iter=100, n_threads=None, trace=None):

@@ -57,7 +57,7 @@ class Problem:
         z, st = infer(self.y64, self.f64, lam=lam, solver="fista", tol=ref_tol,
                       max_iter=ref_iter, return_stats=True, n_threads=1)
         self.ref_seconds = time.perf_counter() - t0
-        self.ref_iterations = int(st["iter"][-1])
+        self.ref_iterations = st[-1].iteration
         self.z_star = z
         self.c_star = cost(self.y64, z, self.f64, lam=lam)
         self.c_zero = cost(self.y64, np.zeros_like(z), self.f64, lam=lam)

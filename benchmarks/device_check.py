@@ -1,4 +1,5 @@
-"""The many-core check of issue 21, one script: ``benchmarks/device_check.sh``.
+"""The many-core check (1 to 16 threads, a batch of 64, 16 Dask workers), one script:
+``benchmarks/device_check.sh``.
 
 Three measurements, each in fresh processes with ``NUMBA_NUM_THREADS`` set to the
 largest thread count asked for, written into one JSON (``figures/device_check.json``;
@@ -82,9 +83,9 @@ def fista_child(size, n, threads, n_ref):
             cs, c0 = cost(y64, zs, f64), cost(y64, 0 * zs, f64)
             _, st = infer(y, f, solver="fista", lipschitz=lip, tol=0.0, max_iter=300,
                           return_stats=True)
-            gap = (st["cost"] - cs) / (c0 - cs)
+            gap = (np.array([s.cost for s in st]) - cs) / (c0 - cs)
             hit = np.nonzero(gap <= 1e-2)[0]
-            its.append(int(st["iter"][hit[0]]) if hit.size else 300)
+            its.append(st[hit[0]].iteration if hit.size else 300)
         res["iterations"][lip] = int(np.ceil(np.median(its)))
     for lip in ("backtracking", "spectral"):
         rows = {}

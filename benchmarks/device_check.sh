@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The many-core check of issue 21 (see benchmarks/device_check.py): numbadn bench at
+# The many-core check (see benchmarks/device_check.py): numbadn bench at
 # 1,2,4,8,16 threads, FISTA to 1% on a batch of 64 (numbadn at each thread count,
 # PyTorch on CPU and GPU where installed) and the distributed benchmark at 16
 # workers, into figures/device_check.json and .txt.  Under 6 minutes on 16 cores.

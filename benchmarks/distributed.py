@@ -157,11 +157,11 @@ def inference(client, net, Y, cfg, tmp, W):
     rows = {}
     for name, model, base, layer, one in (
             ("layer 1 inference", la1, Y, None,
-             lambda d, t=W: la1.infer(np.stack(d), n_threads=t)),
+             lambda d, t=W: la1.infer(np.stack(d), n_jobs=t)),
             ("layer 2 inference (bottom-up: layer.infer on the scaled layer-1 maps)", la2, Y2,
-             None, lambda d, t=W: la2.infer(np.stack(d), n_threads=t)),
+             None, lambda d, t=W: la2.infer(np.stack(d), n_jobs=t)),
             ("layer 2 inference (top-down: net.infer(images, layer=2), eqs. 10-11)", net, Y, 2,
-             lambda d, t=W: net.infer(d, layer=2, n_threads=t))):
+             lambda d, t=W: net.infer(d, layer=2, n_jobs=t))):
         t1 = one_thread_per_image(lambda y: one([y], 1), base[0])
         n, per_task = sizing(t1, W, cfg)
         data = cycle(base, n)
@@ -216,7 +216,7 @@ def training(client, net, Y, cfg, tmp, W):
                                                                 update="batch"), Y),
             ("layer 2 batch epoch", lambda: numbadn.DeconvLayer(
                 9, 45, random_state=1, update="batch", connectivity="singles_and_pairs"), Y2)):
-        probe = make()
+        probe = make().initialize()
         t1 = one_thread_per_image(lambda y: _train_step(probe, y), base[0])
         n, per_task = sizing(t1, W, cfg)
         data = cycle(base, n)
@@ -228,7 +228,7 @@ def training(client, net, Y, cfg, tmp, W):
                          images_per_task=per_task, n_threads=1)
 
         def one():
-            return make().fit(data, epochs=2, verbose=False, n_threads=W)
+            return make().fit(data, epochs=2, verbose=False, n_jobs=W)
         ts_one, ts_dist, walls = [], [], []
         client.run(DW._take_stages)
         for _ in range(cfg["repeats"]):  # alternate: the machine may be shared
@@ -240,10 +240,10 @@ def training(client, net, Y, cfg, tmp, W):
             ts_dist.append(dist_la.history_[-1]["seconds"])
         t_one, t_dist = statistics.median(ts_one), statistics.median(ts_dist)
         st = stages(client, 2 * n * cfg["repeats"], W, sum(walls))
-        err = float(np.abs(dist_la.filters - ref.filters).max())
+        err = float(np.abs(dist_la.filters_ - ref.filters_).max())
         s = dist_la.distributed_stats_
         maps = du(os.path.join(store, "maps1"))
-        ser = serialisation(D._slim(dist_la), None, (np.zeros(per_task), dist_la.filters))
+        ser = serialisation(D._slim(dist_la), None, (np.zeros(per_task), dist_la.filters_))
         rows[name] = dict(
             one_process_batch_img_s=n / t_one, distributed_batch_img_s=n / t_dist,
             ratio=t_one / t_dist, n_images=n, workers=W, one_process_threads=nt,
@@ -254,7 +254,7 @@ def training(client, net, Y, cfg, tmp, W):
             rounds_per_epoch=dist_la.history_[-1]["rounds"],
             bytes_to_workers_per_epoch_per_worker=s["bytes_to_workers"] / 2,
             bytes_to_client_per_epoch=s["bytes_to_client"] / 2,
-            filter_bytes=int(dist_la.filters.nbytes), images_per_task=per_task,
+            filter_bytes=int(dist_la.filters_.nbytes), images_per_task=per_task,
             tasks_per_worker=-(-n // per_task) / W, one_thread_s_per_image=t1,
             stages_both_epochs_and_start=st, serialisation_ms_per_task=1e3 * ser,
             zarr_map_bytes_per_epoch=maps, zarr_map_bytes_per_epoch_per_worker=maps / W,
@@ -272,11 +272,11 @@ def training(client, net, Y, cfg, tmp, W):
 def _train_step(la, y):
     """What a fit task does per image: inference, cost, gradient, 2 CG products."""
     from numbadn.solvers.filters import filter_grad_sum, filter_gram_sum
-    z = la.infer(y[None], n_threads=1)
+    z = la.infer(y[None], n_jobs=1)
     la.cost(y, z[0])
-    filter_grad_sum(la.filters, la.connectivity, [z[0]], [y])
+    filter_grad_sum(la.filters_, la.connectivity_, [z[0]], [y])
     for _ in range(la.filter_cg_iters):
-        filter_gram_sum(la.filters, la.connectivity, [z[0]])
+        filter_gram_sum(la.filters_, la.connectivity_, [z[0]])
 
 
 def cold_start(client, la, y):
@@ -297,25 +297,26 @@ def per_image(cfg, size):
     rows = []
     P = size
     for li, la in enumerate(net.layers):
+        la.initialize()  # the initial filters: a task's work does not depend on them
         y = rng.standard_normal((la.in_channels, P, P)).astype(np.float32)
         y /= np.abs(y).max()
-        la.infer(y, n_threads=1)  # warm-up
-        z, t_inf = timed(lambda: la.infer(y, n_threads=1), cfg["per_image_repeats"])
+        la.infer(y, n_jobs=1)  # warm-up
+        z, t_inf = timed(lambda: la.infer(y, n_jobs=1), cfg["per_image_repeats"])
         with threads(1, adapt=False):
-            filter_grad_sum(la.filters, la.connectivity, [z], [y])
-            _, t_grad = timed(lambda: filter_grad_sum(la.filters, la.connectivity, [z], [y]),
+            filter_grad_sum(la.filters_, la.connectivity_, [z], [y])
+            _, t_grad = timed(lambda: filter_grad_sum(la.filters_, la.connectivity_, [z], [y]),
                               cfg["per_image_repeats"])
-            _, t_gram = timed(lambda: filter_gram_sum(la.filters, la.connectivity, [z]),
+            _, t_gram = timed(lambda: filter_gram_sum(la.filters_, la.connectivity_, [z]),
                               cfg["per_image_repeats"])
         rows.append(dict(layer=li + 1, maps=la.n_maps, input=[la.in_channels, P, P],
                          infer_s=t_inf, grad_s=t_grad, gram_s=t_gram,
                          step_s=t_inf + t_grad + la.filter_cg_iters * t_gram,
-                         map_bytes=int(z.nbytes), filter_bytes=int(la.filters.nbytes)))
+                         map_bytes=int(z.nbytes), filter_bytes=int(la.filters_.nbytes)))
         print(f"  layer {li + 1} ({la.n_maps} maps, input {la.in_channels}x{P}x{P}): infer "
               f"{t_inf * 1e3:7.1f} ms, gradient {t_grad * 1e3:6.1f} ms, CG product "
               f"{t_gram * 1e3:6.1f} ms: {rows[-1]['step_s'] * 1e3:7.1f} ms per image and epoch; "
-              f"maps {z.nbytes / 2 ** 20:.2f} MiB, filters {la.filters.nbytes / 2 ** 20:.2f} MiB")
-        P += la.filter_size[0] - 1
+              f"maps {z.nbytes / 2 ** 20:.2f} MiB, filters {la.filters_.nbytes / 2 ** 20:.2f} MiB")
+        P += la.filters_.shape[2] - 1
     return rows
 
 
@@ -394,7 +395,7 @@ def quality(client, cfg, tmp, lam=1.0):
         t0 = time.perf_counter()
         if where == "one":
             la.update = kw["update"]
-            la.fit(train, epochs=E, verbose=False, n_threads=2)
+            la.fit(train, epochs=E, verbose=False, n_jobs=2)
         else:
             store = os.path.join(tmp, "q")
             shutil.rmtree(store, ignore_errors=True)

@@ -1,4 +1,5 @@
-"""Operator products per converged image: first-order schemes on eq. 2 (issue 21).
+"""Operator products per converged image: first-order schemes on eq. 2
+(which step rule the FISTA driver should use).
 
 Eq. 2 on layer 1 (9 unit-norm random 7x7 filters, lambda 1, float32 arithmetic as
 numbadn runs it) for a set of 150x150 photographs: the bench photograph and
@@ -12,8 +13,7 @@ Schemes (all with the same proximal step, soft thresholding, eq. 8):
 - ``fista-spectral``: FISTA (Beck & Teboulle, SIAM J. Imaging Sci. 2009) with
   adaptive restart (O'Donoghue & Candes, Found. Comput. Math. 2015), step
   ``1/L``, ``L = lam ||F||^2`` bounded by the supremum of the symbol
-  (:func:`numbadn.solvers.options.spectral_norm2`): numbadn's default before
-  issue 21;
+  (:func:`numbadn.solvers.options.spectral_norm2`): numbadn's former default;
 - ``fista-power``: the same with ``||F||^2`` from power iteration on ``F^T F``
   for the image size (x 1.01), a tighter bound (the finite operator's norm,
   not its infinite extension's), computed once per filter set and size;
@@ -55,10 +55,10 @@ import numpy as np
 from numbadn import cost, infer
 from numbadn._jit import threads
 from numbadn.data import load_images
-from numbadn.kernels import conv_full, conv_valid
+from numbadn.ops import conv_full, conv_valid
 from numbadn.preprocess import contrast_normalize
 from numbadn.solvers.options import spectral_norm2
-from numbadn.solvers.inference import power_bound
+from numbadn.solvers.options import power_bound
 
 try:  # run as ``python -m benchmarks.fista_variants`` or imported
     from . import _util

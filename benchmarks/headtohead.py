@@ -28,7 +28,7 @@ literal ``(C_k - C*) / C*`` is reported too (iterations only).
 
 Two times per method: *iterations only* (cumulative time of the iterations,
 cost evaluation and set-up excluded: numbadn's per-iteration
-``stats["time"]``, the same bookkeeping for the peers) and *end-to-end* (the
+the ``time`` of its statistics, the same bookkeeping for the peers) and *end-to-end* (the
 median wall time of one complete call that runs exactly the number of
 iterations needed, set-up such as the step size or SPORCO's FFTs included).
 Every method runs with all cores and with one thread: on a shared 2-core
@@ -107,11 +107,12 @@ def continuation_rows(prob, thread_counts, repeats):
         z = infer(prob.y32, prob.f32, lam=prob.lam, n_threads=nt)
         c = prob.cost64(z)
         rows.append(dict(method="numbadn continuation (paper schedule)", library="numbadn",
-                         threads=nt, call_seconds=t, iter_seconds=float(st["time"][-1]),
+                         threads=nt, call_seconds=t, iter_seconds=st[-1].time,
                          final_decrease_gap=float(prob.decrease_gap(c)),
                          final_literal_gap=float(prob.literal_gap(c)),
-                         cost=c, betas=len(st["iter"]) - 1))
-        curves[f"numbadn continuation ({nt} thr)"] = (st["time"], prob.decrease_gap(st["cost"]))
+                         cost=c, betas=len(st) - 1))
+        curves[f"numbadn continuation ({nt} thr)"] = (np.array([s.time for s in st]),
+                                                            prob.decrease_gap(np.array([s.cost for s in st])))
     return rows, curves
 
 
@@ -125,7 +126,7 @@ def default_fista_rows(prob, thread_counts, repeats):
                       n_threads=nt)
         c = prob.cost64(infer(prob.y32, prob.f32, lam=prob.lam, solver="fista", n_threads=nt))
         rows.append(dict(method="numbadn FISTA, default options (tol 1e-4)", threads=nt,
-                         call_seconds=t, iterations=int(st["iter"][-1]),
+                         call_seconds=t, iterations=st[-1].iteration,
                          final_decrease_gap=float(prob.decrease_gap(c))))
     return rows
 
@@ -275,7 +276,7 @@ def run(cfg, thread_counts, versions):
     print(f"  scipy FFT cost (used in the peers' traces) vs numbadn.cost at the optimum: "
         f"{fft_check:.1e} of the decrease")
     for lib, c in conventions.items():
-        print(f"  {lib} operator check against numbadn.kernels.conv_valid / conv_full: "
+        print(f"  {lib} operator check against numbadn.ops.conv_valid / conv_full: "
             + ", ".join(f"{k} {v:.1e}" for k, v in c.items()))
         if max(c.values()) > 1e-4:
             raise RuntimeError(f"{lib}'s convolution convention does not match eq. 1: {c}")

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 #: (module imported by the build or a gallery example, the distribution that provides it)
 NEEDED = (
@@ -18,7 +19,21 @@ NEEDED = (
     ("sklearn", "scikit-learn"),          # examples: DN features in a scikit-learn pipeline
     ("distributed", "dask[distributed]"),  # examples: learning on a local Dask cluster
     ("zarr", "zarr"),
+    ("mathjax", "django-static-mathjax"),  # MathJax 3's files, served with the pages
 )
+
+
+def mathjax_file():
+    """The self-contained MathJax 3 build (TeX input, SVG output) that django-static-mathjax
+    installs, so the pages need no CDN."""
+    spec = importlib.util.find_spec("mathjax")
+    for root in spec.submodule_search_locations or ():
+        path = Path(root) / "static" / "mathjax" / "es5" / "tex-svg.js"
+        if path.is_file():
+            return path
+    raise MissingExtra("building the numbadn documentation needs MathJax's tex-svg.js from "
+                       "django-static-mathjax (the 'docs' extra); it is not where that package "
+                       "puts it: reinstall it with pip install -e '.[docs]'")
 
 
 class MissingExtra(RuntimeError):

@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _deps import MissingExtra, check  # noqa: E402
+from _deps import MissingExtra, check, mathjax_file  # noqa: E402
 
 try:  # one message naming the 'docs' extra, before any import below can fail
     check()
+    _MATHJAX_JS = mathjax_file()
 except MissingExtra as e:
     from sphinx.errors import ConfigError  # sphinx prints a ConfigError as one message
     raise ConfigError(str(e)) from None
@@ -68,8 +70,6 @@ numpydoc_validation_exclude = {
     # Modules whose docstrings do not all have their Parameters / Returns sections
     # yet: remove a line when its module is complete, and the build keeps it so.
     r"^numbadn\.kernels\.",
-    r"^numbadn\.recognition\.",
-    r"^numbadn\.labelled\.",
 }
 
 
@@ -116,7 +116,14 @@ html_theme_options = {
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version"],
 }
-html_static_path = []
+# MathJax from the 'docs' extra (django-static-mathjax ships MathJax 3's files), not a CDN:
+# the pages show their equations offline.  tex-svg.js is one self-contained file (the TeX
+# input and the SVG output with its glyphs, no web fonts), copied into _static/mathjax/.
+_MATHJAX = HERE / "_build" / "mathjax_static"
+(_MATHJAX / "mathjax").mkdir(parents=True, exist_ok=True)
+shutil.copy2(_MATHJAX_JS, _MATHJAX / "mathjax" / "tex-svg.js")
+mathjax_path = "mathjax/tex-svg.js"
+html_static_path = [str(_MATHJAX)]
 html_show_sourcelink = False
 html_sidebars = {"index": [], "getting_started": []}
 

@@ -2,5 +2,5 @@
 __version__ = "0.1.0"
 
 from ._params import NotFittedError  # noqa: E402,F401
-from .solvers import IterationStats, cost, infer  # noqa: E402,F401
+from .solvers import Continuation, Fista, IterationStats, cost, infer  # noqa: E402,F401
 from .model import DeconvLayer, DeconvNet  # noqa: E402,F401

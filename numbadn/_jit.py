@@ -11,7 +11,7 @@ and ``ninf`` stay off so that NaN checks remain honest.
 numba picks when TBB is not installed) spin while they wait for each other:
 300,000 spins by default.  With other CPU-bound processes on the cores a
 spinning thread burns the time slice its partner needs, and a 2-thread call
-of the paper's schedule took many times a 1-thread call (issue 12).  Two settings,
+of the paper's schedule took many times a 1-thread call.  Two settings,
 both overridable by the user:
 
 1. ``GOMP_SPINCOUNT=10000`` (:data:`SPINCOUNT`), set at import unless the

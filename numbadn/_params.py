@@ -3,10 +3,10 @@ scikit-learn): ``get_params`` / ``set_params``, a readable ``repr``, the
 "not fitted" error, ``random_state`` and ``n_jobs``.
 
 scikit-learn's ``clone`` builds a new object from ``get_params(deep=False)`` and
-checks that the new object holds each given value itself (``is``); the
-estimators here store what they are given, or, for the few arguments they
-canonicalise (``filter_size`` 7 -> ``(7, 7)``, ``connectivity`` None -> the
-boolean matrix), a canonical form that they then keep as it is.
+checks that the new object holds each given value itself (``is``): the
+constructors store their arguments as given and ``fit`` checks them.  Fitted
+attributes (named with a trailing ``_``) are set by ``fit`` (or ``load``); read
+before, they raise :class:`NotFittedError`.
 """
 from __future__ import annotations
 
@@ -96,9 +96,18 @@ def _same(a, b):
 class ParamsMixin:
     """``get_params``, ``set_params`` and ``__repr__`` from the constructor's signature.
 
-    ``_repr_default(name, value)`` may say that a value equals the default in
-    canonical form (e.g. a full connectivity matrix).
+    A subclass names its fitted attributes in ``_FITTED``: reading one before
+    it is set raises :class:`NotFittedError` (an ``AttributeError``, so
+    ``hasattr`` is False) instead of a bare ``AttributeError``.
     """
+
+    _FITTED = ()
+
+    def __getattr__(self, name):
+        # only called when normal lookup fails: a fitted attribute not set yet
+        if name in type(self)._FITTED:
+            raise not_fitted(self)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @classmethod
     def _get_param_names(cls):
@@ -120,8 +129,8 @@ class ParamsMixin:
     def set_params(self, **params):
         """Set parameters (``name__param`` for nested estimators); returns self.
 
-        Values are checked as the constructor checks them; an unknown name is an
-        error that lists the valid ones."""
+        Values are stored as given and checked by ``fit``, as the constructor's;
+        an unknown name is an error that lists the valid ones."""
         if not params:
             return self
         names = self._get_param_names()
@@ -135,18 +144,11 @@ class ParamsMixin:
                 nested.setdefault(name, {})[sub] = v
             else:
                 own[name] = v
-        if own:
-            self._set_own_params(own)
+        for k, v in own.items():
+            setattr(self, k, v)
         for name, sub in nested.items():
             getattr(self, name).set_params(**sub)
         return self
-
-    def _set_own_params(self, params):
-        for k, v in params.items():
-            setattr(self, k, v)
-
-    def _repr_default(self, name, value):
-        return False
 
     def __sklearn_tags__(self):
         """scikit-learn's tags (read by ``check_is_fitted`` and meta-estimators since
@@ -166,8 +168,7 @@ class ParamsMixin:
                 continue
             v = getattr(self, name)
             default = param.default
-            if default is not param.empty and (_same(v, default)
-                                               or self._repr_default(name, v)):
+            if default is not param.empty and _same(v, default):
                 continue
             parts.append(f"{name}={_short(v)}")
         return f"{type(self).__name__}({', '.join(parts)})"

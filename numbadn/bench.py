@@ -23,19 +23,16 @@ import time
 
 import numba
 import numpy as np
+from numba import prange
 
 from . import connectivity as C
-from ._jit import thread_settings, threads
-from .kernels import make_operator, new_rpad, table_for
-from .kernels._conv import corr
-from .kernels._operator import apply_A
-from .kernels._peak import fma_loop, fma_loop_parallel
-from .kernels import _steps as S
-from .solvers.options import ContinuationOptions
+from ._jit import JIT, PJIT, thread_settings, threads
+from .kernels import apply_A, corr, make_operator, new_rpad
+from .solvers import Continuation, make_prior
 
 PAPER_S_PER_FILTER_MPX = 5.8
 PAPER_LAYER_SECONDS = {1: 2.5, 2: 10.0, 3: 55.0}
-#: Issue 4's targets: 200x the paper.
+#: The speed targets: 200 times faster than the paper's timings.
 TARGET_LAYER_SECONDS = {1: 0.012, 2: 0.050, 3: 0.275}
 TARGET_S_PER_FILTER_MPX = 0.03
 
@@ -75,6 +72,44 @@ def median_time(fn, repeats=7, min_time=0.05):
             fn()
         ts.append((time.perf_counter() - t0) / inner)
     return float(np.median(ts))
+
+
+# ------------------------------------------------ the machine's float32 peak
+@numba.njit(**JIT)
+def fma_loop(a, n, m, c):
+    """``16 n len(a)`` fused multiply-adds on ``a`` in place.
+
+    Each element runs a dependent chain of 16 FMAs per pass; the loop over
+    elements is vectorised and the out-of-order core overlaps the chains of
+    neighbouring elements, so the FMA units, not loads, set the speed.
+    """
+    for _ in range(n):
+        for j in range(a.shape[0]):
+            x = a[j]
+            x = x * m + c
+            x = x * m + c
+            x = x * m + c
+            x = x * m + c
+            x = x * m + c
+            x = x * m + c
+            x = x * m + c
+            x = x * m + c
+            x = x * m + c
+            x = x * m + c
+            x = x * m + c
+            x = x * m + c
+            x = x * m + c
+            x = x * m + c
+            x = x * m + c
+            x = x * m + c
+            a[j] = x
+
+
+@numba.njit(**PJIT)
+def fma_loop_parallel(A, n, m, c):
+    """:func:`fma_loop` on every row of ``A``. Parallel over: rows."""
+    for t in prange(A.shape[0]):
+        fma_loop(A[t], n, m, c)
 
 
 def measure_peak(n_threads):
@@ -139,7 +174,8 @@ def bench_kernels(sizes, thread_counts, h=7, dtype=np.float32, peaks=None, out=p
 def bench_inference(P, thread_counts, h=7, dtype=np.float32, out=print, repeats=None):
     """Paper schedule (continuation defaults) on P x P inputs, per layer."""
     rng = np.random.default_rng(1)
-    opts = ContinuationOptions()
+    sol = Continuation()
+    prior, plan = make_prior(1.0, 1.0), sol.plan()
     rows = []
     for li, (name, K0, K1, g) in enumerate(paper_layers(), start=1):
         f = rng.standard_normal((K1, K0, h, h)).astype(dtype)
@@ -148,13 +184,10 @@ def bench_inference(P, thread_counts, h=7, dtype=np.float32, out=print, repeats=
         op = make_operator(f, g)
         y = rng.standard_normal((K0, P, P)).astype(dtype)
         z = np.zeros((K1, P + h - 1, P + h - 1), dtype)
-        ws, FTy = S.workspace(op, y, z), np.empty_like(z)  # kept, as infer() does
-        no_table = table_for(1.0)
         for nt in thread_counts:
             def run():
                 z[...] = 0
-                S.continuation_solve(op, y, z, opts.betas(), 1.0, 1.0, no_table,
-                                     opts.inner_iters, opts.cg_iters, True, ws, FTy, None)
+                sol.solve(op, y, z, prior, plan)
             with threads(nt, adapt=False):
                 t = median_time(run, repeats=repeats or (5 if li < 3 else 3),
                                 min_time=0.0 if repeats else 0.2)
@@ -171,14 +204,14 @@ def bench_inference(P, thread_counts, h=7, dtype=np.float32, out=print, repeats=
 
 
 #: The two thread policies compared under contention: numbadn's (the process's
-#: own environment) and numba's/libgomp's defaults as they were before issue 12.
+#: own environment) and numba's/libgomp's defaults (long spinning, no thread cap).
 CONTENTION_CONFIGS = [
     ("numbadn's settings", {}),
     ("before (libgomp default spin, no cap)",
      {"NUMBADN_ADAPTIVE_THREADS": "0", "GOMP_SPINCOUNT": "300000"}),
 ]
-#: Issue 12's bound: with busy processes beside it, a call on all threads takes at
-#: most this many times a 1-thread call.
+#: The bound under contention: with busy processes beside it, a call on all threads
+#: takes at most this many times a 1-thread call.
 CONTENTION_BOUND = 1.5
 
 
@@ -234,9 +267,9 @@ def _run_contention_child(n_threads, seconds, env):
 
 def bench_contention(n_threads, n_busy=None, seconds=3.0, configs=None, out=print):
     """A call on ``n_threads`` threads against one on 1 thread, on an idle machine
-    and with ``n_busy`` CPU-bound processes beside it (default: the CPUs + 1, the
-    issue's three on two cores), for numbadn's thread settings and for the
-    defaults before issue 12 (:data:`CONTENTION_CONFIGS`).  Each measurement is
+    and with ``n_busy`` CPU-bound processes beside it (default: the CPUs + 1, i.e.
+    three on two cores), for numbadn's thread settings and for numba's and
+    libgomp's defaults (:data:`CONTENTION_CONFIGS`).  Each measurement is
     a fresh process (libgomp reads its settings at start); times are means per
     call (a stall counts), medians and 90th percentiles beside them.
     """
@@ -280,7 +313,7 @@ def add_arguments(ap):
     ap.add_argument("--no-contention", action="store_true",
                     help="skip the measurement with CPU-bound processes beside the calls")
     ap.add_argument("--contention-only", action="store_true",
-                    help="only the measurement under contention (issue 12)")
+                    help="only the measurement under contention")
     ap.add_argument("--busy", type=int, default=None,
                     help="CPU-bound processes for the contention measurement (default: CPUs + 1)")
     return ap
@@ -323,8 +356,7 @@ def run(args):
             with open(args.json, "w") as fh:
                 json.dump(dict(contention=crows), fh, indent=1)
         return 0
-    print("float32 peak, measured by a 16-deep FMA loop (numbadn.kernels._peak); the issue's\n"
-          "estimate for this machine was 112 GFLOP/s per core (32 FLOP/cycle at 3.5 GHz):")
+    print("float32 peak, measured by a 16-deep FMA loop (fma_loop):")
     peaks = {nt: measure_peak(nt) for nt in tc}
     for nt in tc:
         print(f"  {nt:2d} thread(s): {peaks[nt]:7.1f} GFLOP/s  "

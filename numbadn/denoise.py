@@ -55,7 +55,7 @@ PAPER_SNR = {"input": 13.84, 1: 16.31, 2: 18.01}
 #: lambda per layer for denoising raw [-1, 1] images at 13.84 dB (the "raw"
 #: protocol) with the paper's continuation solver and :data:`DEFAULT_PASSES`:
 #: the best mean SNR over the grid of ``reproduce/sec44_denoising.py`` on
-#: validation crops of the food training photographs (numbadn's fruit set before issue 20)
+#: validation crops of the food training photographs (numbadn's former built-in fruit set)
 #: (``figures/sec44_denoising.json``, "tuned").  The "highpass" protocol needs
 #: its own (that file).
 DEFAULT_LAM = {1: 10.0, 2: 40.0}
@@ -201,7 +201,7 @@ def _per_layer(name, value, layers, default, check):
 
 
 def denoise(net, noisy, layers=None, *, lam=None, passes=None, protocol="raw",
-            n_threads=None, top_down=True):
+            n_jobs=None, top_down=True):
     """Reconstruct ``noisy`` from each layer.
 
     Parameters
@@ -224,8 +224,8 @@ def denoise(net, noisy, layers=None, *, lam=None, passes=None, protocol="raw",
     protocol : {"raw", "highpass"}
         ``"raw"``: z0 maps at layer 1 for this call (section 3.3);
         ``"highpass"``: no z0 maps (module doc).
-    n_threads : int, optional
-        Threads for this call.
+    n_jobs : int, optional
+        Threads for this call (as :class:`DeconvNet`'s ``n_jobs``).
     top_down : bool, default True
         Infer layers >= 2 top-down (eqs. 10-11).
 
@@ -258,9 +258,8 @@ def denoise(net, noisy, layers=None, *, lam=None, passes=None, protocol="raw",
             for i in range(layer):
                 la = net.layers[i]
                 la.lam = V.check_positive(f"lam[{i + 1}]", lam.get(i + 1, saved[i][0]))
-            res = net.infer(y, layer=layer, n_threads=n_threads, top_down=top_down,
-                            return_lowfreq=zlow_on, passes=counts[:layer])
-            z, zlow = res if zlow_on else (res, None)
+            kw = dict(layer=layer, n_jobs=n_jobs, top_down=top_down, passes=counts[:layer])
+            z, zlow = net.infer_lowfreq(y, **kw) if zlow_on else (net.infer(y, **kw), None)
             out[layer] = net.reconstruct(z, layer=layer, zlow=zlow)
     finally:
         for la, (lm, lf) in zip(net.layers, saved):

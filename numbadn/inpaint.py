@@ -2,7 +2,7 @@
 
 The model is generative: inferred against the observed pixels only, with the
 masked data term ``lam/2 ||W (F z - y)||^2`` (``W`` 0 at a missing pixel; see
-:mod:`numbadn.kernels._masked`), its reconstruction fills the missing pixels.
+:class:`numbadn.kernels.Masked`), its reconstruction fills the missing pixels.
 The protocol is section 4.4's "raw" one (:mod:`numbadn.denoise`): a grey image,
 mean removed and scaled to [-1, 1] (:func:`~numbadn.denoise.raw_image`), the z0
 low-frequency maps switched on at layer 1 (section 3.3; their gradient prior fills
@@ -74,7 +74,7 @@ def raw_observed(img, mask):
     return (np.where(seen, (a - mean) / scale, 0.0)[None]).astype(np.float32), mean, scale
 
 
-def inpaint(net, y, mask, layers=None, *, lam=None, n_threads=None, top_down=True,
+def inpaint(net, y, mask, layers=None, *, lam=None, n_jobs=None, top_down=True,
             lowfreq=True):
     """Fill the missing pixels of ``y`` from each layer's reconstruction.
 
@@ -91,8 +91,8 @@ def inpaint(net, y, mask, layers=None, *, lam=None, n_threads=None, top_down=Tru
         Layers to reconstruct from (default: every trained layer).
     lam : dict or float, optional
         ``lambda`` per layer (default :data:`DEFAULT_LAM`, else the layer's own).
-    n_threads : int, optional
-        Threads for this call.
+    n_jobs : int, optional
+        Threads for this call, as the network's ``n_jobs``.
     top_down : bool, default True
         Infer layers >= 2 top-down (eq. 10 with the mask).
     lowfreq : bool, default True
@@ -103,7 +103,7 @@ def inpaint(net, y, mask, layers=None, *, lam=None, n_threads=None, top_down=Tru
     dict ``layer -> (1, P, Q)``: the observed pixels of ``y``, the missing ones
     from the reconstruction (eq. 12, plus the z0 image).
     """
-    y = V.as_float_array("y", y, (2, 3), net.layers[0].dtype)
+    y = V.as_float_array("y", y, (2, 3), net.layers[0].filters_.dtype)
     y = y[None] if y.ndim == 2 else y
     W = V.check_mask(mask, y.shape, y.dtype)
     layers = list(range(1, net.trained_ + 1)) if layers is None else list(layers)
@@ -118,9 +118,8 @@ def inpaint(net, y, mask, layers=None, *, lam=None, n_threads=None, top_down=Tru
             for i in range(layer):
                 net.layers[i].lam = V.check_positive(f"lam[{i + 1}]",
                                                      lam.get(i + 1, saved[i][0]))
-            res = net.infer(y, layer=layer, n_threads=n_threads, top_down=top_down,
-                            return_lowfreq=lowfreq, mask=W)
-            z, zlow = res if lowfreq else (res, None)
+            kw = dict(layer=layer, n_jobs=n_jobs, top_down=top_down, mask=W)
+            z, zlow = net.infer_lowfreq(y, **kw) if lowfreq else (net.infer(y, **kw), None)
             rec = net.reconstruct(z, layer=layer, zlow=zlow)
             out[layer] = np.where(W > 0, y, rec).astype(y.dtype)
     finally:

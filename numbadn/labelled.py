@@ -39,13 +39,39 @@ FASHION_SIZE = 84
 
 
 class Labelled(NamedTuple):
+    """A labelled image set, as the loaders of this module return it.
+
+    Parameters
+    ----------
+    images : sequence of ndarray of shape (P, Q)
+        Grey images in [0, 1] (float32); a folder's are read from their files when
+        indexed.
+    labels : ndarray of shape (n_images,)
+        Class index of each image (0, 1, ...), int64.
+    class_names : list of str
+        Name of each class, in label order.
+    paths : list of str
+        Where each image came from (a file, or ``file#index`` for an IDX archive).
+    """
+
     images: Sequence
     labels: np.ndarray
     class_names: list
     paths: list
 
     def subset(self, idx):
-        """The images ``idx`` (an index array), labels and paths with them."""
+        """The images ``idx``, with their labels and paths.
+
+        Parameters
+        ----------
+        idx : array_like of int
+            Indices of the images to keep, in the order wanted.
+
+        Returns
+        -------
+        Labelled
+            The images (in memory), labels and paths at ``idx``; the same class names.
+        """
         idx = np.asarray(idx, dtype=np.int64)
         return Labelled([self.images[i] for i in idx], self.labels[idx], self.class_names,
                         [self.paths[i] for i in idx])
@@ -73,6 +99,25 @@ def load_folder(root, *, size=None, grey=True, exclude=(), min_per_class=1):
     Classes are the sub-folders in sorted order (labels 0, 1, ...); images
     within a class are sorted by name.  Files are read when accessed, with
     :func:`numbadn.data.load_images` (``size``: cover then centre-crop).
+
+    Parameters
+    ----------
+    root : str or path
+        The folder holding one sub-folder of images per class.
+    size : int or (int, int), optional
+        Scale each image to cover this size and centre-crop it to it; ``None``:
+        the images' own sizes.
+    grey : bool, default True
+        Convert to grey.
+    exclude : collection of str, default ()
+        Class folders to leave out, by name.
+    min_per_class : int, default 1
+        Least number of image files a class folder must hold.
+
+    Returns
+    -------
+    Labelled
+        The images (read from their files when indexed), labels, class names and paths.
 
     Raises
     ------
@@ -111,6 +156,22 @@ def load_caltech101(root, *, size=CALTECH_SIZE, exclude=(), min_per_class=31):
     as Lazebnik et al.) unless named in ``exclude``.  Every class must have
     at least ``min_per_class`` images (Caltech-101's smallest has 31: 30
     training images and one test image).
+
+    Parameters
+    ----------
+    root : str or path
+        ``101_ObjectCategories``, or the folder that holds it.
+    size : int, default 150
+        Side of the square images (footnote 4).
+    exclude : collection of str, default ()
+        Class folders to leave out, by name.
+    min_per_class : int, default 31
+        Least number of images per class.
+
+    Returns
+    -------
+    Labelled
+        The grey images (read when indexed), their labels, the class names and paths.
     """
     root = Path(root).expanduser()
     if (root / "101_ObjectCategories").is_dir():
@@ -144,6 +205,8 @@ def load_fashion_mnist(root=FASHION_MNIST_DIR, *, subset="t10k", size=FASHION_SI
 
     Parameters
     ----------
+    root : str or path, default :data:`FASHION_MNIST_DIR`
+        The folder holding the gzipped IDX files.
     subset : {"t10k", "train"}
         The 10,000 test or 60,000 training images.
     size : int, default 84
@@ -151,6 +214,14 @@ def load_fashion_mnist(root=FASHION_MNIST_DIR, *, subset="t10k", size=FASHION_SI
     per_class : int, optional
         Keep this many images per class, drawn at random with ``seed``
         (a pool for :func:`splits`, like a Caltech class); ``None``: all.
+    seed : int, default 0
+        Seed of that draw.
+
+    Returns
+    -------
+    Labelled
+        The images (float32 in [0, 1], ``size`` x ``size``), their labels 0..9, the class
+        names of :data:`FASHION_CLASSES` and ``file#index`` paths.
     """
     from PIL import Image
     if subset not in ("t10k", "train"):
@@ -195,6 +266,28 @@ def splits(labels, n_train, *, n_test=50, n_splits=10, seed=0, reserve=None):
     ``n_test`` after the first ``reserve`` (default ``n_train``), so that runs
     with 15 and 30 training images (``reserve=30``) share their test images.
     A class with no image left for testing is an error naming it.
+
+    Parameters
+    ----------
+    labels : array_like of shape (n_images,)
+        Class of each image.
+    n_train : int
+        Training images per class and split.
+    n_test : int, default 50
+        At most this many test images per class and split (fewer where a class
+        has fewer left).
+    n_splits : int, default 10
+        Number of splits.
+    seed : int, default 0
+        Seed of the shuffles.
+    reserve : int, optional
+        Images per class set aside for training before the test images are taken
+        (at least ``n_train``; default ``n_train``).
+
+    Returns
+    -------
+    list of (ndarray, ndarray)
+        Per split, the indices of its training and test images.
     """
     labels = np.asarray(labels)
     if labels.ndim != 1 or labels.size == 0:

@@ -379,6 +379,9 @@ def _stats_as_arrays(label, stats) -> dict[str, np.ndarray]:
         data = dict(stats)
     elif isinstance(stats, Sequence) and not isinstance(stats, str):
         records = [r._asdict() if hasattr(r, "_asdict") else r for r in stats]
+        # IterationStats (infer's return_stats) name the iteration "iteration"
+        records = [{("iter" if k == "iteration" else k): v for k, v in r.items()}
+                   if isinstance(r, Mapping) else r for r in records]
         if not all(isinstance(r, Mapping) for r in records):
             raise ValueError(f"stats_by_name[{label!r}] is a sequence of "
                              f"{type(stats[0]).__name__}: expected a dict of 1-D arrays "
@@ -413,7 +416,8 @@ def solver_stats(stats_by_name, *, x="time", y="cost", path=None, log=True) -> F
         Label -> statistics of one run: a dict of equal-length 1-D arrays
         with keys among ``'iter', 'time', 'cost', 'sparsity', 'cg_residual'``.
         A list of per-iteration named tuples or dicts with those fields is
-        also accepted. When ``x='iter'`` and a run has no ``'iter'`` key,
+        also accepted, e.g. the :class:`numbadn.IterationStats` of
+        ``infer(..., return_stats=True)``. When ``x='iter'`` and a run has no ``'iter'`` key,
         iterations are numbered 1, 2, ...
     x, y : str, default 'time' and 'cost'
         The statistics on the horizontal and vertical axes.

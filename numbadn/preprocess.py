@@ -221,48 +221,23 @@ def contrast_normalize(img, *, kernel_size=5, sigma=1.591, std_floor=DEFAULT_STD
     times the amplitude of quiet ones and dominate the reconstruction term
     of eq. 3.  Its grey path -- the paper's images are grey (section 4,
     footnote 4) -- leaves the pixels on 0..255, where the floor of 1 is
-    1/255 of the range and about 90% of the pixels get divided: a strong
-    local normalisation (``std_floor='toolbox'``, the default).  The image's
-    mean local std (``'mean'``, numbadn's default before issue 20) lies
-    between the two.  ``reproduce/contrast_choice.py`` measured both on two
-    of the paper's items (``figures/contrast_choice.json``): neither is
-    clearly ahead (DN-1 on the Table 1 stand-in about equal; the food/city
-    orientation control holds with both, its gap somewhat wider with
-    ``'mean'``), so the default follows what the authors ran, by the rule
-    that script states before measuring.  The trade-off between the floors,
-    measured on the 52 built-in crops of the time (``food`` + ``city``,
-    local stds averaging 0.043 per image, 0.018 to 0.098), with *spread* the
-    coefficient of variation of the output's local std (Gaussian window,
-    sigma 3; lower: contrast more even), *flatness* the spectral flatness of
-    its Hann-windowed power spectrum (higher: whiter), *noise gain* the
-    relative change of the output (before the final rescale) when Gaussian
-    noise of std 1/255 is added to the input (lower: more robust), and
-    *divided* the fraction of pixels whose local std exceeds the floor:
+    1/255 of the range and most pixels get divided: a strong local
+    normalisation (``std_floor='toolbox'``, the default).  The image's mean
+    local std (``'mean'``, numbadn's former default; the choice of Jarrett et
+    al., ICCV 2009, and Pinto et al., 2008) lies between the two and, being
+    relative to each image, does not depend on its intensity scale.
+    ``reproduce/contrast_choice.py`` measured both on two of the paper's items
+    (``figures/contrast_choice.json``) and keeps the toolbox's floor unless
+    the mean floor is ahead on both, by the rule it states before measuring.
 
-    =====================  ======  ========  ==========  =======
-    std_floor              spread  flatness  noise gain  divided
-    =====================  ======  ========  ==========  =======
-    1 (toolbox colour)     0.67    0.149     0.118       0.00
-    2 x mean local std     0.55    0.184     0.154       0.12
-    0.05                   0.48    0.204     0.177       0.27
-    mean local std         0.44    0.216     0.199       0.35
-    median local std       0.31    0.256     0.311       0.50
-    0.5 x mean local std   0.34    0.251     0.278       0.62
-    0.01                   0.26    0.270     0.365       0.75
-    1/255 (toolbox grey)   0.18    0.286     0.479       0.90
-    =====================  ======  ========  ==========  =======
-
-    (The crops themselves: spread 0.79, flatness 0.015.)  Lower floors whiten
-    more, but the noise gain grows faster than the flatness: per unit of
-    noise gain over the no-op, the mean buys 0.83 units of flatness, the
-    median 0.55, 1/255 only 0.38.  Below the mean, quiet regions (sky,
-    halftone grain, JPEG 8x8 blocks) are blown up to the contrast of real
-    edges, visibly so.  The mean local std -- the choice of Jarrett et al.
-    (ICCV 2009) and Pinto et al. (2008) -- keeps a third of the pixels
-    divided, cuts the spread by a third, raises the flatness by 45%, and,
-    being relative to each image, does not depend on its intensity scale;
-    pass ``std_floor='mean'`` for it, ``std_floor=1.0`` for the toolbox's
-    colour path.
+    *The trade-off.*  A lower floor evens the local contrast and whitens the
+    spectrum more, but amplifies noise more: quiet regions (sky, halftone
+    grain, JPEG 8x8 blocks) are raised towards the contrast of real edges.
+    ``python reproduce/contrast_floors.py`` measures spread,
+    spectral flatness, noise gain and the fraction of pixels divided for the
+    floors from 1 down to 1/255 on the built-in crops
+    (``figures/contrast_floors.json``).  Pass ``std_floor='mean'`` for the
+    mean floor, ``std_floor=1.0`` for the toolbox's colour path.
 
     Subtracting the plane mean first does not change the result (the kernel
     sums to 1); it is kept to mirror the toolbox and is stored in ``info``.

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import numpy as np
 
-#: Half-width of the horizontal / vertical bands, degrees (as fig7_fig8_filters.HV_BAND).
+import _stats as S
+
+#: Half-width of the horizontal / vertical bands, degrees (as ``_orientation.HV_BAND``).
 BAND = 15.0
 #: Scale of the Gaussian derivative, pixels.
 SIGMA = 1.0
@@ -103,3 +105,21 @@ def summary(ctl):
     return [f"{k}: hv share {v['mean']:.3f} [95% {v['ci'][0]:.3f}, {v['ci'][1]:.3f}] over "
             f"{v['n_photos']} {'images' if v.get('per_image') else 'photographs'} "
             f"({v['n_crops']} crops)" for k, v in ctl.items()]
+
+
+def control_outcome(ctl):
+    """``_stats.Outcome`` of the control from ``control``'s result."""
+    n, c = ctl["natural"], ctl["city"]
+    if verdict(ctl):
+        outcome = "holds"
+    elif c["ci"][1] < n["ci"][0]:
+        outcome = "does not hold"
+    else:
+        outcome = "not supported"
+    units = "images" if c.get("per_image") else "photographs"
+    test = (f"share of gradient energy within {BAND:.0f} deg of H/V, mean over "
+            f"{units}: city {c['mean']:.3f} [{c['ci'][0]:.3f}, {c['ci'][1]:.3f}] vs natural "
+            f"{n['mean']:.3f} [{n['ci'][0]:.3f}, {n['ci'][1]:.3f}], 95% percentile bootstrap "
+            f"intervals over {c['n_photos']} vs {n['n_photos']} {units} ({N_BOOT} "
+            "resamples); holds when the intervals do not overlap")
+    return S.Outcome(outcome, test, effect=c["mean"] - n["mean"])

@@ -378,7 +378,7 @@ def held_out_images(args, name, n, seed=0):
     """``n`` contrast-normalised 100x100 crops of set ``name`` that the
     Deconvolutional Network of ``reproduce/train_models.py`` was not trained on.
 
-    Which crops the model saw follows ``train_models.training_images``: in
+    Which crops the model saw follows ``_common.training_images``: in
     full mode the ``-full`` photographs, so the crops come from the
     ``<name>-heldout`` photographs (``numbadn.data.PHOTOGRAPHS``: other
     photographs of the same kind, never trained on); with ``--quick`` the
@@ -393,7 +393,6 @@ def held_out_images(args, name, n, seed=0):
     raws : list of ndarray (100, 100), the crops before contrast normalisation
     """
     import numbadn.data as data
-    import train_models
     from numbadn.preprocess import contrast_normalize
     src = _common.image_source(args, name)
     if src.endswith("-full") and not args.quick:
@@ -405,8 +404,8 @@ def held_out_images(args, name, n, seed=0):
     else:
         files = sorted((Path(data.__file__).parent / "datasets" / name).glob("*.png"))
         if args.quick and not args.images:
-            files = files[train_models.QUICK["n_images"]:]
-            why = (f"built-in crops after the first {train_models.QUICK['n_images']} "
+            files = files[_common.QUICK["n_images"]:]
+            why = (f"built-in crops after the first {_common.QUICK['n_images']} "
                    "(quick training)")
         elif args.images:
             why = "built-in crops (the model was trained on --images)"

@@ -391,3 +391,9 @@ def within_bound(value, bound, *, tolerance, what="value", why=""):
 def too_few(n, units="units", need=2):
     """No test possible on ``n`` units (fewer than ``need``): not supported, and why."""
     return Outcome("not supported", f"not tested: {n} {units}, a test needs at least {need}")
+
+
+def per_class_accuracy(y, pred):
+    """Mean over classes of the fraction of each class's test images recognised
+    (Table 1's score; scikit-learn's ``balanced_accuracy_score``)."""
+    return float(np.mean([np.mean(pred[y == k] == k) for k in np.unique(y)]))

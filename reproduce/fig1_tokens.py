@@ -10,7 +10,7 @@ them.
 
 The rule.  For every layer-3 filter of both models, projected to pixels
 (``net.pixel_filters(3)``), take its orientation energy ``e(theta)``
-(``fig7_fig8_filters.angular_energy``: 2-degree bins, structure at
+(``_orientation.angular_energy``: 2-degree bins, structure at
 ``theta``), smooth it circularly (Gaussian, sigma 5 degrees) and find
 
 * the anisotropy ``max e / mean e`` (1 for a blob or noise);
@@ -50,8 +50,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402
 import _stats as S  # noqa: E402
-from fig7_fig8_filters import (angular_energy, filter_labels, grid_columns,  # noqa: E402
-                               orientation_angles, smooth_circular)
+from _orientation import (angular_energy, filter_labels, grid_columns,  # noqa: E402
+                          orientation_angles, smooth_circular)
 
 #: Smoothing of the orientation profile, in 2-degree bins (sigma 5 degrees).
 SMOOTH_BINS = 2.5

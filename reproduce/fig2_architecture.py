@@ -198,7 +198,7 @@ def main(argv=None):
     nets, counts = {}, {}
     for s in [args.set] + [t for t in _common.SETS if t != args.set]:
         nets[s] = _common.load_model(args, s)
-        counts[s] = [connectivity_counts(la.connectivity) for la in nets[s].layers]
+        counts[s] = [connectivity_counts(la.connectivity_) for la in nets[s].layers]
     net = nets[args.set]
     rep.setting(drawn=args.set, layers=len(net.layers))
     descr = {1: "9, fully connected", 2: "45: 9 singles + 36 pairs", 3: "150, random pairs"}

@@ -19,7 +19,7 @@ relative frequencies, the activations drawn before the top-100 cut), and two
 properties of the samples that Fig. 3 shows but the text does not state:
 
 * ``hv``: the share of orientation energy within +-15 degrees of horizontal or
-  vertical (``fig7_fig8_filters.angular_energy`` on 15x15 patches of the
+  vertical (``_orientation.angular_energy`` on 15x15 patches of the
   samples, energy-weighted; 1/3 for even orientations): city above natural;
 * the mean spatial frequency ``sum r |Y(r)|^2 / sum |Y(r)|^2`` (cycle/pixel)
   of the samples: coarser structure (lower) at higher layers.
@@ -45,7 +45,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402
 import _stats as S  # noqa: E402
-from fig7_fig8_filters import angular_energy, hv_fraction, random_patches  # noqa: E402
+from _orientation import angular_energy, hv_fraction, random_patches  # noqa: E402
 
 #: Samples per (set, layer) row.
 N_SAMPLES = 6
@@ -117,7 +117,7 @@ def main(argv=None):
             n_all = max(args.n, N_TEST[bool(args.quick)])
             imgs = net.sample(li, n_all, random_state=args.seed + 100 * li)[:, 0]
             freq = net.stats_[li - 1][0]
-            M = 100 + sum(net.layers[i].filter_size[0] - 1 for i in range(li))
+            M = 100 + sum(net.layers[i].filters_.shape[2] - 1 for i in range(li))
             e = angular_energy(random_patches(list(imgs), N_PATCHES, 15, seed=args.seed))
             d = dict(layer=li, n_features=int(freq.size), mean_firing=float(freq.mean()),
                      effective_features=effective_features(freq),
@@ -147,10 +147,9 @@ def main(argv=None):
                    for i in range(L)], "every layer:")
     # gated, as fig7's natural-vs-city claims, on the photographs' control (_control.py)
     import _control
-    from fig7_fig8_filters import control_outcome
     srcs = {s: (s if args.quick and not args.images else _common.image_source(args, s))
             for s in _common.SETS}
-    control = control_outcome(_control.control(srcs, seed=args.seed))
+    control = _control.control_outcome(_control.control(srcs, seed=args.seed))
     if control.verdict != "holds":
         o = S.not_judged(f"the control (city photographs more horizontal/vertical than "
                          f"natural) is {control.verdict}: {control.test}")

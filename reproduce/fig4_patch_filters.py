@@ -10,7 +10,7 @@ larger versions of the 1st layer filters".
 
 Protocol:
 
-* training crops: those of the DN model (``train_models.training_images``:
+* training crops: those of the DN model (``_common.training_images``:
   contrast-normalised 96x96 natural crops);
 * layer 1: 100 atoms on 7x7 patches (the paper does not give the patch size;
   7x7 like the DN filters), online dictionary learning with the lasso
@@ -107,11 +107,10 @@ def plot(path, p1, p2, d1, d2, stats):
 
 def main(argv=None):
     args, method = PB.parse_args(__doc__, argv)
-    import train_models
     out = _common.out_dir(args)
     rep = _common.Report("fig4_patch_filters", "Fig. 4")
     cfg = QUICK if args.quick else FULL
-    ys, desc = train_models.training_images(args, "natural")
+    ys, desc = _common.training_images(args, "natural")
     print(f"[natural] {desc}")
     t0 = time.perf_counter()
     hier = PB.PatchHierarchy(seed=args.seed, method=method, **cfg).fit(ys)

@@ -125,13 +125,12 @@ def plot(path, y, z, c, row, size, title):
 
 def main(argv=None):
     args, method = PB.parse_args(__doc__, argv)
-    import train_models
     out = _common.out_dir(args)
     cfg = QUICK if args.quick else FULL
     rep = _common.Report("fig5_feature_maps", "Fig. 5")
     net = _common.load_model(args, "natural")
     layer = net.layers[0]
-    train, tdesc = train_models.training_images(args, "natural")
+    train, tdesc = _common.training_images(args, "natural")
     hier = PB.PatchHierarchy(seed=args.seed, method=method, n_patches1=cfg["n_patches1"],
                              n_iter=cfg["n_iter"]).fit_layer1(train)
     ys, desc, _ = PB.held_out_images(args, "natural", cfg["n_crops"], seed=args.seed)

@@ -201,14 +201,13 @@ def plot(path, curves, patch, s1, lam_note):
 
 def main(argv=None):
     args, method = PB.parse_args(__doc__, argv)
-    import train_models
     out = _common.out_dir(args)
     cfg = QUICK if args.quick else FULL
     rep = _common.Report("fig6_sparsity_vs_error", "Fig. 6")
     net = _common.load_model(args, "natural")
     s1 = float(net.scales_[0])
     ys, desc, _ = PB.held_out_images(args, "natural", cfg["n_crops"], seed=args.seed)
-    train, tdesc = train_models.training_images(args, "natural")
+    train, tdesc = _common.training_images(args, "natural")
     print(f"[natural] test: {desc}")
     curves = {}
     for solver in SOLVERS:

@@ -48,7 +48,7 @@ def lowpass_only(net, y, W, lam):
     """The z0 maps of section 3.3 alone against the observed pixels: the smooth image."""
     from numbadn.solvers.z0 import low_pass, solve_z0, uniform_filter
     K0, P, Q = y.shape
-    s0 = net.layers[0].filter_size[0]
+    s0 = net.layers[0].filters_.shape[2]
     f0 = uniform_filter(K0, s0, y.dtype)
     zl = np.zeros((K0, P + s0 - 1, Q + s0 - 1), y.dtype)
     solve_z0(y, f0, lam, net.layers[0].psi, zl, 200, mask=np.ascontiguousarray(W))
@@ -86,7 +86,7 @@ def main(argv=None):
                                                                "quick 2)")
     args = ap.parse_args(argv)
     _common.set_threads(args)
-    import sec44_denoising as sec44
+    import _denoising as sec44
     from numbadn.inpaint import DEFAULT_LAM, inpaint, missing_psnr, missing_snr
     from numbadn.solvers import infer
 
@@ -101,7 +101,7 @@ def main(argv=None):
         net = _common.load_model(args, "natural")
     args.test_images = None
     tests = sec44.test_images(args, size, str(net.meta.get("images", "")))[:n_images]
-    f1 = np.ascontiguousarray(net.layers[0].filters)
+    f1 = np.ascontiguousarray(net.layers[0].filters_)
     lam1, lam2 = DEFAULT_LAM[1], DEFAULT_LAM[2]
     max_iter = 100 if args.quick else 300
     try:

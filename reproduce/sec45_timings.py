@@ -82,13 +82,13 @@ def learning_overhead(n_images, repeats, n_threads=None):
     ims = [contrast_normalize(im) for im in load_images("natural")[:n_images]]
 
     def fit():
-        DeconvLayer(1, 9, random_state=0).fit(ims, epochs=1, verbose=False, n_threads=n_threads)
+        DeconvLayer(1, 9, random_state=0).fit(ims, epochs=1, verbose=False, n_jobs=n_threads)
 
-    layer = DeconvLayer(1, 9, random_state=0)
+    layer = DeconvLayer(1, 9, random_state=0).initialize()  # the initial filters
 
     def inf():
         for y in ims:
-            layer.infer(y, n_threads=n_threads)
+            layer.infer(y, n_jobs=n_threads)
 
     fit()  # warm-up (first calls compile or load from the cache)
     inf()

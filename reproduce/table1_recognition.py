@@ -66,6 +66,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402
+import _stats  # noqa: E402
 
 #: Table 1 (mean, std over 10 splits; Lazebnik's 15-image std is not given).
 PAPER = {"dn-1": {15: (57.7, 1.0), 30: (65.8, 1.3)},
@@ -198,16 +199,10 @@ class Store:
         return out
 
 
-def per_class_accuracy(y, pred):
-    """Mean over classes of the fraction of each class's test images recognised."""
-    return float(np.mean([np.mean(pred[y == k] == k) for k in np.unique(y)]))
-
-
 # --------------------------------------------------------------- verdicts
 def claims(acc, results, n):
     """Table 1's claims at ``n`` training images per class: (text, verdict, evidence,
     test), from paired two-sided Wilcoxon signed-rank tests over the splits."""
-    import _stats
     out = []
     a, b = np.array(acc["dn-1+2"][n]), np.array(acc["sift"][n])
     o = _stats.wilcoxon(a, b, alpha=ALPHA, units="splits",
@@ -319,7 +314,7 @@ def main(argv=None):
                                                                    data.labels[tr])
                     pred = svc.predict(intersection_kernel(Hte, Htr))
                     stage["svm"] = stage.get("svm", 0.0) + time.perf_counter() - t0
-                    acc[f][n].append(100 * per_class_accuracy(data.labels[te], pred))
+                    acc[f][n].append(100 * _stats.per_class_accuracy(data.labels[te], pred))
                     continue
                 clf = SPMClassifier(f.split()[0], n_words=cfg["n_words"], C=cfg["C"],
                                     max_descriptors=cfg["max_descriptors"],
@@ -332,7 +327,7 @@ def main(argv=None):
                 Hte = clf.pyramids(xte)
                 pyr[f] = (clf.train_pyramids_, Hte)
                 pred = clf.svc_.predict(intersection_kernel(Hte, clf.train_pyramids_))
-                acc[f][n].append(100 * per_class_accuracy(data.labels[te], pred))
+                acc[f][n].append(100 * _stats.per_class_accuracy(data.labels[te], pred))
                 for k, v in clf.timings_.items():
                     stage[k] = stage.get(k, 0.0) + v
             print(f"split {s + 1}/{cfg['n_splits']}, {n} training images per class: "

@@ -1,4 +1,4 @@
-"""Bad input to the model-level Python API (issue 12, point 4): each case is the
+"""Bad input to the model-level Python API: each case is the
 package's own ValueError or TypeError naming the argument, never a bare
 ZeroDivisionError, MemoryError, numba error or a silent NaN result."""
 import numba.core.errors
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import numbadn
-from numbadn import DeconvLayer, DeconvNet, cost, infer
+from numbadn import DeconvLayer, DeconvNet, NotFittedError, cost, infer
 from numbadn.data import load_images
 from numbadn.preprocess import contrast_normalize
 
@@ -15,7 +15,7 @@ Y = rng.standard_normal((1, 20, 20)).astype(np.float32)
 F = rng.standard_normal((3, 1, 5, 5)).astype(np.float32)
 F /= np.sqrt((F ** 2).sum(axis=(2, 3), keepdims=True))
 Z = np.zeros((3, 24, 24), np.float32)
-NATURAL = contrast_normalize(load_images("natural")[0])[None]       # the issue's 96x96 crop
+NATURAL = contrast_normalize(load_images("natural")[0])[None]       # a 96x96 crop
 F9 = np.random.default_rng(0).standard_normal((9, 1, 7, 7)).astype(np.float32)
 
 
@@ -26,7 +26,7 @@ def net():
 
 
 def layer():
-    return DeconvLayer(1, 3, 5)
+    return DeconvLayer(1, 3, 5).initialize()
 
 
 # (id, call(net), exception, words in the message: the argument it names)
@@ -61,32 +61,33 @@ CASES = [
     ("cost z NaN", lambda n: cost(Y, np.full_like(Z, np.nan), F), ValueError, "z contains NaN"),
     ("layer cost z of the wrong shape", lambda n: layer().cost(Y, Z[:, :10]), ValueError,
      "z must have shape"),
-    ("DeconvLayer filter_size 100000", lambda n: DeconvLayer(1, 1, filter_size=100000),
+    ("DeconvLayer filter_size 100000", lambda n: DeconvLayer(1, 1, filter_size=100000).initialize(),
      ValueError, "filter_size"),
-    ("DeconvLayer filter_size 0", lambda n: DeconvLayer(1, 1, filter_size=0), ValueError,
+    ("DeconvLayer filter_size 0", lambda n: DeconvLayer(1, 1, filter_size=0).initialize(), ValueError,
      "filter_size"),
-    ("DeconvLayer n_maps 0", lambda n: DeconvLayer(1, 0), ValueError, "n_maps"),
-    ("DeconvLayer n_maps str", lambda n: DeconvLayer(1, "9"), TypeError, "n_maps"),
-    ("DeconvLayer random_state -1", lambda n: DeconvLayer(1, 2, random_state=-1), ValueError,
+    ("DeconvLayer n_maps 0", lambda n: DeconvLayer(1, 0).initialize(), ValueError, "n_maps"),
+    ("DeconvLayer n_maps str", lambda n: DeconvLayer(1, "9").initialize(), TypeError, "n_maps"),
+    ("DeconvLayer random_state -1", lambda n: DeconvLayer(1, 2, random_state=-1).initialize(), ValueError,
      "random_state"),
-    ("DeconvLayer random_state float", lambda n: DeconvLayer(1, 2, random_state=1.5),
+    ("DeconvLayer random_state float", lambda n: DeconvLayer(1, 2, random_state=1.5).initialize(),
      TypeError, "random_state"),
-    ("DeconvLayer solver None", lambda n: DeconvLayer(1, 2, solver=None), TypeError, "solver"),
-    ("DeconvLayer solver_options list", lambda n: DeconvLayer(1, 2, solver_options=[1]),
+    ("DeconvLayer solver None", lambda n: DeconvLayer(1, 2, solver=None).initialize(), TypeError, "solver"),
+    ("DeconvLayer solver_options list", lambda n: DeconvLayer(1, 2, solver_options=[1]).initialize(),
      TypeError, "solver_options"),
     ("DeconvLayer beta_inc 1.0000001",
-     lambda n: DeconvLayer(1, 2, solver_options={"beta_inc": 1.0000001}), ValueError,
+     lambda n: DeconvLayer(1, 2, solver_options={"beta_inc": 1.0000001}).initialize(), ValueError,
      "beta values"),
-    ("DeconvLayer lam NaN", lambda n: DeconvLayer(1, 2, lam=float("nan")), ValueError, "lam"),
-    ("DeconvLayer update", lambda n: DeconvLayer(1, 2, update="sometimes"), ValueError,
+    ("DeconvLayer lam NaN", lambda n: DeconvLayer(1, 2, lam=float("nan")).initialize(), ValueError, "lam"),
+    ("DeconvLayer update", lambda n: DeconvLayer(1, 2, update="sometimes").initialize(), ValueError,
      "update"),
-    ("DeconvLayer.fit n_threads str", lambda n: layer().fit([Y[0]], n_threads="2",
-                                                            verbose=False), TypeError,
-     "n_threads"),
+    ("DeconvLayer.fit n_jobs str", lambda n: layer().fit([Y[0]], n_jobs="2", verbose=False),
+     TypeError, "n_jobs"),
     ("DeconvLayer.fit epochs -1", lambda n: layer().fit([Y[0]], epochs=-1, verbose=False),
      ValueError, "epochs"),
-    ("DeconvLayer.infer n_threads str", lambda n: layer().infer(Y, n_threads="2"), TypeError,
-     "n_threads"),
+    ("DeconvLayer.infer n_jobs str", lambda n: layer().infer(Y, n_jobs="2"), TypeError,
+     "n_jobs"),
+    ("DeconvLayer.infer before fit", lambda n: DeconvLayer(1, 3, 5).infer(Y), NotFittedError,
+     "call fit(X) before infer"),
     ("DeconvNet.fit checkpoint_every NaN",
      lambda n: DeconvNet.paper(n_maps=(2,)).fit([Y[0]], checkpoint_every=float("nan"),
                                                 verbose=False), ValueError,
@@ -95,13 +96,13 @@ CASES = [
         [Y[0]], resume="yes", verbose=False), TypeError, "resume"),
     ("DeconvNet.fit resume without checkpoint", lambda n: DeconvNet.paper(n_maps=(2,)).fit(
         [Y[0]], resume=True, verbose=False), ValueError, "checkpoint=PATH"),
-    ("DeconvNet.fit n_threads str", lambda n: DeconvNet.paper(n_maps=(2,)).fit(
-        [Y[0]], n_threads="2", verbose=False), TypeError, "n_threads"),
+    ("DeconvNet.fit n_jobs str", lambda n: DeconvNet.paper(n_maps=(2,)).fit(
+        [Y[0]], n_jobs="2", verbose=False), TypeError, "n_jobs"),
     ("DeconvNet.infer layer 0", lambda n: n.infer(Y[0, :12, :12], layer=0), ValueError,
      "layer must be from 1"),
     ("DeconvNet.infer layer str", lambda n: n.infer(Y[0], layer="2"), TypeError, "layer"),
-    ("DeconvNet.infer n_threads -1", lambda n: n.infer(Y[0], n_threads=-1), ValueError,
-     "n_threads"),
+    ("DeconvNet.infer n_jobs 0", lambda n: n.infer(Y[0], n_jobs=0), ValueError,
+     "n_jobs must not be 0"),
     ("DeconvNet.infer y x 1e30", lambda n: n.infer(Y[0] * np.float32(1e30), layer=1),
      ValueError, "overflowed"),
     ("DeconvNet.reconstruct maps", lambda n: n.reconstruct(np.zeros((5, 20, 20)), layer=1),
@@ -129,10 +130,10 @@ def test_all_zero_filters_give_the_defined_answer_z_equal_zero(solver):
     z = infer(Y, np.zeros_like(F), solver=solver)
     assert z.shape == Z.shape and not z.any()
     z, stats = infer(Y, np.zeros_like(F), solver=solver, return_stats=True)
-    assert not z.any() and np.isfinite(stats["cost"]).all()
-    lay = DeconvLayer(1, 3, 5, lowfreq=True, solver=solver)
-    lay.filters = np.zeros_like(lay.filters)
-    z, zl = lay.infer(Y, return_lowfreq=True)
+    assert not z.any() and np.isfinite([s.cost for s in stats]).all()
+    lay = DeconvLayer.from_filters(np.zeros((3, 1, 5, 5), np.float32), lowfreq=True,
+                                   solver=solver)
+    z, zl = lay.infer_lowfreq(Y)
     assert not z.any() and np.isfinite(zl).all()
 
 

@@ -8,13 +8,10 @@ never a speed: the machine may be shared.  (The head-to-head itself runs in
 """
 import json
 import math
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks import _util, scaling  # noqa: E402
+from benchmarks import _util, scaling
 
 
 def _positive(x):
@@ -28,6 +25,7 @@ def smoke(tmp_path_factory):
     return out, result
 
 
+@pytest.mark.slow
 def test_scaling_smoke_run_writes_json(smoke):
     out, _ = smoke
     data = json.loads((out / "bench_scaling.json").read_text())
@@ -69,6 +67,7 @@ def test_scaling_envs_cover_one_to_the_cpus_and_a_passive_rerun():
     assert "OMP_WAIT_POLICY" not in envs[0]
 
 
+@pytest.mark.slow
 def test_a_failing_child_names_itself_and_shows_its_error():
     with pytest.raises(RuntimeError, match="child memory"):
         _util.run_child("memory", "not-a-number", 40, 0)

@@ -29,3 +29,14 @@ def test_wheel_check_copies_no_test_that_reads_the_source_tree():
     for name in re.findall(r'tests/(\w+\.py)', copied):
         text = (ROOT / "tests" / name).read_text()
         assert '".ci"' not in text and "README.md" not in text, name
+
+
+def test_slow_marker_is_registered_and_the_default_run_keeps_the_slow_tests():
+    tomllib = __import__("pytest").importorskip("tomllib")
+    ini = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    assert any(m.startswith("slow:") for m in ini["markers"])
+    # the README's command runs every test: nothing deselects the slow ones by default
+    assert "not slow" not in ini.get("addopts", "") and "-m" not in ini.get("addopts", "").split()
+    marked = [p.name for p in (ROOT / "tests").glob("test_*.py") if "pytest.mark.slow" in p.read_text()]
+    assert "test_distributed.py" in marked
+

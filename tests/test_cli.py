@@ -23,6 +23,7 @@ def model(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_train_writes_model_and_figures(model, capsys):
     assert (model / "model.npz").stat().st_size > 0
     for i in (1, 2):
@@ -33,6 +34,7 @@ def test_train_writes_model_and_figures(model, capsys):
     assert net.meta["preprocess"] == "contrast_normalize"
 
 
+@pytest.mark.slow
 def test_infer_reconstruct_denoise_show(model, tmp_path, capsys):
     m = str(model / "model.npz")
     maps = tmp_path / "maps.npy"
@@ -76,7 +78,7 @@ def test_train_interrupted_then_resumed_equals_uninterrupted(tmp_path, monkeypat
     assert main(args + ["--out", str(out), "--resume"]) == 0
     got = numbadn.DeconvNet.load(out / "model.npz")
     for a, b in zip(ref.layers, got.layers):
-        np.testing.assert_array_equal(a.filters, b.filters)
+        np.testing.assert_array_equal(a.filters_, b.filters_)
 
 
 @pytest.mark.parametrize("argv, words", [
@@ -109,7 +111,7 @@ def test_help_and_module_entry_point():
     assert r.returncode == 2 and "train" in r.stdout
 
 
-# ---------------------------------------------------------------- issue 12
+# ------------------------------------------------------ training runs: checkpoints, resume, refusals
 TINY = ["train", "--quiet", "--epochs", "1", "--n-images", "2", "--maps", "2,3", "--size", "24",
         "--checkpoint-every", "0"]
 
@@ -158,7 +160,7 @@ def test_resume_names_the_setting_that_differs_and_refuses_another_image_set(
     assert len(err) == 1 and "--lam was 1.0, now 20.0; --p was 1.0, now 0.5" in err[0]
     assert main(args + ["--out", out, "--resume", "--maps", "2,4"]) == 2
     assert "--maps was 2,3, now 2,4" in _err(capsys)[0]
-    # the issue's case: an interrupted city run resumed with natural, same image count
+    # an interrupted city run resumed with natural: the same image count, other images
     natural = TINY[:1] + ["natural"] + TINY[1:]
     assert main(natural + ["--out", out, "--resume"]) == 2
     err = _err(capsys)

@@ -1,4 +1,4 @@
-"""The command line on a user's own photographs (issue 14): crops, --size,
+"""The command line on a user's own photographs: crops, --size,
 --full-size and --color on files of several sizes and modes; infer's --out,
 --bottom-up and progress; outputs named as given; file permissions; help."""
 import os
@@ -105,7 +105,7 @@ def test_bad_image_options_are_one_line(photos, tmp_path, argv, words, capsys):
 
 def test_color_keeps_three_channels_end_to_end(colour_model, photos, tmp_path, capsys):
     net = numbadn.DeconvNet.load(colour_model)
-    assert net.layers[0].in_channels == 3 and net.layers[0].filters.shape == (2, 3, 5, 5)
+    assert net.layers[0].in_channels == 3 and net.layers[0].filters_.shape == (2, 3, 5, 5)
     assert net.meta["color"] is True
     figure = Image.open(colour_model.parent / "layer1_filters.png").convert("RGB")
     px = np.asarray(figure, np.int16)
@@ -158,7 +158,7 @@ def test_infer_bottom_up_and_progress(grey_model, photos, tmp_path, capsys):
     from numbadn.preprocess import contrast_normalize
     y = contrast_normalize(resize_and_tile(load_images(img)[0], size=80)[0])[None]
     np.testing.assert_array_equal(np.load(tmp_path / "bu.npy"),
-                                  net.infer(y, 2, top_down=False))
+                                  net.infer(y, layer=2, top_down=False))
 
 
 # ---------------------------------------------------------------- outputs by name

@@ -115,6 +115,7 @@ def test_bundled_file_names_give_the_crop_position():
 
 
 @needs_full_sets
+@pytest.mark.slow
 def test_make_builtin_reproduces_the_bundled_crops(capsys):
     spec = importlib.util.spec_from_file_location("make_builtin",
                                                   DATASETS / "make_builtin.py")
@@ -127,7 +128,7 @@ def test_make_builtin_reproduces_the_bundled_crops(capsys):
 # -full and -heldout sets (Debian packages)
 # --------------------------------------------------------------------------
 def test_full_sets_have_15_photographs_each_and_disjoint_held_out_ones():
-    # the minimum, and held-out photographs that never enter training
+    # at least 15 photographs per set, and held-out photographs that never enter training
     for name in ("natural", "city"):
         train, held = data.PHOTOGRAPHS[name], data.PHOTOGRAPHS[f"{name}-heldout"]
         assert len(train) >= 15 and len(held) >= 2
@@ -141,6 +142,7 @@ def test_full_sets_have_15_photographs_each_and_disjoint_held_out_ones():
 
 
 @needs_full_sets
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["natural-full", "city-full"])
 def test_full_set_has_300_crops_100x100_grouped_by_photograph(name):
     y = load_images(name)
@@ -173,6 +175,7 @@ def test_full_photographs_are_scaled_to_the_short_side_before_cropping():
 
 
 @needs_full_sets
+@pytest.mark.slow
 def test_held_out_sets_load():
     for name in ("natural-heldout", "city-heldout"):
         by_photo = data.crops_by_photograph(name)

@@ -5,7 +5,7 @@ import pytest
 import numbadn
 from numbadn.denoise import DEFAULT_PASSES, add_noise, denoise, highpass_pair, raw_image
 from numbadn.preprocess import contrast_normalize
-from numbadn.kernels import conv_valid
+from numbadn.ops import conv_valid
 from numbadn.plot import denoising, snr_db
 
 
@@ -37,13 +37,13 @@ def test_add_noise_hits_the_requested_snr_and_clips():
 def _planted_net(seed=0):
     """A 1-layer net whose filters generate the clean image from sparse maps."""
     rng = np.random.default_rng(seed)
-    layer = numbadn.DeconvLayer(1, 4, filter_size=7, random_state=seed)
+    layer = numbadn.DeconvLayer(1, 4, filter_size=7, random_state=seed).initialize()
     net = numbadn.DeconvNet([layer])
-    net.trained_, net.scales_ = 1, [1.0]
+    net.trained_, net.scales_ = 1, [1.0]  # trained elsewhere: the planted filters
     z = np.zeros((4, 46, 46), np.float32)
     idx = rng.integers(0, z.size, 40)
     z.reshape(-1)[idx] = rng.standard_normal(40).astype(np.float32) * 3
-    clean = raw_image(conv_valid(z, layer.filters, layer.connectivity)[0])
+    clean = raw_image(conv_valid(z, layer.filters_, layer.connectivity_)[0])
     return net, clean
 
 
@@ -64,7 +64,7 @@ def test_denoise_a_planted_sparse_image_raises_the_snr_and_leaves_the_net_alone(
 def _two_layer_net(seed=0):
     """The planted layer 1 with a random layer 2 on top (2 x 4 maps, scale 1)."""
     net, clean = _planted_net(seed)
-    l2 = numbadn.DeconvLayer(4, 5, filter_size=5, random_state=seed + 1)
+    l2 = numbadn.DeconvLayer(4, 5, filter_size=5, random_state=seed + 1).initialize()
     net = numbadn.DeconvNet([net.layers[0], l2])
     net.trained_, net.scales_ = 2, [1.0, 1.0]
     return net, clean
@@ -82,7 +82,7 @@ def test_one_pass_is_the_single_solve_bit_for_bit(protocol):
     for layer in (1, 2):
         l1.lam, l2.lam = 10.0, 20.0
         if l1.lowfreq:
-            z, zlow = net.infer(noisy, layer=layer, return_lowfreq=True)
+            z, zlow = net.infer_lowfreq(noisy, layer=layer)
             ref = net.reconstruct(z, layer=layer, zlow=zlow)
         else:
             ref = net.reconstruct(net.infer(noisy, layer=layer), layer=layer)
@@ -105,8 +105,8 @@ def test_passes_are_warm_started_solves_that_never_raise_the_cost(solver, lowfre
     z, zlow, costs = None, None, []
     for n in range(1, 5):
         if lowfreq:
-            z, zlow = l1.infer(noisy, z0=z, zlow0=zlow, return_lowfreq=True)
-            got, glow = net.infer(noisy, layer=1, passes=n, return_lowfreq=True)
+            z, zlow = l1.infer_lowfreq(noisy, z0=z, zlow0=zlow)
+            got, glow = net.infer_lowfreq(noisy, layer=1, passes=n)
             assert np.array_equal(glow, zlow)
         else:
             z = l1.infer(noisy, z0=z)

@@ -1,5 +1,5 @@
 """``benchmarks/device_check.sh --smoke`` and ``benchmarks/fista_variants.py --smoke``
-(issue 21) run end to end: the shape and sanity of what they write, never a speed
+(the many-core check) run end to end: the shape and sanity of what they write, never a speed
 (the machine may be shared)."""
 import json
 import math
@@ -10,10 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import fista_variants
+from benchmarks._problems import TARGETS
+
+# subprocesses running the benchmarks: the slow front end (-m 'not slow' skips it)
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from benchmarks import fista_variants  # noqa: E402
-from benchmarks._problems import TARGETS  # noqa: E402
 
 
 def _positive(x):

@@ -40,6 +40,9 @@ from numbadn import distributed as D  # noqa: E402
 from numbadn.data import load_images  # noqa: E402
 from numbadn.preprocess import contrast_normalize  # noqa: E402
 
+# a Dask cluster or subprocesses per test: the slow front end (-m 'not slow' skips it)
+pytestmark = pytest.mark.slow
+
 N = 6
 
 
@@ -120,7 +123,7 @@ def test_transform_of_layer_2_of_a_network_equals_net_infer(client, tmp_path, im
 def test_batch_fit_is_bit_identical_with_one_image_per_task(client, tmp_path, ims):
     ref = reference(ims, update="batch")
     la = fit(client, tmp_path, ims, update="batch", images_per_task=1)
-    assert np.array_equal(la.filters, ref.filters)
+    assert np.array_equal(la.filters_, ref.filters_)
     assert [h["cost"] for h in la.history_] == [h["cost"] for h in ref.history_]
     # 2 epochs x (1 inference + 2 CG products) rounds, filter-sized messages only
     assert [h["rounds"] for h in la.history_] == [3, 3]
@@ -130,7 +133,7 @@ def test_batch_fit_reading_every_map_from_zarr_is_bit_identical(client, tmp_path
     ref = reference(ims, update="batch")
     la = fit(client, tmp_path, ims, update="batch", images_per_task=1,
              keep_maps_in_memory=False)
-    assert np.array_equal(la.filters, ref.filters)
+    assert np.array_equal(la.filters_, ref.filters_)
 
 
 def test_batch_fit_does_not_depend_on_which_shard_answers_first(client, tmp_path, ims):
@@ -141,7 +144,7 @@ def test_batch_fit_does_not_depend_on_which_shard_answers_first(client, tmp_path
             time.sleep(0.5)
 
     la = fit(client, tmp_path, ims, update="batch", images_per_task=1, _fault=slow_first)
-    assert np.array_equal(la.filters, ref.filters)
+    assert np.array_equal(la.filters_, ref.filters_)
 
 
 @pytest.mark.parametrize("dtype, tol", [(np.float32, 1e-6), (np.float64, 1e-13)])
@@ -151,11 +154,11 @@ def test_batch_fit_with_shards_matches_one_process_to_rounding(client, tmp_path,
     ref = reference(ims, update="batch", dtype=dtype)
     la = fit(client, tmp_path, ims, update="batch", images_per_task=4,
              layer_kw=dict(dtype=dtype))
-    assert la.filters.dtype == dtype
-    err = np.abs(la.filters - ref.filters).max()
+    assert la.filters_.dtype == dtype
+    err = np.abs(la.filters_ - ref.filters_).max()
     assert err <= tol, err
-    assert not np.array_equal(reference(ims, epochs=1, update="batch", dtype=dtype).filters,
-                              la.filters)  # two epochs moved the filters
+    assert not np.array_equal(reference(ims, epochs=1, update="batch", dtype=dtype).filters_,
+                              la.filters_)  # two epochs moved the filters
     np.testing.assert_allclose([h["cost"] for h in la.history_],
                                [h["cost"] for h in ref.history_], rtol=10 * tol)
 
@@ -163,11 +166,11 @@ def test_batch_fit_with_shards_matches_one_process_to_rounding(client, tmp_path,
 def test_batch_fit_reduced_in_a_tree_of_tasks_matches_one_process(client, tmp_path, ims):
     ref = reference(ims, update="batch")
     la = fit(client, tmp_path, ims, update="batch", images_per_task=1, reduce_fanin=2)
-    err = np.abs(la.filters - ref.filters).max()
+    err = np.abs(la.filters_ - ref.filters_).max()
     assert err <= 1e-6, err
     # 6 tasks -> 3 sums -> 2 sums: 2 filter-sized arrays reach the client per round
     # (3 rounds per epoch), plus every image's cost once per epoch
-    assert la.distributed_stats_["bytes_to_client"] == 2 * 3 * 2 * la.filters.nbytes + 2 * N * 8
+    assert la.distributed_stats_["bytes_to_client"] == 2 * 3 * 2 * la.filters_.nbytes + 2 * N * 8
 
 
 def test_fit_network_matches_deconvnet_fit(client, tmp_path, ims):
@@ -177,7 +180,7 @@ def test_fit_network_matches_deconvnet_fit(client, tmp_path, ims):
     D.fit_network(net, ims, 2, store=tmp_path / "net", client=client, images_per_task=1)
     assert net.trained_ == 2
     for a, b in zip(net.layers, ref.layers):
-        assert np.array_equal(a.filters, b.filters)
+        assert np.array_equal(a.filters_, b.filters_)
     assert net.scales_ == ref.scales_
     for (fa, ha, ea), (fb, hb, eb) in zip(net.stats_, ref.stats_):
         assert np.array_equal(fa, fb)  # firing frequencies: exact
@@ -196,11 +199,11 @@ def test_fit_on_files_and_on_a_dask_array_equals_fit_on_arrays(client, tmp_path,
     la = layer()
     D.fit(la, paths, 2, store=tmp_path / "files", client=client, images_per_task=2,
           loader=np.load)
-    assert np.array_equal(la.filters, ref.filters)
+    assert np.array_equal(la.filters_, ref.filters_)
     la = layer()
     D.fit(la, da.from_array(np.stack(ims)[:, 0], chunks=(4, 40, 40)), 2,
           store=tmp_path / "dask", client=client, images_per_task=2)
-    assert np.array_equal(la.filters, ref.filters)
+    assert np.array_equal(la.filters_, ref.filters_)
 
 
 def test_fit_network_resumed_with_more_epochs_equals_a_fresh_run(client, tmp_path, ims):
@@ -214,20 +217,20 @@ def test_fit_network_resumed_with_more_epochs_equals_a_fresh_run(client, tmp_pat
     # layer 1 went on from its epoch 2; layer 2, trained on other inputs, started afresh
     assert [len(la.history_) for la in net.layers] == [3, 3]
     for a, b in zip(net.layers, ref.layers):
-        assert np.array_equal(a.filters, b.filters)
+        assert np.array_equal(a.filters_, b.filters_)
     assert net.scales_ == ref.scales_
     again = numbadn.DeconvNet.paper(n_maps=(4, 6), random_state=0)
     D.fit_network(again, ims, 3, store=store, client=client, images_per_task=1, resume=True)
     assert [la.distributed_stats_["rounds"] for la in again.layers] == [0, 0]  # nothing re-run
     for a, b in zip(again.layers, ref.layers):
-        assert np.array_equal(a.filters, b.filters)
+        assert np.array_equal(a.filters_, b.filters_)
 
 
 # --------------------------------------------------------- online variants
 def test_minibatch_of_one_image_is_the_online_chain(client, tmp_path, ims):
     ref = reference(ims)  # update="online", the default
     la = fit(client, tmp_path, ims, update="minibatch", batch_size=1, images_per_task=1)
-    np.testing.assert_allclose(la.filters, ref.filters, atol=1e-6)
+    np.testing.assert_allclose(la.filters_, ref.filters_, atol=1e-6)
     np.testing.assert_allclose([h["cost"] for h in la.history_],
                                [h["cost"] for h in ref.history_], rtol=1e-6)
 
@@ -235,16 +238,16 @@ def test_minibatch_of_one_image_is_the_online_chain(client, tmp_path, ims):
 def test_minibatch_of_all_images_is_the_batch_step(client, tmp_path, ims):
     ref = reference(ims, update="batch")
     la = fit(client, tmp_path, ims, update="minibatch", batch_size=N, images_per_task=2)
-    np.testing.assert_allclose(la.filters, ref.filters, atol=1e-6)
+    np.testing.assert_allclose(la.filters_, ref.filters_, atol=1e-6)
 
 
 def test_averaged_with_one_stream_is_the_online_chain(client, tmp_path, ims):
     ref = reference(ims)
     la = fit(client, tmp_path, ims, update="averaged", n_streams=1)
-    np.testing.assert_allclose(la.filters, ref.filters, atol=1e-6)
+    np.testing.assert_allclose(la.filters_, ref.filters_, atol=1e-6)
     two = fit(client, tmp_path, ims, update="averaged", n_streams=2, sync_every=1)
-    assert np.isfinite(two.filters).all()
-    norms = np.sqrt((two.filters.astype(np.float64) ** 2).sum(axis=(2, 3)))
+    assert np.isfinite(two.filters_).all()
+    norms = np.sqrt((two.filters_.astype(np.float64) ** 2).sum(axis=(2, 3)))
     np.testing.assert_allclose(norms, 1.0, rtol=1e-5)  # averaged, then renormalised
 
 
@@ -279,7 +282,7 @@ def test_worker_killed_mid_epoch_loses_nothing(client, tmp_path, ims):
     client.wait_for_workers(2, timeout=120)
     assert pids[victim] not in client.run(os.getpid).values()  # the worker really died
     la = out["layer"]
-    assert np.array_equal(la.filters, ref.filters)
+    assert np.array_equal(la.filters_, ref.filters_)
     assert [h["cost"] for h in la.history_] == [h["cost"] for h in ref.history_]
 
 
@@ -291,7 +294,7 @@ def test_resume_from_the_checkpoint_gives_the_uninterrupted_filters(client, tmp_
     D.fit(again, ims, 3, store=tmp_path / "run", client=client, images_per_task=1,
           resume=True)
     assert len(again.history_) == 3
-    assert np.array_equal(again.filters, ref.filters)
+    assert np.array_equal(again.filters_, ref.filters_)
     with pytest.raises(ValueError, match="update was 'batch', now 'minibatch'"):
         D.fit(layer(), ims, 3, store=tmp_path / "run", client=client, update="minibatch",
               batch_size=2, resume=True)
@@ -350,7 +353,7 @@ def test_a_second_fit_on_a_store_in_use_is_refused(client, tmp_path, ims):
                                            f"{os.getpid()}"):
         fit(client, tmp_path, ims, epochs=1, images_per_task=1)
     t.join(120)
-    assert np.array_equal(out["layer"].filters, reference(ims, update="batch").filters)
+    assert np.array_equal(out["layer"].filters_, reference(ims, update="batch").filters_)
     assert not (tmp_path / "run" / "fit.lock").exists()  # released
 
 
@@ -364,13 +367,13 @@ def test_a_lock_left_by_a_dead_process_is_taken_over(client, tmp_path, ims):
     (tmp_path / "run" / "fit.lock").write_text(json.dumps(
         dict(host=socket.gethostname(), pid=dead.pid, started="earlier")))
     la = fit(client, tmp_path, ims, epochs=1, images_per_task=1)
-    assert np.array_equal(la.filters, reference(ims, epochs=1, update="batch").filters)
+    assert np.array_equal(la.filters_, reference(ims, epochs=1, update="batch").filters_)
 
 
 def test_a_store_the_worker_does_not_see_is_named(tmp_path, ims):
     from numbadn.distributed._sources import _Arrays
     from numbadn.distributed._warm import _warm_task
-    la = layer()
+    la = layer().initialize()  # as the distributed fit sends it
     with pytest.raises(FileNotFoundError, match="the store is not visible on this worker"):
         _warm_task(la, _Arrays(ims[:1]), str(tmp_path / "missing" / ".probe"), "t", 1, "fit",
                    None, {})
@@ -406,9 +409,6 @@ def test_a_failed_transform_leaves_no_array(client, tmp_path, ims):
 
 # ---------------------------------------------------------------- benchmark
 def test_benchmark_sections_run_and_check_their_results(client, tmp_path, ims):
-    import sys
-    from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from benchmarks import distributed as B
     cfg = dict(B.CONFIGS["smoke"])
     net = numbadn.DeconvNet.paper(n_maps=(9, 45), random_state=0)
@@ -431,9 +431,9 @@ def test_benchmark_sections_run_and_check_their_results(client, tmp_path, ims):
 def test_the_model_sent_to_the_workers_carries_no_warm_start_maps(ims):
     import pickle
     la = layer(update="online").fit(ims, epochs=1, verbose=False)
-    la._state.maps = [la.infer(y) for y in ims]  # as in the middle of a fit
+    la.training_state().maps = [la.infer(y) for y in ims]  # as in the middle of a fit
     slim = D._slim(la)
     assert len(pickle.dumps(slim)) < len(pickle.dumps(la)) / 10
     assert len(la.training_state().maps) == N  # the layer itself keeps its maps
-    assert np.array_equal(slim.filters, la.filters) and slim.filters is not la.filters
+    assert np.array_equal(slim.filters_, la.filters_) and slim.filters_ is not la.filters_
     assert np.array_equal(slim.infer(ims[0]), la.infer(ims[0]))

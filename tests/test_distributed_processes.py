@@ -1,5 +1,5 @@
 """``numbadn.distributed`` on real ``dask scheduler`` / ``dask worker`` processes,
-started with the README's commands (``dask scheduler --port PORT`` and
+started with the commands of the user guide's Dask section (``dask scheduler --port PORT`` and
 ``dask worker tcp://HOST:PORT --nworkers 2 --nthreads 1``) on free localhost
 ports, in a temporary folder:
 
@@ -37,6 +37,9 @@ import numbadn  # noqa: E402
 from numbadn import distributed as D  # noqa: E402
 from numbadn.data import load_images  # noqa: E402
 from numbadn.preprocess import contrast_normalize  # noqa: E402
+
+# a Dask cluster or subprocesses per test: the slow front end (-m 'not slow' skips it)
+pytestmark = pytest.mark.slow
 
 DASK = shutil.which("dask", path=os.path.dirname(sys.executable)) or shutil.which("dask")
 if DASK is None:  # pragma: no cover
@@ -92,7 +95,7 @@ def cluster(tmp_path_factory):
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     try:
-        # the README's commands, with HOST = 127.0.0.1 and a free port
+        # the user guide's commands, with HOST = 127.0.0.1 and a free port
         sched = procs.start(["scheduler", "--port", str(port)])
         procs.start(["worker", address, "--nworkers", "2", "--nthreads", "1"])
         client = Client(address, timeout=START_TIMEOUT)
@@ -122,11 +125,11 @@ def test_fit_on_dask_worker_processes_equals_one_process(cluster, tmp_path, ims)
     la = D.fit(layer(), ims, 2, store=tmp_path / "run", client=cluster["client"],
                images_per_task=1)
     assert la.distributed_stats_["workers"] == 2
-    assert np.array_equal(la.filters, reference(ims, 2).filters)
+    assert np.array_equal(la.filters_, reference(ims, 2).filters_)
     # with the task size chosen from the time per image measured on the workers
     auto = D.fit(layer(), ims, 2, store=tmp_path / "auto", client=cluster["client"])
     assert 1 <= auto.distributed_stats_["images_per_task"] <= N // 2
-    assert np.abs(auto.filters - la.filters).max() <= 1e-6
+    assert np.abs(auto.filters_ - la.filters_).max() <= 1e-6
 
 
 def test_a_worker_that_cannot_import_numbadn_is_named(cluster, tmp_path, ims):
@@ -186,4 +189,4 @@ def test_a_scheduler_lost_mid_epoch_is_named_and_the_store_resumes(cluster, tmp_
                       dashboard_address=":0") as lc, Client(lc) as c2:
         la = D.fit(layer(), ims, 3, store=store, client=c2, images_per_task=1, resume=True)
     assert [h["epoch"] for h in la.history_] == [1, 2, 3]
-    assert np.array_equal(la.filters, reference(ims, 3).filters)
+    assert np.array_equal(la.filters_, reference(ims, 3).filters_)

@@ -1,4 +1,4 @@
-"""The solver drivers are written once over an operator interface (issue 13):
+"""The solver drivers are written once over an operator interface:
 each operator against a dense reference (tests/naive.py), the drivers on the
 top-down chain against textbook loops on the dense matrix, and the statistics and
 callback path against the fast path (the same loop, so the same bits)."""
@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 
 import naive
-from numbadn.kernels import make_chain, make_lowpass, new_rpad
-from numbadn.kernels._linop import apply_adjoint, apply_forward, apply_gram
-from numbadn.solvers import ContinuationOptions, infer
-from numbadn.solvers.topdown import (chain_norm2, continuation_chain, fista_chain,
-                                     project_down, project_up)
+from numbadn.kernels import (apply_adjoint, apply_forward, apply_gram, make_chain, make_lowpass,
+                             new_rpad)
+from numbadn.solvers import Continuation, Fista, infer
+from numbadn.solvers.topdown import chain_norm2, infer_chain, project_down, project_up
 from numbadn.solvers.z0 import uniform_filter
 
 
@@ -87,14 +86,15 @@ def test_top_down_continuation_is_the_textbook_scheme_on_the_dense_chain():
     chain, top, D, yshape = three_layers()
     y = rand(yshape, 8)
     z0 = rand(top, 9) * (rand(top, 10) > 1.0)
-    lam, betas, cg_iters = 2.0, ContinuationOptions(beta_max=1e3).betas(), 3
+    lam, sol = 2.0, Continuation(beta_max=1e3, cg_iters=3)
+    betas, cg_iters = sol.betas(), sol.cg_iters
     z = z0.ravel().copy()
     DTD = D.T @ D
     for beta in betas:
         a = beta / lam
         x = naive.soft_shrink(z, beta)
         z = naive.cg_dense(DTD + a * np.eye(z.size), D.T @ y.ravel() + a * x, z, cg_iters)
-    got = continuation_chain(y, chain, z0, lam=lam, p=1.0, betas=betas, cg_iters=cg_iters)
+    got = infer_chain(y, chain, z0, lam=lam, p=1.0, solver=sol)
     np.testing.assert_allclose(got.ravel(), z, rtol=1e-8, atol=1e-10)
 
 
@@ -115,7 +115,8 @@ def test_top_down_fista_is_textbook_fista_with_restart_on_the_dense_chain():
             mom = (t - 1) / tn
         v = zn + mom * d
         z, t = zn, tn
-    got = fista_chain(y, chain, np.zeros(top), lam=lam, p=1.0, max_iter=n, tol=0.0)
+    got = infer_chain(y, chain, np.zeros(top), lam=lam, p=1.0,
+                      solver=Fista(max_iter=n, tol=0.0, lipschitz="spectral"))
     np.testing.assert_allclose(got.ravel(), z, rtol=1e-8, atol=1e-10)
 
 
@@ -135,16 +136,19 @@ def test_statistics_and_callbacks_run_the_fast_paths_loop(solver, p):
                callback=lambda s: seen.append(s.iteration) or s.iteration >= k)
     assert seen == list(range(k + 1))
     if solver == "continuation":
-        betas = ContinuationOptions().betas()
+        betas = Continuation().betas()
         ref = infer(y, f, lam=4.0, p=p, beta_max=betas[k - 1] * 1.5)   # the first k betas
-        assert len(ContinuationOptions(beta_max=betas[k - 1] * 1.5).betas()) == k
+        assert len(Continuation(beta_max=betas[k - 1] * 1.5).betas()) == k
     else:
         ref = infer(y, f, lam=4.0, p=p, solver="fista", max_iter=k)
     np.testing.assert_array_equal(zc, ref)
 
 
-@pytest.mark.parametrize("solve", [continuation_chain, fista_chain])
-def test_top_down_solvers_check_shapes_before_the_kernels_run(solve):
+@pytest.mark.parametrize("solver", ["continuation", "fista"])
+def test_top_down_solvers_check_shapes_before_the_kernels_run(solver):
+    def solve(y, chain, z):
+        return infer_chain(y, chain, z, solver=solver)
+
     chain, top, D, yshape = three_layers()
     y = rand(yshape, 13)
     with pytest.raises(ValueError, match=r"^y must have shape \(2, 6, 5\)"):
@@ -161,8 +165,8 @@ def test_fista_backtracking_is_textbook_beck_teboulle_on_the_dense_operator(p):
     (Beck & Teboulle 2009, section 4) and gradient restart, from L = spectral
     bound / 16, written out with the dense matrix of F; p < 1 through the same
     proximal table as the driver (naive.lp_min would differ at the table's rounding)."""
-    from numbadn.kernels import lp_shrink
-    from numbadn.solvers.inference import BACKTRACK_START
+    from numbadn.ops import lp_shrink
+    from numbadn.solvers.options import BACKTRACK_START
     from numbadn.solvers.options import spectral_norm2
     rng = np.random.default_rng(21)
     K1, K0, h, w, P, Q = 3, 2, 4, 3, 7, 9

@@ -1,4 +1,4 @@
-"""Property-based fuzzing (issues 26 and 27) of the command line, the model loader
+"""Property-based fuzzing of the command line, the model loader
 and the Python API's array inputs.
 
 Bounded by the ``ci`` profile of tests/conftest.py; ``--hypothesis-profile=long``

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import naive
-from numbadn.kernels import apply_A, cg_solve, conv_full, conv_valid, filter_grad, lp_shrink
+from numbadn.ops import apply_A, cg_solve, conv_full, conv_valid, filter_grad, lp_shrink
 
 # (K1, K0, P, Q, h, w): odd, non-square shapes.  The kernel has a SIMD path for
 # 7-tap filter rows (row pairs, then a last odd row) and a generic loop over the

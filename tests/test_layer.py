@@ -14,7 +14,7 @@ import pytest
 from scipy.signal import correlate2d
 
 from numbadn import DeconvLayer
-from numbadn.kernels import conv_valid
+from numbadn.ops import conv_valid
 
 
 # ---------------------------------------------------------------- helpers
@@ -60,8 +60,8 @@ def chance_level(true, n_learned, h=7, trials=20):
 
 
 def assert_unit_planes(layer):
-    f = layer.filters.astype(np.float64)
-    g = layer.connectivity
+    f = layer.filters_.astype(np.float64)
+    g = layer.connectivity_
     norms = np.sqrt((f ** 2).sum(axis=(2, 3)))
     np.testing.assert_allclose(norms[g], 1.0, rtol=1e-5)
     assert np.all(f[~g] == 0)
@@ -72,10 +72,11 @@ def assert_unit_planes(layer):
                                              ("fista", {"max_iter": 50})])
 def test_learning_recovers_planted_filters_well_above_chance(planted, solver, options):
     ims, f_true = planted
-    layer = DeconvLayer(1, 6, 7, lam=10.0, solver=solver, solver_options=options, random_state=0)
-    before = recovery(f_true[:, 0], layer.filters[:, 0])
+    layer = DeconvLayer(1, 6, 7, lam=10.0, solver=solver, solver_options=options,
+                        random_state=0).initialize()
+    before = recovery(f_true[:, 0], layer.filters_[:, 0])
     layer.fit(ims, epochs=20, verbose=False)
-    after = recovery(f_true[:, 0], layer.filters[:, 0])
+    after = recovery(f_true[:, 0], layer.filters_[:, 0])
     chance = chance_level(f_true[:, 0], 6)
     print(f"\n[{solver}] filter recovery: learned {after:.3f}, initial {before:.3f}, "
           f"chance {chance:.3f}; cost {layer.history_[0]['cost']:.1f} -> "
@@ -90,8 +91,8 @@ def test_learning_recovers_planted_filters_well_above_chance(planted, solver, op
 def test_fit_lowers_the_cost(planted):
     ims, _ = planted
     ims = ims[:4]
-    layer = DeconvLayer(1, 6, 7, lam=10.0, random_state=2)
-    score0 = layer.mean_cost(ims)  # issue 14: score() is now -mean_cost (higher is better)
+    layer = DeconvLayer(1, 6, 7, lam=10.0, random_state=2).initialize()
+    score0 = layer.mean_cost(ims)  # score() is -mean_cost (higher is better, scikit-learn's convention)
     out = layer.fit(ims, epochs=6, verbose=False)
     assert out is layer
     costs = [h["cost"] for h in layer.history_]
@@ -111,7 +112,8 @@ def test_online_and_batch_updates_both_learn(planted, update, solver):
     ims, _ = planted
     layer = DeconvLayer(1, 4, 7, lam=10.0, update=update, solver=solver,
                         solver_options={"max_iter": 30} if solver == "fista" else None)
-    score0 = layer.mean_cost(ims[:3])  # issue 14: score() is now -mean_cost
+    layer.initialize()
+    score0 = layer.mean_cost(ims[:3])  # score() is -mean_cost
     layer.fit(ims[:3], epochs=3, verbose=False)
     assert layer.mean_cost(ims[:3]) < score0
     assert len(layer.maps_) == 3 and layer.maps_[0].shape == (4, 70, 70)
@@ -132,7 +134,7 @@ def test_fit_is_deterministic(planted):
     ims, _ = planted
     a = DeconvLayer(1, 4, 7, random_state=5).fit(ims[:2], epochs=2, verbose=False)
     b = DeconvLayer(1, 4, 7, random_state=5).fit(ims[:2], epochs=2, verbose=False)
-    np.testing.assert_array_equal(a.filters, b.filters)
+    np.testing.assert_array_equal(a.filters_, b.filters_)
 
 
 # ---------------------------------------------------------------- image formats
@@ -151,8 +153,8 @@ def test_every_image_format_is_accepted(update):
         layer = DeconvLayer(1, 3, 5, update=update, random_state=1)
         layer.fit(images, epochs=2, verbose=False)
         assert len(layer.history_) == 2, name
-        assert layer.filters.shape == (3, 1, 5, 5) and layer.filters.dtype == np.float32
-        assert np.isfinite(layer.filters).all()
+        assert layer.filters_.shape == (3, 1, 5, 5) and layer.filters_.dtype == np.float32
+        assert np.isfinite(layer.filters_).all()
         assert_unit_planes(layer)
     assert [m.shape for m in layer.maps_] == [(3, 24, 28), (3, 21, 17), (3, 29, 23)]
     # infer and score take the same formats
@@ -168,16 +170,16 @@ def test_filters_stay_unit_norm_and_zero_where_g_is_false():
     rng = np.random.default_rng(4)
     ims = [rng.standard_normal((2, 18, 21)).astype(np.float32) for _ in range(2)]
     for update in ("online", "batch"):
-        layer = DeconvLayer(2, 3, 5, connectivity=g, update=update)
+        layer = DeconvLayer(2, 3, 5, connectivity=g, update=update).initialize()
         assert_unit_planes(layer)
         layer.fit(ims, epochs=2, verbose=False)
-        np.testing.assert_array_equal(layer.connectivity, g)
+        np.testing.assert_array_equal(layer.connectivity_, g)
         assert_unit_planes(layer)
 
 
 def test_named_connectivity_singles_and_pairs():
-    layer = DeconvLayer(3, 6, 5, connectivity="singles_and_pairs")
-    g = layer.connectivity
+    layer = DeconvLayer(3, 6, 5, connectivity="singles_and_pairs").initialize()
+    g = layer.connectivity_
     assert g.shape == (6, 3) and g.sum(axis=1).tolist() == [1, 1, 1, 2, 2, 2]
     rng = np.random.default_rng(5)
     layer.fit(rng.standard_normal((3, 16, 15)), epochs=2, verbose=False)
@@ -187,7 +189,7 @@ def test_named_connectivity_singles_and_pairs():
 
 
 def test_infer_returns_maps_in_the_layers_dtype():
-    layer = DeconvLayer(1, 3, 5)
+    layer = DeconvLayer(1, 3, 5).initialize()
     y = np.random.default_rng(8).standard_normal((12, 14))  # float64
     assert layer.infer(y).dtype == np.float32
 
@@ -196,7 +198,7 @@ def test_infer_returns_maps_in_the_layers_dtype():
 def test_reconstruct_shapes_and_consistency_with_cost():
     rng = np.random.default_rng(6)
     layer = DeconvLayer(2, 4, (5, 3), connectivity=np.array(
-        [[1, 0], [0, 1], [1, 1], [1, 0]], bool))
+        [[1, 0], [0, 1], [1, 1], [1, 0]], bool)).initialize()
     y = rng.standard_normal((2, 12, 17)).astype(np.float32)
     z = layer.infer(y)
     assert z.shape == (4, 16, 19)
@@ -211,13 +213,13 @@ def test_float64_layer_learns_in_float64(planted):
     ims, _ = planted
     layer = DeconvLayer(1, 4, 7, lam=10.0, dtype=np.float64)
     layer.fit(ims[:2], epochs=2, verbose=False)
-    assert layer.filters.dtype == np.float64
+    assert layer.filters_.dtype == np.float64
     assert layer.maps_[0].dtype == np.float64
     assert layer.infer(ims[0]).dtype == np.float64
     assert_unit_planes(layer)
     # float32 and float64 learn the same filters up to rounding
     l32 = DeconvLayer(1, 4, 7, lam=10.0).fit(ims[:2], epochs=2, verbose=False)
-    np.testing.assert_allclose(l32.filters, layer.filters, atol=2e-3)
+    np.testing.assert_allclose(l32.filters_, layer.filters_, atol=2e-3)
 
 
 # ---------------------------------------------------------------- bad arguments
@@ -237,20 +239,22 @@ def test_float64_layer_learns_in_float64(planted):
     (dict(connectivity="everything"), ValueError, "everything"),
     (dict(filter_cg_iters=0), ValueError, "filter_cg_iters"),
 ])
-def test_bad_constructor_arguments_name_the_argument(kw, exc, match):
+def test_bad_parameters_name_the_argument_when_fit_checks_them(kw, exc, match):
     args = dict(in_channels=1, n_maps=3, filter_size=5)
     args.update(kw)
+    layer = DeconvLayer(**args)  # stored as given
     with pytest.raises(exc, match=match):
-        DeconvLayer(**args)
+        layer.fit(np.ones((1, 1, 9, 9), np.float32), verbose=False)
+    assert not hasattr(layer, "filters_")
 
 
 def test_bad_counts_name_the_argument():
     with pytest.raises(ValueError, match="in_channels"):
-        DeconvLayer(0, 3)
+        DeconvLayer(0, 3).initialize()
     with pytest.raises(ValueError, match="n_maps"):
-        DeconvLayer(1, 0)
+        DeconvLayer(1, 0).initialize()
     with pytest.raises(TypeError, match="n_maps"):
-        DeconvLayer(1, 2.5)
+        DeconvLayer(1, 2.5).initialize()
 
 
 def test_bad_images_name_the_argument():
@@ -277,6 +281,7 @@ def test_bad_images_name_the_argument():
         layer.fit("not an image", verbose=False)
     with pytest.raises(ValueError, match="epochs"):
         layer.fit(good, epochs=-1, verbose=False)
+    layer.initialize()
     with pytest.raises(ValueError, match="channel"):
         layer.infer(rng.standard_normal((2, 12, 12)))
     with pytest.raises(ValueError, match=r"image.*NaN"):
@@ -290,16 +295,15 @@ def test_bad_images_name_the_argument():
 
 
 def test_a_second_fit_starts_afresh_on_new_images_of_any_size():
-    """Issue 12: a new ``fit`` keeps no maps of the previous images (no warm start
+    """A new ``fit`` keeps no maps of the previous images (no warm start
     from them, no error when their size differs); the filters carry on."""
     rng = np.random.default_rng(3)
     a = list(rng.standard_normal((2, 16, 16)))
     b = list(rng.standard_normal((2, 16, 16)))
     layer = DeconvLayer(1, 3, 5, random_state=1).fit(a, epochs=1, verbose=False)
-    twin = DeconvLayer(1, 3, 5, random_state=1)
-    twin.filters = layer.filters.copy()
+    twin = DeconvLayer.from_filters(layer.filters_.copy(), random_state=1)
     layer.fit(b, epochs=1, verbose=False)
     twin.fit(b, epochs=1, verbose=False)
-    np.testing.assert_array_equal(layer.filters, twin.filters)
+    np.testing.assert_array_equal(layer.filters_, twin.filters_)
     layer.fit(list(rng.standard_normal((2, 20, 18))), epochs=1, verbose=False)
     assert layer.maps_[0].shape == (3, 24, 22) and len(layer.history_) == 3

@@ -11,12 +11,11 @@ import numpy as np
 import pytest
 
 import naive
-from numbadn.kernels import make_chain, make_operator, new_rpad, table_for
-from numbadn.kernels import _steps as S
-from numbadn.kernels._cg import cg_solve, workspace
-from numbadn.kernels._linop import apply_adjoint, apply_forward, apply_gram
-from numbadn.kernels._masked import Masked, data_gradient, lipschitz_bound, masked
-from numbadn.kernels._operator import power_norm2
+from numbadn.kernels import (ContinuationPlan, FistaPlan, Masked, apply_adjoint, apply_forward,
+                             apply_gram, cg_solve, continuation_solve, data_gradient, fista_run,
+                             fista_work, lipschitz_bound, make_chain, make_operator, masked,
+                             new_rpad, power_norm2, workspace)
+from numbadn.solvers import make_prior
 
 RTOL = {np.float32: 2e-4, np.float64: 1e-10}
 
@@ -145,17 +144,17 @@ def test_no_mask_is_the_unmasked_operator_itself():
 
 
 def _solve_both(op, opm, y, ym, z0, solver, dtype):
-    lam, p = 3.0, 1.0
+    prior = make_prior(3.0, 1.0)
     out = []
     for o, yy in ((op, y), (opm, ym)):
         z = z0.copy()
         if solver == "continuation":
-            betas = np.array([1.0, 6.0, 36.0, 216.0])
-            S.continuation_solve(o, yy, z, betas, lam, p, table_for(p), 1, 2, True,
-                                 S.workspace(o, yy, z), np.empty_like(z), None)
+            plan = ContinuationPlan(np.array([1.0, 6.0, 36.0, 216.0]), 1, 2)
+            continuation_solve(o, yy, z, prior, plan, workspace(o, yy, z), np.empty_like(z),
+                               None, True)
         else:
-            S.fista_run(o, yy, z, 40.0, lam, p, table_for(p), 30, 0.0, True,
-                        solver == "fista_bt", True, S.fista_work(o, yy, z), None)
+            plan = FistaPlan(40.0, 30, 0.0, True, solver == "fista_bt")
+            fista_run(o, yy, z, prior, plan, fista_work(o, yy, z), None, True)
         out.append(z)
     return out
 
@@ -211,7 +210,7 @@ def test_a_mask_of_ones_on_the_chain_is_the_chain_bit_for_bit():
 from numbadn import DeconvLayer  # noqa: E402
 from numbadn.solvers import infer  # noqa: E402
 from numbadn.solvers.inference import cost, infer_lowfreq  # noqa: E402
-from numbadn.solvers.topdown import continuation_chain, fista_chain  # noqa: E402
+from numbadn.solvers.topdown import infer_chain  # noqa: E402
 
 
 def image_problem(seed=20, P=18, Q=17, K1=4, h=5):
@@ -257,8 +256,8 @@ def test_masked_z0_maps_ignore_the_missing_pixels():
         np.testing.assert_array_equal(u, v)
 
 
-@pytest.mark.parametrize("solve", [continuation_chain, fista_chain])
-def test_top_down_eq10_with_a_mask_ignores_the_missing_pixels(solve):
+@pytest.mark.parametrize("solver", ["continuation", "fista"])
+def test_top_down_eq10_with_a_mask_ignores_the_missing_pixels(solver):
     rng = np.random.default_rng(23)
     f1 = rng.standard_normal((3, 1, 3, 3)).astype(np.float32)
     f2 = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
@@ -266,12 +265,14 @@ def test_top_down_eq10_with_a_mask_ignores_the_missing_pixels(solve):
     y = rng.standard_normal((1, 12, 11)).astype(np.float32)
     W = (rng.random((12, 11)) < 0.5).astype(np.float32)
     z0 = np.zeros((4, 16, 15), np.float32)
-    kw = dict(lam=3.0, betas=(1.0, 6.0, 36.0)) if solve is continuation_chain else dict(lam=3.0)
-    a = solve(y, chain, z0, mask=W, **kw)
-    b = solve(y + 5 * (1 - W), chain, z0, mask=W, **kw)
+    kw = dict(lam=3.0, solver=solver)
+    if solver == "continuation":
+        kw.update(beta0=1.0, beta_inc=6.0, beta_max=100.0)
+    a = infer_chain(y, chain, z0, mask=W, **kw)
+    b = infer_chain(y + 5 * (1 - W), chain, z0, mask=W, **kw)
     np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(solve(y, chain, z0, **kw),
-                                  solve(y, chain, z0, mask=np.ones_like(W), **kw))
+    np.testing.assert_array_equal(infer_chain(y, chain, z0, **kw),
+                                  infer_chain(y, chain, z0, mask=np.ones_like(W), **kw))
 
 
 @pytest.mark.parametrize("bad, match", [
@@ -319,10 +320,9 @@ def test_learning_with_a_hole_recovers_the_filters_of_learning_on_whole_images()
     init = (true + 0.08 * rng.standard_normal((K1, 1, h, h))).astype(np.float32)
 
     def learn(X, masks=None):
-        layer = DeconvLayer(1, K1, h, lam=50.0, epochs=10, random_state=0, solver="fista",
-                            verbose=False)
-        layer.filters = init.copy()
-        return layer.fit(X, masks=masks).filters.astype(np.float64)
+        layer = DeconvLayer.from_filters(init.copy(), lam=50.0, epochs=10, random_state=0,
+                                         solver="fista", verbose=False)
+        return layer.fit(X, masks=masks).filters_.astype(np.float64)
 
     def match(f):  # the worst over planted filters of the best |cosine| with a learnt one
         a = f.reshape(K1, -1)

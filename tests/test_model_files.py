@@ -1,4 +1,4 @@
-"""Model files are untrusted input (issue 12, point 3): every crafted or damaged
+"""Model files are untrusted input: every crafted or damaged
 file is one ``ValueError`` naming the file and the member, raised before anything
 large is decompressed or allocated."""
 import copy

@@ -24,14 +24,13 @@ solver, 8 training crops, 4 held-out crops):
 import json
 import os
 
-import os
 import time
 
 import numpy as np
 import pytest
 from scipy.signal import convolve2d
 
-from numbadn import DeconvLayer, DeconvNet
+from numbadn import DeconvLayer, DeconvNet, NotFittedError
 from numbadn import connectivity as C
 from numbadn.data import load_images
 from numbadn.model.io import FORMAT_VERSION
@@ -81,55 +80,58 @@ def rel_err(r, y):
 def test_paper_architecture_has_the_section_4_1_maps_and_connectivity():
     net = DeconvNet.paper()
     assert len(net.layers) == 3
-    l1, l2, l3 = net.layers
+    l1, l2, l3 = (la.initialize() for la in net.layers)  # their initial filters
     assert [la.n_maps for la in net.layers] == [9, 45, 150]
     assert [la.in_channels for la in net.layers] == [1, 9, 45]
     for la in net.layers:
-        assert la.filter_size == (7, 7)
+        assert la.filter_size == 7
         assert la.lam == 1.0 and la.p == 1.0
         assert la.solver == "continuation"
-        assert la.filters.shape == (la.n_maps, la.in_channels, 7, 7)
+        assert la.filters_.shape == (la.n_maps, la.in_channels, 7, 7)
     # layer 1: every map on the image
-    assert l1.connectivity.shape == (9, 1) and l1.connectivity.all()
+    assert l1.connectivity_.shape == (9, 1) and l1.connectivity_.all()
     # layer 2: 9 singles then the 36 pairs of layer-1 maps
-    g2 = l2.connectivity
+    g2 = l2.connectivity_
     np.testing.assert_array_equal(g2, C.singles_and_pairs(9))
     np.testing.assert_array_equal(g2[:9], np.eye(9, dtype=bool))
     assert (g2[9:].sum(axis=1) == 2).all()
     assert len({tuple(np.flatnonzero(r)) for r in g2[9:]}) == 36
     # layer 3: random pairs of layer-2 maps, two per row, every map used, none twice
-    g3 = l3.connectivity
+    g3 = l3.connectivity_
     assert g3.shape == (150, 45)
     assert (g3.sum(axis=1) == 2).all()
     assert g3.any(axis=0).all()
     assert len({tuple(np.flatnonzero(r)) for r in g3}) == 150
-    assert net.trained_ == 0 and net.scales_ == []
+    assert not hasattr(net, "trained_") and not hasattr(net, "scales_")
 
 
 def test_paper_with_two_entries_builds_two_layers():
     net = DeconvNet.paper(n_maps=(9, 45))
     assert [la.n_maps for la in net.layers] == [9, 45]
-    np.testing.assert_array_equal(net.layers[1].connectivity, C.singles_and_pairs(9))
+    assert net.layers[1].connectivity == "singles_and_pairs"
+    np.testing.assert_array_equal(net.layers[1].initialize().connectivity_,
+                                  C.singles_and_pairs(9))
     rgb = DeconvNet.paper(3, n_maps=(9, 45))
-    assert rgb.layers[0].filters.shape == (9, 3, 7, 7)
+    assert rgb.layers[0].initialize().filters_.shape == (9, 3, 7, 7)
 
 
 def test_mismatched_in_channels_raises_naming_both_layers():
     with pytest.raises(ValueError, match=r"layers\[1\].*in_channels=5.*layers\[0\].*n_maps=4"):
-        DeconvNet([DeconvLayer(1, 4), DeconvLayer(5, 6)])
+        DeconvNet([DeconvLayer(1, 4), DeconvLayer(5, 6)]).fit([np.zeros((12, 12), np.float32)])
 
 
 def test_lowfreq_above_layer_1_is_rejected():
     with pytest.raises(ValueError, match=r"layers\[1\].*lowfreq.*layer 1 only"):
-        DeconvNet([DeconvLayer(1, 4), DeconvLayer(4, 6, lowfreq=True)])
-    DeconvNet([DeconvLayer(1, 4, lowfreq=True), DeconvLayer(4, 6)])  # layer 1: fine
+        DeconvNet([DeconvLayer(1, 4), DeconvLayer(4, 6, lowfreq=True)]).fit([np.zeros((12, 12), np.float32)])
+    DeconvNet([DeconvLayer(1, 4, lowfreq=True), DeconvLayer(4, 6)],  # layer 1: fine
+              epochs=0, verbose=False).fit([np.zeros((12, 12), np.float32)])
 
 
-def test_constructor_rejects_empty_and_non_layers():
+def test_fit_rejects_empty_and_non_layers():
     with pytest.raises(ValueError, match="non-empty"):
-        DeconvNet([])
+        DeconvNet([]).fit([np.zeros((12, 12), np.float32)])
     with pytest.raises(TypeError, match=r"layers\[1\] must be a DeconvLayer"):
-        DeconvNet([DeconvLayer(1, 4), "layer"])
+        DeconvNet([DeconvLayer(1, 4), "layer"]).fit([np.zeros((12, 12), np.float32)])
 
 
 # ---------------------------------------------------------------- training
@@ -237,15 +239,17 @@ def test_z0_maps_reconstruct_a_raw_image_far_better_than_without():
     assert 0.0 <= y.min() and y.max() <= 1.0
     low = DeconvLayer(1, 4, 7, lam=1.0, lowfreq=True, random_state=0)
     net_z0 = DeconvNet([low]).fit([y], epochs=1, verbose=False)
-    plain = DeconvLayer(1, 4, 7, lam=1.0, random_state=0)
-    plain.filters = low.filters.copy()  # the same layer, without z0
-    net_plain = DeconvNet([plain])
+    # the same layer, without z0 (epochs=0: the network keeps its filters)
+    plain = DeconvLayer.from_filters(low.filters_.copy(), lam=1.0, random_state=0)
+    net_plain = DeconvNet([plain], epochs=0, verbose=False).fit([y])
+    np.testing.assert_array_equal(plain.filters_, low.filters_)
 
-    z, zlow = net_z0.infer(y, layer=1, return_lowfreq=True)
+    z, zlow = net_z0.infer_lowfreq(y, layer=1)
     assert z.shape == (4, 38, 38) and zlow.shape == (1, 38, 38)
     err_z0 = rel_err(net_z0.reconstruct(z, layer=1, zlow=zlow)[0], y)
-    zp, none = net_plain.infer(y, layer=1, return_lowfreq=True)
-    assert none is None
+    zp = net_plain.infer(y, layer=1)
+    with pytest.raises(ValueError, match="lowfreq=True"):
+        net_plain.infer_lowfreq(y, layer=1)
     err_plain = rel_err(net_plain.reconstruct(zp, layer=1)[0], y)
     print(f"\nz0: relative error {err_z0:.4f} with z0 maps, {err_plain:.4f} without")
     # measured: 0.035 vs 0.76
@@ -260,16 +264,16 @@ def test_pixel_filters_of_layer_1_are_the_filters_themselves(net2):
     assert pf.shape == (4, 1, 7, 7)
     # A 1 at the centre of a (2H-1)-map, convolved ("valid") with f: f itself,
     # neither flipped nor shifted.
-    np.testing.assert_array_equal(pf, net2.layers[0].filters)
+    np.testing.assert_array_equal(pf, net2.layers[0].filters_)
 
 
 def test_pixel_filters_of_layer_2_compose_the_filters_through_the_scale(net2):
     pf = net2.pixel_filters(2)
     H = 1 + (7 - 1) + (7 - 1)
     assert pf.shape == (10, 1, H, H)
-    f1 = net2.layers[0].filters.astype(np.float64)
-    f2 = net2.layers[1].filters.astype(np.float64)
-    g2 = net2.layers[1].connectivity
+    f1 = net2.layers[0].filters_.astype(np.float64)
+    f2 = net2.layers[1].filters_.astype(np.float64)
+    g2 = net2.layers[1].connectivity_
     ref = np.zeros(pf.shape)
     for k in range(10):
         for c in range(4):
@@ -301,17 +305,18 @@ def test_save_load_round_trip_is_exact(net2, train, tmp_path):
     assert back.trained_ == 2
     assert back.scales_ == net2.scales_
     for a, b in zip(net2.layers, back.layers):
-        assert b.filters.dtype == a.filters.dtype
-        np.testing.assert_array_equal(b.filters, a.filters)
-        np.testing.assert_array_equal(b.connectivity, a.connectivity)
-        assert (b.lam, b.p, b.filter_size, b.solver) == (a.lam, a.p, a.filter_size, a.solver)
+        assert b.filters_.dtype == a.filters_.dtype
+        np.testing.assert_array_equal(b.filters_, a.filters_)
+        np.testing.assert_array_equal(b.connectivity_, a.connectivity_)
+        assert (b.lam, b.p, b.solver) == (a.lam, a.p, a.solver)
+        assert b.filter_size == (7, 7) and a.filter_size == 7  # the file keeps the pair
         assert costs(b) == costs(a)
     for y in train[:2]:
         for layer in (1, 2):
             for top_down in (False, True):
                 np.testing.assert_array_equal(
-                    back.infer(y, layer, top_down=top_down),
-                    net2.infer(y, layer, top_down=top_down))
+                    back.infer(y, layer=layer, top_down=top_down),
+                    net2.infer(y, layer=layer, top_down=top_down))
     np.testing.assert_array_equal(back.sample(2, 2, size=24, random_state=3),
                                   net2.sample(2, 2, size=24, random_state=3))
 
@@ -374,8 +379,8 @@ def test_a_failed_save_leaves_the_old_file_intact_and_no_temp_file(net2, tmp_pat
     monkeypatch.undo()
     assert os.listdir(tmp_path) == ["model.npz"]
     assert path.read_bytes() == before
-    np.testing.assert_array_equal(DeconvNet.load(path).layers[1].filters,
-                                  net2.layers[1].filters)
+    np.testing.assert_array_equal(DeconvNet.load(path).layers[1].filters_,
+                                  net2.layers[1].filters_)
 
 
 # ---------------------------------------------------------------- checkpoint / resume
@@ -430,7 +435,7 @@ def test_resumed_fit_equals_an_uninterrupted_one(ck_images, uninterrupted, tmp_p
     resumed = small_net().fit(ck_images, epochs=E_CK, verbose=False, checkpoint=path,
                               resume=True)
     for a, b in zip(uninterrupted.layers, resumed.layers):
-        np.testing.assert_array_equal(b.filters, a.filters)
+        np.testing.assert_array_equal(b.filters_, a.filters_)
         assert costs(b) == costs(a)
     assert resumed.scales_ == uninterrupted.scales_
     assert resumed.trained_ == 2
@@ -438,7 +443,7 @@ def test_resumed_fit_equals_an_uninterrupted_one(ck_images, uninterrupted, tmp_p
     done = DeconvNet.load(path)
     assert done.trained_ == 2
     for a, b in zip(uninterrupted.layers, done.layers):
-        np.testing.assert_array_equal(b.filters, a.filters)
+        np.testing.assert_array_equal(b.filters_, a.filters_)
 
 
 def test_checkpoint_is_written_atomically_and_always_loads(ck_images, uninterrupted,
@@ -459,7 +464,7 @@ def test_checkpoint_is_written_atomically_and_always_loads(ck_images, uninterrup
     assert len(seen) == 2 * (N_CK * E_CK + E_CK + 1)
     assert seen == sorted(seen) and seen[-1] == 2
     for a, b in zip(uninterrupted.layers, net.layers):  # checkpointing changes nothing
-        np.testing.assert_array_equal(b.filters, a.filters)
+        np.testing.assert_array_equal(b.filters_, a.filters_)
 
 
 def test_resume_refuses_a_checkpoint_of_other_settings_or_images(ck_images, tmp_path,
@@ -482,7 +487,8 @@ def test_resume_refuses_a_checkpoint_of_other_settings_or_images(ck_images, tmp_
                                          f"{N_CK - 1}"):
         small_net().fit(ck_images[:-1], epochs=E_CK, verbose=False, checkpoint=path,
                         resume=True)
-    # the same number of other images (issue 12: city resumed with natural)
+    # the same number of other images (a checkpoint of one set must not resume training on
+    # another, e.g. city resumed with natural's checkpoint)
     other = [np.ascontiguousarray(y[..., ::-1]) for y in ck_images]
     with pytest.raises(ValueError, match=f"another training set: {N_CK} of {N_CK} images "
                                          "differ"):
@@ -495,25 +501,26 @@ def test_resume_refuses_a_checkpoint_of_other_settings_or_images(ck_images, tmp_
 @pytest.mark.parametrize("layer", [0, 3, -1])
 def test_layer_out_of_range_raises_value_error(net2, train, layer):
     with pytest.raises(ValueError, match="layer must be from 1 to 2"):
-        net2.infer(train[0], layer)
+        net2.infer(train[0], layer=layer)
     with pytest.raises(ValueError, match="layer must be from 1 to 2"):
         net2.pixel_filters(layer)
     with pytest.raises(ValueError, match="layer must be from 1 to 2"):
         net2.sample(layer)
     with pytest.raises(ValueError, match="layer must be from 1 to 2"):
-        net2.reconstruct(np.zeros((4, 36, 36), np.float32), layer)
+        net2.reconstruct(np.zeros((4, 36, 36), np.float32), layer=layer)
 
 
 @pytest.mark.parametrize("layer", [1.0, "2", True, [1]])
 def test_layer_not_an_int_raises_type_error(net2, train, layer):
     with pytest.raises(TypeError, match="layer must be an int"):
-        net2.infer(train[0], layer)
+        net2.infer(train[0], layer=layer)
     with pytest.raises(TypeError, match="layer must be an int"):
         net2.pixel_filters(layer)
 
 
 def test_numpy_integer_layer_is_accepted(net2, train):
-    np.testing.assert_array_equal(net2.infer(train[0], np.int64(1)), net2.infer(train[0], 1))
+    np.testing.assert_array_equal(net2.infer(train[0], layer=np.int64(1)),
+                                  net2.infer(train[0], layer=1))
 
 
 def test_reconstruct_with_the_wrong_number_of_maps_raises(net2):
@@ -525,25 +532,27 @@ def test_reconstruct_with_the_wrong_number_of_maps_raises(net2):
         net2.reconstruct(np.zeros((10, 42), np.float32), layer=2)
 
 
-def test_infer_and_sample_of_an_untrained_higher_layer_raise(train):
+def test_every_method_of_an_unfitted_network_says_fit_first(train):
     net = small_net()
-    with pytest.raises(ValueError, match=r"layer 2 needs layers 1..1 trained first"):
-        net.infer(train[0], layer=2)
-    with pytest.raises(ValueError, match=r"layer 2 needs layers 1..1 trained first"):
-        net.infer(train[0])  # default: the top layer
+    for call in (lambda: net.infer(train[0], layer=1), lambda: net.infer(train[0]),
+                 lambda: net.sample(1), lambda: net.cost(train[0], np.zeros((4, 36, 36))),
+                 lambda: net.reconstruct(np.zeros((10, 42, 42), np.float32), layer=2),
+                 lambda: net.pixel_filters(2), lambda: net.filters_):
+        with pytest.raises(NotFittedError, match="not fitted yet: call fit"):
+            call()
+
+
+def test_a_layer_above_the_trained_ones_raises(net2, train):
+    part = DeconvNet.paper(n_maps=(4, 10, 12), filter_size=5, epochs=1, verbose=False)
+    part.layers[0] = net2.layers[0]  # a network with its layer 1 trained
+    part.trained_, part.scales_, part.stats_ = 1, net2.scales_[:1], net2.stats_[:1]
+    with pytest.raises(ValueError, match=r"layer 3 needs layers 1..2 trained first"):
+        part.infer(train[0], layer=3)
     with pytest.raises(ValueError, match="not trained yet"):
-        net.sample(1)
-    assert net.infer(train[0], layer=1).shape == (4, 36, 36)  # layer 1 needs nothing below
-
-
-@pytest.mark.parametrize("call", ["reconstruct", "pixel_filters"])
-def test_reconstruct_and_pixel_filters_of_an_untrained_higher_layer_raise_value_error(call):
-    net = small_net()
-    with pytest.raises(ValueError, match="trained"):
-        if call == "reconstruct":
-            net.reconstruct(np.zeros((10, 42, 42), np.float32), layer=2)
-        else:
-            net.pixel_filters(2)
+        part.sample(2)
+    with pytest.raises(ValueError, match=r"layer 3 needs layers 1..2 trained first"):
+        part.pixel_filters(3)
+    assert part.infer(train[0], layer=1).shape == (4, 36, 36)  # layer 1 needs nothing below
 
 
 # ---------------------------------------------------------------- low-memory training
@@ -551,13 +560,13 @@ def test_reconstruct_and_pixel_filters_of_an_untrained_higher_layer_raise_value_
 def layer_inputs(monkeypatch):
     """Type names of what each ``DeconvLayer.fit`` call is given, in order."""
     seen = []
-    original = DeconvLayer.fit
+    original = DeconvLayer._fit
 
     def recording_fit(self, images, *args, **kw):
         seen.append(type(images).__name__)
         return original(self, images, *args, **kw)
 
-    monkeypatch.setattr(DeconvLayer, "fit", recording_fit)
+    monkeypatch.setattr(DeconvLayer, "_fit", recording_fit)
     return seen
 
 
@@ -566,7 +575,8 @@ def test_low_memory_fit_streams_inputs_and_keeps_no_maps(ck_images, layer_inputs
     net = small_net().fit(ck_images, epochs=2, verbose=False, low_memory=True)
     # layer 1 gets the image list, layer 2 a lazily computed sequence of inputs
     assert seen == ["list", "LazyImages"]
-    assert all(not la.warm_start and la.maps_ is None for la in net.layers)
+    # no warm starts kept, and the layers' parameter is left as it was
+    assert all(la.warm_start is True and la.maps_ is None for la in net.layers)
     assert net.trained_ == 2 and all(np.isfinite(s) and s > 0 for s in net.scales_)
     for la in net.layers:
         c = costs(la)
@@ -585,7 +595,7 @@ def test_low_memory_resumed_fit_equals_an_uninterrupted_one(ck_images, tmp_path,
     resumed = small_net().fit(ck_images, epochs=E_CK, verbose=False, checkpoint=path,
                               resume=True, low_memory=True)
     for a, b in zip(ref.layers, resumed.layers):
-        np.testing.assert_array_equal(b.filters, a.filters)
+        np.testing.assert_array_equal(b.filters_, a.filters_)
     assert resumed.scales_ == ref.scales_
 
 
@@ -609,7 +619,7 @@ def test_fit_goes_low_memory_by_itself_past_the_memory_budget(ck_images, layer_i
         "numbadn.model.training", fromlist=["_NoBar"])._NoBar())
     net = small_net().fit(ck_images, epochs=1, verbose=True, memory_budget=budget)
     assert seen == (["list", "LazyImages"] if streamed else ["list", "list"])
-    assert all(la.warm_start is not streamed for la in net.layers)
+    assert all(la.warm_start is True for la in net.layers)
     err = capsys.readouterr().err
     assert ("low-memory mode" in err) is streamed
     # an explicit choice wins over the budget
@@ -620,13 +630,13 @@ def test_fit_goes_low_memory_by_itself_past_the_memory_budget(ck_images, layer_i
 
 def test_batch_updates_need_warm_starts():
     with pytest.raises(ValueError, match="warm_start"):
-        DeconvLayer(1, 3, update="batch", warm_start=False)
+        DeconvLayer(1, 3, update="batch", warm_start=False).fit([np.zeros((12, 12), np.float32)])
     net = DeconvNet([DeconvLayer(1, 3, update="batch")])
     with pytest.raises(ValueError, match="online"):
         net.fit([np.zeros((12, 12), np.float32)], epochs=1, verbose=False, low_memory=True)
 
 
-# ---------------------------------------------------------------- issue 12: training state
+# ---------------------------------------------------------------- training state
 def test_sigint_during_fit_writes_a_checkpoint_that_resumes_exactly(ck_images, uninterrupted,
                                                                     tmp_path, monkeypatch):
     """SIGINT (and SIGTERM) stop at the next image with a checkpoint of it; resuming
@@ -656,15 +666,15 @@ def test_sigint_during_fit_writes_a_checkpoint_that_resumes_exactly(ck_images, u
     resumed = small_net().fit(ck_images, epochs=E_CK, verbose=False, checkpoint=path,
                               resume=True)
     for a, b in zip(uninterrupted.layers, resumed.layers):
-        np.testing.assert_array_equal(b.filters, a.filters)
+        np.testing.assert_array_equal(b.filters_, a.filters_)
 
 
 def test_a_second_fit_without_resume_trains_every_layer_again(ck_images):
     net = small_net().fit(ck_images[:2], epochs=1, verbose=False)
-    before = [la.filters.copy() for la in net.layers]
+    before = [la.filters_.copy() for la in net.layers]
     net.fit(ck_images[2:], epochs=1, verbose=False)
     assert net.trained_ == 2 and len(net.scales_) == 2 and len(net.stats_) == 2
-    assert all(not np.array_equal(a, la.filters) for a, la in zip(before, net.layers))
+    assert all(not np.array_equal(a, la.filters_) for a, la in zip(before, net.layers))
 
 
 def test_checkpoint_is_fsynced_before_the_rename_and_stale_temp_files_go(net2, tmp_path,

@@ -10,6 +10,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
+import numbadn  # noqa: E402
 from numbadn import plot  # noqa: E402
 
 
@@ -140,6 +141,17 @@ def test_solver_stats_plots_one_line_per_solver(tmp_path):
     assert ax.get_yscale() == "log" and ax.get_xlabel() == "time (s)"
     fig = plot.solver_stats(stats, x="iter", log=False)
     assert fig.axes[0].get_yscale() == "linear"
+
+
+def test_solver_stats_plots_the_records_of_return_stats():
+    rng = np.random.default_rng(0)
+    y = rng.standard_normal((1, 12, 12))
+    f = rng.standard_normal((2, 1, 3, 3))
+    _, st = numbadn.infer(y, f, solver="fista", max_iter=5, tol=0.0, return_stats=True)
+    fig = plot.solver_stats({"fista": st}, x="iter")
+    line, = fig.axes[0].get_lines()
+    np.testing.assert_array_equal(line.get_xdata(), [s.iteration for s in st])
+    np.testing.assert_array_equal(line.get_ydata(), [s.cost for s in st])
 
 
 def test_solver_stats_accepts_records_and_numbers_iterations():

@@ -180,7 +180,8 @@ def test_floor_one_is_no_division_on_unit_range_images():
 
 
 def test_default_floor_evens_contrast_more_than_toolbox_and_amplifies_noise_less():
-    """The trade-off measured in contrast_normalize's Notes, on built-in crops."""
+    """The trade-off in contrast_normalize's Notes (measured in full by
+    reproduce/contrast_floors.py), on built-in crops."""
     rng = np.random.default_rng(0)
 
     def spread(y):

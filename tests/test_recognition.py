@@ -6,7 +6,7 @@ import pytest
 
 import naive
 from numbadn import recognition as R
-from numbadn.kernels import _spm
+from numbadn.recognition import _spm
 
 sklearn = pytest.importorskip("sklearn")
 
@@ -293,7 +293,7 @@ def test_the_shipped_model_is_footnote4s():
     assert [la.lam for la in net.layers] == [10.0, 1.0]
     assert {la.p for la in net.layers} == {0.8}
     from numbadn.connectivity import singles_and_pairs
-    np.testing.assert_array_equal(net.layers[1].connectivity, singles_and_pairs(8))
+    np.testing.assert_array_equal(net.layers[1].connectivity_, singles_and_pairs(8))
 
 
 def test_without_an_extractor_the_classifier_uses_the_shipped_model():

@@ -1,4 +1,4 @@
-"""Issues 26 and 27: nothing a user owns is overwritten, every failure is one line
+"""Reliability for a user: nothing a user owns is overwritten, every failure is one line
 (exit code 2), photographs are read upright, training never discards finished work
 or reads its own output, special files and odd names are handled.  Each test is
 one case of the audit; it fails on the code before the fix."""
@@ -257,7 +257,7 @@ def test_the_image_line_says_the_photograph_was_turned_upright(model, tmp_path, 
     assert "turned upright by its EXIF orientation 6 (rotated 90 degrees clockwise)" in out
 
 
-# ------------------------------------------------------------ issue 27: training runs
+# ------------------------------------------------------------ training runs
 def test_a_second_train_into_a_finished_out_is_refused_and_force_replaces_it_whole(
         tmp_path, capsys):
     out = tmp_path / "run"
@@ -361,7 +361,7 @@ def test_masked_arrays_are_refused_clearly(call):
     from numbadn.preprocess import contrast_normalize
     a = np.random.default_rng(0).random((12, 12))
     m = np.ma.masked_array(a, mask=a > 0.5)
-    la = numbadn.DeconvLayer(in_channels=1, n_maps=2, filter_size=3)
+    la = numbadn.DeconvLayer(in_channels=1, n_maps=2, filter_size=3).initialize()
     fn = {"contrast_normalize": lambda: contrast_normalize(m),
           "layer.infer": lambda: la.infer(m),
           "layer.reconstruct": lambda: la.reconstruct(np.ma.masked_array(
@@ -411,7 +411,7 @@ def test_scales_outside_their_range_are_refused_when_loading(run, tmp_path, scal
 
 
 def test_a_zero_filter_plane_is_refused_when_loading(run, tmp_path):
-    k1, k0 = np.argwhere(numbadn.DeconvNet.load(run / "model.npz").layers[1].connectivity)[-1]
+    k1, k0 = np.argwhere(numbadn.DeconvNet.load(run / "model.npz").layers[1].connectivity_)[-1]
 
     def zero(h, a):
         a["f1"] = a["f1"].copy()
@@ -475,7 +475,7 @@ def test_snr_db_refuses_non_finite_and_masked_input():
 
 
 def test_reconstruct_of_an_empty_nested_list_is_a_value_error():
-    la = numbadn.DeconvLayer(in_channels=1, n_maps=2, filter_size=3)
+    la = numbadn.DeconvLayer(in_channels=1, n_maps=2, filter_size=3).initialize()
     with pytest.raises(ValueError, match="z is an empty list"):
         la.reconstruct([[]])
 

@@ -2,19 +2,16 @@
 fig3_samples.py and fig7_fig8_filters.py against independent references."""
 from __future__ import annotations
 
-import sys
 from itertools import combinations
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "reproduce"))
-import fig1_tokens as f1  # noqa: E402
-import fig2_architecture as f2  # noqa: E402
-import fig3_samples as f3  # noqa: E402
-import fig7_fig8_filters as f78  # noqa: E402
-from numbadn import connectivity  # noqa: E402
+import _orientation as orient
+import fig1_tokens as f1
+import fig2_architecture as f2
+import fig3_samples as f3
+from numbadn import connectivity
 
 
 def gabor(theta_deg, size=21, freq=0.2, sigma=None):
@@ -39,8 +36,8 @@ def circ_diff(a, b):
 @pytest.mark.parametrize("theta", [0, 15, 30, 45, 60, 90, 110, 135, 160, 175])
 @pytest.mark.parametrize("size", [7, 19])
 def test_dominant_orientation_of_a_gabor_is_its_angle(theta, size):
-    e = f78.angular_energy(gabor(theta, size, freq=0.25))
-    dom, coh, _ = f78.harmonics(e)
+    e = orient.angular_energy(gabor(theta, size, freq=0.25))
+    dom, coh, _ = orient.harmonics(e)
     assert circ_diff(dom[0], theta) < 1.0
     assert coh[0] > 0.5
 
@@ -55,7 +52,7 @@ def test_dominant_orientation_agrees_with_skimage_structure_tensor():
         jxx, jyy, jxy = Acc.sum(), Arr.sum(), -Arc.sum()
         grad = np.rad2deg(0.5 * np.arctan2(2 * jxy, jxx - jyy))
         ref = (grad + 90.0) % 180.0
-        dom = f78.harmonics(f78.angular_energy(img))[0][0]
+        dom = orient.harmonics(orient.angular_energy(img))[0][0]
         assert circ_diff(dom, ref) < 2.0
         assert circ_diff(dom, theta) < 2.0
 
@@ -66,73 +63,73 @@ def test_hv_fraction_of_isotropic_filters_is_one_third():
     blob = np.exp(-r2 / 8.0)
     dog = np.exp(-r2 / 4.0) - 0.5 * np.exp(-r2 / 16.0)
     for f in (blob, dog):
-        assert f78.hv_fraction(f78.angular_energy(f)) == pytest.approx(1 / 3, abs=0.01)
+        assert orient.hv_fraction(orient.angular_energy(f)) == pytest.approx(1 / 3, abs=0.01)
     noise = np.random.default_rng(0).standard_normal((400, 7, 7))
-    assert f78.hv_fraction(f78.angular_energy(noise)) == pytest.approx(1 / 3, abs=0.02)
-    assert f78.cardinal_bias(f78.angular_energy(noise)) == pytest.approx(0.0, abs=0.03)
+    assert orient.hv_fraction(orient.angular_energy(noise)) == pytest.approx(1 / 3, abs=0.02)
+    assert orient.cardinal_bias(orient.angular_energy(noise)) == pytest.approx(0.0, abs=0.03)
 
 
 def test_hv_mask_covers_a_third_of_the_orientations():
-    assert f78.hv_mask().mean() == pytest.approx(1 / 3)
-    a = f78.orientation_angles()
+    assert orient.hv_mask().mean() == pytest.approx(1 / 3)
+    a = orient.orientation_angles()
     ref = [min(x, 180 - x, abs(x - 90)) <= 15 for x in a]
-    assert list(f78.hv_mask()) == ref
+    assert list(orient.hv_mask()) == ref
 
 
 def test_hv_fraction_and_c4_of_cardinal_and_diagonal_gratings():
-    hv = f78.angular_energy(np.stack([gabor(0, 31, 0.2), gabor(90, 31, 0.2)]))
-    diag = f78.angular_energy(np.stack([gabor(45, 31, 0.2), gabor(135, 31, 0.2)]))
-    assert f78.hv_fraction(hv) > 0.9
-    assert f78.hv_fraction(diag) < 0.05
-    assert f78.cardinal_bias(hv) > 0.8
-    assert f78.cardinal_bias(diag) < -0.8
+    hv = orient.angular_energy(np.stack([gabor(0, 31, 0.2), gabor(90, 31, 0.2)]))
+    diag = orient.angular_energy(np.stack([gabor(45, 31, 0.2), gabor(135, 31, 0.2)]))
+    assert orient.hv_fraction(hv) > 0.9
+    assert orient.hv_fraction(diag) < 0.05
+    assert orient.cardinal_bias(hv) > 0.8
+    assert orient.cardinal_bias(diag) < -0.8
 
 
 def test_hv_fraction_normalise_counts_each_filter_once():
     e = np.zeros((2, 90))
     e[0, 0] = 100.0    # horizontal, strong
     e[1, 22] = 1.0     # 44 degrees, weak
-    assert f78.hv_fraction(e, normalise=True) == pytest.approx(0.5)
-    assert f78.hv_fraction(e, normalise=False) == pytest.approx(100 / 101)
+    assert orient.hv_fraction(e, normalise=True) == pytest.approx(0.5)
+    assert orient.hv_fraction(e, normalise=False) == pytest.approx(100 / 101)
 
 
 def test_hv_null_equals_rotating_each_profile_by_its_own_shift():
     rng = np.random.default_rng(3)
     e = rng.random((5, 90)) ** 4
-    null = f78.hv_null(e, n_draws=50, seed=7)
+    null = orient.hv_null(e, n_draws=50, seed=7)
     shifts = np.random.default_rng(7).integers(0, 90, size=(50, 5))
     for d in range(50):
         rolled = np.stack([np.roll(e[i], shifts[d, i]) for i in range(5)])
-        assert null[d] == pytest.approx(f78.hv_fraction(rolled), abs=1e-12)
+        assert null[d] == pytest.approx(orient.hv_fraction(rolled), abs=1e-12)
 
 
 def test_hv_null_of_many_filters_centres_on_one_third():
-    e = f78.angular_energy(np.stack([gabor(t, 15, 0.25) for t in range(0, 180, 20)]))
-    null = f78.hv_null(e, n_draws=2000, seed=0)
+    e = orient.angular_energy(np.stack([gabor(t, 15, 0.25) for t in range(0, 180, 20)]))
+    null = orient.hv_null(e, n_draws=2000, seed=0)
     assert null.mean() == pytest.approx(1 / 3, abs=0.01)
 
 
 def test_filter_labels_follow_the_grid_of_fig7():
-    labels = f78.filter_labels(150, f78.grid_columns(150))
+    labels = orient.filter_labels(150, orient.grid_columns(150))
     assert labels[0] == "A1" and labels[14] == "A15" and labels[15] == "B1"
     assert labels[149] == "J15"
-    assert f78.grid_columns(9) == 3 and f78.grid_columns(45) == 7
+    assert orient.grid_columns(9) == 3 and orient.grid_columns(45) == 7
 
 
 def test_per_source_splits_crops_in_the_described_order():
     desc = "x: 5 crops (a.jpg x2, b.png x3)"
-    assert f78.per_source(desc, [1, 3, 10, 10, 40]) == {"a.jpg": 2.0, "b.png": 20.0}
-    assert f78.per_source(desc, [1, 2]) == {}
+    assert orient.per_source(desc, [1, 3, 10, 10, 40]) == {"a.jpg": 2.0, "b.png": 20.0}
+    assert orient.per_source(desc, [1, 2]) == {}
 
 
 def test_random_patches_come_from_the_images():
     ims = [np.arange(100.0).reshape(10, 10), 1000 + np.arange(100.0).reshape(10, 10)]
-    p = f78.random_patches(ims, 20, 4, seed=0)
+    p = orient.random_patches(ims, 20, 4, seed=0)
     for q in p:
         base = ims[0] if q[0, 0] < 1000 else ims[1]
         r, c = divmod(int(q[0, 0]) % 1000, 10)
         np.testing.assert_array_equal(q, base[r:r + 4, c:c + 4])
-    assert np.all(f78.random_patches(ims, 5, 4, seed=0, which=1) >= 1000)
+    assert np.all(orient.random_patches(ims, 5, 4, seed=0, which=1) >= 1000)
 
 
 # ------------------------------------------------------------ tokens (fig. 1)
@@ -146,7 +143,7 @@ def bar(theta_deg, size=25, width=1.5):
 
 
 def test_orientation_peaks_of_a_cross_finds_both_lines():
-    e = f78.angular_energy(bar(20) + bar(80))
+    e = orient.angular_energy(bar(20) + bar(80))
     t1, t2, s2, an = f1.orientation_peaks(e)
     found = sorted([t1[0], t2[0]])
     assert circ_diff(found[0], 20) < 4 and circ_diff(found[1], 80) < 4
@@ -154,7 +151,7 @@ def test_orientation_peaks_of_a_cross_finds_both_lines():
 
 
 def test_orientation_peaks_of_a_gabor_has_no_strong_second_orientation():
-    e = f78.angular_energy(gabor(30, 25, 0.2))
+    e = orient.angular_energy(gabor(30, 25, 0.2))
     t1, t2, s2, an = f1.orientation_peaks(e)
     assert circ_diff(t1[0], 30) < 2
     assert s2[0] < 0.2
@@ -166,7 +163,7 @@ def test_tokens_are_crosses_not_blobs_or_gratings():
     blob = np.exp(-(row ** 2 + col ** 2) / 10.0)
     for f, want in ((blob, False), (gabor(30, 25, 0.2), False), (bar(0) + bar(60), True),
                     (bar(10) + bar(100), True)):
-        t1, t2, s2, an = f1.orientation_peaks(f78.angular_energy(f))
+        t1, t2, s2, an = f1.orientation_peaks(orient.angular_energy(f))
         assert bool(f1.is_token(s2, an)[0]) is want
 
 

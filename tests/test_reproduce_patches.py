@@ -2,15 +2,15 @@
 measures the scripts print, each against a naive loop or a known answer."""
 import argparse
 import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import _common
+import _patches as PB
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "reproduce"))
-import _patches as PB  # noqa: E402
 
 HAS_SPAMS = importlib.util.find_spec("spams") is not None
 
@@ -193,9 +193,8 @@ def test_dictionary_atoms_are_unit_norm():
 
 
 def test_held_out_crops_are_not_among_the_quick_training_crops():
-    import train_models
     args = argparse.Namespace(quick=True, images=None, out=None, threads=None, seed=0)
-    train, _ = train_models.training_images(args, "natural")
+    train, _ = _common.training_images(args, "natural")
     test, desc, _ = PB.held_out_images(args, "natural", 3)
     assert len(test) == 3 and "held-out" in desc
     for y in test:

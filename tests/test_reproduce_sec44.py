@@ -7,17 +7,14 @@ protocol says, and a photograph the model was trained on never becomes a
 test photograph.
 """
 import argparse
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reproduce"))
-import _common  # noqa: E402
-import sec44_denoising as s44  # noqa: E402
-from numbadn.denoise import DEFAULT_PASSES, PAPER_SNR, raw_image  # noqa: E402
-from numbadn.plot import snr_db  # noqa: E402
+import _common
+import sec44_denoising as s44
+from numbadn.denoise import DEFAULT_PASSES, PAPER_SNR, raw_image
+from numbadn.plot import snr_db
 
 
 def _report(noisy, l1, l2, blur):

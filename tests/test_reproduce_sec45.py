@@ -9,14 +9,12 @@ machine may be shared.  The start-up and thread-scaling runs moved to
 import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 
 import pytest
+from _stats import VERDICTS
 
 SCRIPT = Path(__file__).resolve().parents[1] / "reproduce" / "sec45_timings.py"
-sys.path.insert(0, str(SCRIPT.parent))
-from _stats import VERDICTS  # noqa: E402
 
 
 def _load_script():
@@ -37,6 +35,7 @@ def _positive(x):
     return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
 
 
+@pytest.mark.slow
 def test_smoke_run_writes_json_and_png(smoke):
     out, _ = smoke
     data = json.loads((out / "sec45_timings.json").read_text())

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from argparse import Namespace
 from fractions import Fraction
 from itertools import combinations, product
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reproduce"))
-import _common  # noqa: E402
-import _stats as S  # noqa: E402
+import _common
+import _stats as S
 
 
 # ------------------------------------------------------------------ decide
@@ -95,8 +92,8 @@ def test_fisher_p_value_is_the_exact_enumeration(k1, n1, k2, n2):
     assert o.effect == pytest.approx(k1 / n1 - k2 / n2)
 
 
-def test_fisher_calls_the_issues_fig7_example_not_supported():
-    # issue 20: 7/45 vs 19/150 filters was reported "does not hold"
+def test_fisher_calls_the_fig7_example_not_supported():
+    # 7/45 vs 19/150 filters: a one-sided count once reported this "does not hold"
     o = S.fisher(7, 45, 19, 150)
     assert o.verdict == "not supported" and o.p > 0.05
     assert S.fisher(9, 10, 2, 10).verdict == "holds"
@@ -304,10 +301,11 @@ def test_within_bound_applies_the_tolerance_both_ways(value, verdict):
 
 # ------------------------------------------------------------------ wiring in the scripts
 def test_fig7_filter_hv_averages_to_the_pooled_share_and_gates_on_the_control():
+    import _orientation as orient
     import fig7_fig8_filters as f78
     rng = np.random.default_rng(0)
-    e = rng.random((45, f78.N_ANGLES)) * rng.random((45, 1))
-    assert f78.filter_hv(e).mean() == pytest.approx(f78.hv_fraction(e))
+    e = rng.random((45, orient.N_ANGLES)) * rng.random((45, 1))
+    assert orient.filter_hv(e).mean() == pytest.approx(orient.hv_fraction(e))
     hv = {"city": [0.6 + 0.05 * rng.standard_normal(45)],
           "natural": [1 / 3 + 0.05 * rng.standard_normal(45)]}
     for control in ("not supported", "does not hold"):
@@ -321,3 +319,24 @@ def test_fig7_filter_hv_averages_to_the_pooled_share_and_gates_on_the_control():
 def test_too_few_units_is_not_supported_and_says_why():
     o = S.too_few(1, "crops")
     assert o.verdict == "not supported" and "1 crops" in o.test
+
+
+def test_contrast_floor_measures_match_their_definitions():
+    import contrast_floors as CC
+    rng = np.random.default_rng(5)
+    # white noise: the power of each bin is exponential, whose geometric over arithmetic
+    # mean is exp(-Euler's gamma) = 0.561; a smooth ramp is far from white
+    white = np.mean([CC.spectral_flatness(rng.standard_normal((64, 64))) for _ in range(8)])
+    assert white == pytest.approx(np.exp(-np.euler_gamma), abs=0.03)
+    yy, xx = np.mgrid[0:64, 0:64] / 64.0
+    assert CC.spectral_flatness(np.sin(2 * np.pi * xx) + yy) < 0.05
+    # stationary noise has an even local std; noise on one half only has a spread near 1
+    even = rng.standard_normal((96, 96))
+    half = even * (np.arange(96) < 48)[None, :]
+    assert CC.local_std_spread(even) < 0.2 < 0.8 < CC.local_std_spread(half)
+    ims = [x.astype(np.float64) for x in (rng.random((40, 40)), 0.5 + 0.05 * rng.random((40, 40)))]
+    table = CC.floor_tradeoff(ims)
+    # floor 1 never divides; the toolbox's grey floor divides nearly everything here
+    assert table["1 (toolbox colour)"]["divided"] == 0.0
+    assert table["1/255 (toolbox grey)"]["divided"] > 0.9
+

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import naive
-from numbadn.kernels import lp_shrink, lp_table, soft_shrink
+from numbadn.kernels import lp_table
+from numbadn.ops import lp_shrink, soft_shrink
 
 PS = [0.5, 0.6, 2.0 / 3.0, 0.8, 0.9, 0.99]
 BETAS = [1.0, 10.0, 100.0, 1e3, 1e4, 1e5]

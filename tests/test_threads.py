@@ -1,4 +1,4 @@
-"""Thread control under contention (issue 12, point 1): numbadn's libgomp default,
+"""Thread control under contention: numbadn's libgomp default,
 the cap at the idle CPUs, and the contention measurement of ``numbadn bench``.
 No timings are asserted here: ``numbadn bench`` measures them."""
 import json
@@ -51,7 +51,7 @@ needs2 = pytest.mark.skipif(J.max_threads() < 2, reason="needs 2 numba threads")
 @needs2
 def test_threads_use_no_more_than_the_idle_cpus(load, monkeypatch):
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    load(3)                       # the issue's three CPU-bound processes on two cores
+    load(3)                       # three CPU-bound processes on two cores
     with J.threads(2) as n:
         assert n == 1 and numba.get_num_threads() == 1
     load(0)
@@ -102,7 +102,7 @@ def test_fit_runs_its_filter_updates_under_the_cap(load, monkeypatch):
 
     monkeypatch.setattr(DeconvLayer, "_update_filters", spy)
     DeconvLayer(1, 2, 3).fit(list(np.random.default_rng(0).standard_normal((2, 10, 10))),
-                             epochs=1, verbose=False, n_threads=2)
+                             epochs=1, verbose=False, n_jobs=2)
     assert seen == [1, 1]
 
 

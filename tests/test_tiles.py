@@ -1,4 +1,5 @@
-"""The tiling of the convolution passes for many threads (issue 21).
+"""The tiling of the convolution passes for many threads (so that 16 or more
+threads each get work on the paper's layer shapes).
 
 :func:`numbadn.kernels._conv.plan_tiles` is a pure function of the shapes and a
 thread count, so the plan for 16 or 64 threads is checked here without those
@@ -12,10 +13,8 @@ import pytest
 
 import naive
 from numbadn.bench import paper_layers
-from numbadn.kernels import make_operator, new_rpad
-from numbadn.kernels._conv import (ITEMS_PER_THREAD, MIN_TASKS, MIN_TASKS_NO_DOT, corr_plan,
-                                   corr_tiled, plan_tiles, row_block)
-from numbadn.kernels._simd import LANES
+from numbadn.kernels import (ITEMS_PER_THREAD, LANES, MIN_TASKS, MIN_TASKS_NO_DOT, corr_plan,
+                             corr_tiled, make_operator, new_rpad, plan_tiles, row_block)
 
 THREADS = [1, 2, 3, 16, 64]
 
@@ -50,7 +49,7 @@ def test_every_thread_gets_four_items_on_the_paper_layers_at_150px(n_threads, dt
 def test_the_plan_is_todays_row_blocks_where_those_fill_the_threads():
     """On 1 and 2 threads (and wherever the shape-only row blocks already give
     four items per thread) the plan is the row blocking the kernels had before
-    issue 21, so few threads run the same loops as before."""
+    tiling, so few threads run the same loops as before."""
     for name, K0, K1, g in paper_layers():
         for P in (100, 150):
             for kern, src, taps, out, ptr, oi0, dot in _passes(K0, K1, g, P, 7, np.float32):

@@ -4,7 +4,7 @@ import numba.core.errors
 import numpy as np
 import pytest
 
-from numbadn.kernels import (apply_A, cg_solve, conv_full, conv_valid, filter_grad, lp_shrink,
+from numbadn.ops import (apply_A, cg_solve, conv_full, conv_valid, filter_grad, lp_shrink,
                              soft_shrink)
 
 rng = np.random.default_rng(30)

@@ -40,12 +40,11 @@ def _infer(net, args):
     low = net.layers[0].lowfreq
     t0 = time.perf_counter()
     try:
-        out = net.infer(y, layer=layer, n_threads=args.threads, return_lowfreq=low,
-                        top_down=top_down, on_step=on_step)
+        kw = dict(layer=layer, n_jobs=args.threads, top_down=top_down, on_step=on_step)
+        z, zlow = net.infer_lowfreq(y, **kw) if low else (net.infer(y, **kw), None)
     finally:
         if bar is not None:
             bar.close()
-    z, zlow = out if low else (out, None)
     print(f"layer {layer} maps {z.shape}, {how}, in {time.perf_counter() - t0:.1f} s")
     return y, z, zlow, layer
 
@@ -176,7 +175,7 @@ def _cmd_denoise(args):
           f"at layer 1; {net.layers[0].solver} solver; lambda {lams}; warm-started "
           f"passes {npass}")
     print(f"noisy input: SNR {plot.snr_db(clean, noisy):.2f} dB (paper {PAPER_SNR['input']} dB)")
-    recs = denoise(net, noisy, lam=lam, passes=passes, n_threads=args.threads)
+    recs = denoise(net, noisy, lam=lam, passes=passes, n_jobs=args.threads)
     panels = {"noisy": noisy}
     for layer, rec in recs.items():
         paper = PAPER_SNR.get(layer)

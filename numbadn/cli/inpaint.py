@@ -109,7 +109,7 @@ def _cmd_inpaint(args):
     print(f"image {args.image}: {_sizes([img])} grey; {what} ({(mask == 0).mean():.1%}); "
           f"raw protocol (observed mean removed, scaled to [-1, 1]), z0 maps at layer 1, "
           f"filled from layer {layer}")
-    filled = inpaint(net, y, mask, [layer], lam=args.lam, n_threads=args.threads)[layer]
+    filled = inpaint(net, y, mask, [layer], lam=args.lam, n_jobs=args.threads)[layer]
     print(f"layer {layer}: on the missing pixels SNR {missing_snr(clean, filled, mask):.2f} dB, "
           f"PSNR {missing_psnr(clean, filled, mask):.2f} dB (against the original)")
     with _writing(out):

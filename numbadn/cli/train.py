@@ -289,7 +289,7 @@ def _train_locked(args, source_text):
     from ..model import SettingsDiffer, TrainingInterrupted
     t0 = time.perf_counter()
     try:
-        net.fit(ys, epochs=args.epochs, verbose=not args.quiet, n_threads=args.threads,
+        net.fit(ys, epochs=args.epochs, verbose=not args.quiet, n_jobs=args.threads,
                 checkpoint=ckpt, resume=args.resume, checkpoint_every=args.checkpoint_every,
                 low_memory=args.low_memory)
     except SettingsDiffer as exc:

@@ -2,11 +2,10 @@
 tasks' results are added, and the models sent to the workers."""
 from __future__ import annotations
 
-import copy
 
 import numpy as np
 
-from ..model import DeconvNet
+from ..model import DeconvLayer, DeconvNet
 
 
 def _require():
@@ -85,21 +84,30 @@ def _nbytes(part):
 
 # ------------------------------------------------------------------ models
 def _slim(model):
-    """A copy of a layer or network for the workers: no warm-start maps, no history."""
+    """A copy of a layer or network for the workers: its parameters and fitted
+    filters and statistics; no warm-start maps, no history, no training-set ids."""
     if isinstance(model, DeconvNet):
-        net = copy.copy(model)
-        net.layers = [_slim(la) for la in model.layers]
-        net._image_ids = []
+        params = {k: v for k, v in model.get_params(deep=False).items() if k != "layers"}
+        net = DeconvNet([_slim(la) for la in model.layers], **params)
+        for k in ("trained_", "scales_", "stats_"):
+            if hasattr(model, k):
+                setattr(net, k, getattr(model, k))
+        net.meta = model.meta
         return net
-    la = copy.copy(model)  # shallow: replace, never modify, what it shares with model
-    la._state = type(la._state)()  # a TrainingState without the maps
-    la.history_ = []
-    la.filters = np.array(model.filters)
-    return la
+    params = model.get_params(deep=False)
+    if not hasattr(model, "filters_"):
+        return DeconvLayer(**params)
+    return DeconvLayer.from_filters(np.array(model.filters_),
+                                    **{**params, "connectivity": model.connectivity_})
+
+
+def _first(model):
+    return model.layers[0] if isinstance(model, DeconvNet) else model
 
 
 def _in_channels(model):
-    return model.layers[0].in_channels if isinstance(model, DeconvNet) else model.in_channels
+    la = _first(model)
+    return la.filters_.shape[1] if hasattr(la, "filters_") else la.in_channels
 
 
 def _out_shape(model, layer, in_shape):
@@ -107,10 +115,11 @@ def _out_shape(model, layer, in_shape):
     layers = model.layers[:layer] if isinstance(model, DeconvNet) else [model]
     P, Q = in_shape[1:]
     for la in layers:
-        h, w = la.filter_size
+        h, w = la.filters_.shape[2:]
         P, Q = P + h - 1, Q + w - 1
-    return (layers[-1].n_maps, P, Q)
+    return (layers[-1].filters_.shape[0], P, Q)
 
 
 def _model_dtype(model):
-    return (model.layers[0] if isinstance(model, DeconvNet) else model).dtype
+    la = _first(model)
+    return la.filters_.dtype if hasattr(la, "filters_") else np.dtype(la.dtype)

@@ -11,8 +11,8 @@ import numpy as np
 
 from .. import _validation as V
 from .._jit import check_n_threads, threads
-from ..kernels import conv_valid
-from ..kernels._steps import sum_abs_p
+from ..ops import conv_valid
+from ..kernels import sum_abs_p
 from ..model import DeconvLayer
 from ..solvers._cg import cg
 from ..solvers.filters import filter_grad_sum, filter_gram_sum, normalize_planes, update_filters
@@ -32,7 +32,7 @@ UPDATES = ("batch", "minibatch", "averaged")
 def _image_costs(layer, Y, Z):
     """Eq. 3 per image (float64), as ``numbadn.inference.cost`` sums them."""
     from ..solvers.inference import cost
-    return np.array([cost(Y[j:j + 1], Z[j:j + 1], layer.filters, layer.connectivity,
+    return np.array([cost(Y[j:j + 1], Z[j:j + 1], layer.filters_, layer.connectivity_,
                           lam=layer.lam, p=layer.p) for j in range(len(Y))])
 
 
@@ -48,13 +48,13 @@ def _infer_grad_task(layer, src, idx, store, run, epoch, n_threads, fault=None):
                                                       idx))
     with threads(n_threads):
         with stage("infer", len(idx)):
-            Z = layer.infer(Y, z0=Z0, n_threads=n_threads)
+            Z = layer.infer(Y, z0=Z0, n_jobs=n_threads)
         zs = list(Z)
         _write_maps(store, epoch % 2, run, epoch, idx, zs)
         with stage("cost", len(idx)):
             costs = _image_costs(layer, Y, Z)
         with stage("grad", len(idx)):
-            grad = filter_grad_sum(layer.filters, layer.connectivity, zs, ys)
+            grad = filter_grad_sum(layer.filters_, layer.connectivity_, zs, ys)
     return costs, grad
 
 
@@ -70,7 +70,7 @@ def _online_task(layer, src, idx, store, run, epoch, n_threads, fault=None):
     ``layer``'s filters; return (per-image costs, the filters reached)."""
     if fault is not None:
         fault(idx, epoch)
-    f, g = np.array(layer.filters), layer.connectivity
+    f, g = np.array(layer.filters_), layer.connectivity_
     ys = [_check_image(y, i, layer.in_channels, layer.dtype) for i, y in
           zip(idx, src.load(idx))]
     z0s = [None] * len(idx) if epoch == 0 else \
@@ -89,8 +89,8 @@ def _online_task(layer, src, idx, store, run, epoch, n_threads, fault=None):
 
 def _infer_with(layer, f, y, z0, n_threads):
     from ..solvers.inference import infer
-    return infer(y, f, layer.connectivity, lam=layer.lam, p=layer.p, solver=layer.solver,
-                 z0=z0, n_threads=n_threads, **layer.solver_options)
+    return infer(y, f, layer.connectivity_, lam=layer.lam, p=layer.p, solver=layer.solver,
+                 z0=z0, n_threads=n_threads, **(layer.solver_options or {}))
 
 
 # ------------------------------------------------------------------- fit
@@ -131,14 +131,14 @@ class _Run:
 
     def _spec(self, f):
         la = _slim(self.layer)
-        la.filters = f
+        la.filters_ = f
         self.bytes_out += f.nbytes
         return self.client.submit(_identity, la, pure=False)
 
     def step(self, groups, epoch):
         """Infer ``groups`` of images, then the CG filter step (eq. 9) over them."""
-        la, g = self.layer, self.layer.connectivity
-        spec = self._spec(la.filters)
+        la, g = self.layer, self.layer.connectivity_
+        spec = self._spec(la.filters_)
         costs, grad = self._submit(_infer_grad_task, groups,
                                    lambda idx: (spec, self.src.part(idx)),
                                    self.store, self.run, epoch, self.n_threads, self.fault)
@@ -149,17 +149,17 @@ class _Run:
             return self._submit(_gram_task, groups, lambda idx: (dd, g), self.store,
                                 self.run, epoch, self.n_threads)
 
-        f = cg(gram, la.filters.copy(), -grad, la.filter_cg_iters)
-        la.filters = normalize_planes(f, g)
+        f = cg(gram, la.filters_.copy(), -grad, la.filter_cg_iters)
+        la.filters_ = normalize_planes(f, g)
         return costs
 
     def averaged(self, streams, epoch):
-        spec = self._spec(self.layer.filters)
+        spec = self._spec(self.layer.filters_)
         costs, f = self._submit(_online_task, streams, lambda idx: (spec, self.src.part(idx)),
                                 self.store, self.run, epoch, self.n_threads, self.fault)
         f /= len(streams)
-        self.layer.filters = normalize_planes(f.astype(self.layer.dtype),
-                                              self.layer.connectivity)
+        self.layer.filters_ = normalize_planes(f.astype(self.layer.filters_.dtype),
+                                               self.layer.connectivity_)
         return costs
 
 
@@ -266,6 +266,7 @@ def fit(layer, images, epochs=3, *, store, client=None, update="batch", batch_si
 def _fit(layer, images, epochs, store, client, update, batch_size, n_streams, sync_every,
          images_per_task, n_threads, loader, reduce_fanin, keep_maps_in_memory, resume,
          callback, verbose, _fault, _inputs_id):
+    layer.initialize()  # the filters to start from (a fitted layer's own)
     src, shape = _fit_source(client, layer, images, store, loader)
     n = len(src)
     if update == "minibatch":
@@ -284,8 +285,9 @@ def _fit(layer, images, epochs, store, client, update, batch_size, n_streams, sy
                          f"update={update!r}")
     settings = dict(update=update, batch_size=batch_size or 0, n_streams=n_streams or 0,
                     sync_every=sync_every or 0, n=n, shape=list(shape), lam=layer.lam,
-                    p=layer.p, n_maps=layer.n_maps, filter_size=list(layer.filter_size),
-                    dtype=str(layer.dtype), inputs=_inputs_id)
+                    p=layer.p, n_maps=layer.filters_.shape[0],
+                    filter_size=list(layer.filters_.shape[2:]),
+                    dtype=str(layer.filters_.dtype), inputs=_inputs_id)
     start = 0
     ckpt = os.path.join(store, CHECKPOINT)
     if resume and os.path.exists(ckpt):
@@ -298,12 +300,12 @@ def _fit(layer, images, epochs, store, client, update, batch_size, n_streams, sy
         images_per_task = auto_per_task(per_image, n, len(workers))
     run = _Run(client, layer, src, store, n_threads, images_per_task, reduce_fanin, _fault,
                bool(keep_maps_in_memory), workers)
-    maps_shape = (n, layer.n_maps) + tuple(s + k - 1 for s, k in zip(shape[1:],
-                                                                      layer.filter_size))
+    maps_shape = (n, layer.filters_.shape[0]) + tuple(
+        s + k - 1 for s, k in zip(shape[1:], layer.filters_.shape[2:]))
     for b in (0, 1):
         mp = _maps_path(store, b)
         if not (start and os.path.exists(mp)):
-            _create(mp, maps_shape, layer.dtype)
+            _create(mp, maps_shape, layer.filters_.dtype)
     try:
         _epochs(run, layer, n, start, epochs, update, images_per_task, batch_size, n_streams,
                 sync_every, ckpt, settings, verbose, callback)

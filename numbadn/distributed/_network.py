@@ -37,7 +37,7 @@ def _inputs_task(net, src, idx, out, upto, n_threads):
         for i, y in zip(idx, src.load(idx)):
             u = _check_image(y, i, K0, net.layers[0].dtype)
             for li in range(upto):
-                u = net.layers[li].infer(u, n_threads=n_threads) * u.dtype.type(net.scales_[li])
+                u = net.layers[li].infer(u, n_jobs=n_threads) * u.dtype.type(net.scales_[li])
             us.append(u)
     _write_rows(out, idx, us)
     return len(idx)
@@ -93,7 +93,7 @@ def fit_network(net, images, epochs=3, *, store, client=None, images_per_task=No
 def _fit_layers(net, images, epochs, store, client, images_per_task, n_threads, loader,
                 verbose, fit_options):
     from ..model.sampling import STATS_SAMPLE
-    net.trained_, net.scales_, net.stats_, net._image_ids = 0, [], [], []
+    net.trained_, net.scales_, net.stats_ = 0, [], []
     inputs, src = images, None
     n = shape = per_task = None  # known after layer 1
     for li, la in enumerate(net.layers):
@@ -101,7 +101,7 @@ def _fit_layers(net, images, epochs, store, client, images_per_task, n_threads, 
         if li:
             P, Q = shape[1:]
             for lo in net.layers[:li]:
-                P, Q = P + lo.filter_size[0] - 1, Q + lo.filter_size[1] - 1
+                P, Q = P + lo.filters_.shape[2] - 1, Q + lo.filters_.shape[3] - 1
             path = os.path.join(lstore, "inputs")
             os.makedirs(lstore, exist_ok=True)
             _create(path, (n, la.in_channels, P, Q), la.dtype)
@@ -148,7 +148,7 @@ def _inputs_id(net, li):
     import hashlib
     h = hashlib.sha256()
     for la, s in zip(net.layers[:li], net.scales_[:li]):
-        h.update(np.ascontiguousarray(la.filters).tobytes())
+        h.update(np.ascontiguousarray(la.filters_).tobytes())
         h.update(np.float64(s).tobytes())
     return h.hexdigest()
 

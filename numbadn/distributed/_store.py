@@ -173,7 +173,7 @@ def _alive(pid):
 def _save(path, layer, epoch, settings):
     import json
     tmp = f"{path}.{os.getpid()}.tmp.npz"
-    np.savez(tmp, filters=layer.filters, epoch=np.int64(epoch),
+    np.savez(tmp, filters=layer.filters_, epoch=np.int64(epoch),
              header=np.array(json.dumps(dict(version=_CKPT_VERSION, settings=settings,
                                              history=layer.history_))))
     with open(tmp, "rb+") as fh:
@@ -194,10 +194,10 @@ def _restore(path, layer, settings):
         if diff:
             raise ValueError(f"{path} was written with other settings: " + "; ".join(diff))
         f = d["filters"]
-        if f.shape != layer.filters.shape:
+        if f.shape != layer.filters_.shape:
             raise ValueError(f"{path}: filters of shape {f.shape}, layer has "
-                             f"{layer.filters.shape}")
-        layer.filters = f.astype(layer.dtype)
+                             f"{layer.filters_.shape}")
+        layer.filters_ = f.astype(layer.filters_.dtype)
         layer.history_ = list(header["history"])
         return int(d["epoch"])
 

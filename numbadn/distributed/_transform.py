@@ -20,8 +20,8 @@ from ._warm import prepare, stage
 
 def _infer_one(model, y, layer, n_threads, options):
     if isinstance(model, DeconvNet):
-        return model.infer(y, layer=layer, n_threads=n_threads, **options)
-    return model.infer(y, n_threads=n_threads, **options)
+        return model.infer(y, layer=layer, n_jobs=n_threads, **options)
+    return model.infer(y, n_jobs=n_threads, **options)
 
 
 def _transform_task(model, src, idx, out, layer, n_threads, options, dtype):
@@ -103,10 +103,15 @@ def transform(model, images, store=None, *, client=None, layer=None, images_per_
     if np.dtype(dtype) not in (np.float32, np.float64):
         raise TypeError(f"dtype must be float32 or float64, got {np.dtype(dtype)}")
     if isinstance(model, DeconvNet):
-        layer = model._layer_index(layer)
-        if model.trained_ < layer - 1:
+        trained = getattr(model, "trained_", 0)
+        if layer is None:
+            layer = trained or len(model.layers)
+        layer = V.check_int("layer", layer, 1)
+        if layer > len(model.layers):
+            raise ValueError(f"layer must be from 1 to {len(model.layers)}, got {layer}")
+        if trained < layer - 1:
             raise ValueError(f"layer {layer} needs layers 1..{layer - 1} trained first "
-                             f"(trained: {model.trained_})")
+                             f"(trained: {trained})")
     elif layer not in (None, 1):
         raise ValueError(f"layer must be None or 1 for a DeconvLayer, got {layer!r}")
     slim = _slim(model)

@@ -55,7 +55,7 @@ def _tiny(y, model):
     """A small crop of ``y`` (at least twice the filters) to load the kernels on."""
     from ..model import DeconvNet
     la = model.layers[0] if isinstance(model, DeconvNet) else model
-    h, w = la.filter_size
+    h, w = la.filters_.shape[2:]
     return np.ascontiguousarray(y[:, :min(y.shape[1], 2 * h + 2), :min(y.shape[2], 2 * w + 2)])
 
 
@@ -101,7 +101,7 @@ def _warm_task(model, src, probe, token, n_threads, kind, layer, options, time_i
     t0 = time.perf_counter()
     y = _check_image(src.load([0])[0], 0, K0, dtype)
     t["load_s"] = time.perf_counter() - t0
-    f = la.filters if la is not None else None
+    f = la.filters_ if la is not None else None
     with threads(n_threads):
         t0 = time.perf_counter()
         small = _tiny(y, model)
@@ -114,7 +114,7 @@ def _warm_task(model, src, probe, token, n_threads, kind, layer, options, time_i
             pass
         elif la is not None:
             t0 = time.perf_counter()
-            make_operator(f, la.connectivity)
+            make_operator(f, la.connectivity_)
             t["operator_s"] = time.perf_counter() - t0
             t.update(_fit_work(la, y, n_threads))
             t["image_s"] = t["infer_s"] + t["grad_s"] + t["cost_s"]
@@ -132,16 +132,16 @@ def _fit_work(la, y, n_threads):
     from ._fit import _image_costs
     t = {}
     t0 = time.perf_counter()
-    z = la.infer(y[None], n_threads=n_threads)
+    z = la.infer(y[None], n_jobs=n_threads)
     t["infer_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     _image_costs(la, y[None], z)
     t["cost_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    filter_grad_sum(la.filters, la.connectivity, [z[0]], [y])
+    filter_grad_sum(la.filters_, la.connectivity_, [z[0]], [y])
     t["grad_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    filter_gram_sum(la.filters, la.connectivity, [z[0]])
+    filter_gram_sum(la.filters_, la.connectivity_, [z[0]])
     t["gram_s"] = time.perf_counter() - t0
     return t
 

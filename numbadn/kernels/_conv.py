@@ -47,7 +47,7 @@ ROW_BLOCK_SHORT = 4
 MIN_TASKS = 64
 #: The same for passes without the fused dot product.
 MIN_TASKS_NO_DOT = 16
-#: Work items per thread the tiling aims for (:func:`plan_tiles`, issue 21): with
+#: Work items per thread the tiling aims for (:func:`plan_tiles`): with
 #: several items each, a thread that finishes early takes no large share of the
 #: last round.
 ITEMS_PER_THREAD = 4

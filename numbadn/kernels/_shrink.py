@@ -27,6 +27,11 @@ from .._jit import JIT, PJIT
 #: nonzero minimiser at ``w = w_t + k dw``; ``w_t`` the threshold below which it is 0.
 LpTable = namedtuple("LpTable", ["table", "w_t", "dw"])
 
+#: The prior of eq. 2 as the solver drivers take it: the data weight ``lam``, the
+#: exponent ``p`` of ``sum |z|^p`` and the :class:`LpTable` of ``p`` (a placeholder
+#: for ``p = 1``, where eq. 8 needs none).
+Prior = namedtuple("Prior", ["lam", "p", "table"])
+
 
 @numba.njit(**JIT)
 def lp_branch(w, p):

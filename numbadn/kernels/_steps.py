@@ -23,13 +23,21 @@ from ._cg import cg_run, workspace
 from ._hook import notify
 from ._linop import adjoint, border, forward, forward_combo, gram, pad_for
 from ._operator import dot, residual_norm2, sub_interior
-from ._shrink import lp_scaled
+from ._shrink import LpTable, Prior, lp_scaled
 
 
 #: Largest fraction of nonzeros for which FISTA's ``F v`` scatters the nonzeros
 #: instead of running the dense convolution (measured break-even: see the note
 #: in reproduce/sec45_timings.py's output; 1% is well on the cheap side).
 SPARSE_DENSITY = 0.01
+
+#: The continuation scheme's settings as :func:`continuation_solve` takes them:
+#: the beta values (float64 array), x/z alternations per beta, CG steps per z step.
+ContinuationPlan = namedtuple("ContinuationPlan", ["betas", "inner_iters", "cg_iters"])
+#: FISTA's settings as :func:`fista_run` takes them: the step bound ``L`` (the start
+#: of the search with ``backtrack``), iterations at most, the relative-change
+#: tolerance, adaptive restart and backtracking (both bool).
+FistaPlan = namedtuple("FistaPlan", ["L", "max_iter", "tol", "restart", "backtrack"])
 
 
 @numba.njit(**JIT)
@@ -70,11 +78,12 @@ def count_nonzero(z):
 
 
 @numba.njit(**JIT)
-def cost(op, y, z, lam, p, rpad, par):
-    """Eq. 2/3 (eq. 10 for a chain) for one image: ``lam/2 ||D z - y||^2 + sum |z|^p``."""
+def cost(op, y, z, prior, rpad, par):
+    """Eq. 2/3 (eq. 10 for a chain) for one image: ``lam/2 ||D z - y||^2 + sum |z|^p``
+    (``lam``, ``p`` of the :class:`~numbadn.kernels._shrink.Prior` ``prior``)."""
     forward(op, z, rpad, par)
     h1, w1 = border(op)
-    return 0.5 * lam * residual_norm2(rpad, y, h1, w1) + sum_abs_p(z, p)
+    return 0.5 * prior.lam * residual_norm2(rpad, y, h1, w1) + sum_abs_p(z, prior.p)
 
 
 @numba.njit(**JIT)
@@ -176,9 +185,10 @@ def continuation_step(op, FTy, z, beta, lam, p, lpt,
 
 
 @numba.njit(**JIT)
-def continuation_solve(op, y, z, betas, lam, p, lpt,
-                       inner_iters, cg_iters, par, ws, FTy, monitor):
-    """The whole continuation scheme for one image, in place on ``z``.
+def continuation_solve(op, y, z, prior, plan, ws, FTy, monitor, par):
+    """The whole continuation scheme for one image, in place on ``z``, with the
+    :class:`~numbadn.kernels._shrink.Prior` ``prior`` and the
+    :class:`ContinuationPlan` ``plan`` (the beta schedule and iteration counts).
 
     ``ws`` (:func:`workspace`) and ``FTy`` (shaped like ``z``) are work arrays
     the caller may keep between calls: allocating and first-touching six
@@ -187,6 +197,8 @@ def continuation_solve(op, y, z, betas, lam, p, lpt,
     step (the step's last CG residual); it may change ``FTy`` (the data term).
     Returns the last CG relative residual.
     """
+    lam, p, lpt = prior.lam, prior.p, prior.table
+    betas, inner_iters, cg_iters = plan
     continuation_start(op, y, z, FTy, ws, par)
     res = 0.0
     if monitor is not None:
@@ -201,21 +213,37 @@ def continuation_solve(op, y, z, betas, lam, p, lpt,
     return res
 
 
+@numba.njit(**JIT)
+def _continuation_chunk(op, Y, Z, lam, p, lpt, betas, inner_iters, cg_iters, t, n_chunks):
+    """Images ``t, t + n_chunks, ...`` of :func:`continuation_batch` with one set of
+    work arrays (the prior and plan put together here, see
+    :func:`continuation_batch`)."""
+    prior = Prior(lam, p, lpt)
+    plan = ContinuationPlan(betas, inner_iters, cg_iters)
+    ws = workspace(op, Y[t], Z[t])
+    FTy = np.empty_like(Z[t])
+    for n in range(t, Y.shape[0], n_chunks):
+        continuation_solve(op, Y[n], Z[n], prior, plan, ws, FTy, None, False)
+
+
 @numba.njit(**PJIT)
-def continuation_batch(op, Y, Z, betas, lam, p, lpt, inner_iters, cg_iters,
-                       n_chunks):
+def continuation_batch(op, Y, Z, prior, plan, n_chunks):
     """:func:`continuation_solve` for a batch of same-sized images.
 
     Parallel over: ``n_chunks`` chunks of images (chunk ``t`` takes images
     ``t, t + n_chunks, ...``; pass the thread count), each chunk with one set
     of work arrays, so nothing is allocated inside the loop over images.
     """
+    # a parallel loop takes a named tuple only as an argument or built by a call
+    # (not nested in another, not read from an attribute): the prior in parts
+    lam = prior.lam
+    p = prior.p
+    lpt = LpTable(prior.table.table, prior.table.w_t, prior.table.dw)
+    betas = plan.betas
+    inner_iters = plan.inner_iters
+    cg_iters = plan.cg_iters
     for t in prange(n_chunks):
-        ws = workspace(op, Y[t], Z[t])
-        FTy = np.empty_like(Z[t])
-        for n in range(t, Y.shape[0], n_chunks):
-            continuation_solve(op, Y[n], Z[n], betas, lam, p, lpt,
-                               inner_iters, cg_iters, False, ws, FTy, None)
+        _continuation_chunk(op, Y, Z, lam, p, lpt, betas, inner_iters, cg_iters, t, n_chunks)
 
 
 # ------------------------------------------------------------ FISTA
@@ -431,7 +459,7 @@ def _trial_parallel(z, zprev, grad, x, m, step, L, p, lpt, part):
 
 
 @numba.njit(**JIT)
-def fista_bt_run(op, y, z, L0, lam, p, lpt, max_iter, tol, restart, par, work, monitor):
+def fista_bt_run(op, y, z, prior, plan, work, monitor, par):
     """FISTA with backtracking (Beck & Teboulle 2009, section 4, "FISTA with
     backtracking") on eq. 2, in place on ``z``, from the step bound ``L0``.
 
@@ -448,8 +476,11 @@ def fista_bt_run(op, y, z, L0, lam, p, lpt, max_iter, tol, restart, par, work, m
     pass plus one ``D`` per rejected trial: the same as :func:`fista_step` when
     none is rejected, with steps as long as the local curvature allows
     (``benchmarks/fista_variants.py`` measures the products).  Restart and
-    stopping as :func:`fista_run`.  Returns ``(iterations, forward passes)``.
+    stopping as :func:`fista_run`; ``plan.L`` is the start ``L0``.  Returns
+    ``(iterations, forward passes)``.
     """
+    lam, p, lpt = prior.lam, prior.p, prior.table
+    L0, max_iter, tol, restart = plan.L, plan.max_iter, plan.tol, plan.restart
     rpad = work.rpad
     h1, w1 = border(op)
     K = z.shape[0]
@@ -529,20 +560,22 @@ def fista_bt_run(op, y, z, L0, lam, p, lpt, max_iter, tol, restart, par, work, m
 
 
 @numba.njit(**JIT)
-def fista_run(op, y, z, L, lam, p, lpt, max_iter, tol, restart, backtrack, par, work,
-              monitor):
-    """FISTA to convergence for one image, in place on ``z``, with the work
-    arrays of :func:`fista_work` (reusable: the border of ``rpad`` stays zero).
+def fista_run(op, y, z, prior, plan, work, monitor, par):
+    """FISTA to convergence for one image, in place on ``z``, with the
+    :class:`~numbadn.kernels._shrink.Prior` ``prior``, the :class:`FistaPlan`
+    ``plan`` and the work arrays of :func:`fista_work` (reusable: the border of
+    ``rpad`` stays zero).
 
-    With ``backtrack``, :func:`fista_bt_run` from the step bound ``L``; else the
-    fixed step ``1/L`` (:func:`fista_step`).  Stops after ``max_iter``
+    With ``plan.backtrack``, :func:`fista_bt_run` from the step bound ``plan.L``;
+    else the fixed step ``1/L`` (:func:`fista_step`).  Stops after ``max_iter``
     iterations or once ``||z - zprev|| <= tol ||z||``.  With a ``monitor``, it is
     called before the first iteration (iteration 0) and after each one (CG
     residual NaN).  Returns the iterations.
     """
-    if backtrack:
-        return fista_bt_run(op, y, z, L, lam, p, lpt, max_iter, tol, restart, par, work,
-                            monitor)[0]
+    if plan.backtrack:
+        return fista_bt_run(op, y, z, prior, plan, work, monitor, par)[0]
+    lam, p, lpt = prior.lam, prior.p, prior.table
+    L, max_iter, tol, restart = plan.L, plan.max_iter, plan.tol, plan.restart
     work.zprev[...] = z
     t = 1.0
     m = 0.0
@@ -560,26 +593,53 @@ def fista_run(op, y, z, L, lam, p, lpt, max_iter, tol, restart, backtrack, par, 
 
 
 @numba.njit(**JIT)
-def fista_solve(op, y, z, L, lam, p, lpt, max_iter, tol, restart, backtrack, par):
+def fista_solve(op, y, z, prior, plan, par):
     """FISTA to convergence for one image, in place on ``z``; returns iterations."""
-    return fista_run(op, y, z, L, lam, p, lpt, max_iter, tol, restart, backtrack, par,
-                     fista_work(op, y, z), None)
+    return fista_run(op, y, z, prior, plan, fista_work(op, y, z), None, par)
+
+
+@numba.njit(**JIT)
+def _fista_chunk(op, Y, Z, lam, p, lpt, L, max_iter, tol, restart, backtrack, t, n_chunks):
+    """Images ``t, t + n_chunks, ...`` of :func:`fista_batch` (as
+    :func:`_continuation_chunk`)."""
+    prior = Prior(lam, p, lpt)
+    plan = FistaPlan(L, max_iter, tol, restart, backtrack)
+    work = fista_work(op, Y[t], Z[t])
+    for n in range(t, Y.shape[0], n_chunks):
+        fista_run(op, Y[n], Z[n], prior, plan, work, None, False)
 
 
 @numba.njit(**PJIT)
-def fista_batch(op, Y, Z, L, lam, p, lpt, max_iter, tol, restart, backtrack, n_chunks):
+def fista_batch(op, Y, Z, prior, plan, n_chunks):
     """:func:`fista_solve` for a batch of same-sized images. Parallel over:
     ``n_chunks`` chunks of images, one set of work arrays each (as
     :func:`continuation_batch`)."""
+    # a parallel loop takes a named tuple only as an argument or built by a call
+    # (not nested in another, not read from an attribute): the prior in parts
+    lam = prior.lam
+    p = prior.p
+    lpt = LpTable(prior.table.table, prior.table.w_t, prior.table.dw)
+    L = plan.L
+    max_iter = plan.max_iter
+    tol = plan.tol
+    restart = plan.restart
+    backtrack = plan.backtrack
     for t in prange(n_chunks):
-        work = fista_work(op, Y[t], Z[t])
-        for n in range(t, Y.shape[0], n_chunks):
-            fista_run(op, Y[n], Z[n], L, lam, p, lpt, max_iter, tol, restart, backtrack,
-                      False, work, None)
+        _fista_chunk(op, Y, Z, lam, p, lpt, L, max_iter, tol, restart, backtrack, t, n_chunks)
+
+
+@numba.njit(**JIT)
+def _cost_one(op, y, z, lam, p, lpt):
+    return cost(op, y, z, Prior(lam, p, lpt), pad_for(op, y, z), False)
 
 
 @numba.njit(**PJIT)
-def cost_batch(op, Y, Z, lam, p, out):
+def cost_batch(op, Y, Z, prior, out):
     """:func:`cost` per image. Parallel over: images."""
+    # a parallel loop takes a named tuple only as an argument or built by a call
+    # (not nested in another, not read from an attribute): the prior in parts
+    lam = prior.lam
+    p = prior.p
+    lpt = LpTable(prior.table.table, prior.table.w_t, prior.table.dw)
     for n in prange(Y.shape[0]):
-        out[n] = cost(op, Y[n], Z[n], lam, p, pad_for(op, Y[n], Z[n]), False)
+        out[n] = _cost_one(op, Y[n], Z[n], lam, p, lpt)

@@ -1,5 +1,6 @@
-"""What a layer accepts: images as the kernels take them, and the constructor's
-parameters checked once (the public boundary of :class:`DeconvLayer`)."""
+"""A layer's parameters checked (in :meth:`DeconvLayer.fit`, as scikit-learn
+checks them: the constructor stores them as given) and its connectivity table
+resolved."""
 from __future__ import annotations
 
 import numbers
@@ -9,84 +10,16 @@ import numpy as np
 from .. import _validation as V
 from .. import connectivity as C
 from .._params import check_n_jobs, check_random_state
-from ..solvers.options import parse
+from ..solvers.options import make_solver
 
-__all__ = ["LazyImages", "as_image_list", "check_layer_params", "params_equal",
-           "stack_if_same", "UPDATES", "MAX_FILTER_BYTES"]
+__all__ = ["check_layer_params", "resolve_connectivity", "params_equal", "UPDATES",
+           "MAX_FILTER_BYTES"]
 
-
-class LazyImages:
-    """A sequence of images computed on demand (``get(i)``), for :meth:`DeconvLayer.fit`
-    on inputs too large to hold in memory (e.g. the maps of the layer below).
-
-    Parameters
-    ----------
-    n : int
-        Number of images.
-    get : callable
-        ``get(i)`` returns image ``i``, a (K0, P, Q) array.
-    """
-
-    def __init__(self, n, get):
-        self.n = n
-        self.get = get
-
-    def __len__(self):
-        return self.n
-
-    def __getitem__(self, i):
-        return self.get(i)
 
 UPDATES = ("online", "batch")
 #: Largest filter bank a layer may hold (1 GiB): a typo in ``filter_size`` is an
 #: error on the size, not a ``MemoryError``.
 MAX_FILTER_BYTES = 2 ** 30
-
-
-def as_image_list(images, in_channels, dtype, name="images"):
-    """Images as a list of C-contiguous (K0, P, Q) arrays of ``dtype``.
-
-    Parameters
-    ----------
-    images : array or list of arrays
-        One (P, Q) or (K0, P, Q) array, an (n, K0, P, Q) array, or a list of
-        (P, Q) / (K0, P, Q) arrays of possibly different sizes.
-    in_channels : int
-        ``K0`` expected.
-    dtype : numpy dtype
-        Floating type of the returned arrays.
-    name : str
-        The argument's name, for error messages.
-
-    Returns
-    -------
-    list of ndarray of shape (K0, P, Q)
-    """
-    if isinstance(images, np.ndarray) and images.ndim == 4:
-        items = list(images)
-    elif isinstance(images, np.ndarray):
-        items = [images]
-    elif isinstance(images, (list, tuple)):
-        items = list(images)
-    else:
-        raise TypeError(f"{name} must be an array or a list of arrays, got {type(images).__name__}")
-    if not items:
-        raise ValueError(f"{name} is empty: give at least one image")
-    out = []
-    for i, im in enumerate(items):
-        nm = f"{name}[{i}]" if len(items) > 1 else name
-        a = V.as_float_array(nm, im, (2, 3), dtype)
-        if a.ndim == 2:
-            a = a[None]
-        if a.shape[0] != in_channels:
-            raise ValueError(
-                f"{nm} has {a.shape[0]} channel(s) but the layer has in_channels="
-                f"{in_channels}: expected shape ({in_channels}, P, Q)"
-                + (" or (P, Q); for a batch pass a list of images or an (n, 1, P, Q) array"
-                   if in_channels == 1 and a.ndim == 3 and len(items) == 1 else
-                   " or (P, Q)" if in_channels == 1 else ""))
-        out.append(a)
-    return out
 
 
 def params_equal(a, b):
@@ -100,13 +33,24 @@ def params_equal(a, b):
 
 
 def check_layer_params(d):
-    """The constructor's arguments checked, in the form the layer keeps.
+    """A layer's parameters checked, in canonical form (the layer keeps them as given).
 
-    Numbers, strings and flags are kept as given (ints and floats as Python
-    numbers); ``filter_size`` becomes the pair ``(h, w)``, ``connectivity`` the
-    boolean ``(n_maps, in_channels)`` matrix, ``dtype`` a ``numpy.dtype`` and
-    ``solver_options=None`` an empty dict.  A value already in that form is kept
-    as the same object (so :func:`sklearn.base.clone` sees its own values).
+    Numbers, strings and flags come back as given (ints and floats as Python
+    numbers); ``filter_size`` as the pair ``(h, w)``, ``dtype`` as a
+    ``numpy.dtype`` and ``solver_options=None`` as an empty dict.
+    ``connectivity`` is checked but comes back as given: a name is resolved
+    into its table only by :func:`resolve_connectivity` (``random_pairs`` draws
+    from ``random_state``, which may be a shared Generator).
+
+    Parameters
+    ----------
+    d : dict
+        ``get_params(deep=False)`` of a :class:`DeconvLayer`.
+
+    Returns
+    -------
+    dict
+        The same keys, checked.
     """
     out = dict(d)
     out["in_channels"] = K0 = V.check_int("in_channels", d["in_channels"], 1)
@@ -117,8 +61,7 @@ def check_layer_params(d):
     if not isinstance(fs, (tuple, list)) or len(fs) != 2:
         raise TypeError(f"filter_size must be an int or a pair (h, w), got {fs!r}")
     pair = (V.check_int("filter_size", fs[0], 1), V.check_int("filter_size", fs[1], 1))
-    out["filter_size"] = fs if isinstance(fs, tuple) and pair == fs and \
-        all(type(v) is int for v in fs) else pair
+    out["filter_size"] = pair
     dt = d["dtype"]
     try:
         dt = dt if isinstance(dt, np.dtype) else np.dtype(dt)
@@ -137,22 +80,17 @@ def check_layer_params(d):
     out["lam"] = V.check_positive("lam", d["lam"])
     out["p"] = V.check_p(d["p"])
     g = d["connectivity"]
-    if g is None:
-        g = C.full(K1, K0)
-    elif isinstance(g, str):
-        g = C.make(g, K1, K0, seed=rs)
-    else:
-        checked = C.validate(g, K1, K0)
-        same = isinstance(g, np.ndarray) and g.dtype == np.bool_ and g.flags.c_contiguous
-        g = g if same else checked
-    out["connectivity"] = g
+    if isinstance(g, str):
+        # a Generator is not drawn from here: the name is checked on a stand-in
+        C.make(g, K1, K0, seed=np.random.default_rng(0) if isinstance(
+            rs, np.random.Generator) else rs)
+    elif g is not None:
+        C.validate(g, K1, K0)
     solver, opts = d["solver"], d["solver_options"]
-    if not isinstance(solver, str):
-        raise TypeError(f"solver must be a string, got {solver!r}")
     if opts is not None and not isinstance(opts, dict):
         raise TypeError(f"solver_options must be a dict, got {type(opts).__name__}")
     out["solver_options"] = {} if opts is None else opts
-    parse(solver, out["solver_options"])  # validate early
+    make_solver(solver, out["solver_options"])  # validate early
     if d["update"] not in UPDATES:
         raise ValueError(f"update must be one of {UPDATES}, got {d['update']!r}")
     out["filter_cg_iters"] = V.check_int("filter_cg_iters", d["filter_cg_iters"], 1)
@@ -175,8 +113,28 @@ def check_layer_params(d):
     return out
 
 
-def stack_if_same(arrays):
-    """One array when every array has the same shape, else the list."""
-    if len({a.shape for a in arrays}) == 1:
-        return np.stack(arrays)
-    return list(arrays)
+
+
+def resolve_connectivity(connectivity, n_maps, in_channels, random_state):
+    """``g`` of eq. 3 as the boolean ``(n_maps, in_channels)`` table: None is full, a
+    name is built by :func:`numbadn.connectivity.make` (``random_pairs`` from
+    ``random_state``), a table is checked and kept.
+
+    Parameters
+    ----------
+    connectivity : None, str or array of bool
+        The layer's ``connectivity`` parameter (already checked).
+    n_maps, in_channels : int
+        ``K1`` and ``K0``.
+    random_state : int, None or numpy.random.Generator
+        The layer's ``random_state``.
+
+    Returns
+    -------
+    ndarray of bool, shape (n_maps, in_channels)
+    """
+    if connectivity is None:
+        return C.full(n_maps, in_channels)
+    if isinstance(connectivity, str):
+        return C.make(connectivity, n_maps, in_channels, seed=random_state)
+    return C.validate(connectivity, n_maps, in_channels)

@@ -10,7 +10,7 @@ import os
 import numpy as np
 
 from .. import _files as F
-from ._checks import MAX_FILTER_BYTES
+from ._checks import MAX_FILTER_BYTES, check_layer_params
 from .layer import DeconvLayer
 from .sampling import N_BINS
 from .training import TrainingState
@@ -28,36 +28,52 @@ _LAYER_PARAMS = ("in_channels", "n_maps", "filter_size", "lam", "p", "seed", "so
 def layer_params(layer):
     """A layer's settings as the model file records them (``random_state`` under
     the file's key ``seed``: the int, or null for None or a Generator)."""
-    d = {k: getattr(layer, "random_state" if k == "seed" else k) for k in _LAYER_PARAMS}
+    p = check_layer_params(layer.get_params(deep=False))
+    d = {k: p["random_state" if k == "seed" else k] for k in _LAYER_PARAMS}
     if not isinstance(d["seed"], int):
         d["seed"] = None
     d["filter_size"] = list(d["filter_size"])
-    d["dtype"] = str(layer.dtype)
+    d["dtype"] = str(p["dtype"])
+    if not isinstance(d["solver"], str):  # a solver object: its name and options
+        d["solver_options"] = {**d["solver"].to_dict(), **(d["solver_options"] or {})}
+        d["solver"] = d["solver"].name
     return d
 
 
-def layer_from_file(d, **kw):
-    """A layer from a model file's settings (``seed`` -> ``random_state``)."""
+def layer_from_file(d, filters=None, **kw):
+    """A layer from a model file's settings (``seed`` -> ``random_state``), fitted
+    with ``filters`` if given."""
     d = dict(d)
     d["random_state"] = d.pop("seed")
-    return DeconvLayer(**d, **kw)
+    d["filter_size"] = tuple(d["filter_size"])
+    if filters is None:
+        return DeconvLayer(**d, **kw)
+    return DeconvLayer.from_filters(filters, **d, **kw)
+
+
+def _filters_and_table(layer):
+    """``(filters_, connectivity_)`` of a fitted layer; of an unfitted one (a layer
+    of a network not trained yet), those its fit would start from."""
+    if not hasattr(layer, "filters_"):
+        layer = DeconvLayer(**layer.get_params(deep=False)).initialize()
+    return layer.filters_, layer.connectivity_
 
 
 def header_of(net):
     """The JSON header of ``net``'s model file."""
     return {"format": _MAGIC, "version": FORMAT_VERSION,
             "layers": [layer_params(la) for la in net.layers],
-            "scales": [float(s) for s in net.scales_], "trained": net.trained_,
-            "history": [la.history_ for la in net.layers], "meta": net.meta}
+            "scales": [float(s) for s in getattr(net, "scales_", [])],
+            "trained": getattr(net, "trained_", 0),
+            "history": [getattr(la, "history_", []) for la in net.layers], "meta": net.meta}
 
 
 def arrays_of(net):
     """The arrays of ``net``'s model file: filters, connectivity, activation statistics."""
     arrs = {}
     for i, la in enumerate(net.layers):
-        arrs[f"f{i}"] = la.filters
-        arrs[f"g{i}"] = la.connectivity
-    for i, (freq, hist, edges) in enumerate(net.stats_):
+        arrs[f"f{i}"], arrs[f"g{i}"] = _filters_and_table(la)
+    for i, (freq, hist, edges) in enumerate(getattr(net, "stats_", [])):
         arrs[f"freq{i}"], arrs[f"hist{i}"], arrs[f"edges{i}"] = freq, hist, edges
     return arrs
 
@@ -108,18 +124,26 @@ def load(cls, path):
 
 
 def from_file(cls, header, arrs, path="model"):
-    """A ``cls`` built from a checked header and its arrays (see :func:`read`)."""
+    """A ``cls`` built from a checked header and its arrays (see :func:`read`).
+
+    The trained layers (and the layer a checkpoint was written in) are fitted
+    with the file's filters; the others are not fitted: their fit starts from
+    their ``random_state``, as it would have in the run that wrote the file.
+    """
+    ck = header.get("checkpoint")
+    n_fitted = max(int(header["trained"]), ck["layer"] + 1 if ck is not None else 0)
     layers = []
     for i, d in enumerate(header["layers"]):
         d = dict(d)
         dt = np.dtype(d.pop("dtype"))
+        f = np.ascontiguousarray(arrs[f"f{i}"], dtype=dt) if i < n_fitted else None
         try:
-            la = layer_from_file(d, connectivity=arrs[f"g{i}"], dtype=dt)
+            la = layer_from_file(d, f, connectivity=arrs[f"g{i}"], dtype=dt)
         except (ValueError, TypeError) as exc:
             raise ValueError(f"{path} is not a readable numbadn model file: member "
                              f"'g{i}' {exc}") from None
-        la.filters = np.ascontiguousarray(arrs[f"f{i}"], dtype=dt)
-        la.history_ = list(header["history"][i])
+        if f is not None:
+            la.history_ = list(header["history"][i])
         layers.append(la)
     net = cls(layers)
     net.meta = dict(header.get("meta", {}))
@@ -197,7 +221,9 @@ def restore_checkpoint(net, path, n_images):
         raise ValueError(f"checkpoint {path} was written for {ck['n_images']} images, "
                          f"not {n_images}")
     for la, sl in zip(net.layers, saved.layers):
-        la.filters, la.history_ = sl.filters, sl.history_
+        if hasattr(sl, "filters_"):
+            la.initialize()
+            la.filters_, la.history_ = sl.filters_, sl.history_
     net.scales_, net.stats_, net.trained_ = saved.scales_, saved.stats_, saved.trained_
     if ck is None:
         return None
@@ -415,9 +441,11 @@ def _check_layer(i, d, k_prev):
             raise _err(f"{name}.{key} must be true or false, got {d[key]!r}")
     if not isinstance(d["solver_options"], dict):
         raise _err(f"{name}.solver_options must be an object, got {d['solver_options']!r}")
-    params = {k: v for k, v in d.items() if k != "dtype"}
-    try:  # every range check of the constructor, on a layer with filters of bounded size
-        layer_from_file(params, dtype=np.dtype(d["dtype"]))
+    params = {("random_state" if k == "seed" else k): v for k, v in d.items() if k != "dtype"}
+    params.update(connectivity=None, dtype=np.dtype(d["dtype"]), epochs=3, n_jobs=None,
+                  verbose=True)
+    try:  # every range check of fit, on a layer with filters of bounded size
+        check_layer_params(params)
     except (ValueError, TypeError) as exc:
         raise _err(f"{name}: {exc}") from None
     return k1, k0, h, w

@@ -7,16 +7,17 @@ import numpy as np
 
 from .. import _validation as V
 from .._jit import check_n_threads, threads
-from .._params import (ParamsMixin, n_jobs_to_threads, not_fitted, rng_from)
+from .._params import ParamsMixin, n_jobs_to_threads, not_fitted, rng_from
+from ..ops import conv_valid
+from ..solvers.options import make_solver
+from ..solvers.filters import normalize_planes, update_filters
 from ..solvers.inference import cost as _cost
 from ..solvers.inference import infer as _infer
-from ..solvers.inference import infer_lowfreq
-from ..kernels import conv_valid
-from ..solvers.filters import normalize_planes, update_filters
+from ..solvers.inference import infer_lowfreq as _infer_lowfreq
 from ..solvers.z0 import grad_energy, low_pass, uniform_filter
-from ._batch import infer_list
-from ._checks import LazyImages, as_image_list, check_layer_params, params_equal, stack_if_same
-from .training import TrainingState, check_callback, progress, run_epoch
+from ._checks import check_layer_params, params_equal, resolve_connectivity
+from ._images import LazyImages, as_image_list, stack_if_same
+from .training import TrainingState, check_callback, image_stats, progress, sum_abs_p
 
 __all__ = ["DeconvLayer"]
 
@@ -28,9 +29,13 @@ class DeconvLayer(ParamsMixin):
     f_kc`` with sparse feature maps ``z_k`` of size ``(P+h-1, Q+w-1)``.
 
     The layer follows scikit-learn's estimator conventions (without importing
-    it): ``get_params`` / ``set_params``, ``clone``, ``fit(X)`` returning
+    it): the constructor stores its arguments as given and :meth:`fit` checks
+    them; ``get_params`` / ``set_params``, ``clone``, ``fit(X)`` returning
     ``self``, ``transform`` (the feature maps), ``inverse_transform`` (eq. 1),
-    ``score`` (higher is better), fitted attributes ending in ``_``.
+    ``score`` (higher is better).  The fitted attributes (ending in ``_``)
+    exist only after :meth:`fit`, :meth:`initialize`, :meth:`from_filters` or
+    loading a model; every method that uses the filters needs them
+    (``NotFittedError`` before).
 
     Parameters
     ----------
@@ -39,23 +44,26 @@ class DeconvLayer(ParamsMixin):
     n_maps : int
         ``K1``: feature maps of this layer (layer 1 of the paper: 9).
     filter_size : int or (int, int)
-        ``H`` (section 4: 7); kept as the pair ``(h, w)``.
+        ``H`` (section 4: 7), or ``(h, w)``.
     lam : float
         ``lambda`` of eq. 2 (section 4: 1).
     p : float in (0, 1]
         Sparsity exponent (section 4: 1).
     connectivity : None, str or ndarray of bool (n_maps, in_channels)
         ``g`` of eq. 3; ``None`` is full (layer 1).  Names as in
-        :func:`numbadn.connectivity.make`.  Kept as the boolean matrix.
+        :func:`numbadn.connectivity.make`; the table used is
+        ``connectivity_``.
     dtype : float32 or float64
-        Filters and maps (float32 by default); kept as a ``numpy.dtype``.
+        Filters and maps (float32 by default).
     random_state : int, None or numpy.random.Generator
         Filter initialisation (``randn``, each plane normalised) and
         ``connectivity="random_pairs"``.  ``None``: fresh entropy.
-    solver : str
-        Inference solver (``"continuation"``, the paper's, by default).
+    solver : {"continuation", "fista"}, Continuation or Fista
+        Inference solver, a name or an object (``"continuation"``, the paper's,
+        by default).
     solver_options : dict, optional
-        Options of ``solver`` (see :func:`numbadn.infer`).
+        Options of ``solver``, overriding its own (see :class:`numbadn.Continuation`
+        and :class:`numbadn.Fista`).
     update : {"online", "batch"}
         ``"online"``: update the filters after every image, as the authors'
         toolbox does ("batch updates don't work well" in its comments);
@@ -74,8 +82,10 @@ class DeconvLayer(ParamsMixin):
         Keep every training image's maps between epochs and start its next
         inference from them (the toolbox's choice).  ``False`` keeps no maps
         (memory independent of the number of images); needs online updates.
-        (Not scikit-learn's ``warm_start``: every :meth:`fit` continues from
-        the current filters; :func:`sklearn.base.clone` gives a fresh layer.)
+        (Not scikit-learn's ``warm_start``: every :meth:`fit` of a fitted layer
+        continues from its filters unless ``n_maps``, ``in_channels``,
+        ``filter_size``, ``dtype`` or ``connectivity`` changed since;
+        :func:`sklearn.base.clone` gives a fresh layer.)
     epochs : int
         ``E`` of :meth:`fit` (section 4: 3).
     n_jobs : int or None
@@ -83,19 +93,15 @@ class DeconvLayer(ParamsMixin):
         core, ``-2`` all but one, ``n > 0`` at most ``n``.
     verbose : bool
         A tqdm progress bar with the running cost in :meth:`fit`.
-    seed : int
-        Deprecated name of ``random_state``.
 
     Attributes
     ----------
     filters_ : ndarray of shape (n_maps, in_channels, h, w)
         The learned filters, unit-norm planes (the scale ambiguity between
         ``f`` and ``z`` is removed by normalising each connected plane
-        ``f[k, c]`` after every update).  ``NotFittedError`` before :meth:`fit`.
-    filters : ndarray
-        The current filters: the random initialisation before :meth:`fit`
-        (what :meth:`infer`, :meth:`reconstruct` and :meth:`cost` use), the
-        learned ones after.  Assigning filters makes the layer fitted.
+        ``f[k, c]`` after every update).
+    connectivity_ : ndarray of bool, shape (n_maps, in_channels)
+        ``g`` of eq. 3 as a table (``connectivity`` resolved).
     n_features_in_ : int
         ``K0``, the channels of each training image (``X.shape[1]`` of an
         ``(n, K0, P, Q)`` array).
@@ -106,120 +112,146 @@ class DeconvLayer(ParamsMixin):
         Feature maps of the training images from the last epoch.
     """
 
+    _FITTED = ("filters_", "connectivity_", "n_features_in_", "history_", "maps_")
+
     def __init__(self, in_channels=1, n_maps=9, filter_size=7, lam=1.0, p=1.0,
                  connectivity=None, dtype=np.float32, random_state=0, solver="continuation",
                  solver_options=None, update="online", filter_cg_iters=2,
                  lowfreq=False, psi=1.0, warm_start=True, epochs=3, n_jobs=None,
                  verbose=True):
-        params = dict(in_channels=in_channels, n_maps=n_maps, filter_size=filter_size,
-                      lam=lam, p=p, connectivity=connectivity, dtype=dtype,
-                      random_state=random_state, solver=solver, solver_options=solver_options,
-                      update=update, filter_cg_iters=filter_cg_iters, lowfreq=lowfreq, psi=psi,
-                      warm_start=warm_start, epochs=epochs, n_jobs=n_jobs, verbose=verbose)
-        for k, v in check_layer_params(params).items():
-            setattr(self, k, v)
-        self._connectivity_spec = connectivity
-        self._filters = None
-        self._fitted = False
-        self._history = []
-        self._state = TrainingState()
+        self.in_channels = in_channels
+        self.n_maps = n_maps
+        self.filter_size = filter_size
+        self.lam = lam
+        self.p = p
+        self.connectivity = connectivity
+        self.dtype = dtype
+        self.random_state = random_state
+        self.solver = solver
+        self.solver_options = solver_options
+        self.update = update
+        self.filter_cg_iters = filter_cg_iters
+        self.lowfreq = lowfreq
+        self.psi = psi
+        self.warm_start = warm_start
+        self.epochs = epochs
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    @classmethod
+    def from_filters(cls, filters, **params):
+        """A fitted layer with the given filters (e.g. learned elsewhere).
+
+        Parameters
+        ----------
+        filters : ndarray of shape (n_maps, in_channels, h, w)
+            The filters, used as given (not normalised).
+        **params
+            The layer's parameters (see :class:`DeconvLayer`);
+            ``n_maps``, ``in_channels``, ``filter_size`` and ``dtype`` default
+            to those of ``filters`` and must agree with them when given.
+
+        Returns
+        -------
+        DeconvLayer
+            Fitted: ``filters_`` holds ``filters`` (in ``dtype``), ``history_``
+            is empty.
+        """
+        f = V.as_float_array("filters", filters, 4)
+        K1, K0, h, w = f.shape
+        params = {"n_maps": K1, "in_channels": K0, "filter_size": (h, w),
+                  "dtype": f.dtype, **params}
+        layer = cls(**params)
+        p = layer._checked()
+        want = (p["n_maps"], p["in_channels"]) + p["filter_size"]
+        if f.shape != want:
+            raise ValueError(f"filters has shape {f.shape} but the parameters give "
+                             f"(n_maps, in_channels, h, w) = {want}")
+        layer._start(p, np.ascontiguousarray(f, p["dtype"]))
+        return layer
 
     # ----------------------------------------------------- estimator protocol
-    def _set_own_params(self, params):
-        old = self.get_params(deep=False)
-        new = {**old, **params}
-        if "connectivity" not in params and any(
-                new[k] is not old[k] for k in ("in_channels", "n_maps", "random_state")):
-            new["connectivity"] = self._connectivity_spec  # re-derived for the new shape
-        checked = check_layer_params(new)
-        shape = ("in_channels", "n_maps", "filter_size", "dtype", "connectivity")
-        changed = any(not params_equal(checked[k], old[k]) for k in shape)
-        for k, v in checked.items():
-            setattr(self, k, v)
-        if "connectivity" in params:
-            self._connectivity_spec = params["connectivity"]
-        if changed or (not self._fitted and checked["random_state"] is not old["random_state"]):
-            self._filters, self._fitted = None, False
-            self._history, self._state = [], TrainingState()
-
-    def _repr_default(self, name, value):
-        if name == "connectivity":
-            return isinstance(value, np.ndarray) and bool(value.all())
-        if name == "filter_size":
-            return value == (7, 7)
-        if name == "dtype":
-            return value == np.float32
-        if name == "solver_options":
-            return value == {}
-        return False
-
     def __sklearn_is_fitted__(self):
-        return self._fitted
+        return "filters_" in self.__dict__
 
     @property
-    def filters(self):
-        if self._filters is None:
-            rng = rng_from(self.random_state)
-            h, w = self.filter_size
-            f = rng.standard_normal((self.n_maps, self.in_channels, h, w)).astype(self.dtype)
-            self._filters = normalize_planes(f, self.connectivity)
-        return self._filters
+    def maps_(self):
+        """Feature maps of the training images from the last epoch."""
+        self._check_fitted("maps_")
+        return self._state.maps
 
-    @filters.setter
-    def filters(self, f):
-        self._filters = f
-        self._fitted = True
-
-    @property
-    def filters_(self):
-        if not self._fitted:
-            raise not_fitted(self)
-        return self._filters
-
-    @filters_.setter
-    def filters_(self, f):
-        self.filters = f
-
-    @property
-    def n_features_in_(self):
-        if not self._fitted:
-            raise not_fitted(self)
-        return self.in_channels
-
-    @property
-    def history_(self):
-        return self._history
-
-    @history_.setter
-    def history_(self, h):
-        self._history = h
+    def _checked(self):
+        """The parameters checked, in canonical form (see :func:`check_layer_params`)."""
+        return check_layer_params(self.get_params(deep=False))
 
     def _check_fitted(self, what):
-        if not self._fitted:
+        if "filters_" not in self.__dict__:
             raise not_fitted(self, f"fit(X) before {what}")
 
-    def _threads(self, n_threads):
-        return n_jobs_to_threads(self.n_jobs) if n_threads is None else n_threads
+    def _threads(self, n_jobs):
+        """Numba threads for a call given ``n_jobs`` (None: the layer's)."""
+        return n_jobs_to_threads(self.n_jobs if n_jobs is None else n_jobs)
+
+    def _start(self, p, filters=None):
+        """Fitted state at the start of training: ``connectivity_`` resolved, the
+        given ``filters`` or ``random_state``'s (``randn``, unit planes)."""
+        K1, K0, (h, w) = p["n_maps"], p["in_channels"], p["filter_size"]
+        g = resolve_connectivity(self.connectivity, K1, K0, p["random_state"])
+        if filters is None:
+            rng = rng_from(p["random_state"])
+            f = rng.standard_normal((K1, K0, h, w)).astype(p["dtype"])
+            filters = normalize_planes(f, g)
+        self.connectivity_ = g
+        self.filters_ = filters
+        self.n_features_in_ = K0
+        self.history_ = []
+        self._state = TrainingState()
+        self._connectivity_given = self.connectivity
+
+    def initialize(self):
+        """Make the layer fitted where training starts, and return it.
+
+        An unfitted layer (or one whose ``n_maps``, ``in_channels``,
+        ``filter_size``, ``dtype`` or ``connectivity`` changed since it was
+        fitted) gets its parameters checked, ``connectivity_`` resolved, the
+        random initial filters drawn from ``random_state`` (``randn``, each
+        plane normalised) and an empty ``history_``; a fitted one is left as it
+        is.  :meth:`fit` starts with it; training loops outside the class
+        (:func:`numbadn.distributed.fit`) call it.
+
+        Returns
+        -------
+        self
+        """
+        p = self._checked()
+        want = (p["n_maps"], p["in_channels"]) + p["filter_size"]
+        if not ("filters_" in self.__dict__ and self.filters_.shape == want
+                and self.filters_.dtype == p["dtype"]
+                and params_equal(self.connectivity, self._connectivity_given)):
+            self._start(p)
+        return self
 
     # ------------------------------------------------------------------ API
-    def _images(self, images, name="images"):
-        ims = as_image_list(images, self.in_channels, self.dtype, name)
+    def _images(self, images, name="images", K0=None, dtype=None):
+        if K0 is None:
+            K0, dtype = self.filters_.shape[1], self.filters_.dtype
+        ims = as_image_list(images, K0, dtype, name)
         for i, y in enumerate(ims):
             if y.shape[1] < 1 or y.shape[2] < 1:
                 raise ValueError(f"{name}[{i}] is empty")
         return ims
 
-    def infer(self, image, *, z0=None, n_threads=None, return_stats=False,
-              zlow0=None, return_lowfreq=False, callback=None, mask=None, **options):
+    def infer(self, image, *, z0=None, zlow0=None, n_jobs=None, callback=None, mask=None,
+              **options):
         """Feature maps of one image (P, Q) / (K0, P, Q), or of a batch: an
         (n, K0, P, Q) array or a list of images.
 
-        Minimises eq. 2/3 with this layer's current filters; options override
-        the layer's solver options (``solver=`` picks another solver).  A list
-        of images is always a batch (never the channels of one image): its maps
+        Minimises eq. 2/3 with the fitted filters; options override the
+        layer's solver options (``solver=`` picks another solver).  A list of
+        images is always a batch (never the channels of one image): its maps
         come back as an (n, K1, M, N) array when the images share a size, else
         as a list.  With ``lowfreq`` the z0 maps are solved jointly (one image
-        at a time) and ``return_lowfreq=True`` returns ``(z, zlow)``.
+        at a time); :meth:`infer_lowfreq` returns them too.
 
         Parameters
         ----------
@@ -228,80 +260,128 @@ class DeconvLayer(ParamsMixin):
         z0 : ndarray, optional
             Start from these maps (``(K1, M, N)``, or one per image of a batch)
             instead of zeros.
-        n_threads : int, optional
-            Threads for this call (default: the layer's ``n_jobs``).
-        return_stats : bool, default False
-            Also return the solver's statistics.
         zlow0 : ndarray, optional
             Start of the z0 maps (``lowfreq`` layers only).
-        return_lowfreq : bool, default False
-            Return ``(z, zlow)`` with the z0 maps (``lowfreq`` layers only).
+        n_jobs : int, optional
+            Threads for this call, as the constructor's ``n_jobs`` (default: the
+            layer's).
         callback : callable, optional
             ``callback(stats)`` is called after every solver iteration with a
             :class:`numbadn.IterationStats` (cost, sparsity, residual, time,
             ...; the same fields for every solver); returning True stops that
-            image's solve.
+            image's solve.  Not with ``lowfreq``.
         mask : array_like, optional
             Per-pixel weights ``W`` in [0, 1] of the image's shape (or without
             its channel axis), 0 for a missing pixel (beyond the paper): the data
             term becomes ``lam/2 ||W (F z - y)||^2`` (and the z0 maps' too), so
             :meth:`reconstruct` fills the missing pixels.  A batch takes one
-            mask per image.
+            mask per image; masked images are solved one after another.
         **options
-            Solver options overriding the layer's (``solver="fista"``,
-            ``beta_inc=10``, ...; see :class:`numbadn.solvers.ContinuationOptions`
-            and :class:`numbadn.solvers.FistaOptions`).
+            Solver options overriding the layer's (``solver="fista"`` or
+            ``solver=Fista(...)``, ``beta_inc=10``, ...; see
+            :class:`numbadn.Continuation` and :class:`numbadn.Fista`).
 
         Returns
         -------
         z : ndarray of shape (K1, P+h-1, Q+w-1), (n, K1, M, N), or list
-            The feature maps (a list for a batch of images of different sizes);
-            followed by ``zlow`` with ``return_lowfreq`` and by the statistics
-            with ``return_stats``.
+            The feature maps (a list for a batch of images of different sizes).
         """
+        return self._infer(image, z0, zlow0, n_jobs, callback, options, mask)[0]
+
+    def infer_lowfreq(self, image, *, z0=None, zlow0=None, n_jobs=None, mask=None, **options):
+        """Feature maps and z0 maps (section 3.3) of one image or a batch, solved
+        jointly; a ``lowfreq`` layer only.
+
+        Parameters
+        ----------
+        image, z0, zlow0, n_jobs, mask, **options
+            As for :meth:`infer`.
+
+        Returns
+        -------
+        z : ndarray of shape (K1, P+h-1, Q+w-1), (n, K1, M, N), or list
+            The feature maps.
+        zlow : ndarray of shape (K0, P+h-1, Q+w-1), (n, K0, M, N), or list
+            The z0 maps (their low-pass image is ``reconstruct``'s ``zlow`` part).
+        """
+        self._check_fitted("infer_lowfreq(image)")
+        if not self._checked()["lowfreq"]:
+            raise ValueError("infer_lowfreq needs a layer with lowfreq=True (the z0 maps); "
+                             "use infer")
+        return self._infer(image, z0, zlow0, n_jobs, None, options, mask)
+
+    def _infer(self, image, z0, zlow0, n_jobs, callback, options, mask=None):
+        """``(z, zlow)``: the maps, and the z0 maps of a ``lowfreq`` layer (else None)."""
+        self._check_fitted("infer(image)")
         if isinstance(image, (list, tuple)):
-            if mask is not None:
-                options = dict(options, mask=mask)
-            return infer_list(self, image, z0, n_threads, return_stats, zlow0,
-                              return_lowfreq, callback, options)
-        n_threads = self._threads(n_threads)
-        solver = options.pop("solver", self.solver)
-        opts = dict(self.solver_options) if solver == self.solver else {}
-        opts.update(options)
-        y = V.as_float_array("image", image, (2, 3, 4), self.dtype)
+            return self._infer_list(image, z0, zlow0, n_jobs, callback, options, mask)
+        p = self._checked()
+        f, g = self.filters_, self.connectivity_
+        K0 = f.shape[1]
+        n_threads = self._threads(n_jobs)
+        options = dict(options)
+        solver = options.pop("solver", p["solver"])
+        if solver is p["solver"] or solver == p["solver"]:
+            options = {**(p["solver_options"] or {}), **options}
+        solver = make_solver(solver, options)  # another solver: without the layer's options
+        y = V.as_float_array("image", image, (2, 3, 4), f.dtype)
         if y.ndim == 2:
             y = y[None]
-        if y.shape[-3] != self.in_channels:
+        if y.shape[-3] != K0:
             batch = " pass a list of images or an (n, 1, P, Q) array for a batch;" \
-                if self.in_channels == 1 and y.ndim == 3 else ""
+                if K0 == 1 and y.ndim == 3 else ""
             raise ValueError(
                 f"image has {y.shape[-3]} channel(s) (shape {y.shape}) but the layer has "
-                f"in_channels={self.in_channels}:{batch} expected shape "
-                f"({self.in_channels}, P, Q)" + (" or (P, Q)" if self.in_channels == 1 else ""))
-        if self.lowfreq:
-            if return_stats or callback is not None:
-                raise ValueError("return_stats and callback are not available with "
-                                 "lowfreq=True")
-            with threads(n_threads):
-                if isinstance(y, np.ndarray) and y.ndim == 4:
-                    W = V.check_mask(mask, y.shape, y.dtype)
-                    out = [infer_lowfreq(yi, self.filters, self.connectivity, lam=self.lam,
-                                         p=self.p, psi=self.psi, solver=solver,
-                                         z0=None if z0 is None else z0[i],
-                                         zlow0=None if zlow0 is None else zlow0[i],
-                                         mask=None if W is None else W[i], **opts)
-                           for i, yi in enumerate(y)]
-                    z, zl = np.stack([o[0] for o in out]), np.stack([o[1] for o in out])
-                else:
-                    z, zl = infer_lowfreq(y, self.filters, self.connectivity, lam=self.lam,
-                                          p=self.p, psi=self.psi, solver=solver, z0=z0,
-                                          zlow0=zlow0, mask=mask, **opts)
-            return (z, zl) if return_lowfreq else z
-        return _infer(y, self.filters, self.connectivity, lam=self.lam, p=self.p,
-                      solver=solver, z0=z0, n_threads=n_threads,
-                      return_stats=return_stats, callback=callback, mask=mask, **opts)
+                f"in_channels={K0}:{batch} expected shape "
+                f"({K0}, P, Q)" + (" or (P, Q)" if K0 == 1 else ""))
+        W = V.check_mask(mask, y.shape, y.dtype)
+        if not p["lowfreq"]:
+            if zlow0 is not None:
+                raise ValueError("zlow0 is for a layer with lowfreq=True (the z0 maps)")
+            return _infer(y, f, g, lam=p["lam"], p=p["p"], solver=solver, z0=z0,
+                          n_threads=n_threads, callback=callback, mask=W), None
+        if callback is not None:
+            raise ValueError("callback is not available with lowfreq=True")
+        kw = dict(lam=p["lam"], p=p["p"], psi=p["psi"], solver=solver)
+        with threads(n_threads):
+            if y.ndim == 4:
+                out = [_infer_lowfreq(yi, f, g, z0=None if z0 is None else z0[i],
+                                      zlow0=None if zlow0 is None else zlow0[i],
+                                      mask=None if W is None else W[i], **kw)
+                       for i, yi in enumerate(y)]
+                return np.stack([o[0] for o in out]), np.stack([o[1] for o in out])
+            return _infer_lowfreq(y, f, g, z0=z0, zlow0=zlow0, mask=W, **kw)
 
-    def reconstruct(self, z, zlow=None):
+    def _infer_list(self, images, z0, zlow0, n_jobs, callback, options, masks=None):
+        """:meth:`_infer` of a list of images: one stacked batch when they share a
+        size (and no callback), else one image at a time."""
+        ims = self._images(images, "image")
+        if masks is not None and len(masks) != len(ims):
+            raise ValueError(f"mask must give one mask per image: {len(ims)} images, "
+                             f"{len(masks)} masks")
+        if len({y.shape for y in ims}) == 1 and callback is None:
+            z0 = None if z0 is None else np.stack(list(z0))
+            zlow0 = None if zlow0 is None else np.stack(list(zlow0))
+            if masks is not None:
+                masks = np.stack([V.check_mask(m, y.shape, y.dtype, f"mask[{i}]")
+                                  for i, (m, y) in enumerate(zip(masks, ims))])
+            return self._infer(np.stack(ims), z0, zlow0, n_jobs, None, options, masks)
+        out = []
+        for i, y in enumerate(ims):
+            cb = None if callback is None else _with_image(callback, i)
+            out.append(self._infer(y, None if z0 is None else z0[i],
+                                   None if zlow0 is None else zlow0[i], n_jobs, cb, options,
+                                   None if masks is None else masks[i]))
+        zl = [o[1] for o in out]
+        return stack_if_same([o[0] for o in out]), \
+            (None if zl[0] is None else stack_if_same(zl))
+
+    def _lowpass(self, zlow, dtype):
+        """The image of the z0 maps: ``zlow`` filtered by the uniform ``h x h`` filter."""
+        K0, h = self.filters_.shape[1], self.filters_.shape[2]
+        return low_pass(np.asarray(zlow, dtype), uniform_filter(K0, h, dtype))
+
+    def reconstruct(self, z, *, zlow=None):
         """``sum_k g[k, c] z_k (*) f_kc`` (eq. 1): (K1, M, N) -> (K0, P, Q).
 
         Parameters
@@ -316,24 +396,24 @@ class DeconvLayer(ParamsMixin):
         ndarray of shape (K0, M-h+1, N-w+1) or (n, K0, ...), or list
             The reconstructed image(s).
         """
+        self._check_fitted("reconstruct(z)")
         if isinstance(z, (list, tuple)):
             if not len(z):
                 raise ValueError("z is an empty list: expected maps of shape (K1, M, N) or a "
                                  "list of them")
-            return stack_if_same([self.reconstruct(zi, None if zlow is None else zlow[i])
-                                   for i, zi in enumerate(z)])
+            return stack_if_same([self.reconstruct(zi, zlow=None if zlow is None else zlow[i])
+                                  for i, zi in enumerate(z)])
         z = np.asarray(V.refuse_masked("z", z))
         if z.ndim == 4:
-            return np.stack([self.reconstruct(zi, None if zlow is None else zlow[i])
+            return np.stack([self.reconstruct(zi, zlow=None if zlow is None else zlow[i])
                              for i, zi in enumerate(z)])
-        out = conv_valid(z, self.filters, self.connectivity)
+        out = conv_valid(z, self.filters_, self.connectivity_)
         if zlow is not None:
-            out += low_pass(np.asarray(V.refuse_masked("zlow", zlow), out.dtype), uniform_filter(
-                self.in_channels, self.filter_size[0], out.dtype))
+            out += self._lowpass(V.refuse_masked("zlow", zlow), out.dtype)
         return out
 
-    def cost(self, image, z, zlow=None):
-        """Eq. 2/3 of ``z`` for ``image`` with this layer's filters.
+    def cost(self, image, z, *, zlow=None):
+        """Eq. 2/3 of ``z`` for ``image`` with the fitted filters.
 
         Parameters
         ----------
@@ -350,25 +430,24 @@ class DeconvLayer(ParamsMixin):
         float
             The cost.
         """
+        self._check_fitted("cost(image, z)")
+        p = self._checked()
+        f, g = self.filters_, self.connectivity_
         y = image[None] if np.ndim(image) == 2 else image
         if zlow is None:
-            return _cost(y, z, self.filters, self.connectivity, lam=self.lam, p=self.p)
-        f0 = uniform_filter(self.in_channels, self.filter_size[0], y.dtype)
-        yy = y - low_pass(np.asarray(zlow, y.dtype), f0)
-        return (_cost(yy, z, self.filters, self.connectivity, lam=self.lam, p=self.p)
-                + self.psi * grad_energy(zlow))
+            return _cost(y, z, f, g, lam=p["lam"], p=p["p"])
+        yy = y - self._lowpass(zlow, y.dtype)
+        return _cost(yy, z, f, g, lam=p["lam"], p=p["p"]) + p["psi"] * grad_energy(zlow)
 
-    def mean_cost(self, images, n_threads=None):
+    def mean_cost(self, images, *, n_jobs=None):
         """Mean eq. 3 cost per image after inferring every image afresh with the
-        current filters (lower is better; :meth:`score` is its negative).
-
-        Works before :meth:`fit` too (on the random initial filters).
+        fitted filters (lower is better; :meth:`score` is its negative).
 
         Parameters
         ----------
         images : array or list of arrays
             ``(P, Q)`` / ``(K0, P, Q)`` images, or an ``(n, K0, P, Q)`` array.
-        n_threads : int, optional
+        n_jobs : int, optional
             Threads for this call (default: the layer's ``n_jobs``).
 
         Returns
@@ -376,18 +455,15 @@ class DeconvLayer(ParamsMixin):
         float
             The mean cost per image.
         """
+        self._check_fitted("mean_cost(images)")
         ims = self._images(images)
-        n_threads = self._threads(n_threads)
         total = 0.0
         for y in ims:
-            if self.lowfreq:
-                z, zl = self.infer(y, n_threads=n_threads, return_lowfreq=True)
-                total += self.cost(y, z, zl)
-            else:
-                total += self.cost(y, self.infer(y, n_threads=n_threads))
+            z, zl = self._infer(y, None, None, n_jobs, None, {})
+            total += self.cost(y, z, zlow=zl)
         return total / len(ims)
 
-    def score(self, X, y=None, n_threads=None):
+    def score(self, X, y=None, *, n_jobs=None):
         """Negative mean eq. 3 cost per image (scikit-learn's "higher is better").
 
         Parameters
@@ -396,7 +472,7 @@ class DeconvLayer(ParamsMixin):
             The images, as for :meth:`transform`.
         y : ignored
             (Unsupervised; scikit-learn's signature.)
-        n_threads : int, optional
+        n_jobs : int, optional
             Threads for this call (default: the layer's ``n_jobs``).
 
         Returns
@@ -405,10 +481,10 @@ class DeconvLayer(ParamsMixin):
             ``-mean_cost(X)``.
         """
         self._check_fitted("score(X)")
-        return -self.mean_cost(X, n_threads=n_threads)
+        return -self.mean_cost(X, n_jobs=n_jobs)
 
     def transform(self, X):
-        """Feature maps of every image of ``X`` (inferred with the learned filters).
+        """Feature maps of every image of ``X`` (inferred with the fitted filters).
 
         Parameters
         ----------
@@ -443,17 +519,18 @@ class DeconvLayer(ParamsMixin):
             The images.
         """
         self._check_fitted("inverse_transform(Z)")
+        dt, K1 = self.filters_.dtype, self.filters_.shape[0]
         if isinstance(Z, (list, tuple)):
-            return self.reconstruct([V.as_float_array(f"Z[{i}]", z, 3, self.dtype)
+            return self.reconstruct([V.as_float_array(f"Z[{i}]", z, 3, dt)
                                      for i, z in enumerate(Z)])
-        Z = V.as_float_array("Z", Z, (3, 4), self.dtype)
-        if Z.shape[-3] != self.n_maps:
+        Z = V.as_float_array("Z", Z, (3, 4), dt)
+        if Z.shape[-3] != K1:
             raise ValueError(f"Z has {Z.shape[-3]} maps but the layer has n_maps="
-                             f"{self.n_maps}: expected shape (n, {self.n_maps}, M, N)")
+                             f"{K1}: expected shape (n, {K1}, M, N)")
         return self.reconstruct(Z)
 
-    def fit(self, X, y=None, epochs=None, *, verbose=None, n_threads=None, callback=None,
-            on_image=None, desc="layer", state=None, masks=None):
+    def fit(self, X, y=None, *, epochs=None, verbose=None, n_jobs=None, callback=None,
+            masks=None):
         """Learn the filters (Algorithm 1); returns ``self``.
 
         Per epoch and image: infer ``z`` warm-started from that image's maps
@@ -463,9 +540,11 @@ class DeconvLayer(ParamsMixin):
         ``update="batch"`` the filter step comes once per epoch, after all
         images, and the images are inferred in parallel when they share a size.
 
-        Every call starts afresh: each image's maps from zero (no warm start
-        from the images of an earlier call, whose sizes may differ); the
-        filters and ``history_`` carry on from where they are.
+        The parameters are checked here.  An unfitted layer starts from the
+        random filters of :meth:`initialize`; a fitted one continues from its
+        filters and ``history_``.  Every call starts each image's maps from
+        zero (no warm start from the images of an earlier call, whose sizes
+        may differ).
 
         Parameters
         ----------
@@ -473,7 +552,7 @@ class DeconvLayer(ParamsMixin):
             (P, Q) or (K0, P, Q) arrays (sizes may differ), or (n, K0, P, Q).
         y : ignored
             (scikit-learn's signature.)
-        epochs, verbose, n_threads : optional
+        epochs, verbose, n_jobs : optional
             Override the layer's ``epochs``, ``verbose`` and ``n_jobs`` for this call.
         callback : callable, optional
             ``callback(stats)`` after every image with a
@@ -481,18 +560,6 @@ class DeconvLayer(ParamsMixin):
             eq. 3 ``cost``, ``sparsity`` and ``residual`` of its maps, ``time``
             since the epoch began); returning True stops at the end of the
             epoch.
-        on_image : callable, optional
-            ``on_image(layer, epoch_done)`` after every image (online updates)
-            and every epoch; :class:`numbadn.DeconvNet` uses it to write
-            checkpoints.  ``layer.training_state()`` then describes the exact
-            position, and a fit resumed from it ends with the same filters.
-        state : TrainingState, optional
-            Continue the interrupted fit that ``state`` describes (from
-            :meth:`training_state`, e.g. read back from a checkpoint) on the same
-            images; it ends with the same filters as the uninterrupted fit.
-            Without it (or for another number of images) the fit starts afresh.
-        desc : str, default "layer"
-            Label of the progress bar.
         masks : list of array_like, optional
             One per image: per-pixel weights ``W`` in [0, 1] of the image's shape
             (or without its channel axis), 0 for a missing pixel (beyond the
@@ -503,7 +570,25 @@ class DeconvLayer(ParamsMixin):
         -------
         self
         """
-        ims = X if isinstance(X, LazyImages) else self._images(X)
+        return self._fit(X, epochs=epochs, verbose=verbose, n_jobs=n_jobs, callback=callback,
+                         masks=masks)
+
+    def _fit(self, X, *, epochs=None, verbose=None, n_jobs=None, callback=None,
+             on_image=None, desc="layer", state=None, warm_start=None, masks=None):
+        """:meth:`fit` with the hooks a network's fit needs.
+
+        ``on_image(layer, epoch_done)`` is called after every image (online
+        updates) and every epoch (the network writes checkpoints there;
+        :meth:`training_state` then describes the exact position).  ``state``
+        (a :class:`TrainingState`) continues the interrupted fit it describes
+        on the same images, ending with the same filters as the uninterrupted
+        fit; without it (or for another number of images) the fit starts
+        afresh.  ``desc`` labels the progress bar; ``warm_start=False``
+        overrides the parameter for this fit (low-memory training).
+        """
+        p = self._checked()
+        ims = X if isinstance(X, LazyImages) else \
+            self._images(X, K0=p["in_channels"], dtype=p["dtype"])
         if masks is not None:
             if isinstance(ims, LazyImages):
                 raise ValueError("masks need the images in memory, not LazyImages")
@@ -513,10 +598,12 @@ class DeconvLayer(ParamsMixin):
             masks = [V.check_mask(np.ones(y.shape, y.dtype) if m is None else m, y.shape,
                                   y.dtype, f"masks[{i}]")
                      for i, (m, y) in enumerate(zip(masks, ims))]
-        epochs = V.check_int("epochs", self.epochs if epochs is None else epochs, 0)
-        verbose = self.verbose if verbose is None else verbose
-        n_threads = check_n_threads(self._threads(n_threads))
+        epochs = V.check_int("epochs", p["epochs"] if epochs is None else epochs, 0)
+        verbose = p["verbose"] if verbose is None else verbose
+        n_threads = check_n_threads(self._threads(n_jobs))
         per_image = check_callback(callback)
+        warm_start = p["warm_start"] if warm_start is None else warm_start
+        self.initialize()
         # a new fit starts afresh: every image's maps from zero, position 0
         # (the filters and the history carry on)
         if state is None or not state.fits(len(ims)):
@@ -524,14 +611,13 @@ class DeconvLayer(ParamsMixin):
         self._state = state
         bar = progress(epochs * len(ims), verbose, desc,
                        initial=state.epoch * len(ims) + state.image)
-        self.filters = self.filters  # the initial filters (or those given) are now the model's
         try:
             with threads(n_threads):
                 while state.epoch < epochs:
                     epoch = state.epoch
                     t0 = time.perf_counter() - state.seconds
-                    total, stop = run_epoch(self, state, ims, bar, n_threads, on_image, t0,
-                                            per_image, masks)
+                    total, stop = self._run_epoch(p, state, ims, bar, n_threads, on_image, t0,
+                                                  per_image, warm_start, masks)
                     self.history_.append({"epoch": len(self.history_) + 1, "cost": total,
                                           "seconds": time.perf_counter() - t0})
                     state.epoch, state.image, state.cost, state.seconds = epoch + 1, 0, 0.0, 0.0
@@ -543,31 +629,87 @@ class DeconvLayer(ParamsMixin):
             bar.close()
         return self
 
-    # ------------------------------------------------------------ internals
+    def _run_epoch(self, p, state, ims, bar, n_threads, on_image, t0, per_image, warm_start,
+                   masks=None):
+        """One epoch of :meth:`fit` from ``state`` (updated as images are done);
+        returns the epoch's summed eq. 3 cost and whether a callback asked to stop.
+        ``masks``: the images' checked weights (beyond the paper), or None."""
+        epoch = state.epoch
+        g = self.connectivity_
+        lam, pp = p["lam"], p["p"]
+        stop = False
+        same = not isinstance(ims, LazyImages) and len({y.shape for y in ims}) == 1
+        if p["update"] == "batch" and same and len(ims) > 1 and not p["lowfreq"]:
+            Z0 = None if state.maps[0] is None else np.stack(state.maps)
+            Wb = None if masks is None else np.stack(masks)
+            Z = self.infer(np.stack(ims), z0=Z0, n_jobs=n_threads, mask=Wb)
+            state.maps = list(Z)
+            total = _cost(np.stack(ims), Z, self.filters_, g, lam=lam, p=pp, mask=Wb)
+            bar.update(len(ims))
+            bar.set_postfix(epoch=epoch + 1, cost=f"{total:.4g}")
+            if per_image is not None:
+                for i, (y, z) in enumerate(zip(ims, Z)):
+                    r = conv_valid(z, self.filters_, g) - y
+                    if masks is not None:
+                        r *= masks[i]
+                    c = 0.5 * lam * float(np.vdot(r, r)) + sum_abs_p(z, pp)
+                    stop |= bool(per_image(image_stats(epoch, i, t0, c, z, r, y)))
+        else:
+            total = state.cost
+            for i in range(state.image, len(ims)):
+                y = ims[i]
+                W = None if masks is None else masks[i]
+                z, zl = self._infer(y, state.maps[i], state.low[i], n_threads, None, {}, W)
+                target = self._target(state, i, y, zl)
+                # one residual F z - target serves the cost and the filter gradient
+                r = conv_valid(z, self.filters_, g) - target
+                rw = r if W is None else W * r
+                c = (0.5 * lam * float(np.vdot(rw, rw)) + sum_abs_p(z, pp)
+                     + (p["psi"] * grad_energy(zl) if zl is not None else 0.0))
+                total += c
+                if per_image is not None:
+                    stop |= bool(per_image(image_stats(epoch, i, t0, c, z, rw, target)))
+                if p["update"] == "online":
+                    self._update_filters(p, [z], [target], [r], None if W is None else [W])
+                if warm_start:
+                    state.maps[i], state.low[i] = z, zl
+                if p["update"] == "online":
+                    state.image, state.cost = i + 1, total
+                    state.seconds = time.perf_counter() - t0
+                    if on_image is not None:
+                        on_image(self, False)
+                bar.update(1)
+                bar.set_postfix(epoch=epoch + 1, image=i + 1, cost=f"{total:.4g}")
+        if p["update"] == "batch":
+            self._update_filters(p, state.maps,
+                                 [self._target(state, i, y) for i, y in enumerate(ims)],
+                                 masks=masks)
+        return total, stop
+
+    def _target(self, state, i, y, zl=None):
+        """What the filters must explain: ``y`` less the z0 low-pass image."""
+        zl = state.low[i] if zl is None else zl
+        if zl is None:
+            return y
+        return np.ascontiguousarray(y - self._lowpass(zl, y.dtype))
+
+    def _update_filters(self, p, zs, ys, residuals=None, masks=None):
+        g = self.connectivity_
+        f = update_filters(self.filters_, g, zs, ys, p["filter_cg_iters"], residuals, masks)
+        self.filters_ = normalize_planes(f, g)
+
     def training_state(self):
         """Where the current (or last) :meth:`fit` stands.
 
         Returns
         -------
         TrainingState
-            Pass it as ``fit(..., state=)`` to resume.
+            What a checkpoint records to resume the fit exactly.
         """
+        self._check_fitted("training_state()")
         return self._state
 
-    @property
-    def maps_(self):
-        """Feature maps of the training images from the last epoch."""
-        return self._state.maps
 
-    def _target(self, i, y, zl=None):
-        """What the filters must explain: ``y`` less the z0 low-pass image."""
-        zl = self._state.low[i] if zl is None else zl
-        if not self.lowfreq or zl is None:
-            return y
-        f0 = uniform_filter(self.in_channels, self.filter_size[0], y.dtype)
-        return np.ascontiguousarray(y - low_pass(zl, f0))
-
-    def _update_filters(self, zs, ys, residuals=None, masks=None):
-        f = update_filters(self.filters, self.connectivity, zs, ys, self.filter_cg_iters,
-                           residuals, masks)
-        self.filters = normalize_planes(f, self.connectivity)
+def _with_image(callback, i):
+    """``callback`` with the ``image`` field of its stats set to ``i``."""
+    return lambda st: callback(st._replace(image=i))

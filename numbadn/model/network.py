@@ -12,16 +12,17 @@ import numpy as np
 from .. import _validation as V
 from .._params import (ParamsMixin, check_n_jobs, check_random_state, n_jobs_to_threads,
                        not_fitted)
+from ..solvers import make_prior, make_solver
 from ..solvers.topdown import alternate, project_down
 from ..solvers.z0 import low_pass, uniform_filter
 from . import io as _io
 from . import sampling as _sampling
-from ._checks import as_image_list, stack_if_same
+from ._checks import check_layer_params
+from ._images import LazyImages, as_image_list, stack_if_same
 from .io import image_ids
 from .layer import DeconvLayer
-from .sampling import SAMPLE_KEEP
-from .training import (TrainingInterrupted, choose_low_memory, deferred_signals,
-                       fit_layers, held_bytes)
+from .sampling import SAMPLE_KEEP, ActivationStats
+from .training import TrainingInterrupted, choose_low_memory, deferred_signals, held_bytes
 
 __all__ = ["DeconvNet", "MEMORY_BUDGET"]
 
@@ -68,9 +69,13 @@ class DeconvNet(ParamsMixin):
     sparse, unlike a per-image mean removal).
 
     Follows scikit-learn's estimator conventions without importing it
-    (``get_params``, ``clone``, ``Pipeline``): ``fit(X)`` returns ``self``,
-    ``transform(X)`` gives the maps of layer ``layer``, ``inverse_transform``
-    projects them to pixels (eq. 12), ``score`` is the negative mean cost.
+    (``get_params``, ``clone``, ``Pipeline``): the constructor stores its
+    arguments as given and :meth:`fit` checks them; ``fit(X)`` returns
+    ``self``, ``transform(X)`` gives the maps of layer ``layer``,
+    ``inverse_transform`` projects them to pixels (eq. 12), ``score`` is the
+    negative mean cost.  The fitted attributes exist only after :meth:`fit`
+    or :meth:`load`; :meth:`infer`, :meth:`cost`, :meth:`transform` and the
+    other methods that use the filters need them (``NotFittedError`` before).
 
     Parameters
     ----------
@@ -100,44 +105,62 @@ class DeconvNet(ParamsMixin):
         The filters of every trained layer (``NotFittedError`` before :meth:`fit`).
     n_features_in_ : int
         ``K0``, the channels of each training image.
+    stats_ : list of (ndarray, ndarray, ndarray)
+        Per trained layer: each map's firing frequency, activation histogram
+        and its bin edges (what :meth:`sample` draws from).
     """
+
+    _FITTED = ("trained_", "scales_", "stats_", "filters_", "n_features_in_")
 
     def __init__(self, layers, *, layer=None, top_down=True, epochs=3, n_jobs=None,
                  verbose=True):
-        _check_net_params(layers, layer, top_down, epochs, n_jobs, verbose)
         self.layers = layers
         self.layer = layer
         self.top_down = top_down
         self.epochs = epochs
         self.n_jobs = n_jobs
         self.verbose = verbose
-        #: Free-form metadata saved with the model (e.g. the preprocessing used).
-        self.meta = {}
-        self.scales_ = []
-        self.stats_ = []
-        self.trained_ = 0
-        self._image_ids = []
 
-    def _set_own_params(self, params):
-        new = {**self.get_params(deep=False), **params}
-        _check_net_params(**new)
-        for k, v in params.items():
-            setattr(self, k, v)
+    @property
+    def meta(self):
+        """Free-form metadata saved with the model (e.g. the preprocessing used); a
+        dict, empty until set."""
+        return self.__dict__.setdefault("_meta", {})
+
+    @meta.setter
+    def meta(self, value):
+        self._meta = dict(value)
 
     def __sklearn_is_fitted__(self):
-        return self.trained_ > 0
+        return self._n_trained() > 0
+
+    def _n_trained(self):
+        """Layers trained so far (0 before :meth:`fit`)."""
+        return self.__dict__.get("trained_", 0)
+
+    def _check_fitted(self, what):
+        if not self._n_trained():
+            raise not_fitted(self, f"fit(X) before {what}")
 
     @property
     def filters_(self):
-        if not self.trained_:
-            raise not_fitted(self)
-        return [la.filters for la in self.layers[:self.trained_]]
+        self._check_fitted("filters_")
+        return [la.filters_ for la in self.layers[:self.trained_]]
 
     @property
     def n_features_in_(self):
-        if not self.trained_:
-            raise not_fitted(self)
-        return self.layers[0].in_channels
+        self._check_fitted("n_features_in_")
+        return self.layers[0].n_features_in_
+
+    def _images(self, X, name="X"):
+        """``X`` as a list of (K0, P, Q) arrays of layer 1's dtype."""
+        l1 = self.layers[0]
+        if hasattr(l1, "filters_"):
+            K0, dt = l1.filters_.shape[1], l1.filters_.dtype
+        else:
+            p = check_layer_params(l1.get_params(deep=False))
+            K0, dt = p["in_channels"], p["dtype"]
+        return as_image_list(X, K0, dt, name)
 
     @classmethod
     def paper(cls, in_channels=1, *, n_maps=(9, 45, 150), filter_size=7, lam=1.0, p=1.0,
@@ -196,7 +219,7 @@ class DeconvNet(ParamsMixin):
                    verbose=verbose)
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X, y=None, epochs=None, *, verbose=None, n_threads=None, checkpoint=None,
+    def fit(self, X, y=None, *, epochs=None, verbose=None, n_jobs=None, checkpoint=None,
             resume=False, checkpoint_every=300.0, low_memory=None,
             memory_budget=MEMORY_BUDGET, callback=None):
         """Train every layer in turn, bottom-up (section 3.1); returns ``self``.
@@ -208,7 +231,7 @@ class DeconvNet(ParamsMixin):
             or an (n, K0, P, Q) array.
         y : ignored
             (scikit-learn's signature.)
-        epochs, verbose, n_threads : optional
+        epochs, verbose, n_jobs : optional
             Override the network's ``epochs`` (per layer), ``verbose`` and
             ``n_jobs`` for this call.
         callback : callable, optional
@@ -229,7 +252,8 @@ class DeconvNet(ParamsMixin):
             signal stops at once.
         low_memory : bool or None
             True: memory independent of the number of images: no warm starts
-            (every layer gets ``warm_start=False``), and each higher layer's
+            (each layer's fit runs as with ``warm_start=False``; the layers'
+            parameters are left as they are), and each higher layer's
             inputs are recomputed through the layers below when needed instead
             of being held (costs one bottom-up inference per image and epoch).
             False: hold them (the paper's Algorithm 1 warm-starts every image's
@@ -246,11 +270,11 @@ class DeconvNet(ParamsMixin):
         -------
         self
         """
-        ims = as_image_list(X, self.layers[0].in_channels, self.layers[0].dtype)
+        _check_net_params(**self.get_params(deep=False))
+        ims = self._images(X, "images")
         epochs = V.check_int("epochs", self.epochs if epochs is None else epochs, 0)
         verbose = self.verbose if verbose is None else verbose
-        if n_threads is None:
-            n_threads = n_jobs_to_threads(self.n_jobs)
+        n_threads = n_jobs_to_threads(self.n_jobs if n_jobs is None else n_jobs)
         low_memory = choose_low_memory(self, ims, low_memory, memory_budget, verbose)
         checkpoint_every = V.check_positive("checkpoint_every", checkpoint_every,
                                             allow_zero=True)
@@ -283,8 +307,51 @@ class DeconvNet(ParamsMixin):
                 raise TrainingInterrupted(stop["signal"], checkpoint)
 
         with deferred_signals(stop) if checkpoint is not None else contextlib.nullcontext():
-            return fit_layers(self, ims, epochs, verbose, n_threads, low_memory, state, hook,
-                              checkpoint, callback)
+            return self._fit_layers(ims, epochs, verbose, n_threads, low_memory, state, hook,
+                                    checkpoint, callback)
+
+    def _fit_layers(self, ims, epochs, verbose, n_threads, low_memory, state, hook,
+                    checkpoint, callback=None):
+        """The layers trained in turn from ``trained_`` (a resumed fit continues the
+        layer that ``state`` names: ``{"layer": l, "state": TrainingState}``).
+
+        ``hook(layer, epoch_done)`` writes checkpoints (the layers' ``on_image``;
+        ``hook(None, True)`` at each layer boundary); with ``low_memory`` each
+        higher layer's inputs are recomputed when needed instead of held, and
+        no layer keeps warm starts.
+        """
+        inputs = ims
+        for li, layer in enumerate(self.layers):
+            if li < self.trained_:
+                continue
+            if li and low_memory:
+                inputs = LazyImages(len(ims), lambda i, li=li: self._bottom_up_one(
+                    ims[i], li, n_threads))
+            elif li:
+                inputs = [self._bottom_up_one(y, li, n_threads) for y in ims]
+            resuming = state is not None and state["layer"] == li
+            layer._fit(inputs, epochs=epochs, verbose=verbose, n_jobs=n_threads,
+                       on_image=hook, callback=callback,
+                       desc=f"layer {li + 1}/{len(self.layers)}",
+                       state=state["state"] if resuming else None,
+                       warm_start=False if low_memory else None)
+            # the maps of the last epoch give the scale and the firing statistics
+            # (no second inference pass); without warm starts, one streaming pass
+            maps = layer.maps_ if epochs and layer.maps_ and layer.maps_[0] is not None \
+                else None
+            acc = ActivationStats(layer.filters_.shape[0], seed=li)
+            for i in range(len(inputs)):
+                acc.add(maps[i] if maps is not None else
+                        layer.infer(inputs[i], n_jobs=n_threads))
+            self.scales_.append(acc.scale())
+            self.stats_.append(acc.histograms())
+            self.trained_ = li + 1
+            del maps
+            st = layer.training_state()
+            st.maps = st.low = None  # free the warm starts
+            if checkpoint is not None:
+                hook(None, True)  # a checkpoint at the layer boundary (and a pending stop)
+        return self
 
     def held_bytes(self, shapes):
         """Peak bytes that warm starts and held inputs take in :meth:`fit` without
@@ -307,13 +374,13 @@ class DeconvNet(ParamsMixin):
         image: the input of layer ``upto + 1``."""
         u = y
         for li in range(upto):
-            u = self.layers[li].infer(u, n_threads=n_threads) * u.dtype.type(self.scales_[li])
+            u = self.layers[li].infer(u, n_jobs=n_threads) * u.dtype.type(self.scales_[li])
         return np.ascontiguousarray(u)
 
     # ------------------------------------------------------------ inference
     def _layer_index(self, layer):
         if layer is None:
-            layer = max(self.trained_, 1) if self.trained_ else len(self.layers)
+            layer = self._n_trained() or len(self.layers)
         if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)):
             raise TypeError(f"layer must be an int from 1 to {len(self.layers)}, got {layer!r}")
         if not 1 <= layer <= len(self.layers):
@@ -322,17 +389,17 @@ class DeconvNet(ParamsMixin):
 
     def _chain(self, layer):
         """``(f, g, s)`` from ``layer`` (1-based) down to layer 1 (see topdown)."""
-        if self.trained_ < layer - 1:
+        if self._n_trained() < layer - 1:
             raise ValueError(f"layer {layer} needs layers 1..{layer - 1} trained first "
-                             f"(trained: {self.trained_})")
+                             f"(trained: {self._n_trained()})")
         chain = []
         for li in range(layer - 1, -1, -1):
             s = self.scales_[li - 1] if li else 1.0
-            chain.append((self.layers[li].filters, self.layers[li].connectivity, s))
+            chain.append((self.layers[li].filters_, self.layers[li].connectivity_, s))
         return chain
 
-    def infer(self, image, layer=None, *, top_down=True, n_alternations=2, topdown_iters=50,
-              n_threads=None, return_lowfreq=False, on_step=None, passes=1, mask=None):
+    def infer(self, image, *, layer=None, top_down=True, n_alternations=2,
+              n_jobs=None, on_step=None, passes=1, mask=None):
         """Feature maps of ``layer`` (1-based; ``None``: the top) for one image, or
         for a batch: a list of images or an (n, K0, P, Q) array (maps as an
         (n, K, M, N) array, or a list when the sizes differ).
@@ -344,24 +411,22 @@ class DeconvNet(ParamsMixin):
         (reconstruct the maps of the layer below), ending with eq. 10
         (section 3.3), each solved with the top layer's solver: the
         continuation scheme with CG on the chain of filters (the paper's), or
-        FISTA (``topdown_iters`` iterations at most on eq. 10).
+        FISTA, with that solver's options (e.g. ``Fista(max_iter=50)``: at most 50
+        iterations per solve of eq. 10 as of eq. 11).
 
         Parameters
         ----------
         image : array_like or list of arrays
             ``(P, Q)`` or ``(K0, P, Q)``, or a batch.
         layer : int, optional
-            1-based; default the top layer.
+            1-based; default the last trained layer.
         top_down : bool, default True
             Alternate eqs. 10 and 11 after the bottom-up pass (``layer >= 2``).
         n_alternations : int, default 2
             Alternations between eq. 10 and eq. 11.
-        topdown_iters : int, default 50
-            FISTA iterations at most per solve of eq. 10 (FISTA layers only).
-        n_threads : int, optional
-            Threads for this call (default: the network's ``n_jobs``).
-        return_lowfreq : bool, default False
-            Also return the z0 maps (layer 1 with ``lowfreq``).
+        n_jobs : int, optional
+            Threads for this call, as the constructor's ``n_jobs`` (default: the
+            network's).
         on_step : callable, optional
             ``on_step(done, total)`` is called after every step (each layer's
             bottom-up inference, each solve of eq. 10 or 11), e.g. for a
@@ -383,29 +448,54 @@ class DeconvNet(ParamsMixin):
 
         Returns
         -------
-        z : ndarray of shape (K_l, M_l, N_l)
-        zlow : ndarray, only with ``return_lowfreq`` (layer 1 with z0 maps)
+        z : ndarray of shape (K_l, M_l, N_l), (n, K_l, M_l, N_l), or list
+            The maps (a list for a batch of images of different sizes).
         """
+        return self._infer(image, layer, top_down, n_alternations, n_jobs,
+                           on_step, passes, mask)[0]
+
+    def infer_lowfreq(self, image, *, layer=None, top_down=True, n_alternations=2,
+                      n_jobs=None, on_step=None, passes=1, mask=None):
+        """The maps of :meth:`infer` and layer 1's z0 maps (section 3.3), for a
+        network whose layer 1 has ``lowfreq``.
+
+        Parameters
+        ----------
+        image, layer, top_down, n_alternations, n_jobs, on_step, passes, mask
+            As for :meth:`infer`.
+
+        Returns
+        -------
+        z : ndarray of shape (K_l, M_l, N_l), (n, K_l, M_l, N_l), or list
+            The maps of layer ``layer``.
+        zlow : ndarray of shape (K0, M_1, N_1), (n, K0, M_1, N_1), or list
+            Layer 1's z0 maps.
+        """
+        if not check_layer_params(self.layers[0].get_params(deep=False))["lowfreq"]:
+            raise ValueError("infer_lowfreq needs layer 1 with lowfreq=True (the z0 maps); "
+                             "use infer")
+        return self._infer(image, layer, top_down, n_alternations, n_jobs,
+                           on_step, passes, mask)
+
+    def _infer(self, image, layer, top_down, n_alternations, n_jobs, on_step,
+               passes, mask=None):
+        """``(z, zlow)``: the maps of ``layer`` and layer 1's z0 maps (None without)."""
+        self._check_fitted("infer(image)")
         if isinstance(image, (list, tuple)) or (isinstance(image, np.ndarray)
                                                 and image.ndim == 4):
-            ims = as_image_list(list(image), self.layers[0].in_channels,
-                                self.layers[0].dtype, "image")
+            ims = self._images(list(image), "image")
             if mask is not None and len(mask) != len(ims):
                 raise ValueError(f"mask must give one mask per image: {len(ims)} images, "
                                  f"{len(mask)} masks")
-            out = [self.infer(y, layer, top_down=top_down, n_alternations=n_alternations,
-                              topdown_iters=topdown_iters, n_threads=n_threads,
-                              return_lowfreq=return_lowfreq, on_step=on_step, passes=passes,
-                              mask=None if mask is None else mask[i])
+            out = [self._infer(y, layer, top_down, n_alternations, n_jobs, on_step, passes,
+                               None if mask is None else mask[i])
                    for i, y in enumerate(ims)]
-            if return_lowfreq:
-                return (stack_if_same([o[0] for o in out]),
-                        stack_if_same([o[1] for o in out]))
-            return stack_if_same(out)
+            zl = [o[1] for o in out]
+            return stack_if_same([o[0] for o in out]), \
+                (None if zl[0] is None else stack_if_same(zl))
         layer = self._layer_index(layer)
-        if n_threads is None:
-            n_threads = n_jobs_to_threads(self.n_jobs)
-        y = as_image_list(image, self.layers[0].in_channels, self.layers[0].dtype, "image")[0]
+        n_threads = n_jobs_to_threads(self.n_jobs if n_jobs is None else n_jobs)
+        y = self._images(image, "image")[0]
         if layer > 1 and self.trained_ < layer - 1:
             raise ValueError(f"layer {layer} needs layers 1..{layer - 1} trained first "
                              f"(trained: {self.trained_})")
@@ -420,36 +510,36 @@ class DeconvNet(ParamsMixin):
                 on_step(done[0], n_steps)
 
         l1 = self.layers[0]
-        zlow = None
-        if l1.lowfreq:
-            z, zlow = l1.infer(y, n_threads=n_threads, return_lowfreq=True, mask=W)
-        else:
-            z = l1.infer(y, n_threads=n_threads, mask=W)
+        low = check_layer_params(l1.get_params(deep=False))["lowfreq"]
+
+        def first(z0, zlow0):
+            if low:
+                return l1.infer_lowfreq(y, z0=z0, zlow0=zlow0, n_jobs=n_threads, mask=W)
+            return l1.infer(y, z0=z0, n_jobs=n_threads, mask=W), None
+
+        z, zlow = first(None, None)
         step()
         for _ in range(passes[0] - 1):
-            if l1.lowfreq:
-                z, zlow = l1.infer(y, z0=z, zlow0=zlow, n_threads=n_threads,
-                                   return_lowfreq=True, mask=W)
-            else:
-                z = l1.infer(y, z0=z, n_threads=n_threads, mask=W)
+            z, zlow = first(z, zlow)
             step()
         u = z
         for li in range(1, layer):
             u = z * z.dtype.type(self.scales_[li - 1])
-            z = self.layers[li].infer(u, n_threads=n_threads)
+            z = self.layers[li].infer(u, n_jobs=n_threads)
             step()
             for _ in range(passes[li] - 1):
-                z = self.layers[li].infer(u, z0=z, n_threads=n_threads)
+                z = self.layers[li].infer(u, z0=z, n_jobs=n_threads)
                 step()
         if top_down and layer > 1:
             lay = self.layers[layer - 1]
+            p = check_layer_params(lay.get_params(deep=False))
             target = y if zlow is None else np.ascontiguousarray(y - self._lowpass(zlow))
             z = alternate(target, self._chain(layer), z,
-                          lambda z: lay.infer(u, z0=z, n_threads=n_threads),
-                          lam=lay.lam, p=lay.p, solver=lay.solver,
-                          solver_options=lay.solver_options, n_alternations=n_alternations,
-                          topdown_iters=topdown_iters, step=step, mask=W)
-        return (z, zlow) if return_lowfreq else z
+                          lambda z: lay.infer(u, z0=z, n_jobs=n_threads),
+                          prior=make_prior(p["lam"], p["p"]),
+                          solver=make_solver(p["solver"], p["solver_options"]),
+                          n_alternations=n_alternations, step=step, mask=W)
+        return z, zlow
 
     @staticmethod
     def _passes(passes, layer):
@@ -464,8 +554,7 @@ class DeconvNet(ParamsMixin):
 
     # ------------------------------------------------- estimator interface
     def _fitted_layer(self, what):
-        if not self.trained_:
-            raise not_fitted(self, f"fit(X) before {what}")
+        self._check_fitted(what)
         layer = self._layer_index(self.layer)
         if layer > self.trained_:
             raise not_fitted(self, f"fit(X) (layer {layer} of layer={self.layer!r} is not "
@@ -489,8 +578,8 @@ class DeconvNet(ParamsMixin):
             A list when the images differ in size.
         """
         layer = self._fitted_layer("transform(X)")
-        ims = as_image_list(X, self.layers[0].in_channels, self.layers[0].dtype, "X")
-        return self.infer(ims, layer, top_down=self.top_down)
+        ims = self._images(X, "X")
+        return self.infer(ims, layer=layer, top_down=self.top_down)
 
     def fit_transform(self, X, y=None, **fit_params):
         """``fit(X).transform(X)``."""
@@ -512,10 +601,10 @@ class DeconvNet(ParamsMixin):
         """
         layer = self._fitted_layer("inverse_transform(Z)")
         if isinstance(Z, (list, tuple)) or np.ndim(Z) == 4:
-            return stack_if_same([self.reconstruct(z, layer) for z in Z])
-        return self.reconstruct(Z, layer)
+            return stack_if_same([self.reconstruct(z, layer=layer) for z in Z])
+        return self.reconstruct(Z, layer=layer)
 
-    def cost(self, image, z, layer=None, *, zlow=None):
+    def cost(self, image, z, *, zlow=None, layer=None):
         """Eq. 10's cost of layer-``layer`` maps ``z`` for ``image``:
         ``lam_l/2 ||R_l z - y||^2 + sum |z|^p_l`` with ``R_l`` the projection
         to pixels (eq. 12) and ``lam_l, p_l`` the layer's.
@@ -526,25 +615,25 @@ class DeconvNet(ParamsMixin):
             The image ``y``.
         z : ndarray of shape (K_l, M_l, N_l)
             Maps of layer ``layer``.
-        layer : int, optional
-            1-based; default the top layer.
         zlow : ndarray, optional
             z0 maps: their image is subtracted from ``image`` first.
+        layer : int, optional
+            1-based; default the last trained layer.
 
         Returns
         -------
         float
             The cost.
         """
+        self._check_fitted("cost(image, z)")
         layer = self._layer_index(layer)
-        la = self.layers[layer - 1]
-        y = as_image_list(image, self.layers[0].in_channels, self.layers[0].dtype,
-                          "image")[0]
-        r = self.reconstruct(z, layer, zlow=zlow).astype(np.float64) - y
+        la = check_layer_params(self.layers[layer - 1].get_params(deep=False))
+        y = self._images(image, "image")[0]
+        r = self.reconstruct(z, zlow=zlow, layer=layer).astype(np.float64) - y
         zz = np.abs(np.asarray(z, np.float64))
-        return float(0.5 * la.lam * np.vdot(r, r) + (zz ** la.p).sum())
+        return float(0.5 * la["lam"] * np.vdot(r, r) + (zz ** la["p"]).sum())
 
-    def mean_cost(self, X, layer=None, n_threads=None):
+    def mean_cost(self, X, *, layer=None, n_jobs=None):
         """Mean eq. 10 cost per image (:meth:`cost`) after inferring layer
         ``layer`` (default: the ``layer`` parameter, else the top) for each
         image of ``X``, top-down unless ``top_down=False``; lower is better.
@@ -555,7 +644,7 @@ class DeconvNet(ParamsMixin):
             The images, as for :meth:`transform`.
         layer : int, optional
             1-based.
-        n_threads : int, optional
+        n_jobs : int, optional
             Threads for this call (default: the network's ``n_jobs``).
 
         Returns
@@ -563,18 +652,16 @@ class DeconvNet(ParamsMixin):
         float
             The mean cost per image.
         """
+        self._check_fitted("mean_cost(X)")
         layer = self._layer_index(self.layer if layer is None else layer)
-        ims = as_image_list(X, self.layers[0].in_channels, self.layers[0].dtype, "X")
-        low = self.layers[0].lowfreq
+        ims = self._images(X, "X")
         total = 0.0
         for y in ims:
-            out = self.infer(y, layer, top_down=self.top_down, n_threads=n_threads,
-                             return_lowfreq=low)
-            z, zlow = out if low else (out, None)
-            total += self.cost(y, z, layer, zlow=zlow)
+            z, zlow = self._infer(y, layer, self.top_down, 2, n_jobs, None, 1)
+            total += self.cost(y, z, zlow=zlow, layer=layer)
         return total / len(ims)
 
-    def score(self, X, y=None, n_threads=None):
+    def score(self, X, y=None, *, n_jobs=None):
         """Negative :meth:`mean_cost` (scikit-learn's "higher is better").
 
         Parameters
@@ -583,7 +670,7 @@ class DeconvNet(ParamsMixin):
             The images, as for :meth:`transform`.
         y : ignored
             (Unsupervised; scikit-learn's signature.)
-        n_threads : int, optional
+        n_jobs : int, optional
             Threads for this call (default: the network's ``n_jobs``).
 
         Returns
@@ -592,36 +679,39 @@ class DeconvNet(ParamsMixin):
             ``-mean_cost(X)``.
         """
         layer = self._fitted_layer("score(X)")
-        return -self.mean_cost(X, layer, n_threads=n_threads)
+        return -self.mean_cost(X, layer=layer, n_jobs=n_jobs)
 
     def _lowpass(self, zlow):
-        l1 = self.layers[0]
-        return low_pass(np.asarray(zlow, l1.dtype), uniform_filter(l1.in_channels,
-                                                                   l1.filter_size[0], l1.dtype))
+        """The image of layer 1's z0 maps (see :meth:`DeconvLayer.reconstruct`)."""
+        K0, h = self.layers[0].filters_.shape[1:3]
+        dt = self.layers[0].filters_.dtype
+        return low_pass(np.asarray(zlow, dt), uniform_filter(K0, h, dt))
 
-    def reconstruct(self, z, layer=None, *, zlow=None):
+    def reconstruct(self, z, *, zlow=None, layer=None):
         """Project layer-``layer`` maps down to the image (eq. 12); adds the z0 image if given.
 
         Parameters
         ----------
         z : ndarray of shape (K_l, M_l, N_l)
             Maps of layer ``layer``.
-        layer : int, optional
-            1-based; default the top layer.
         zlow : ndarray, optional
             z0 maps of layer 1, whose low-pass image is added.
+        layer : int, optional
+            1-based; default the last trained layer.
 
         Returns
         -------
         ndarray of shape (K0, P, Q)
             The image.
         """
+        self._check_fitted("reconstruct(z)")
         layer = self._layer_index(layer)
-        z = V.as_float_array("z", z, 3, self.layers[layer - 1].dtype)
-        if z.shape[0] != self.layers[layer - 1].n_maps:
-            raise ValueError(f"z has {z.shape[0]} maps but layer {layer} has "
-                             f"{self.layers[layer - 1].n_maps}")
-        out = project_down(z, self._chain(layer))
+        chain = self._chain(layer)
+        f = chain[0][0]
+        z = V.as_float_array("z", z, 3, f.dtype)
+        if z.shape[0] != f.shape[0]:
+            raise ValueError(f"z has {z.shape[0]} maps but layer {layer} has {f.shape[0]}")
+        out = project_down(z, chain)
         if zlow is not None:
             out = out + self._lowpass(zlow)
         return out
@@ -642,13 +732,15 @@ class DeconvNet(ParamsMixin):
         -------
         ndarray of shape (K_l, K0, H, W)
         """
+        self._check_fitted("pixel_filters()")
         layer = self._layer_index(layer)
-        H = 1 + sum(self.layers[i].filter_size[0] - 1 for i in range(layer))
-        W = 1 + sum(self.layers[i].filter_size[1] - 1 for i in range(layer))
-        K = self.layers[layer - 1].n_maps
-        dt = self.layers[0].dtype
-        out = np.zeros((K, self.layers[0].in_channels, H, W), dt)
         chain = self._chain(layer)
+        H = 1 + sum(f.shape[2] - 1 for f, _, _ in chain)
+        W = 1 + sum(f.shape[3] - 1 for f, _, _ in chain)
+        K = chain[0][0].shape[0]
+        f1 = chain[-1][0]
+        dt = f1.dtype
+        out = np.zeros((K, f1.shape[1], H, W), dt)
         for k in range(K):
             z = np.zeros((K, 2 * H - 1, 2 * W - 1), dt)
             z[k, H - 1, W - 1] = 1.0
@@ -680,8 +772,12 @@ class DeconvNet(ParamsMixin):
         -------
         ndarray of shape (n, K0, size, size)
         """
-        return _sampling.sample(self, layer, n, size=size, random_state=random_state,
-                                keep=keep)
+        self._check_fitted("sample()")
+        layer = self._layer_index(layer)
+        if self.trained_ < layer:
+            raise ValueError(f"layer {layer} is not trained yet (trained: {self.trained_})")
+        return _sampling.sample(self.stats_[layer - 1], self._chain(layer), n, size=size,
+                                random_state=random_state, keep=keep)
 
     # ------------------------------------------------------------ save/load
     def save(self, path, *, overwrite=False):

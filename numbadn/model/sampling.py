@@ -20,33 +20,34 @@ SAMPLE_KEEP = 100
 STATS_SAMPLE = 20000
 
 
-def sample(net, layer=None, n=1, *, size=100, random_state=0, keep=SAMPLE_KEEP):
-    """Draw ``n`` images from the trained network ``net`` (Fig. 3): what
+def sample(stats, chain, n=1, *, size=100, random_state=0, keep=SAMPLE_KEEP):
+    """Draw ``n`` images from a layer's activation statistics (Fig. 3): what
     :meth:`DeconvNet.sample` does (its docstring says how).
 
     Parameters
     ----------
-    net : DeconvNet
-        A trained network.
-    layer, n, size, random_state, keep
+    stats : (ndarray, ndarray, ndarray)
+        The layer's firing frequencies, histograms and bin edges
+        (``DeconvNet.stats_[l]``, :meth:`ActivationStats.histograms`).
+    chain : list of (f, g, s)
+        The filters, connectivity and scale of the layer and each layer below,
+        top first (see :func:`numbadn.solvers.topdown.project_down`).
+    n, size, random_state, keep
         As for :meth:`DeconvNet.sample`.
 
     Returns
     -------
     ndarray of shape (n, K0, size, size)
     """
-    layer = net._layer_index(layer)
-    if net.trained_ < layer:
-        raise ValueError(f"layer {layer} is not trained yet (trained: {net.trained_})")
     n = V.check_int("n", n, 1)
     size = V.check_int("size", size, 1)
-    freq, hist, edges = net.stats_[layer - 1]
-    M = size + sum(net.layers[i].filter_size[0] - 1 for i in range(layer))
-    N = size + sum(net.layers[i].filter_size[1] - 1 for i in range(layer))
+    freq, hist, edges = stats
+    M = size + sum(f.shape[2] - 1 for f, _, _ in chain)
+    N = size + sum(f.shape[3] - 1 for f, _, _ in chain)
     K = freq.shape[0]
     random_state = check_random_state(random_state)
     rng = np.random.default_rng(random_state)
-    dt = net.layers[0].dtype
+    dt = chain[-1][0].dtype
     out = []
     for _ in range(n):
         z = np.zeros((K, M, N), dt)
@@ -64,7 +65,7 @@ def sample(net, layer=None, n=1, *, size=100, random_state=0, keep=SAMPLE_KEEP):
         if np.count_nonzero(flat) > keep:
             thr = np.partition(flat, flat.size - keep)[flat.size - keep]
             z[np.abs(z) < thr] = 0
-        out.append(project_down(z, net._chain(layer)))
+        out.append(project_down(z, chain))
     return np.stack(out)
 
 

@@ -1,6 +1,7 @@
-"""Training a layer (Algorithm 1): where a fit stands, the epoch loop, and what
-training reports (callbacks, progress bar) or stops it (signals); a network's
-layers in turn, and the memory they hold (the low-memory choice)."""
+"""What training needs besides the loops themselves (those are methods of
+:class:`DeconvLayer` and :class:`DeconvNet`): where a fit stands, what training
+reports (per-image statistics, callbacks, progress bar) or stops it (signals),
+and the memory a network's fit holds (the low-memory choice)."""
 from __future__ import annotations
 
 import contextlib
@@ -12,16 +13,12 @@ import time
 
 import numpy as np
 
-from ..solvers.inference import IterationStats
-from ..solvers.inference import cost as _cost
-from ..kernels import conv_valid
-from ..kernels._steps import sum_abs_p
-from ..solvers.z0 import grad_energy
-from ._checks import LazyImages
-from .sampling import ActivationStats
+from ..kernels import sum_abs_p as _sum_abs_p_kernel
+from ..solvers import IterationStats
+from ._checks import check_layer_params
 
-__all__ = ["TrainingState", "TrainingInterrupted", "run_epoch", "fit_layers", "check_callback", "progress",
-           "deferred_signals", "held_bytes", "choose_low_memory"]
+__all__ = ["TrainingState", "TrainingInterrupted", "image_stats", "sum_abs_p", "check_callback",
+           "progress", "deferred_signals", "held_bytes", "choose_low_memory"]
 
 
 @dataclasses.dataclass
@@ -86,94 +83,9 @@ class TrainingState:
         return self.maps is not None and len(self.maps) == n_images
 
 
-def run_epoch(layer, state, ims, bar, n_threads, on_image, t0, per_image=None, masks=None):
-    """One epoch of ``layer.fit`` from ``state`` (updated as images are done).
-
-    Parameters
-    ----------
-    layer : DeconvLayer
-        The layer being trained; its filters are updated.
-    state : TrainingState
-        Where the fit stands; the epoch starts at ``state.image``.
-    ims : list of ndarray or LazyImages
-        The training images (K0, P, Q).
-    bar : tqdm or a stand-in
-        Progress bar, advanced per image.
-    n_threads : int
-        Threads.
-    on_image : callable or None
-        ``on_image(layer, False)`` after every image (online updates).
-    t0 : float
-        ``time.perf_counter()`` at the start of the epoch.
-    per_image : callable, optional
-        The callback, ``per_image(stats)`` after every image.
-    masks : list of (ndarray or None), optional
-        Per-pixel weights of the images in [0, 1], checked (beyond the paper):
-        inference and eq. 9 with ``||W_i (F z_i - y_i)||^2``.
-
-    Returns
-    -------
-    total : float
-        Eq. 3 cost summed over the epoch's images.
-    stop : bool
-        Whether a callback asked to stop.
-    """
-    epoch = state.epoch
-    g = layer.connectivity
-    stop = False
-    same = not isinstance(ims, LazyImages) and len({y.shape for y in ims}) == 1
-    if layer.update == "batch" and same and len(ims) > 1 and not layer.lowfreq:
-        Z0 = None if state.maps[0] is None else np.stack(state.maps)
-        Wb = None if masks is None else np.stack(masks)
-        Z = layer.infer(np.stack(ims), z0=Z0, n_threads=n_threads, mask=Wb)
-        state.maps = list(Z)
-        total = _cost(np.stack(ims), Z, layer.filters, g, lam=layer.lam, p=layer.p, mask=Wb)
-        bar.update(len(ims))
-        bar.set_postfix(epoch=epoch + 1, cost=f"{total:.4g}")
-        if per_image is not None:
-            for i, (y, z) in enumerate(zip(ims, Z)):
-                r = conv_valid(z, layer.filters, g) - y
-                if masks is not None:
-                    r *= masks[i]
-                c = 0.5 * layer.lam * float(np.vdot(r, r)) + _sum_abs_p(z, layer.p)
-                stop |= bool(per_image(_image_stats(epoch, i, t0, c, z, r, y)))
-    else:
-        total = state.cost
-        for i in range(state.image, len(ims)):
-            y = ims[i]
-            W = None if masks is None else masks[i]
-            if layer.lowfreq:
-                z, zl = layer.infer(y, z0=state.maps[i], zlow0=state.low[i],
-                                    n_threads=n_threads, return_lowfreq=True, mask=W)
-            else:
-                z, zl = layer.infer(y, z0=state.maps[i], n_threads=n_threads, mask=W), None
-            target = layer._target(i, y, zl)
-            # one residual F z - target serves the cost and the filter gradient
-            r = conv_valid(z, layer.filters, layer.connectivity) - target
-            rw = r if W is None else W * r
-            c = (0.5 * layer.lam * float(np.vdot(rw, rw)) + _sum_abs_p(z, layer.p)
-                 + (layer.psi * grad_energy(zl) if zl is not None else 0.0))
-            total += c
-            if per_image is not None:
-                stop |= bool(per_image(_image_stats(epoch, i, t0, c, z, rw, target)))
-            if layer.update == "online":
-                layer._update_filters([z], [target], [r], None if W is None else [W])
-            if layer.warm_start:
-                state.maps[i], state.low[i] = z, zl
-            if layer.update == "online":
-                state.image, state.cost = i + 1, total
-                state.seconds = time.perf_counter() - t0
-                if on_image is not None:
-                    on_image(layer, False)
-            bar.update(1)
-            bar.set_postfix(epoch=epoch + 1, image=i + 1, cost=f"{total:.4g}")
-    if layer.update == "batch":
-        layer._update_filters(state.maps, [layer._target(i, y) for i, y in enumerate(ims)],
-                              masks=masks)
-    return total, stop
-
-
-def _image_stats(epoch, i, t0, c, z, r, y):
+def image_stats(epoch, i, t0, c, z, r, y):
+    """The :class:`IterationStats` of image ``i`` in a fit: its eq. 3 cost ``c``,
+    the sparsity of its maps ``z`` and the relative residual ``|r| / |y|``."""
     ny = float(np.linalg.norm(y))
     return IterationStats(epoch=epoch + 1, image=i, iteration=i + 1,
                           time=time.perf_counter() - t0, cost=float(c),
@@ -201,9 +113,9 @@ def check_callback(callback):
     return callback
 
 
-def _sum_abs_p(z, p):
+def sum_abs_p(z, p):
     """``sum |z|^p`` in float64 (one njit pass; no float64 copy of the maps)."""
-    return float(sum_abs_p(z, float(p)))
+    return float(_sum_abs_p_kernel(z, float(p)))
 
 
 class _NoBar:
@@ -291,69 +203,6 @@ def deferred_signals(state):
             signal.signal(sig, h)
 
 
-def fit_layers(net, ims, epochs, verbose, n_threads, low_memory, state, hook,
-               checkpoint, callback=None):
-    """The layers of :meth:`DeconvNet.fit` trained in turn from ``net.trained_`` (a
-    resumed fit continues the layer that ``state`` names).
-
-    Parameters
-    ----------
-    net : DeconvNet
-        The network; its layers, ``scales_``, ``stats_`` and ``trained_`` change.
-    ims : list of ndarray
-        The training images.
-    epochs, verbose, n_threads
-        As for :meth:`DeconvLayer.fit`.
-    low_memory : bool
-        Recompute each higher layer's inputs when needed instead of holding them.
-    state : dict or None
-        ``{"layer": l, "state": TrainingState}`` of a resumed fit.
-    hook : callable or None
-        ``hook(layer, epoch_done)``: the checkpoint writer (``on_image`` of
-        :meth:`DeconvLayer.fit`); ``hook(None, True)`` at each layer boundary.
-    checkpoint : str or None
-        The checkpoint path (None: no checkpoints).
-    callback : callable, optional
-        Passed to every layer's fit.
-
-    Returns
-    -------
-    DeconvNet
-        ``net``.
-    """
-    inputs = ims
-    for li, layer in enumerate(net.layers):
-        if li < net.trained_:
-            continue
-        if li and low_memory:
-            inputs = LazyImages(len(ims), lambda i, li=li: net._bottom_up_one(
-                ims[i], li, n_threads))
-        elif li:
-            inputs = [net._bottom_up_one(y, li, n_threads) for y in ims]
-        resuming = state is not None and state["layer"] == li
-        layer.fit(inputs, epochs=epochs, verbose=verbose, n_threads=n_threads,
-                  on_image=hook, callback=callback,
-                  desc=f"layer {li + 1}/{len(net.layers)}",
-                  state=state["state"] if resuming else None)
-        # the maps of the last epoch give the scale and the firing statistics
-        # (no second inference pass); without warm starts, one streaming pass
-        maps = layer.maps_ if epochs and layer.maps_ and layer.maps_[0] is not None \
-            else None
-        acc = ActivationStats(layer.n_maps, seed=li)
-        for i in range(len(inputs)):
-            acc.add(maps[i] if maps is not None else
-                    layer.infer(inputs[i], n_threads=n_threads))
-        net.scales_.append(acc.scale())
-        net.stats_.append(acc.histograms())
-        net.trained_ = li + 1
-        del maps
-        st = layer.training_state()
-        st.maps = st.low = None  # free the warm starts
-        if checkpoint is not None:
-            hook(None, True)  # a checkpoint at the layer boundary (and a pending stop)
-    return net
-
-
 def held_bytes(net, shapes):
     """Peak bytes that warm starts and held inputs take in :meth:`DeconvNet.fit`
     without ``low_memory``, for images of the given (K0, P, Q) shapes.
@@ -377,12 +226,13 @@ def held_bytes(net, shapes):
     """
     peak = 0
     sizes = [tuple(s[-2:]) for s in shapes]
-    for li, la in enumerate(net.layers):
-        h, w = la.filter_size
-        item = np.dtype(la.dtype).itemsize
-        maps = sum(la.n_maps * (P + h - 1) * (Q + w - 1) for P, Q in sizes) \
-            if la.warm_start else 0
-        held = sum(la.in_channels * P * Q for P, Q in sizes) if li else 0
+    for li, layer in enumerate(net.layers):
+        la = check_layer_params(layer.get_params(deep=False))
+        h, w = la["filter_size"]
+        item = la["dtype"].itemsize
+        maps = sum(la["n_maps"] * (P + h - 1) * (Q + w - 1) for P, Q in sizes) \
+            if la["warm_start"] else 0
+        held = sum(la["in_channels"] * P * Q for P, Q in sizes) if li else 0
         peak = max(peak, (maps + held) * item)
         sizes = [(P + h - 1, Q + w - 1) for P, Q in sizes]
     return peak
@@ -391,8 +241,9 @@ def held_bytes(net, shapes):
 def choose_low_memory(net, ims, low_memory, memory_budget, verbose):
     """``low_memory`` of :meth:`DeconvNet.fit` decided: None becomes True when
     ``net.held_bytes`` of ``ims`` exceeds ``memory_budget`` and every layer
-    updates online (said on stderr when ``verbose``).  When True, every layer
-    gets ``warm_start=False`` (a layer with batch updates is a ``ValueError``).
+    updates online (said on stderr when ``verbose``).  True with a layer that
+    updates in batches is a ``ValueError``.  The layers are left as they are
+    (their fits are told to keep no warm starts).
 
     Parameters
     ----------
@@ -426,5 +277,4 @@ def choose_low_memory(net, ims, low_memory, memory_budget, verbose):
             if la.update != "online":
                 raise ValueError(f"low_memory needs online filter updates; layers[{i}] "
                                  f"has update={la.update!r}")
-            la.warm_start = False
     return low_memory

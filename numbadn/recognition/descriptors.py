@@ -9,7 +9,7 @@ from importlib import resources
 import numpy as np
 
 from .. import _validation as V
-from ..kernels import _spm
+from . import _spm
 from ._common import (CELLS, FOOTNOTE4, GEOMETRY, NORMALIZE, PATCH, POOL, Base,
                       NotFittedError, grey_images, map_images, need, seed_of)
 
@@ -67,6 +67,22 @@ class ImageDescriptors:
     the toolbox's geometry (four descriptors per patch) and (n, 4 K2) with
     ``geometry="patch"``.  :meth:`locations` gives each row's centre.
 
+    Parameters
+    ----------
+    shape : (int, int)
+        Image size (P, Q).
+    stride : int
+        Pixels between neighbouring patches.
+    cells : dict of str to ndarray, optional
+        Per DN feature (``"dn-1"``, ``"dn-2"``), the pooled cells: float32 of shape
+        (K, (P - 4) // stride + 1, (Q - 4) // stride + 1), sums of ``|z|`` over 4x4 pixels.
+    dense : dict of str to ndarray, optional
+        Per other feature (``"sift"``), its descriptors: one row per patch of the grid.
+    normalize : {"toolbox", "none"}, default "toolbox"
+        How DN descriptors are normalised on access (see Attributes).
+    geometry : {"toolbox", "patch"}, default "toolbox"
+        How layer-2 descriptors are cut on access (see Attributes).
+
     Attributes
     ----------
     shape : (int, int)
@@ -101,8 +117,20 @@ class ImageDescriptors:
                 raise ValueError(f"{name} descriptors have {d.shape[0]} rows, the grid has {n}")
 
     def with_options(self, normalize=None, geometry=None):
-        """The same descriptors seen with another normalisation or layer-2
-        geometry (``None``: keep this one's).  Shares the arrays."""
+        """The same descriptors seen with another normalisation or layer-2 geometry.
+
+        Parameters
+        ----------
+        normalize : {"toolbox", "none"}, optional
+            The normalisation; ``None``: keep this one's.
+        geometry : {"toolbox", "patch"}, optional
+            The layer-2 geometry; ``None``: keep this one's.
+
+        Returns
+        -------
+        ImageDescriptors
+            A view that shares this one's arrays.
+        """
         return ImageDescriptors(self.shape, self.stride, self._cells, self._dense,
                                 normalize=normalize or self.normalize,
                                 geometry=geometry or self.geometry)
@@ -172,9 +200,20 @@ class ImageDescriptors:
         return np.stack([rr.ravel(), qq.ravel()], axis=1)
 
     def locations(self, name):
-        """(rows, 2) centres of the rows of ``self[name]``: the patch centres, or for
-        the toolbox's layer 2 the centre of each 8x8-pixel descriptor (the patch
-        centre -+ 4 pixels), in the rows' order."""
+        """Where each row of ``self[name]`` lies in the image.
+
+        Parameters
+        ----------
+        name : str
+            A feature held here (``"dn-1"``, ``"dn-2"``, ``"sift"``).
+
+        Returns
+        -------
+        ndarray of shape (rows, 2)
+            Centre (row, column) of each descriptor, in the rows' order: the patch
+            centres, or for the toolbox's layer 2 the centre of each 8x8-pixel
+            descriptor (the patch centre -+ 4 pixels).
+        """
         pos = self.positions
         if self._per_patch(name) == 1:
             return pos
@@ -183,7 +222,18 @@ class ImageDescriptors:
         return (pos[:, None, :] + off[None]).reshape(-1, 2)
 
     def merge(self, other):
-        """These descriptors and ``other``'s (same image) in one object."""
+        """These descriptors and ``other``'s in one object.
+
+        Parameters
+        ----------
+        other : ImageDescriptors
+            Descriptors of the same image on the same grid (e.g. dense SIFT beside DN).
+
+        Returns
+        -------
+        ImageDescriptors
+            Every feature of both, with this one's normalisation and geometry.
+        """
         if other.shape != self.shape or other.stride != self.stride:
             raise ValueError("merge needs descriptors of the same image and grid")
         return ImageDescriptors(self.shape, self.stride, {**self._cells, **other._cells},
@@ -224,8 +274,13 @@ def pretrained_model():
     layer-1 maps and every pair; ``p = 0.8``, ``lambda_1 = 10``,
     ``lambda_2 = 1``, 7x7 filters, 3 epochs, learned (as in the paper) on
     natural and city photographs, not on a classification set: the
-    ``food-full`` (numbadn's fruit set before issue 20) and ``city-full`` crops, trained by
+    ``food-full`` (numbadn's former fruit set) and ``city-full`` crops, trained by
     ``reproduce/table1_recognition.py`` (see ``model.meta``).
+
+    Returns
+    -------
+    DeconvNet
+        The trained 2-layer network, loaded from the package's data.
     """
     from ..model import DeconvNet
     path = resources.files("numbadn") / "datasets" / "models" / "footnote4.npz"
@@ -234,7 +289,19 @@ def pretrained_model():
 
 
 def footnote4_net(random_state=0):
-    """An untrained :class:`~numbadn.DeconvNet` with the architecture of footnote 4."""
+    """An untrained :class:`~numbadn.DeconvNet` with the architecture of footnote 4.
+
+    Parameters
+    ----------
+    random_state : int, numpy.random.Generator or None, default 0
+        Seed of the random initial filters (layer 2 takes the next seed).
+
+    Returns
+    -------
+    DeconvNet
+        Layer 1: 8 maps on the image; layer 2: 36 maps on single layer-1 maps and
+        every pair; ``p = 0.8``, ``lambda = (10, 1)``, 7x7 filters (:data:`FOOTNOTE4`).
+    """
     from ..model import DeconvLayer
     from ..model import DeconvNet
     k1, k2 = FOOTNOTE4["n_maps"]
@@ -363,8 +430,9 @@ class DNDescriptors(Base):
             raise TypeError(f"model must be a trained numbadn.DeconvNet, got "
                             f"{type(net).__name__}")
         top = max(layers)
-        if net.trained_ < top or len(net.layers) < top:
-            raise ValueError(f"model has {net.trained_} trained layer(s); layers={layers} "
+        trained = getattr(net, "trained_", 0)
+        if trained < top or len(net.layers) < top:
+            raise ValueError(f"model has {trained} trained layer(s); layers={layers} "
                              f"needs {top}")
         if net.layers[0].in_channels != 1:
             raise ValueError(f"model takes {net.layers[0].in_channels} input channels; "
@@ -373,9 +441,19 @@ class DNDescriptors(Base):
     def fit(self, images=None, y=None):
         """Use ``model`` or, without one, train footnote 4's network on ``images``.
 
-        ``images``: grey (or colour, converted) float arrays in [0, 1], e.g.
-        ``numbadn.data.load_images("natural-full") + load_images("city-full")``.
-        ``y`` is ignored (unsupervised).
+        Parameters
+        ----------
+        images : list of ndarray, optional
+            Grey (or colour, converted) float arrays in [0, 1], e.g.
+            ``numbadn.data.load_images("natural-full") + load_images("city-full")``;
+            needed only when ``model`` is None.
+        y : ignored
+            Unsupervised; present for scikit-learn's pipelines.
+
+        Returns
+        -------
+        DNDescriptors
+            This estimator, fitted (``model_``, ``layers_``, ``n_features_out_``).
         """
         layers = self._check_params()
         if self.model is not None:
@@ -429,7 +507,19 @@ class DNDescriptors(Base):
                                 geometry=self.geometry), (t1 - t0, t2 - t1)
 
     def transform(self, images):
-        """Dense descriptors of each image: a list of :class:`ImageDescriptors`."""
+        """Dense descriptors of each image.
+
+        Parameters
+        ----------
+        images : list of ndarray
+            Grey (or colour, converted) float arrays in [0, 1], any sizes of at least
+            16x16 pixels.
+
+        Returns
+        -------
+        list of ImageDescriptors
+            One per image, with the pooled cells of each layer in ``layers``.
+        """
         if not hasattr(self, "model_"):
             raise NotFittedError("this DNDescriptors is not fitted yet: call fit (with "
                                  "model=... or training images) first")

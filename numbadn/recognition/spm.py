@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from .. import _validation as V
-from ..kernels import _spm
+from . import _spm
 from .._params import check_random_state, rng_from
 from ._common import FEATURES, Base, ClassifierMixin, NotFittedError, need
 from .descriptors import DenseSIFT, DNDescriptors, ImageDescriptors, pretrained_model
@@ -22,6 +22,16 @@ def pyramid_weights(levels):
 
     With ``L = levels - 1``: level 0 weighs ``1 / 2^L``, level ``l >= 1``
     weighs ``1 / 2^(L - l + 1)``; for 3 levels: 1/4, 1/4, 1/2.
+
+    Parameters
+    ----------
+    levels : int
+        Number of pyramid levels (at least 1).
+
+    Returns
+    -------
+    ndarray of shape (levels,)
+        The weight of each level, level 0 first.
     """
     levels = V.check_int("levels", levels, 1)
     L = levels - 1
@@ -37,9 +47,23 @@ def spatial_pyramid(words, positions, shape, n_words, levels=3):
     by its weight from :func:`pyramid_weights`; levels are concatenated from
     0 up, cells in raster order, words within each cell.
 
+    Parameters
+    ----------
+    words : array_like of int, shape (n,)
+        Visual word of each descriptor, in ``[0, n_words)``.
+    positions : array_like of shape (n, 2)
+        Centre (row, column) of each descriptor, in image pixels.
+    shape : (int, int)
+        Image size (P, Q).
+    n_words : int
+        Vocabulary size.
+    levels : int, default 3
+        Pyramid levels (Lazebnik et al.'s L = 2).
+
     Returns
     -------
     ndarray of shape (n_words * (4**levels - 1) // 3,), float32
+        The concatenated, weighted histograms.
     """
     words = np.asarray(words)
     positions = np.asarray(positions, dtype=np.float64)
@@ -64,9 +88,20 @@ def spatial_pyramid(words, positions, shape, n_words, levels=3):
 def intersection_kernel(A, B=None):
     """Histogram-intersection kernel ``K[i, j] = sum_d min(A[i, d], B[j, d])``.
 
-    ``A``: (n, D), ``B``: (m, D) nonnegative (default ``B = A``).  Returns
-    (n, m) float64.  With pyramid histograms from :func:`spatial_pyramid`
-    this is the pyramid match kernel of Lazebnik et al. (eq. 3).
+    With pyramid histograms from :func:`spatial_pyramid` this is the pyramid
+    match kernel of Lazebnik et al. (eq. 3).
+
+    Parameters
+    ----------
+    A : array_like of shape (n, D)
+        Nonnegative histograms, one per row.
+    B : array_like of shape (m, D), optional
+        Nonnegative histograms; default ``A``.
+
+    Returns
+    -------
+    ndarray of shape (n, m), float64
+        ``K[i, j]``.
     """
     A = V.as_float_array("A", A, 2)
     B = A if B is None else V.as_float_array("B", B, 2)
@@ -220,8 +255,18 @@ class SPMClassifier(ClassifierMixin, Base):
     def fit(self, X, y):
         """Learn the vocabularies and the SVM from training images (or their descriptors).
 
-        ``X``: list of grey images, or of :class:`ImageDescriptors`;
-        ``y``: one label per image, at least two classes.
+        Parameters
+        ----------
+        X : list of ndarray or list of ImageDescriptors
+            Grey images (descriptors are computed with ``extractor``), or their
+            descriptors.
+        y : array_like of shape (n_images,)
+            One label per image, at least two classes.
+
+        Returns
+        -------
+        SPMClassifier
+            This classifier, fitted (``vocabularies_``, ``svc_``, ``train_pyramids_``).
         """
         KMeans = need("sklearn.cluster", "SPMClassifier").KMeans
         SVC = need("sklearn.svm", "SPMClassifier").SVC
@@ -298,13 +343,37 @@ class SPMClassifier(ClassifierMixin, Base):
             raise NotFittedError("this SPMClassifier is not fitted yet: call fit first")
 
     def pyramids(self, X):
-        """The spatial pyramids of ``X`` (images or :class:`ImageDescriptors`) with the
-        fitted vocabularies: (n, D) float32, descriptor sets concatenated in order (the
-        kernel's input; ``train_pyramids_`` are the training images')."""
+        """The spatial pyramids of ``X`` with the fitted vocabularies.
+
+        Parameters
+        ----------
+        X : list of ndarray or list of ImageDescriptors
+            Grey images (descriptors are computed with ``extractor``), or their
+            descriptors.
+
+        Returns
+        -------
+        ndarray of shape (n_images, D), float32
+            The pyramids of the descriptor sets, concatenated in order: the kernel's
+            input (``train_pyramids_`` are the training images').
+        """
         self._check_fitted()
         return self._pyramids(self._descriptors(X))
 
     def decision_function(self, X):
+        """The SVM's decision values on the intersection kernel against the training images.
+
+        Parameters
+        ----------
+        X : list of ndarray or list of ImageDescriptors
+            Grey images (descriptors are computed with ``extractor``), or their
+            descriptors.
+
+        Returns
+        -------
+        ndarray of shape (n_images,) or (n_images, n_classes)
+            As scikit-learn's ``SVC.decision_function`` (one-vs-rest shape).
+        """
         return self.svc_.decision_function(self._test_kernel(X))
 
     def _test_kernel(self, X):
@@ -322,7 +391,19 @@ class SPMClassifier(ClassifierMixin, Base):
         return np.concatenate(Ks)
 
     def predict(self, X):
-        """Class label of each image (or :class:`ImageDescriptors`)."""
+        """Class label of each image.
+
+        Parameters
+        ----------
+        X : list of ndarray or list of ImageDescriptors
+            Grey images (descriptors are computed with ``extractor``), or their
+            descriptors.
+
+        Returns
+        -------
+        ndarray of shape (n_images,)
+            The predicted labels (values of the training ``y``).
+        """
         K = self._test_kernel(X)
         t0 = time.perf_counter()
         out = self.svc_.predict(K)
@@ -330,7 +411,21 @@ class SPMClassifier(ClassifierMixin, Base):
         return out
 
     def score(self, X, y):
-        """Accuracy: the fraction of ``X`` whose predicted label is ``y``."""
+        """Accuracy: the fraction of ``X`` whose predicted label is ``y``.
+
+        Parameters
+        ----------
+        X : list of ndarray or list of ImageDescriptors
+            Grey images (descriptors are computed with ``extractor``), or their
+            descriptors.
+        y : array_like of shape (n_images,)
+            The true labels.
+
+        Returns
+        -------
+        float
+            Between 0 and 1.
+        """
         y = np.asarray(y)
         if y.ndim != 1 or y.shape[0] != len(X):
             raise ValueError(f"y must hold one label per image: X has {len(X)} images, "

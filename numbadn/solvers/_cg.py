@@ -1,7 +1,7 @@
 """Conjugate gradient for the filter sub-problem (eq. 9), in numpy.
 
 Every map problem (eq. 6, the top-down chain of eq. 10, the z0 maps) runs the njit
-CG of :mod:`numbadn.kernels._cg`.  The filter problem's operator is a sum over
+CG of :mod:`numbadn.kernels`.  The filter problem's operator is a sum over
 images of different sizes (and, in :mod:`numbadn.distributed`, a Dask reduction
 over workers), which no njit code can call, so its CG runs here; its numpy
 arithmetic defines the trained filters bit for bit.

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..kernels import make_operator
+from ..kernels import corr, filter_grad_parallel, make_operator
 from ._cg import cg
-from ..kernels._conv import corr, filter_grad_parallel
 
 
 class _Z:

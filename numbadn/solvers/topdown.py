@@ -6,23 +6,21 @@ The top layer's maps are mapped to the image by the chain of filters below,
 
 (``s_j`` the scale of layer j's maps when they were fed to layer j+1), and
 eq. 10, ``lam/2 ||D_l z_l - y||^2 + sum |z_l|^p``, is minimised over ``z_l``
-with the top layer's solver: the paper's continuation scheme with CG on the
-chain (:func:`continuation_chain`, the default) or FISTA
-(:func:`fista_chain`), ``D_l^T`` being the chain of adjoint (full)
-convolutions.  Both are the one-layer drivers of :mod:`numbadn.kernels._steps`
-run on the chain operator (:class:`numbadn.kernels.Chain`), which
-:func:`project_down` and :func:`project_up` apply.
+with the top layer's solver (:func:`infer_chain`): the paper's continuation
+scheme with CG on the chain (the default) or FISTA, ``D_l^T`` being the chain of
+adjoint (full) convolutions.  Both are the one-layer drivers run on the chain
+operator (:class:`numbadn.kernels.Chain`), which :func:`project_down` and
+:func:`project_up` apply.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .. import _validation as V
-from ..kernels import _steps as S
-from ..kernels import make_chain, new_rpad, table_for
-from ..kernels._linop import apply_adjoint, apply_forward
-from ..kernels._masked import Masked, lipschitz_bound
-from .options import parse, spectral_norm2
+from ..kernels import apply_adjoint, apply_forward, make_chain, masked, new_rpad
+from .options import chain_norm2, make_prior, make_solver, masked_plan
+
+__all__ = ["project_down", "project_up", "chain_norm2", "infer_chain", "alternate"]
 
 
 def _chain_arrays(chain, first, name):
@@ -106,28 +104,10 @@ def project_up(r, chain):
     return out
 
 
-def chain_norm2(chain):
-    """Upper bound of ``||D||^2``: the product of the layers' spectral bounds.
-
-    Parameters
-    ----------
-    chain : list of (f, g, s)
-        Filters from the top layer down (see :func:`project_down`).
-
-    Returns
-    -------
-    float
-    """
-    out = 1.0
-    for f, g, s in chain:
-        out *= spectral_norm2(f, g) / (s * s)
-    return out
-
-
-def _chain_problem(y, chain, z, p, mask=None):
-    """``(Chain, image, maps copy, table, W)`` in one dtype for the njit drivers, the
-    shapes checked (the kernels do not); with a ``mask``, the operator ``W D`` and the
-    image ``W y`` (:mod:`numbadn.kernels._masked`)."""
+def _chain_problem(y, chain, z, mask=None):
+    """``(Chain, image, maps copy, W)`` in one dtype for the njit drivers, the shapes
+    checked (the kernels do not); with a ``mask``, the operator ``W D`` and the
+    image ``W y`` (:class:`numbadn.kernels.Masked`)."""
     chain, z = _chain_arrays(chain, z, "z")
     shape = _image_shape(chain, z)
     y = V.as_float_array("y", y, 3, z.dtype)
@@ -135,16 +115,16 @@ def _chain_problem(y, chain, z, p, mask=None):
         raise ValueError(f"y must have shape {shape} (D z for z of shape {z.shape}), "
                          f"got {y.shape}")
     z = z.copy()
-    ch = make_chain(chain, z.shape, z.dtype)
     W = V.check_mask(mask, y.shape, y.dtype)
-    if W is not None:
-        ch, y = Masked(ch, W), W * y
-    return ch, y, z, table_for(p), W
+    ch = masked(make_chain(chain, z.shape, z.dtype), W)
+    return ch, (y if W is None else W * y), z, W
 
 
-def fista_chain(y, chain, z, *, lam=1.0, p=1.0, max_iter=100, tol=1e-4, mask=None):
-    """FISTA (with adaptive restart) on eq. 10, warm-started from ``z``: the
-    one-layer driver (:func:`numbadn.kernels._steps.fista_run`) on the chain.
+
+def infer_chain(y, chain, z, *, lam=1.0, p=1.0, solver="continuation", mask=None, **options):
+    """Eq. 10 from the warm start ``z``: the one-layer solver on the chain, with CG on
+    the chain for the continuation scheme (section 3.3: "using conjugate gradient
+    descent in both").
 
     Parameters
     ----------
@@ -156,74 +136,37 @@ def fista_chain(y, chain, z, *, lam=1.0, p=1.0, max_iter=100, tol=1e-4, mask=Non
         Top-layer maps (warm start); not modified.
     lam, p : float
         The top layer's ``lambda`` and ``p``.
-    max_iter : int, default 100
-        Iterations at most.
-    tol : float, default 1e-4
-        Relative change of ``z`` at which to stop.
+    solver : {"continuation", "fista"}, Continuation or Fista
+        The solver (a name or an object); FISTA's step bound on the chain is
+        :func:`chain_norm2` (see :class:`~numbadn.solvers.Fista`).
     mask : ndarray like y (or (P, Q)), optional
         Per-pixel weights ``W`` in [0, 1] (0: missing; beyond the paper): eq. 10's
-        data term becomes ``lam/2 ||W (D z - y)||^2``.
+        data term becomes ``lam/2 ||W (D z - y)||^2`` (CG on
+        ``(D^T W^2 D + beta/lam I) z = D^T W^2 y + beta/lam x``).
+    **options
+        Options of the solver, overriding its own.
 
     Returns
     -------
     ndarray
         The new top-layer maps.
     """
-    ch, y, z, lpt, W = _chain_problem(y, chain, z, p, mask)
-    L = lam * lipschitz_bound(chain_norm2(chain), W)
-    S.fista_run(ch, y, z, L, lam, p, lpt, max_iter, tol, True, False, True,
-                S.fista_work(ch, y, z), None)
+    prior = make_prior(lam, p)
+    sol = make_solver(solver, options)
+    ch, y, z, W = _chain_problem(y, chain, z, mask)
+    sol.solve_chain(ch, y, z, prior, masked_plan(sol.chain_plan(chain, prior.lam), W))
     return z
 
 
-def continuation_chain(y, chain, z, *, lam=1.0, p=1.0, betas=(1.0,), cg_iters=2,
-                       inner_iters=1, mask=None):
-    """The paper's continuation scheme (eq. 4) on eq. 10, with CG on the chain:
-    the one-layer driver (:func:`numbadn.kernels._steps.continuation_solve`).
-
-    Per beta: the x sub-problem (eq. 8 / lookup table), then ``cg_iters`` CG
-    steps on ``(D^T D + beta/lam I) z = D^T y + beta/lam x`` from the current
-    ``z`` (section 3.3: "using conjugate gradient descent in both").
-
-    Parameters
-    ----------
-    y : ndarray of shape (K0, P, Q)
-        The image.
-    chain : list of (f, g, s)
-        Filters from the top layer down (see :func:`project_down`).
-    z : ndarray
-        Top-layer maps (warm start); not modified.
-    lam, p : float
-        The top layer's ``lambda`` and ``p``.
-    betas : sequence of float
-        The continuation schedule.
-    cg_iters, inner_iters : int
-        CG steps per beta; x/z alternations per beta.
-    mask : ndarray like y (or (P, Q)), optional
-        Per-pixel weights ``W`` in [0, 1] (beyond the paper): CG on
-        ``(D^T W^2 D + beta/lam I) z = D^T W^2 y + beta/lam x``.
-
-    Returns
-    -------
-    ndarray
-        The new top-layer maps.
-    """
-    ch, y, z, lpt, _ = _chain_problem(y, chain, z, p, mask)
-    S.continuation_solve(ch, y, z, np.asarray(betas, np.float64), lam, p, lpt, inner_iters,
-                         cg_iters, True, S.workspace(ch, y, z), np.empty_like(z), None)
-    return z
-
-
-def alternate(target, chain, z, eq11, *, lam, p, solver="continuation", solver_options=None,
-              n_alternations=2, topdown_iters=50, step=None, mask=None):
+def alternate(target, chain, z, eq11, *, prior, solver, n_alternations=2, step=None,
+              mask=None):
     """Section 3.3's top-down inference of the top layer's maps, from ``z``.
 
     ``n_alternations`` times eq. 10 (reconstruct ``target`` through ``chain``, the
     filters of every layer below) then eq. 11 (``eq11(z)``: the top layer's own
     inference from the maps of the layer below, warm-started at ``z``), ending with
-    eq. 10.  Eq. 10 is solved with the top layer's solver: :func:`continuation_chain`
-    with the ``solver_options`` of ``"continuation"``, else :func:`fista_chain` with
-    at most ``topdown_iters`` iterations.
+    eq. 10.  Eq. 10 is solved with the top layer's solver, options and all
+    (:func:`infer_chain`).
 
     Parameters
     ----------
@@ -235,16 +178,12 @@ def alternate(target, chain, z, eq11, *, lam, p, solver="continuation", solver_o
         Top-layer maps to start from.
     eq11 : callable
         ``eq11(z)``: the top layer's inference from the maps below, warm-started at ``z``.
-    lam, p : float
-        The top layer's ``lambda`` and ``p``.
-    solver : {"continuation", "fista"}
+    prior : Prior
+        The top layer's ``(lam, p, table)`` (:func:`~numbadn.solvers.make_prior`).
+    solver : Continuation or Fista
         The top layer's solver.
-    solver_options : dict, optional
-        Its options.
     n_alternations : int, default 2
         Alternations of eq. 10 and eq. 11.
-    topdown_iters : int, default 50
-        FISTA iterations at most per solve of eq. 10.
     step : callable, optional
         ``step()`` after every solve.
     mask : ndarray like target (or (P, Q)), optional
@@ -256,17 +195,13 @@ def alternate(target, chain, z, eq11, *, lam, p, solver="continuation", solver_o
     ndarray
         The top-layer maps.
     """
-    if solver == "continuation":
-        opts = parse("continuation", solver_options or {})
+    plan = solver.chain_plan(chain, prior.lam)
 
-        def eq10(z):
-            return continuation_chain(target, chain, z, lam=lam, p=p, betas=opts.betas(),
-                                      cg_iters=opts.cg_iters, inner_iters=opts.inner_iters,
-                                      mask=mask)
-    else:
-        def eq10(z):
-            return fista_chain(target, chain, z, lam=lam, p=p, max_iter=topdown_iters,
-                               mask=mask)
+    def eq10(z):
+        ch, y, z, W = _chain_problem(target, chain, z, mask)
+        solver.solve_chain(ch, y, z, prior, masked_plan(plan, W))
+        return z
+
     if step is None:
         def step():
             pass

@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..kernels import _steps as S
-from ..kernels import cg_workspace, conv_valid, make_lowpass, new_rpad
-from ..kernels._cg import cg_solve
-from ..kernels._linop import LowPass
-from ..kernels._masked import Masked
+from ..kernels import (LowPass, adjoint_of_input, cg_solve, cg_workspace, make_lowpass, masked,
+                       new_rpad)
+from ..ops import conv_valid
 
 
 def uniform_filter(K0, s0, dtype):
@@ -63,7 +61,7 @@ def grad_energy(z0):
 
 def solve_z0(r, f0, lam, psi, z0, n_iter=20, mask=None):
     """CG on the z0 normal equations given the residual target ``r = y - F z``:
-    the CG driver of the one-layer solver (:func:`numbadn.kernels._cg.cg_solve`)
+    the CG driver of the one-layer solver (:func:`numbadn.kernels.cg_solve`)
     on the :class:`~numbadn.kernels.LowPass` operator.
 
     Parameters
@@ -89,13 +87,13 @@ def solve_z0(r, f0, lam, psi, z0, n_iter=20, mask=None):
     lp = make_lowpass(np.asarray(f0, dt), lam, psi)
     r = np.ascontiguousarray(r, dtype=dt)
     if mask is not None:
-        lp = LowPass(Masked(lp.op, mask), lp.lam, lp.psi)
+        lp = LowPass(masked(lp.op, mask), lp.lam, lp.psi)
         r = mask * r
     z = np.ascontiguousarray(z0)
     K0, P, Q = r.shape
     rpad = new_rpad(K0, P, Q, f0.shape[2], f0.shape[3], dt)
     b = np.empty_like(z)
-    S.adjoint_of_input(lp, r, b, rpad, True)
+    adjoint_of_input(lp, r, b, rpad, True)
     b *= dt.type(lam)
     cg_solve(lp, z, b, 0.0, n_iter, 0.0, cg_workspace(rpad, z), True)
     if z is not z0:
