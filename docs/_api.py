@@ -23,7 +23,7 @@ from pathlib import Path
 #: from the parser).
 SKIP = {"numbadn.__main__",
         "numbadn.datasets", "numbadn.datasets.make_builtin", "numbadn.cli.commands",
-        "numbadn.cli.train", "numbadn.bench"}
+        "numbadn.cli.train", "numbadn.cli.inpaint", "numbadn.bench"}
 
 SUMMARY = {
     "numbadn": "The estimators and the one-layer solver, where users find them",
@@ -35,6 +35,7 @@ SUMMARY = {
     "numbadn.preprocess": "The paper's contrast normalisation",
     "numbadn.plot": "Figures",
     "numbadn.denoise": "Denoising (section 4.4)",
+    "numbadn.inpaint": "Inpainting with masked data terms (beyond the paper)",
     "numbadn.recognition": "Recognition features and classifiers (section 4.3, Table 1)",
     "numbadn.labelled": "Labelled image sets for recognition",
     "numbadn.distributed": "Learning and inference on a Dask cluster",

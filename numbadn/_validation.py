@@ -141,3 +141,47 @@ def check_int(name, v, minimum=0):
     if v < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {v}")
     return v
+
+
+def check_mask(mask, shape, dtype, name="mask"):
+    """A per-pixel weight ``W`` in [0, 1] for an image or batch of ``shape``
+    ((K0, P, Q) or (n, K0, P, Q)): 1 observed, 0 missing.
+
+    ``mask`` may have the image's shape or leave out the channels ((P, Q), or
+    (n, P, Q) for a batch): it then applies to every channel.  Booleans are 0/1.
+    Returns None for None, else a C-contiguous array of ``shape`` in ``dtype``.
+    """
+    if mask is None:
+        return None
+    if isinstance(mask, np.ma.MaskedArray):
+        raise TypeError(f"{name} is a numpy masked array: pass the weights themselves, an "
+                        f"array of the image's shape with 1 for observed and 0 for missing "
+                        f"pixels (e.g. (~a.mask).astype(float))")
+    m = np.asarray(mask)
+    if m.dtype == bool:
+        m = m.astype(dtype)
+    if m.dtype == object or not (np.issubdtype(m.dtype, np.floating)
+                                 or np.issubdtype(m.dtype, np.integer)):
+        raise TypeError(f"{name} must be a real array of weights in [0, 1], got dtype {m.dtype}")
+    shape = tuple(shape)
+    no_channels = shape[:-3] + shape[-2:]
+    if len(shape) >= 3 and m.shape == no_channels:
+        m = np.expand_dims(m, -3)
+    elif m.shape != shape:
+        raise ValueError(f"{name} has shape {m.shape} but the image has shape {shape}: expected "
+                         f"{shape} or {no_channels}")
+    m = np.ascontiguousarray(np.broadcast_to(m, shape), dtype=dtype)
+    if not np.isfinite(m).all():
+        raise ValueError(f"{name} contains {'NaN' if np.isnan(m).any() else 'inf'} values; "
+                         "it must hold finite weights in [0, 1]")
+    if m.min() < 0 or m.max() > 1:
+        raise ValueError(f"{name} must hold weights in [0, 1] (1 observed, 0 missing), got "
+                         f"values from {float(m.min()):g} to {float(m.max()):g}")
+    if m.ndim == 4:
+        empty = [i for i in range(m.shape[0]) if not m[i].any()]
+        if empty:
+            raise ValueError(f"{name}[{empty[0]}] is all zeros: nothing of that image is "
+                             "observed")
+    elif not m.any():
+        raise ValueError(f"{name} is all zeros: nothing of the image is observed")
+    return m

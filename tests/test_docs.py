@@ -93,6 +93,7 @@ def test_readme_links_into_the_docs_and_every_local_link_exists():
 def test_docs_pages_moved_from_the_readme_are_in_a_toctree():
     for page, index in (("user_guide/python_api.md", "user_guide/index.rst"),
                         ("user_guide/results.md", "user_guide/index.rst"),
+                        ("user_guide/inpainting.md", "user_guide/index.rst"),
                         ("layout.md", "index.rst"), ("developing.md", "index.rst")):
         assert (DOCS / page).is_file(), page
         entry = Path(page).relative_to(Path(index).parent).with_suffix("")

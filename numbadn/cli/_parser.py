@@ -224,6 +224,9 @@ def build_parser():
     force(s)
     s.set_defaults(func=_cmd_show)
 
+    from .inpaint import add_parser as add_inpaint
+    add_inpaint(sub, raw, common, force, one_image)
+
     b = sub.add_parser("bench", help="kernel GFLOP/s and inference timings beside the paper's",
                        formatter_class=raw,
                        description="Measure kernel GFLOP/s (fraction of a measured FMA peak) and "

@@ -34,6 +34,7 @@ from ._conv import _fma7_rows as fma7_rows
 from ._conv import _fma7x2_rows as fma7x2_rows
 from ._hook import registered
 from ._linop import Chain, LowPass, apply_adjoint, apply_forward, apply_gram
+from ._masked import Masked, apply_mask, data_gradient, lipschitz_bound, masked, masked_cost_data
 from ._operator import Operator, apply_A, apply_F_combo, power_norm2
 from ._shrink import LpTable, Prior, lp_build_table, lp_threshold, shrink
 from ._simd import AVX512, LANES, corr7_rows, simd_width
@@ -67,6 +68,8 @@ __all__ = [
     # the unfused passes the fused drivers (kernels.fused) are compared with
     "fista_bt_run", "shrink_residual", "cg_update", "apply_F_combo", "SPARSE_DENSITY",
     "trial_map", "take_image", "residual_combo",
+    # per-pixel weights on the data term (beyond the paper: inpainting)
+    "Masked", "masked", "lipschitz_bound", "apply_mask", "data_gradient", "masked_cost_data",
 ]
 
 

@@ -189,7 +189,7 @@ def add_grad_gram(z, out, c):
 
 @numba.njit(**JIT)
 def lowpass_gram(lp, z, out, rpad, alpha, par):
-    apply_A(lp.op, z, out, rpad, 0.0, par)
+    gram(lp.op, z, out, rpad, 0.0, par)  # F0^T F0 (F0^T W^2 F0 for a masked F0)
     ov = out.reshape(-1)
     lt = ov.dtype.type(lp.lam)
     for i in range(ov.shape[0]):
@@ -239,7 +239,7 @@ def _adjoint(op, rpad, out, par):
     if _kind(op) is Chain:
         return lambda op, rpad, out, par: chain_adjoint(op, rpad, out, par)
     if _kind(op) is LowPass:
-        return lambda op, rpad, out, par: apply_FT(op.op, rpad, out, par)
+        return lambda op, rpad, out, par: adjoint(op.op, rpad, out, par)
 
 
 @overload(gram, jit_options=_OVERLOAD)
@@ -268,7 +268,7 @@ def _border(op):
             return (t.shape[2] - 1, t.shape[3] - 1)
         return impl
     if _kind(op) is LowPass:
-        return lambda op: (op.op.taps_fwd.shape[2] - 1, op.op.taps_fwd.shape[3] - 1)
+        return lambda op: border(op.op)
 
 
 @overload(pad_for, jit_options=_OVERLOAD)

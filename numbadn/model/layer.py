@@ -241,7 +241,8 @@ class DeconvLayer(ParamsMixin):
                 raise ValueError(f"{name}[{i}] is empty")
         return ims
 
-    def infer(self, image, *, z0=None, zlow0=None, n_jobs=None, callback=None, **options):
+    def infer(self, image, *, z0=None, zlow0=None, n_jobs=None, callback=None, mask=None,
+              **options):
         """Feature maps of one image (P, Q) / (K0, P, Q), or of a batch: an
         (n, K0, P, Q) array or a list of images.
 
@@ -269,6 +270,12 @@ class DeconvLayer(ParamsMixin):
             :class:`numbadn.IterationStats` (cost, sparsity, residual, time,
             ...; the same fields for every solver); returning True stops that
             image's solve.  Not with ``lowfreq``.
+        mask : array_like, optional
+            Per-pixel weights ``W`` in [0, 1] of the image's shape (or without
+            its channel axis), 0 for a missing pixel (beyond the paper): the data
+            term becomes ``lam/2 ||W (F z - y)||^2`` (and the z0 maps' too), so
+            :meth:`reconstruct` fills the missing pixels.  A batch takes one
+            mask per image; masked images are solved one after another.
         **options
             Solver options overriding the layer's (``solver="fista"`` or
             ``solver=Fista(...)``, ``beta_inc=10``, ...; see
@@ -279,15 +286,15 @@ class DeconvLayer(ParamsMixin):
         z : ndarray of shape (K1, P+h-1, Q+w-1), (n, K1, M, N), or list
             The feature maps (a list for a batch of images of different sizes).
         """
-        return self._infer(image, z0, zlow0, n_jobs, callback, options)[0]
+        return self._infer(image, z0, zlow0, n_jobs, callback, options, mask)[0]
 
-    def infer_lowfreq(self, image, *, z0=None, zlow0=None, n_jobs=None, **options):
+    def infer_lowfreq(self, image, *, z0=None, zlow0=None, n_jobs=None, mask=None, **options):
         """Feature maps and z0 maps (section 3.3) of one image or a batch, solved
         jointly; a ``lowfreq`` layer only.
 
         Parameters
         ----------
-        image, z0, zlow0, n_jobs, **options
+        image, z0, zlow0, n_jobs, mask, **options
             As for :meth:`infer`.
 
         Returns
@@ -301,13 +308,13 @@ class DeconvLayer(ParamsMixin):
         if not self._checked()["lowfreq"]:
             raise ValueError("infer_lowfreq needs a layer with lowfreq=True (the z0 maps); "
                              "use infer")
-        return self._infer(image, z0, zlow0, n_jobs, None, options)
+        return self._infer(image, z0, zlow0, n_jobs, None, options, mask)
 
-    def _infer(self, image, z0, zlow0, n_jobs, callback, options):
+    def _infer(self, image, z0, zlow0, n_jobs, callback, options, mask=None):
         """``(z, zlow)``: the maps, and the z0 maps of a ``lowfreq`` layer (else None)."""
         self._check_fitted("infer(image)")
         if isinstance(image, (list, tuple)):
-            return self._infer_list(image, z0, zlow0, n_jobs, callback, options)
+            return self._infer_list(image, z0, zlow0, n_jobs, callback, options, mask)
         p = self._checked()
         f, g = self.filters_, self.connectivity_
         K0 = f.shape[1]
@@ -327,35 +334,44 @@ class DeconvLayer(ParamsMixin):
                 f"image has {y.shape[-3]} channel(s) (shape {y.shape}) but the layer has "
                 f"in_channels={K0}:{batch} expected shape "
                 f"({K0}, P, Q)" + (" or (P, Q)" if K0 == 1 else ""))
+        W = V.check_mask(mask, y.shape, y.dtype)
         if not p["lowfreq"]:
             if zlow0 is not None:
                 raise ValueError("zlow0 is for a layer with lowfreq=True (the z0 maps)")
             return _infer(y, f, g, lam=p["lam"], p=p["p"], solver=solver, z0=z0,
-                          n_threads=n_threads, callback=callback), None
+                          n_threads=n_threads, callback=callback, mask=W), None
         if callback is not None:
             raise ValueError("callback is not available with lowfreq=True")
         kw = dict(lam=p["lam"], p=p["p"], psi=p["psi"], solver=solver)
         with threads(n_threads):
             if y.ndim == 4:
                 out = [_infer_lowfreq(yi, f, g, z0=None if z0 is None else z0[i],
-                                      zlow0=None if zlow0 is None else zlow0[i], **kw)
+                                      zlow0=None if zlow0 is None else zlow0[i],
+                                      mask=None if W is None else W[i], **kw)
                        for i, yi in enumerate(y)]
                 return np.stack([o[0] for o in out]), np.stack([o[1] for o in out])
-            return _infer_lowfreq(y, f, g, z0=z0, zlow0=zlow0, **kw)
+            return _infer_lowfreq(y, f, g, z0=z0, zlow0=zlow0, mask=W, **kw)
 
-    def _infer_list(self, images, z0, zlow0, n_jobs, callback, options):
+    def _infer_list(self, images, z0, zlow0, n_jobs, callback, options, masks=None):
         """:meth:`_infer` of a list of images: one stacked batch when they share a
         size (and no callback), else one image at a time."""
         ims = self._images(images, "image")
+        if masks is not None and len(masks) != len(ims):
+            raise ValueError(f"mask must give one mask per image: {len(ims)} images, "
+                             f"{len(masks)} masks")
         if len({y.shape for y in ims}) == 1 and callback is None:
             z0 = None if z0 is None else np.stack(list(z0))
             zlow0 = None if zlow0 is None else np.stack(list(zlow0))
-            return self._infer(np.stack(ims), z0, zlow0, n_jobs, None, options)
+            if masks is not None:
+                masks = np.stack([V.check_mask(m, y.shape, y.dtype, f"mask[{i}]")
+                                  for i, (m, y) in enumerate(zip(masks, ims))])
+            return self._infer(np.stack(ims), z0, zlow0, n_jobs, None, options, masks)
         out = []
         for i, y in enumerate(ims):
             cb = None if callback is None else _with_image(callback, i)
             out.append(self._infer(y, None if z0 is None else z0[i],
-                                   None if zlow0 is None else zlow0[i], n_jobs, cb, options))
+                                   None if zlow0 is None else zlow0[i], n_jobs, cb, options,
+                                   None if masks is None else masks[i]))
         zl = [o[1] for o in out]
         return stack_if_same([o[0] for o in out]), \
             (None if zl[0] is None else stack_if_same(zl))
@@ -513,7 +529,8 @@ class DeconvLayer(ParamsMixin):
                              f"{K1}: expected shape (n, {K1}, M, N)")
         return self.reconstruct(Z)
 
-    def fit(self, X, y=None, *, epochs=None, verbose=None, n_jobs=None, callback=None):
+    def fit(self, X, y=None, *, epochs=None, verbose=None, n_jobs=None, callback=None,
+            masks=None):
         """Learn the filters (Algorithm 1); returns ``self``.
 
         Per epoch and image: infer ``z`` warm-started from that image's maps
@@ -543,15 +560,21 @@ class DeconvLayer(ParamsMixin):
             eq. 3 ``cost``, ``sparsity`` and ``residual`` of its maps, ``time``
             since the epoch began); returning True stops at the end of the
             epoch.
+        masks : list of array_like, optional
+            One per image: per-pixel weights ``W`` in [0, 1] of the image's shape
+            (or without its channel axis), 0 for a missing pixel (beyond the
+            paper).  Inference and the filter step (eq. 9) then use the data term
+            ``lam/2 ||W (F z - y)||^2``: only the observed pixels teach the filters.
 
         Returns
         -------
         self
         """
-        return self._fit(X, epochs=epochs, verbose=verbose, n_jobs=n_jobs, callback=callback)
+        return self._fit(X, epochs=epochs, verbose=verbose, n_jobs=n_jobs, callback=callback,
+                         masks=masks)
 
     def _fit(self, X, *, epochs=None, verbose=None, n_jobs=None, callback=None,
-             on_image=None, desc="layer", state=None, warm_start=None):
+             on_image=None, desc="layer", state=None, warm_start=None, masks=None):
         """:meth:`fit` with the hooks a network's fit needs.
 
         ``on_image(layer, epoch_done)`` is called after every image (online
@@ -566,6 +589,15 @@ class DeconvLayer(ParamsMixin):
         p = self._checked()
         ims = X if isinstance(X, LazyImages) else \
             self._images(X, K0=p["in_channels"], dtype=p["dtype"])
+        if masks is not None:
+            if isinstance(ims, LazyImages):
+                raise ValueError("masks need the images in memory, not LazyImages")
+            if len(masks) != len(ims):
+                raise ValueError(f"masks must give one mask per image: {len(ims)} images, "
+                                 f"{len(masks)} masks")
+            masks = [V.check_mask(np.ones(y.shape, y.dtype) if m is None else m, y.shape,
+                                  y.dtype, f"masks[{i}]")
+                     for i, (m, y) in enumerate(zip(masks, ims))]
         epochs = V.check_int("epochs", p["epochs"] if epochs is None else epochs, 0)
         verbose = p["verbose"] if verbose is None else verbose
         n_threads = check_n_threads(self._threads(n_jobs))
@@ -585,7 +617,7 @@ class DeconvLayer(ParamsMixin):
                     epoch = state.epoch
                     t0 = time.perf_counter() - state.seconds
                     total, stop = self._run_epoch(p, state, ims, bar, n_threads, on_image, t0,
-                                                  per_image, warm_start)
+                                                  per_image, warm_start, masks)
                     self.history_.append({"epoch": len(self.history_) + 1, "cost": total,
                                           "seconds": time.perf_counter() - t0})
                     state.epoch, state.image, state.cost, state.seconds = epoch + 1, 0, 0.0, 0.0
@@ -597,9 +629,11 @@ class DeconvLayer(ParamsMixin):
             bar.close()
         return self
 
-    def _run_epoch(self, p, state, ims, bar, n_threads, on_image, t0, per_image, warm_start):
+    def _run_epoch(self, p, state, ims, bar, n_threads, on_image, t0, per_image, warm_start,
+                   masks=None):
         """One epoch of :meth:`fit` from ``state`` (updated as images are done);
-        returns the epoch's summed eq. 3 cost and whether a callback asked to stop."""
+        returns the epoch's summed eq. 3 cost and whether a callback asked to stop.
+        ``masks``: the images' checked weights (beyond the paper), or None."""
         epoch = state.epoch
         g = self.connectivity_
         lam, pp = p["lam"], p["p"]
@@ -607,31 +641,36 @@ class DeconvLayer(ParamsMixin):
         same = not isinstance(ims, LazyImages) and len({y.shape for y in ims}) == 1
         if p["update"] == "batch" and same and len(ims) > 1 and not p["lowfreq"]:
             Z0 = None if state.maps[0] is None else np.stack(state.maps)
-            Z = self.infer(np.stack(ims), z0=Z0, n_jobs=n_threads)
+            Wb = None if masks is None else np.stack(masks)
+            Z = self.infer(np.stack(ims), z0=Z0, n_jobs=n_threads, mask=Wb)
             state.maps = list(Z)
-            total = _cost(np.stack(ims), Z, self.filters_, g, lam=lam, p=pp)
+            total = _cost(np.stack(ims), Z, self.filters_, g, lam=lam, p=pp, mask=Wb)
             bar.update(len(ims))
             bar.set_postfix(epoch=epoch + 1, cost=f"{total:.4g}")
             if per_image is not None:
                 for i, (y, z) in enumerate(zip(ims, Z)):
                     r = conv_valid(z, self.filters_, g) - y
+                    if masks is not None:
+                        r *= masks[i]
                     c = 0.5 * lam * float(np.vdot(r, r)) + sum_abs_p(z, pp)
                     stop |= bool(per_image(image_stats(epoch, i, t0, c, z, r, y)))
         else:
             total = state.cost
             for i in range(state.image, len(ims)):
                 y = ims[i]
-                z, zl = self._infer(y, state.maps[i], state.low[i], n_threads, None, {})
+                W = None if masks is None else masks[i]
+                z, zl = self._infer(y, state.maps[i], state.low[i], n_threads, None, {}, W)
                 target = self._target(state, i, y, zl)
                 # one residual F z - target serves the cost and the filter gradient
                 r = conv_valid(z, self.filters_, g) - target
-                c = (0.5 * lam * float(np.vdot(r, r)) + sum_abs_p(z, pp)
+                rw = r if W is None else W * r
+                c = (0.5 * lam * float(np.vdot(rw, rw)) + sum_abs_p(z, pp)
                      + (p["psi"] * grad_energy(zl) if zl is not None else 0.0))
                 total += c
                 if per_image is not None:
-                    stop |= bool(per_image(image_stats(epoch, i, t0, c, z, r, target)))
+                    stop |= bool(per_image(image_stats(epoch, i, t0, c, z, rw, target)))
                 if p["update"] == "online":
-                    self._update_filters(p, [z], [target], [r])
+                    self._update_filters(p, [z], [target], [r], None if W is None else [W])
                 if warm_start:
                     state.maps[i], state.low[i] = z, zl
                 if p["update"] == "online":
@@ -643,7 +682,8 @@ class DeconvLayer(ParamsMixin):
                 bar.set_postfix(epoch=epoch + 1, image=i + 1, cost=f"{total:.4g}")
         if p["update"] == "batch":
             self._update_filters(p, state.maps,
-                                 [self._target(state, i, y) for i, y in enumerate(ims)])
+                                 [self._target(state, i, y) for i, y in enumerate(ims)],
+                                 masks=masks)
         return total, stop
 
     def _target(self, state, i, y, zl=None):
@@ -653,9 +693,9 @@ class DeconvLayer(ParamsMixin):
             return y
         return np.ascontiguousarray(y - self._lowpass(zl, y.dtype))
 
-    def _update_filters(self, p, zs, ys, residuals=None):
+    def _update_filters(self, p, zs, ys, residuals=None, masks=None):
         g = self.connectivity_
-        f = update_filters(self.filters_, g, zs, ys, p["filter_cg_iters"], residuals)
+        f = update_filters(self.filters_, g, zs, ys, p["filter_cg_iters"], residuals, masks)
         self.filters_ = normalize_planes(f, g)
 
     def training_state(self):

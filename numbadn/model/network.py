@@ -399,7 +399,7 @@ class DeconvNet(ParamsMixin):
         return chain
 
     def infer(self, image, *, layer=None, top_down=True, n_alternations=2,
-              n_jobs=None, on_step=None, passes=1):
+              n_jobs=None, on_step=None, passes=1, mask=None):
         """Feature maps of ``layer`` (1-based; ``None``: the top) for one image, or
         for a batch: a list of images or an (n, K0, P, Q) array (maps as an
         (n, K, M, N) array, or a list when the sizes differ).
@@ -438,6 +438,13 @@ class DeconvNet(ParamsMixin):
             the authors' toolbox in reconstruction mode, whose epochs
             (``maxepochs``, ``train_recon_layer.m``) re-run inference on the
             same image.  ``passes=1`` is the single solve from zero maps.
+        mask : array_like, optional
+            Per-pixel weights ``W`` in [0, 1] of the image (or without its channel
+            axis; one per image for a batch), 0 for a missing pixel (beyond the
+            paper): layer 1's data term (eq. 2, with the z0 maps) and eq. 10's
+            become ``lam/2 ||W (. - y)||^2``; the layers above see the maps below,
+            which cover the whole image.  :meth:`reconstruct` then fills the
+            missing pixels (inpainting).
 
         Returns
         -------
@@ -445,16 +452,16 @@ class DeconvNet(ParamsMixin):
             The maps (a list for a batch of images of different sizes).
         """
         return self._infer(image, layer, top_down, n_alternations, n_jobs,
-                           on_step, passes)[0]
+                           on_step, passes, mask)[0]
 
     def infer_lowfreq(self, image, *, layer=None, top_down=True, n_alternations=2,
-                      n_jobs=None, on_step=None, passes=1):
+                      n_jobs=None, on_step=None, passes=1, mask=None):
         """The maps of :meth:`infer` and layer 1's z0 maps (section 3.3), for a
         network whose layer 1 has ``lowfreq``.
 
         Parameters
         ----------
-        image, layer, top_down, n_alternations, n_jobs, on_step, passes
+        image, layer, top_down, n_alternations, n_jobs, on_step, passes, mask
             As for :meth:`infer`.
 
         Returns
@@ -468,17 +475,21 @@ class DeconvNet(ParamsMixin):
             raise ValueError("infer_lowfreq needs layer 1 with lowfreq=True (the z0 maps); "
                              "use infer")
         return self._infer(image, layer, top_down, n_alternations, n_jobs,
-                           on_step, passes)
+                           on_step, passes, mask)
 
     def _infer(self, image, layer, top_down, n_alternations, n_jobs, on_step,
-               passes):
+               passes, mask=None):
         """``(z, zlow)``: the maps of ``layer`` and layer 1's z0 maps (None without)."""
         self._check_fitted("infer(image)")
         if isinstance(image, (list, tuple)) or (isinstance(image, np.ndarray)
                                                 and image.ndim == 4):
             ims = self._images(list(image), "image")
-            out = [self._infer(y, layer, top_down, n_alternations, n_jobs,
-                               on_step, passes) for y in ims]
+            if mask is not None and len(mask) != len(ims):
+                raise ValueError(f"mask must give one mask per image: {len(ims)} images, "
+                                 f"{len(mask)} masks")
+            out = [self._infer(y, layer, top_down, n_alternations, n_jobs, on_step, passes,
+                               None if mask is None else mask[i])
+                   for i, y in enumerate(ims)]
             zl = [o[1] for o in out]
             return stack_if_same([o[0] for o in out]), \
                 (None if zl[0] is None else stack_if_same(zl))
@@ -489,6 +500,7 @@ class DeconvNet(ParamsMixin):
             raise ValueError(f"layer {layer} needs layers 1..{layer - 1} trained first "
                              f"(trained: {self.trained_})")
         passes = self._passes(passes, layer)
+        W = V.check_mask(mask, y.shape, y.dtype)
         n_steps = sum(passes) + (2 * n_alternations + 1 if top_down and layer > 1 else 0)
         done = [0]
 
@@ -502,8 +514,8 @@ class DeconvNet(ParamsMixin):
 
         def first(z0, zlow0):
             if low:
-                return l1.infer_lowfreq(y, z0=z0, zlow0=zlow0, n_jobs=n_threads)
-            return l1.infer(y, z0=z0, n_jobs=n_threads), None
+                return l1.infer_lowfreq(y, z0=z0, zlow0=zlow0, n_jobs=n_threads, mask=W)
+            return l1.infer(y, z0=z0, n_jobs=n_threads, mask=W), None
 
         z, zlow = first(None, None)
         step()
@@ -526,7 +538,7 @@ class DeconvNet(ParamsMixin):
                           lambda z: lay.infer(u, z0=z, n_jobs=n_threads),
                           prior=make_prior(p["lam"], p["p"]),
                           solver=make_solver(p["solver"], p["solver_options"]),
-                          n_alternations=n_alternations, step=step)
+                          n_alternations=n_alternations, step=step, mask=W)
         return z, zlow
 
     @staticmethod

@@ -6,6 +6,11 @@ is a linear least-squares problem in ``f``; it is solved approximately by a
 few CG steps on its normal equations ``sum_i Z_i^T Z_i f = sum_i Z_i^T y_i``
 (``Z_i^T r`` is eq. 9's correlation of the maps with the residual), starting
 from the current filters.  ``lambda`` scales both sides and cancels.
+
+With per-pixel weights ``W_i`` (beyond the paper: missing pixels have weight 0)
+the data term is ``||W_i (Z_i f - y_i)||^2`` and the normal equations become
+``sum_i Z_i^T W_i^2 Z_i f = sum_i Z_i^T W_i^2 y_i``: the residual and every
+``Z_i d`` are weighted by ``W_i^2`` before the correlation with the maps.
 """
 from __future__ import annotations
 
@@ -18,9 +23,12 @@ from ._cg import cg
 class _Z:
     """``Z_i`` for a list of maps: ``f -> Z_i f`` and ``r -> Z_i^T r``."""
 
-    def __init__(self, zs, g):
+    def __init__(self, zs, g, masks=None):
         self.zs = zs
         self.g = g
+        # W_i^2, None where image i has no mask
+        self.w2 = [None if m is None else m * m for m in masks] if masks is not None \
+            else [None] * len(zs)
         gk, gc = np.nonzero(g)
         self.gk = gk.astype(np.int64)
         self.gc = gc.astype(np.int64)
@@ -39,9 +47,11 @@ class _Z:
         tmp = np.zeros_like(d)
         op = make_operator(d, self.g)
         h, w = d.shape[2:]
-        for z in self.zs:
+        for z, w2 in zip(self.zs, self.w2):
             zd = np.empty((d.shape[1], z.shape[1] - h + 1, z.shape[2] - w + 1), d.dtype)
             corr(z, op.taps_fwd, zd, op.ptr_fwd, op.idx_fwd, 0, 0, True)
+            if w2 is not None:
+                zd *= w2
             filter_grad_parallel(z, zd, tmp, self.gk, self.gc, 0, 0)
             out += tmp
         return out
@@ -54,12 +64,14 @@ class _Z:
         for i, y in enumerate(ys):
             r = self.residual(f, i, y) if residuals is None else \
                 np.ascontiguousarray(residuals[i], dtype=f.dtype)
+            if self.w2[i] is not None:
+                r = np.ascontiguousarray(r * self.w2[i])
             filter_grad_parallel(self.zs[i], r, tmp, self.gk, self.gc, 0, 0)
             out += tmp
         return out
 
 
-def update_filters(f, g, zs, ys, n_iter=2, residuals=None):
+def update_filters(f, g, zs, ys, n_iter=2, residuals=None, masks=None):
     """A few CG steps on the filter sub-problem (eq. 9), from the current ``f``.
 
     Parameters
@@ -74,13 +86,16 @@ def update_filters(f, g, zs, ys, n_iter=2, residuals=None):
         CG steps (the toolbox uses 2).
     residuals : list of ndarray, optional
         ``Z_i f - y_i`` if the caller has them (saves one convolution each).
+    masks : list of (ndarray of shape (K0, P_i, Q_i) or None), optional
+        Per-pixel weights ``W_i`` in [0, 1] in ``f``'s dtype, checked by the
+        caller (beyond the paper): eq. 9 with ``||W_i (Z_i f - y_i)||^2``.
 
     Returns
     -------
     ndarray of shape (K1, K0, h, w)
         Updated filters; unconnected planes stay zero.  Not normalised.
     """
-    Z = _Z(zs, g)
+    Z = _Z(zs, g, masks)
     f = f.copy()
     return cg(Z.gram, f, -Z.grad(f, ys, residuals), n_iter)
 

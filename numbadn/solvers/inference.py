@@ -6,8 +6,8 @@ import numpy as np
 from .. import _validation as V
 from .._jit import threads
 from .. import kernels as S
-from ..kernels import make_operator
-from .options import make_prior, make_solver
+from ..kernels import make_operator, masked, new_rpad
+from .options import make_prior, make_solver, masked_plan
 from .stats import IterationStats
 
 __all__ = ["infer", "cost", "infer_lowfreq", "IterationStats"]
@@ -37,7 +37,7 @@ def _setup(y, f, g, z0, name="y", zname="z0"):
     return Y, f, g, Z, batched, shape
 
 
-def cost(y, z, f, g=None, lam=1.0, p=1.0):
+def cost(y, z, f, g=None, lam=1.0, p=1.0, mask=None):
     """The cost of eq. 2 (eq. 3 with connectivity ``g``) for one image or a batch.
 
     .. math:: C = \\frac{\\lambda}{2} \\sum_c \\| \\sum_k g_{kc} z_k \\oplus f_{kc} - y_c \\|^2
@@ -51,6 +51,9 @@ def cost(y, z, f, g=None, lam=1.0, p=1.0):
     g : ndarray of bool, shape (K1, K0), optional
     lam : float > 0
     p : float in (0, 1]
+    mask : ndarray like y (or without its channel axis), optional
+        Per-pixel weights ``W`` in [0, 1] (0: missing); the data term becomes
+        ``lam/2 ||W (F z - y)||^2`` (beyond the paper).
 
     Returns
     -------
@@ -61,14 +64,21 @@ def cost(y, z, f, g=None, lam=1.0, p=1.0):
     if z is None:
         raise TypeError("z is required, got None")
     Y, f, g, Z, batched, shape = _setup(y, f, g, z, "y", "z")
+    W = V.check_mask(mask, Y.shape if batched else Y.shape[1:], Y.dtype)
     op = make_operator(f, g)
+    if W is not None:
+        W = W if batched else W[None]
+        K1, K0, h, w = f.shape
+        return float(sum(S.cost(masked(op, W[i]), W[i] * Y[i], Z[i], prior,
+                                new_rpad(K0, Y.shape[2], Y.shape[3], h, w, Y.dtype), True)
+                         for i in range(Y.shape[0])))
     out = np.empty(Y.shape[0])
     S.cost_batch(op, Y, Z, prior, out)
     return float(out.sum())
 
 
 def infer(y, f, g=None, *, lam=1.0, p=1.0, solver="continuation", z0=None,
-          n_threads=None, return_stats=False, callback=None, **options):
+          n_threads=None, return_stats=False, callback=None, mask=None, **options):
     """Infer the feature maps of one layer: minimise eq. 2 (eq. 3) over ``z``.
 
     Parameters
@@ -99,6 +109,12 @@ def infer(y, f, g=None, *, lam=1.0, p=1.0, solver="continuation", z0=None,
         ``callback(stats)`` after every iteration with an :class:`IterationStats`
         (its ``image`` is the index in a batch); returning True stops that
         image's solve.  Images of a batch are then solved one after another.
+    mask : ndarray like y (or without its channel axis), optional
+        Per-pixel weights ``W`` in [0, 1], 0 for a missing pixel (beyond the
+        paper): minimise ``lam/2 ||W (F z - y)||^2 + sum |z|^p`` instead, the
+        same solvers on the operator ``W F`` and the image ``W y``
+        (:class:`numbadn.kernels.Masked`); images of a batch are then solved one
+        after another.  ``F z`` fills the missing pixels (inpainting).
     **options
         Options of the solver, overriding its own: :class:`Continuation`
         (``beta0``, ``beta_inc``, ``beta_max``, ``inner_iters``, ``cg_iters``) or
@@ -115,6 +131,7 @@ def infer(y, f, g=None, *, lam=1.0, p=1.0, solver="continuation", z0=None,
     prior = make_prior(lam, p)
     sol = make_solver(solver, options)
     Y, f, g, Z0, batched, shape = _setup(y, f, g, z0)
+    W = V.check_mask(mask, Y.shape if batched else Y.shape[1:], Y.dtype)
     Z = _zeros(shape, Y.dtype) if Z0 is None else Z0.copy()
     op = make_operator(f, g)
     if return_stats and batched:
@@ -123,6 +140,18 @@ def infer(y, f, g=None, *, lam=1.0, p=1.0, solver="continuation", z0=None,
         raise TypeError(f"callback must be callable, got {callback!r}")
     with threads(n_threads):
         plan = sol.plan(f, g, Y.shape, prior.lam)
+        if W is not None:  # each image its own operator W_i F: one after another
+            W = W if batched else W[None]
+            for i in range(Y.shape[0]):
+                opm, ym, pl = masked(op, W[i]), W[i] * Y[i], masked_plan(plan, W[i])
+                if return_stats or callback is not None:
+                    stats = sol.solve_monitored(opm, ym, Z[i], prior, pl, callback, i)
+                else:
+                    sol.solve(opm, ym, Z[i], prior, pl)
+            _check_finite(Z, Y)
+            if return_stats:
+                return Z[0], stats
+            return Z if batched else Z[0]
         if return_stats or callback is not None:
             for i in range(Y.shape[0]):
                 stats = sol.solve_monitored(op, Y[i], Z[i], prior, plan, callback, i)
@@ -133,6 +162,7 @@ def infer(y, f, g=None, *, lam=1.0, p=1.0, solver="continuation", z0=None,
         sol.solve_batch(op, Y, Z, prior, plan)
     _check_finite(Z, Y)
     return Z if batched else Z[0]
+
 
 
 def _check_finite(Z, Y):
@@ -160,7 +190,7 @@ def _zeros(shape, dtype):
 
 
 def infer_lowfreq(y, f, g=None, *, lam=1.0, p=1.0, psi=1.0, solver="continuation",
-                  z0=None, zlow0=None, zlow_cg_iters=10, **options):
+                  z0=None, zlow0=None, zlow_cg_iters=10, mask=None, **options):
     """Layer-1 inference with the paper's z0 low-frequency maps (section 3.3).
 
     Minimises ``lam/2 ||F z + F0 zlow - y||^2 + sum |z|^p + psi ||grad zlow||^2``
@@ -193,6 +223,10 @@ def infer_lowfreq(y, f, g=None, *, lam=1.0, p=1.0, psi=1.0, solver="continuation
         (K0, P+h-1, Q+h-1); zeros by default.
     zlow_cg_iters : int, default 10
         CG steps on the zlow problem per block.
+    mask : ndarray of shape (K0, P, Q) or (P, Q), optional
+        Per-pixel weights ``W`` in [0, 1] (0: missing; beyond the paper): the data
+        term of both blocks becomes ``lam/2 ||W (F z + F0 zlow - y)||^2``; the
+        gradient prior fills the zlow maps where nothing is observed.
     **options
         Options of the solver, overriding its own.
 
@@ -211,6 +245,7 @@ def infer_lowfreq(y, f, g=None, *, lam=1.0, p=1.0, psi=1.0, solver="continuation
     if batched:
         raise ValueError("infer_lowfreq takes one image y of shape (K0, P, Q)")
     y, z = Y[0], (_zeros(shape[1:], Y.dtype) if Z0 is None else Z0[0].copy())
+    W = V.check_mask(mask, y.shape, y.dtype)
     K1, K0, h, w = f.shape
     f0 = uniform_filter(K0, h, Y.dtype)
     zshape = (K0, y.shape[1] + h - 1, y.shape[2] + h - 1)
@@ -220,12 +255,14 @@ def infer_lowfreq(y, f, g=None, *, lam=1.0, p=1.0, psi=1.0, solver="continuation
         zl = V.as_float_array("zlow0", zlow0, 3, Y.dtype).copy()
         if zl.shape != zshape:
             raise ValueError(f"zlow0 must have shape {zshape}, got {zl.shape}")
-    op = make_operator(f, g)
+    op = masked(make_operator(f, g), W)
 
     def update_zlow():
-        solve_z0(y - conv_valid(z, f, g), f0, prior.lam, psi, zl, zlow_cg_iters)
-        return np.ascontiguousarray(y - low_pass(zl, f0))
+        solve_z0(y - conv_valid(z, f, g), f0, prior.lam, psi, zl, zlow_cg_iters, mask=W)
+        yy = y - low_pass(zl, f0)
+        return np.ascontiguousarray(yy if W is None else W * yy)
 
-    sol.solve_lowfreq(op, y, z, prior, sol.plan(f, g, Y.shape, prior.lam), update_zlow)
+    plan = masked_plan(sol.plan(f, g, Y.shape, prior.lam), W)
+    sol.solve_lowfreq(op, y if W is None else W * y, z, prior, plan, update_zlow)
     _check_finite(z, Y)
     return z, zl

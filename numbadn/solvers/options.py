@@ -19,9 +19,9 @@ from .. import _validation as V
 from .._jit import current_threads
 from .. import kernels as S
 from ..kernels import (ContinuationPlan, FistaPlan, Prior, make_operator, new_rpad, power_norm2,
-                       registered, table_for)
+                       lipschitz_bound, registered, table_for)
 from ..kernels import fused as FU
-from .stats import Monitor
+from .stats import Monitor, taps_shape
 
 __all__ = ["Continuation", "Fista", "make_solver", "make_prior", "Prior", "SOLVERS",
            "LIPSCHITZ", "spectral_norm2", "chain_norm2", "power_bound"]
@@ -305,7 +305,7 @@ class Continuation(_Solver):
 
     def _workspace(self, op, y, z):
         """The CG work arrays and ``F^T y`` for this image size, kept per thread."""
-        key = (y.shape, z.shape, op.taps_fwd.shape, z.dtype.str)
+        key = (type(op), y.shape, z.shape, taps_shape(op), z.dtype.str)
         return self._work("ws", key, lambda: (S.workspace(op, y, z), np.empty_like(z)))
 
     def solve(self, op, y, z, prior, plan, *, monitor=None):
@@ -512,7 +512,7 @@ class Fista(_Solver):
     def _workspace(self, op, y, z):
         """FISTA's work arrays (``fista_work`` of the kernels) for this image size,
         kept per thread."""
-        key = (y.shape, z.shape, op.taps_fwd.shape, z.dtype.str)
+        key = (type(op), y.shape, z.shape, taps_shape(op), z.dtype.str)
         return self._work("fista", key, lambda: S.fista_work(op, y, z))
 
     def solve(self, op, y, z, prior, plan, *, monitor=None):
@@ -602,6 +602,15 @@ class Fista(_Solver):
             if it < n:
                 break
         update_zlow()
+
+
+def masked_plan(plan, w):
+    """``plan`` for the masked operator ``W F`` (beyond the paper): FISTA's step
+    bound ``L`` times ``max(W)^2`` (:func:`numbadn.kernels.lipschitz_bound`); a
+    continuation plan (or ``w`` None) unchanged."""
+    if w is None or not isinstance(plan, FistaPlan):
+        return plan
+    return plan._replace(L=lipschitz_bound(plan.L, w))
 
 
 #: The solvers by name.

@@ -8,7 +8,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from .. import kernels as S
-from ..kernels import new_rpad
+from ..kernels import Masked, new_rpad
 
 
 class IterationStats(NamedTuple):
@@ -58,6 +58,12 @@ class IterationStats(NamedTuple):
     cg_residual: float
 
 
+def taps_shape(op):
+    """The filters' shape of ``op``'s operator (a :class:`~numbadn.kernels.Masked`
+    one's inner operator's)."""
+    return (op.op if isinstance(op, Masked) else op).taps_fwd.shape
+
+
 class Monitor:
     """Per-iteration statistics of one image's solve, called back by the driver
     (:func:`numbadn.kernels.registered`) from the loop the fast path runs; ``records``
@@ -85,7 +91,7 @@ class Monitor:
         self.op, self.y, self.z, self.prior = op, y, z, prior
         self.callback, self.image = callback, image
         K0, P, Q = y.shape
-        h, w = op.taps_fwd.shape[2:]
+        h, w = taps_shape(op)[2:]
         self.rpad = new_rpad(K0, P, Q, h, w, z.dtype)
         self.ny = float(np.linalg.norm(y))
         self.records = []

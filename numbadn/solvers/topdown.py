@@ -17,8 +17,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validation as V
-from ..kernels import apply_adjoint, apply_forward, make_chain, new_rpad
-from .options import chain_norm2, make_prior, make_solver
+from ..kernels import apply_adjoint, apply_forward, make_chain, masked, new_rpad
+from .options import chain_norm2, make_prior, make_solver, masked_plan
 
 __all__ = ["project_down", "project_up", "chain_norm2", "infer_chain", "alternate"]
 
@@ -104,9 +104,10 @@ def project_up(r, chain):
     return out
 
 
-def _chain_problem(y, chain, z):
-    """``(Chain, image, maps copy)`` in one dtype for the njit drivers, the shapes
-    checked (the kernels do not)."""
+def _chain_problem(y, chain, z, mask=None):
+    """``(Chain, image, maps copy, W)`` in one dtype for the njit drivers, the shapes
+    checked (the kernels do not); with a ``mask``, the operator ``W D`` and the
+    image ``W y`` (:class:`numbadn.kernels.Masked`)."""
     chain, z = _chain_arrays(chain, z, "z")
     shape = _image_shape(chain, z)
     y = V.as_float_array("y", y, 3, z.dtype)
@@ -114,10 +115,13 @@ def _chain_problem(y, chain, z):
         raise ValueError(f"y must have shape {shape} (D z for z of shape {z.shape}), "
                          f"got {y.shape}")
     z = z.copy()
-    return make_chain(chain, z.shape, z.dtype), y, z
+    W = V.check_mask(mask, y.shape, y.dtype)
+    ch = masked(make_chain(chain, z.shape, z.dtype), W)
+    return ch, (y if W is None else W * y), z, W
 
 
-def infer_chain(y, chain, z, *, lam=1.0, p=1.0, solver="continuation", **options):
+
+def infer_chain(y, chain, z, *, lam=1.0, p=1.0, solver="continuation", mask=None, **options):
     """Eq. 10 from the warm start ``z``: the one-layer solver on the chain, with CG on
     the chain for the continuation scheme (section 3.3: "using conjugate gradient
     descent in both").
@@ -135,6 +139,10 @@ def infer_chain(y, chain, z, *, lam=1.0, p=1.0, solver="continuation", **options
     solver : {"continuation", "fista"}, Continuation or Fista
         The solver (a name or an object); FISTA's step bound on the chain is
         :func:`chain_norm2` (see :class:`~numbadn.solvers.Fista`).
+    mask : ndarray like y (or (P, Q)), optional
+        Per-pixel weights ``W`` in [0, 1] (0: missing; beyond the paper): eq. 10's
+        data term becomes ``lam/2 ||W (D z - y)||^2`` (CG on
+        ``(D^T W^2 D + beta/lam I) z = D^T W^2 y + beta/lam x``).
     **options
         Options of the solver, overriding its own.
 
@@ -145,12 +153,13 @@ def infer_chain(y, chain, z, *, lam=1.0, p=1.0, solver="continuation", **options
     """
     prior = make_prior(lam, p)
     sol = make_solver(solver, options)
-    ch, y, z = _chain_problem(y, chain, z)
-    sol.solve_chain(ch, y, z, prior, sol.chain_plan(chain, prior.lam))
+    ch, y, z, W = _chain_problem(y, chain, z, mask)
+    sol.solve_chain(ch, y, z, prior, masked_plan(sol.chain_plan(chain, prior.lam), W))
     return z
 
 
-def alternate(target, chain, z, eq11, *, prior, solver, n_alternations=2, step=None):
+def alternate(target, chain, z, eq11, *, prior, solver, n_alternations=2, step=None,
+              mask=None):
     """Section 3.3's top-down inference of the top layer's maps, from ``z``.
 
     ``n_alternations`` times eq. 10 (reconstruct ``target`` through ``chain``, the
@@ -177,6 +186,9 @@ def alternate(target, chain, z, eq11, *, prior, solver, n_alternations=2, step=N
         Alternations of eq. 10 and eq. 11.
     step : callable, optional
         ``step()`` after every solve.
+    mask : ndarray like target (or (P, Q)), optional
+        Per-pixel weights of ``target`` in [0, 1] for eq. 10 (beyond the paper);
+        ``eq11`` sees the maps below, which the caller inferred with the mask.
 
     Returns
     -------
@@ -186,8 +198,8 @@ def alternate(target, chain, z, eq11, *, prior, solver, n_alternations=2, step=N
     plan = solver.chain_plan(chain, prior.lam)
 
     def eq10(z):
-        ch, y, z = _chain_problem(target, chain, z)
-        solver.solve_chain(ch, y, z, prior, plan)
+        ch, y, z, W = _chain_problem(target, chain, z, mask)
+        solver.solve_chain(ch, y, z, prior, masked_plan(plan, W))
         return z
 
     if step is None:

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..kernels import adjoint_of_input, cg_solve, cg_workspace, make_lowpass, new_rpad
+from ..kernels import (LowPass, adjoint_of_input, cg_solve, cg_workspace, make_lowpass, masked,
+                       new_rpad)
 from ..ops import conv_valid
 
 
@@ -58,7 +59,7 @@ def grad_energy(z0):
     return float((np.diff(z0, axis=2) ** 2).sum() + (np.diff(z0, axis=1) ** 2).sum())
 
 
-def solve_z0(r, f0, lam, psi, z0, n_iter=20):
+def solve_z0(r, f0, lam, psi, z0, n_iter=20, mask=None):
     """CG on the z0 normal equations given the residual target ``r = y - F z``:
     the CG driver of the one-layer solver (:func:`numbadn.kernels.cg_solve`)
     on the :class:`~numbadn.kernels.LowPass` operator.
@@ -72,6 +73,10 @@ def solve_z0(r, f0, lam, psi, z0, n_iter=20):
         Warm start; updated in place and returned.
     n_iter : int, default 20
         CG steps.
+    mask : ndarray of shape (K0, P, Q), optional
+        Per-pixel weights ``W`` in [0, 1] in ``z0``'s dtype, checked by the caller
+        (beyond the paper): the data term is ``lam/2 ||W (F0 z0 - r)||^2``, the
+        normal matrix ``lam F0^T W^2 F0 + 2 psi D^T D``.
 
     Returns
     -------
@@ -81,6 +86,9 @@ def solve_z0(r, f0, lam, psi, z0, n_iter=20):
     dt = z0.dtype
     lp = make_lowpass(np.asarray(f0, dt), lam, psi)
     r = np.ascontiguousarray(r, dtype=dt)
+    if mask is not None:
+        lp = LowPass(masked(lp.op, mask), lp.lam, lp.psi)
+        r = mask * r
     z = np.ascontiguousarray(z0)
     K0, P, Q = r.shape
     rpad = new_rpad(K0, P, Q, f0.shape[2], f0.shape[3], dt)
