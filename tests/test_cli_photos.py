@@ -201,11 +201,12 @@ def test_written_files_get_the_usual_permissions(photos, tmp_path, mask, capsys)
 def test_every_help_has_an_example_and_version_is_printed(capsys):
     from numbadn.cli import build_parser
     sub = next(a for a in build_parser()._actions if a.dest == "command")
-    for name in ["train", "infer", "reconstruct", "denoise", "show", "bench"]:
+    names = ["train", "infer", "reconstruct", "denoise", "inpaint", "show", "bench"]
+    for name in names:
         assert main([name, "--help"]) == 0
         text = capsys.readouterr().out
         assert "example" in text and f"numbadn {name}" in text, name
-    assert set(sub.choices) == {"train", "infer", "reconstruct", "denoise", "show", "bench"}
+    assert set(sub.choices) == set(names)
     r = subprocess.run([sys.executable, "-m", "numbadn", "--version"], capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.strip() == f"numbadn {numbadn.__version__}"
