@@ -11,12 +11,12 @@ FLOAT_DTYPES = (np.float32, np.float64)
 
 
 def refuse_masked(name, a):
-    """A ``numpy.ma.MaskedArray`` is refused: numbadn does not use masks (yet), and
-    ``np.asarray`` would silently use the masked values."""
+    """A ``numpy.ma.MaskedArray`` is refused: ``np.asarray`` would silently use the
+    masked values; missing pixels are given as weights (``mask=`` / ``masks=``)."""
     if isinstance(a, np.ma.MaskedArray):
-        raise TypeError(f"{name} is a masked array: numbadn does not use masks, and would "
-                        f"use the masked values; pass {name}.filled(value) or "
-                        f"np.asarray({name}) if that is meant")
+        raise TypeError(f"{name} is a masked array, whose masked values would be used; "
+                        f"pass {name}.filled(value) and, for missing pixels, the weights "
+                        f"mask=1 - np.ma.getmaskarray({name}) (inference, fit's masks=)")
     return a
 
 

@@ -368,3 +368,68 @@ def test_inpaint_command_writes_the_filled_image_and_the_figure(tmp_path, capsys
     assert main(["inpaint", m, img, "--mask", str(tmp_path / "mask.png"),
                  "--out", str(tmp_path / "f3.png"), "--plot", str(tmp_path / "g3.png")]) == 2
     assert "--mask" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------ the network
+def _two_layer_net():
+    from numbadn import DeconvNet
+    return DeconvNet([DeconvLayer(1, 3, 5, lam=5.0, random_state=1, solver="fista"),
+                      DeconvLayer(3, 4, 3, lam=5.0, random_state=2, solver="fista")],
+                     epochs=2, verbose=False)
+
+
+def _holed_images(n=3, P=20, seed=40):
+    rng = np.random.default_rng(seed)
+    ims, masks = [], []
+    for _ in range(n):
+        ims.append(rng.standard_normal((P, P)).astype(np.float32))
+        m = np.ones((P, P), np.float32)
+        a, b = rng.integers(0, P - 6, 2)
+        m[a:a + 6, b:b + 6] = 0
+        masks.append(m)
+    return ims, masks
+
+
+def test_network_fit_with_masks_of_ones_is_fit_without_bit_for_bit():
+    ims, _ = _holed_images()
+    plain = _two_layer_net().fit(ims)
+    ones = _two_layer_net().fit(ims, masks=[np.ones_like(y) for y in ims])
+    nones = _two_layer_net().fit(ims, masks=[None] * len(ims))
+    for other in (ones, nones):
+        for a, b in zip(plain.filters_, other.filters_):
+            np.testing.assert_array_equal(a, b)
+        assert plain.scales_ == other.scales_
+
+
+def test_network_fit_with_masks_trains_layer1_as_the_layer_does_and_layer2_on_masked_maps():
+    """Layer 1 of a masked network fit is DeconvLayer.fit with the same masks; layer 2
+    is a layer fit on the scaled layer-1 maps inferred with those masks."""
+    ims, masks = _holed_images()
+    net = _two_layer_net().fit(ims, masks=masks)
+    ref = _two_layer_net()
+    l1 = ref.layers[0].fit(ims, epochs=2, masks=masks, verbose=False)
+    np.testing.assert_array_equal(net.filters_[0], l1.filters_)
+    s = np.float32(net.scales_[0])
+    inputs = [np.ascontiguousarray(l1.infer(y, mask=m) * s) for y, m in zip(ims, masks)]
+    l2 = ref.layers[1].fit(inputs, epochs=2, verbose=False)
+    np.testing.assert_array_equal(net.filters_[1], l2.filters_)
+    unmasked = _two_layer_net().fit(ims)
+    assert not np.array_equal(unmasked.filters_[1], net.filters_[1])
+
+
+def test_network_fit_refuses_bad_masks_and_a_resume_with_other_masks(tmp_path):
+    from numbadn.model import TrainingSetDiffers
+    ims, masks = _holed_images()
+    with pytest.raises(ValueError, match="one mask per image: 3 images, 2 masks"):
+        _two_layer_net().fit(ims, masks=masks[:2])
+    with pytest.raises(TypeError, match="masks must be a list"):
+        _two_layer_net().fit(ims, masks=5)
+    with pytest.raises(ValueError, match=r"masks\[1\]"):
+        _two_layer_net().fit(ims, masks=[masks[0], masks[1][:5], masks[2]])
+    path = tmp_path / "ck.npz"
+    _two_layer_net().fit(ims, masks=masks, checkpoint=path)
+    with pytest.raises(TrainingSetDiffers):
+        _two_layer_net().fit(ims, checkpoint=path, resume=True)
+    resumed = _two_layer_net().fit(ims, masks=masks, checkpoint=path, resume=True)
+    np.testing.assert_array_equal(resumed.filters_[1],
+                                  _two_layer_net().fit(ims, masks=masks).filters_[1])

@@ -235,14 +235,17 @@ def restore_checkpoint(net, path, n_images):
     return {"layer": ck["layer"], "state": state}
 
 
-def image_ids(images):
-    """SHA-256 of each training image (dtype, shape and values): what identifies
-    the training set in a checkpoint.
+def image_ids(images, masks=None):
+    """SHA-256 of each training image (dtype, shape and values), and of its mask
+    when one is given: what identifies the training set in a checkpoint.
 
     Parameters
     ----------
     images : sequence of ndarray
         The training images.
+    masks : sequence of ndarray, optional
+        Their per-pixel weights (checked, one per image); a masked image's
+        digest covers its weights too, so a resume with other masks is refused.
 
     Returns
     -------
@@ -250,9 +253,12 @@ def image_ids(images):
         One hexadecimal digest per image.
     """
     out = []
-    for y in images:
+    for i, y in enumerate(images):
         h = hashlib.sha256(f"{y.dtype.str}{y.shape}".encode())
         h.update(np.ascontiguousarray(y).tobytes())
+        if masks is not None:
+            h.update(b"mask")
+            h.update(np.ascontiguousarray(masks[i]).tobytes())
         out.append(h.hexdigest())
     return out
 

@@ -221,7 +221,7 @@ class DeconvNet(ParamsMixin):
     # ------------------------------------------------------------------ fit
     def fit(self, X, y=None, *, epochs=None, verbose=None, n_jobs=None, checkpoint=None,
             resume=False, checkpoint_every=300.0, low_memory=None,
-            memory_budget=MEMORY_BUDGET, callback=None):
+            memory_budget=MEMORY_BUDGET, callback=None, masks=None):
         """Train every layer in turn, bottom-up (section 3.1); returns ``self``.
 
         Parameters
@@ -265,6 +265,14 @@ class DeconvNet(ParamsMixin):
             Bytes for the automatic choice (default :data:`MEMORY_BUDGET`, 2 GiB).
         checkpoint_every : float, default 300
             Seconds between checkpoints within an epoch.
+        masks : list of array_like, optional
+            One per image (None for a whole one): per-pixel weights ``W`` in
+            [0, 1] of the image's shape (or without its channel axis), 0 for a
+            missing pixel (beyond the paper).  Layer 1 learns with the data term
+            ``lam/2 ||W (F z - y)||^2`` (see :meth:`DeconvLayer.fit`); every
+            higher layer learns from layer-1 maps inferred with the same
+            weights (those maps cover the whole image, so the layers above need
+            no mask).  A checkpoint records the masks with the images.
 
         Returns
         -------
@@ -272,6 +280,7 @@ class DeconvNet(ParamsMixin):
         """
         _check_net_params(**self.get_params(deep=False))
         ims = self._images(X, "images")
+        masks = self._masks(masks, ims)
         epochs = V.check_int("epochs", self.epochs if epochs is None else epochs, 0)
         verbose = self.verbose if verbose is None else verbose
         n_threads = n_jobs_to_threads(self.n_jobs if n_jobs is None else n_jobs)
@@ -286,7 +295,7 @@ class DeconvNet(ParamsMixin):
                 raise ValueError(f"checkpoint must be a file path, got the folder {checkpoint}")
         # a new fit starts afresh; a resumed one takes its state from the checkpoint
         self.trained_, self.scales_, self.stats_ = 0, [], []
-        self._image_ids = image_ids(ims)
+        self._image_ids = image_ids(ims, masks)
         state = None
         if resume:
             if checkpoint is None:
@@ -308,33 +317,58 @@ class DeconvNet(ParamsMixin):
 
         with deferred_signals(stop) if checkpoint is not None else contextlib.nullcontext():
             return self._fit_layers(ims, epochs, verbose, n_threads, low_memory, state, hook,
-                                    checkpoint, callback)
+                                    checkpoint, callback, masks)
+
+    @staticmethod
+    def _masks(masks, ims):
+        """``masks`` checked against the images: a list of weight arrays of each
+        image's shape, or None."""
+        if masks is None:
+            return None
+        if isinstance(masks, np.ndarray) and masks.ndim >= 3:
+            masks = list(masks)  # an (n, P, Q) or (n, K0, P, Q) stack
+        if not isinstance(masks, (list, tuple)):
+            raise TypeError("masks must be a list with one mask (or None) per image, "
+                            f"got {type(masks).__name__}")
+        if len(masks) != len(ims):
+            raise ValueError(f"masks must give one mask per image: {len(ims)} images, "
+                             f"{len(masks)} masks")
+        return [V.check_mask(np.ones(y.shape, y.dtype) if m is None else m, y.shape,
+                             y.dtype, f"masks[{i}]")
+                for i, (m, y) in enumerate(zip(masks, ims))]
 
     def _fit_layers(self, ims, epochs, verbose, n_threads, low_memory, state, hook,
-                    checkpoint, callback=None):
+                    checkpoint, callback=None, masks=None):
         """The layers trained in turn from ``trained_`` (a resumed fit continues the
         layer that ``state`` names: ``{"layer": l, "state": TrainingState}``).
 
         ``hook(layer, epoch_done)`` writes checkpoints (the layers' ``on_image``;
         ``hook(None, True)`` at each layer boundary); with ``low_memory`` each
         higher layer's inputs are recomputed when needed instead of held, and
-        no layer keeps warm starts.
+        no layer keeps warm starts.  ``masks`` (checked weights, or None) weight
+        layer 1's data term and the layer-1 inference of every higher layer's inputs.
         """
         inputs = ims
+
+        def mask(i):
+            return None if masks is None else masks[i]
+
         for li, layer in enumerate(self.layers):
             if li < self.trained_:
                 continue
             if li and low_memory:
                 inputs = LazyImages(len(ims), lambda i, li=li: self._bottom_up_one(
-                    ims[i], li, n_threads))
+                    ims[i], li, n_threads, mask(i)))
             elif li:
-                inputs = [self._bottom_up_one(y, li, n_threads) for y in ims]
+                inputs = [self._bottom_up_one(y, li, n_threads, mask(i))
+                          for i, y in enumerate(ims)]
             resuming = state is not None and state["layer"] == li
             layer._fit(inputs, epochs=epochs, verbose=verbose, n_jobs=n_threads,
                        on_image=hook, callback=callback,
                        desc=f"layer {li + 1}/{len(self.layers)}",
                        state=state["state"] if resuming else None,
-                       warm_start=False if low_memory else None)
+                       warm_start=False if low_memory else None,
+                       masks=masks if li == 0 else None)
             # the maps of the last epoch give the scale and the firing statistics
             # (no second inference pass); without warm starts, one streaming pass
             maps = layer.maps_ if epochs and layer.maps_ and layer.maps_[0] is not None \
@@ -342,7 +376,8 @@ class DeconvNet(ParamsMixin):
             acc = ActivationStats(layer.filters_.shape[0], seed=li)
             for i in range(len(inputs)):
                 acc.add(maps[i] if maps is not None else
-                        layer.infer(inputs[i], n_jobs=n_threads))
+                        layer.infer(inputs[i], n_jobs=n_threads,
+                                    mask=mask(i) if li == 0 else None))
             self.scales_.append(acc.scale())
             self.stats_.append(acc.histograms())
             self.trained_ = li + 1
@@ -369,12 +404,13 @@ class DeconvNet(ParamsMixin):
         """
         return held_bytes(self, shapes)
 
-    def _bottom_up_one(self, y, upto, n_threads):
+    def _bottom_up_one(self, y, upto, n_threads, mask=None):
         """Scaled maps of layer ``upto`` (0-based count of layers below) for one
-        image: the input of layer ``upto + 1``."""
+        image: the input of layer ``upto + 1`` (``mask`` weights layer 1's data term)."""
         u = y
         for li in range(upto):
-            u = self.layers[li].infer(u, n_jobs=n_threads) * u.dtype.type(self.scales_[li])
+            u = self.layers[li].infer(u, n_jobs=n_threads, mask=mask if li == 0 else None) \
+                * u.dtype.type(self.scales_[li])
         return np.ascontiguousarray(u)
 
     # ------------------------------------------------------------ inference
