@@ -29,8 +29,23 @@ DEFAULT_LAM = {1: 40.0, 2: 80.0}
 
 
 def random_mask(shape, missing, rng=None):
-    """A 0/1 mask of ``shape`` (P, Q) with a fraction ``missing`` of pixels at 0,
-    chosen at random (exactly ``round(missing * P * Q)`` of them)."""
+    """A 0/1 mask with a fraction ``missing`` of pixels at 0, chosen at random.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(P, Q)``.
+    missing : float
+        Fraction in [0, 1) of the pixels set to 0 (exactly
+        ``round(missing * P * Q)`` of them).
+    rng : int or numpy.random.Generator, optional
+        Seed or generator of the draw.
+
+    Returns
+    -------
+    ndarray of shape (P, Q), float32
+        1 observed, 0 missing.
+    """
     missing = float(missing)
     if not 0.0 <= missing < 1.0:
         raise ValueError(f"missing must be a fraction in [0, 1), got {missing:g}")
@@ -42,8 +57,21 @@ def random_mask(shape, missing, rng=None):
 
 
 def box_mask(shape, fraction=0.25):
-    """A 0/1 mask of ``shape`` (P, Q) with a centred rectangle of ``fraction`` of
-    each side (``fraction ** 2`` of the pixels) at 0."""
+    """A 0/1 mask with a centred rectangle of missing pixels.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(P, Q)``.
+    fraction : float, default 0.25
+        The rectangle's sides as a fraction in (0, 1) of the image's
+        (``fraction ** 2`` of the pixels are missing).
+
+    Returns
+    -------
+    ndarray of shape (P, Q), float32
+        1 observed, 0 inside the rectangle.
+    """
     fraction = float(fraction)
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"fraction must be in (0, 1), got {fraction:g}")
@@ -56,10 +84,23 @@ def box_mask(shape, fraction=0.25):
 
 
 def raw_observed(img, mask):
-    """:func:`~numbadn.denoise.raw_image` from the observed pixels: mean removed
-    and scaled to ``max |y| = 1`` over the pixels where ``mask > 0``; missing
-    pixels set to 0.  Returns ``(y, mean, scale)`` with ``y`` of shape (1, P, Q),
-    float32, so that ``img ~ y * scale + mean``."""
+    """:func:`~numbadn.denoise.raw_image` from the observed pixels only.
+
+    Parameters
+    ----------
+    img : array_like of shape (P, Q) or (1, P, Q)
+        A grey image.
+    mask : array_like
+        Weights of ``img``'s shape, 1 observed and 0 missing.
+
+    Returns
+    -------
+    y : ndarray of shape (1, P, Q), float32
+        ``img`` with the observed pixels' mean removed, scaled to ``max |y| = 1``
+        over the observed pixels; missing pixels set to 0.
+    mean, scale : float
+        So that ``img ~ y * scale + mean``.
+    """
     a = V.as_float_array("img", img, (2, 3), np.float32)
     if a.ndim == 3:
         if a.shape[0] != 1:
@@ -129,7 +170,22 @@ def inpaint(net, y, mask, layers=None, *, lam=None, n_jobs=None, top_down=True,
 
 
 def missing_snr(clean, filled, mask):
-    """SNR in dB of ``filled`` against ``clean`` on the missing pixels (``mask == 0``)."""
+    """SNR of ``filled`` against ``clean`` on the missing pixels.
+
+    Parameters
+    ----------
+    clean, filled : array_like
+        The original image and its inpainted estimate, of one shape.
+    mask : array_like
+        The weights (broadcast to that shape); ``mask == 0`` marks the missing
+        pixels, the only ones compared.
+
+    Returns
+    -------
+    float
+        ``10 log10(var(clean) / mean((filled - clean)^2))`` in dB, over the
+        missing pixels.
+    """
     miss = np.broadcast_to(np.asarray(mask) == 0, np.shape(clean))
     c = np.asarray(clean, np.float64)[miss]
     e = np.asarray(filled, np.float64)[miss] - c
@@ -137,7 +193,23 @@ def missing_snr(clean, filled, mask):
 
 
 def missing_psnr(clean, filled, mask, peak=2.0):
-    """PSNR in dB on the missing pixels, ``peak`` the signal's range (2 on [-1, 1])."""
+    """PSNR of ``filled`` against ``clean`` on the missing pixels.
+
+    Parameters
+    ----------
+    clean, filled : array_like
+        The original image and its inpainted estimate, of one shape.
+    mask : array_like
+        The weights; ``mask == 0`` marks the missing pixels.
+    peak : float, default 2.0
+        The signal's range (2 on the raw [-1, 1] scale).
+
+    Returns
+    -------
+    float
+        ``10 log10(peak^2 / mean((filled - clean)^2))`` in dB, over the
+        missing pixels.
+    """
     miss = np.broadcast_to(np.asarray(mask) == 0, np.shape(clean))
     e = np.asarray(filled, np.float64)[miss] - np.asarray(clean, np.float64)[miss]
     return float(10 * np.log10(peak * peak / np.mean(e * e)))

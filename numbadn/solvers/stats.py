@@ -59,8 +59,18 @@ class IterationStats(NamedTuple):
 
 
 def taps_shape(op):
-    """The filters' shape of ``op``'s operator (a :class:`~numbadn.kernels.Masked`
-    one's inner operator's)."""
+    """The filters' shape of a layer's operator.
+
+    Parameters
+    ----------
+    op : numbadn.kernels.Operator or numbadn.kernels.Masked
+        The operator (a masked one's inner operator is read).
+
+    Returns
+    -------
+    tuple of int
+        The shape of its forward taps.
+    """
     return (op.op if isinstance(op, Masked) else op).taps_fwd.shape
 
 
