@@ -27,7 +27,8 @@ layer = numbadn.DeconvLayer(in_channels=1, n_maps=9, filter_size=7, lam=1.0, p=1
 t0 = time.perf_counter()
 layer.fit(ys)
 print(f"learned in {time.perf_counter() - t0:.1f} s; filters {layer.filters_.shape}")
-print("mean cost (eq. 2) per epoch:", [round(h["cost"], 3) for h in layer.history_])
+print("eq. 3 cost per image, each epoch:",
+      [round(h["cost"] / len(ys), 2) for h in layer.history_])
 
 # %%
 # The filters, one tile each (rows A, B, ..., columns 1, 2, ... as the paper names
