@@ -165,10 +165,14 @@ def _add_scaled(out, z, alpha):
     return dot(z, out)
 
 
-@numba.njit(**JIT)
+@numba.njit(**_EXACT)
 def add_grad_gram(z, out, c):
     """``out += c D^T D z``: ``D`` the horizontal and vertical forward differences
-    of each map (free boundaries), ``D^T D`` the negative Laplacian."""
+    of each map (free boundaries), ``D^T D`` the negative Laplacian.
+
+    Compiled without fastmath: with contraction allowed, a cold compile and a
+    load from numba's cache gave this stencil different roundings, so the z0
+    maps depended on whether the kernels had just been compiled."""
     K, M, N = z.shape
     ct = out.dtype.type(c)
     for k in range(K):
