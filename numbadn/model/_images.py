@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import _validation as V
 
-__all__ = ["LazyImages", "as_image_list", "stack_if_same"]
+__all__ = ["LazyImages", "as_image_list", "check_masks", "stack_if_same"]
 
 
 class LazyImages:
@@ -77,6 +77,39 @@ def as_image_list(images, in_channels, dtype, name="images"):
                    " or (P, Q)" if in_channels == 1 else ""))
         out.append(a)
     return out
+
+
+def check_masks(masks, images):
+    """Per-pixel weights for a list of images (``fit``'s ``masks=``), checked.
+
+    Parameters
+    ----------
+    masks : list of array_like or None, an (n, ...) array, or None
+        One per image: weights in [0, 1] of the image's shape (or without its
+        channel axis); None in the list for a whole image.
+    images : list of ndarray
+        The (K0, P, Q) images.
+
+    Returns
+    -------
+    list of ndarray or None
+        Weights of each image's shape and dtype, or None without masks.
+    """
+    if masks is None:
+        return None
+    if isinstance(images, LazyImages):
+        raise ValueError("masks need the images in memory, not LazyImages")
+    if isinstance(masks, np.ndarray) and masks.ndim >= 3:
+        masks = list(masks)  # an (n, P, Q) or (n, K0, P, Q) stack
+    if not isinstance(masks, (list, tuple)):
+        raise TypeError("masks must be a list with one mask (or None) per image, "
+                        f"got {type(masks).__name__}")
+    if len(masks) != len(images):
+        raise ValueError(f"masks must give one mask per image: {len(images)} images, "
+                         f"{len(masks)} masks")
+    return [V.check_mask(np.ones(y.shape, y.dtype) if m is None else m, y.shape, y.dtype,
+                         f"masks[{i}]")
+            for i, (m, y) in enumerate(zip(masks, images))]
 
 
 def stack_if_same(arrays):

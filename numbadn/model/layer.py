@@ -16,7 +16,7 @@ from ..solvers.inference import infer as _infer
 from ..solvers.inference import infer_lowfreq as _infer_lowfreq
 from ..solvers.z0 import grad_energy, low_pass, uniform_filter
 from ._checks import check_layer_params, params_equal, resolve_connectivity
-from ._images import LazyImages, as_image_list, stack_if_same
+from ._images import LazyImages, as_image_list, check_masks, stack_if_same
 from .training import TrainingState, check_callback, image_stats, progress, sum_abs_p
 
 __all__ = ["DeconvLayer"]
@@ -589,15 +589,7 @@ class DeconvLayer(ParamsMixin):
         p = self._checked()
         ims = X if isinstance(X, LazyImages) else \
             self._images(X, K0=p["in_channels"], dtype=p["dtype"])
-        if masks is not None:
-            if isinstance(ims, LazyImages):
-                raise ValueError("masks need the images in memory, not LazyImages")
-            if len(masks) != len(ims):
-                raise ValueError(f"masks must give one mask per image: {len(ims)} images, "
-                                 f"{len(masks)} masks")
-            masks = [V.check_mask(np.ones(y.shape, y.dtype) if m is None else m, y.shape,
-                                  y.dtype, f"masks[{i}]")
-                     for i, (m, y) in enumerate(zip(masks, ims))]
+        masks = check_masks(masks, ims)
         epochs = V.check_int("epochs", p["epochs"] if epochs is None else epochs, 0)
         verbose = p["verbose"] if verbose is None else verbose
         n_threads = check_n_threads(self._threads(n_jobs))

@@ -18,7 +18,7 @@ from ..solvers.z0 import low_pass, uniform_filter
 from . import io as _io
 from . import sampling as _sampling
 from ._checks import check_layer_params
-from ._images import LazyImages, as_image_list, stack_if_same
+from ._images import LazyImages, as_image_list, check_masks, stack_if_same
 from .io import image_ids
 from .layer import DeconvLayer
 from .sampling import SAMPLE_KEEP, ActivationStats
@@ -280,7 +280,7 @@ class DeconvNet(ParamsMixin):
         """
         _check_net_params(**self.get_params(deep=False))
         ims = self._images(X, "images")
-        masks = self._masks(masks, ims)
+        masks = check_masks(masks, ims)
         epochs = V.check_int("epochs", self.epochs if epochs is None else epochs, 0)
         verbose = self.verbose if verbose is None else verbose
         n_threads = n_jobs_to_threads(self.n_jobs if n_jobs is None else n_jobs)
@@ -318,24 +318,6 @@ class DeconvNet(ParamsMixin):
         with deferred_signals(stop) if checkpoint is not None else contextlib.nullcontext():
             return self._fit_layers(ims, epochs, verbose, n_threads, low_memory, state, hook,
                                     checkpoint, callback, masks)
-
-    @staticmethod
-    def _masks(masks, ims):
-        """``masks`` checked against the images: a list of weight arrays of each
-        image's shape, or None."""
-        if masks is None:
-            return None
-        if isinstance(masks, np.ndarray) and masks.ndim >= 3:
-            masks = list(masks)  # an (n, P, Q) or (n, K0, P, Q) stack
-        if not isinstance(masks, (list, tuple)):
-            raise TypeError("masks must be a list with one mask (or None) per image, "
-                            f"got {type(masks).__name__}")
-        if len(masks) != len(ims):
-            raise ValueError(f"masks must give one mask per image: {len(ims)} images, "
-                             f"{len(masks)} masks")
-        return [V.check_mask(np.ones(y.shape, y.dtype) if m is None else m, y.shape,
-                             y.dtype, f"masks[{i}]")
-                for i, (m, y) in enumerate(zip(masks, ims))]
 
     def _fit_layers(self, ims, epochs, verbose, n_threads, low_memory, state, hook,
                     checkpoint, callback=None, masks=None):
