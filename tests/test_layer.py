@@ -9,6 +9,8 @@ normalised cross-correlation.  Measured (run with ``-s``): mean best match
 0.895 with the paper's continuation and 0.939 with FISTA (max_iter 50),
 against 0.35 for random filters scored the same way.
 """
+import time
+
 import numpy as np
 import pytest
 from scipy.signal import correlate2d
@@ -307,3 +309,21 @@ def test_a_second_fit_starts_afresh_on_new_images_of_any_size():
     np.testing.assert_array_equal(layer.filters_, twin.filters_)
     layer.fit(list(rng.standard_normal((2, 20, 18))), epochs=1, verbose=False)
     assert layer.maps_[0].shape == (3, 24, 22) and len(layer.history_) == 3
+
+
+def test_the_progress_bar_in_a_log_redraws_seldom_but_ends_complete(capsys):
+    """To a file or pipe (not a terminal) every redraw stays in the log: the bar of
+    a fit redraws at most every LOG_INTERVAL seconds (postfix updates do not force
+    one), and its last state, every image done, is always written."""
+    import re
+
+    from numbadn.model.training import LOG_INTERVAL
+    rng = np.random.default_rng(0)
+    ims = [rng.standard_normal((12, 12)).astype(np.float32) for _ in range(20)]
+    t0 = time.perf_counter()
+    DeconvLayer(1, 2, 3, epochs=2, random_state=0, solver="fista", verbose=True).fit(ims)
+    seconds = time.perf_counter() - t0
+    err = capsys.readouterr().err
+    draws = [d for d in re.split(r"[\r\n]", err) if "img" in d]
+    assert "40/40" in draws[-1]
+    assert len(draws) <= 3 + seconds / LOG_INTERVAL, draws

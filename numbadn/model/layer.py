@@ -638,7 +638,7 @@ class DeconvLayer(ParamsMixin):
             state.maps = list(Z)
             total = _cost(np.stack(ims), Z, self.filters_, g, lam=lam, p=pp, mask=Wb)
             bar.update(len(ims))
-            bar.set_postfix(epoch=epoch + 1, cost=f"{total:.4g}")
+            bar.set_postfix(epoch=epoch + 1, cost=f"{total:.4g}", refresh=False)
             if per_image is not None:
                 for i, (y, z) in enumerate(zip(ims, Z)):
                     r = conv_valid(z, self.filters_, g) - y
@@ -671,7 +671,7 @@ class DeconvLayer(ParamsMixin):
                     if on_image is not None:
                         on_image(self, False)
                 bar.update(1)
-                bar.set_postfix(epoch=epoch + 1, image=i + 1, cost=f"{total:.4g}")
+                bar.set_postfix(epoch=epoch + 1, image=i + 1, cost=f"{total:.4g}", refresh=False)
         if p["update"] == "batch":
             self._update_filters(p, state.maps,
                                  [self._target(state, i, y) for i, y in enumerate(ims)],

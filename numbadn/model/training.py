@@ -152,11 +152,15 @@ def sum_abs_p(z, p):
     return float(_sum_abs_p_kernel(z, float(p)))
 
 
+#: Seconds between two redraws of a progress bar written to a file or pipe.
+LOG_INTERVAL = 5.0
+
+
 class _NoBar:
     def update(self, n=1):
         pass
 
-    def set_postfix(self, **kw):
+    def set_postfix(self, refresh=True, **kw):
         pass
 
     def close(self):
@@ -184,7 +188,11 @@ def progress(total, verbose, desc, initial=0):
     if not verbose:
         return _NoBar()
     from tqdm.auto import tqdm
-    return tqdm(total=total, desc=desc, unit="img", leave=True, initial=initial)
+    # to a terminal the bar redraws in place; to a log file or pipe every redraw
+    # is kept, so there it redraws at most every LOG_INTERVAL seconds
+    tty = getattr(sys.stderr, "isatty", lambda: False)()
+    return tqdm(total=total, desc=desc, unit="img", leave=True, initial=initial,
+                mininterval=0.1 if tty else LOG_INTERVAL)
 
 
 class TrainingInterrupted(KeyboardInterrupt):
