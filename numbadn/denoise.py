@@ -55,10 +55,10 @@ PAPER_SNR = {"input": 13.84, 1: 16.31, 2: 18.01}
 #: lambda per layer for denoising raw [-1, 1] images at 13.84 dB (the "raw"
 #: protocol) with the paper's continuation solver and :data:`DEFAULT_PASSES`:
 #: the best mean SNR over the grid of ``reproduce/sec44_denoising.py`` on
-#: validation crops of the food training photographs (numbadn's former built-in fruit set)
-#: (``figures/sec44_denoising.json``, "tuned").  The "highpass" protocol needs
-#: its own (that file).
-DEFAULT_LAM = {1: 10.0, 2: 40.0}
+#: validation crops of held-out natural photographs (neither trained on nor
+#: test photographs; ``figures/sec44_denoising.json``, "tuned").  The
+#: "highpass" protocol needs its own (that file).
+DEFAULT_LAM = {1: 5.0, 2: 20.0}
 
 #: Warm-started inference passes per layer: the toolbox's ``maxepochs``
 #: (``set_defaults_here.m``: ``[7 1 1 5]``), which ``recon.m`` hands to

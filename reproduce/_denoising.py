@@ -1,6 +1,6 @@
 """Section 4.4's denoising protocol, shared by ``sec44_denoising.py`` and
-``contrast_choice.py``: the held-out test photographs, validation crops of the
-training photographs, noisy pairs of each protocol, the SNR of an estimate, and
+``contrast_choice.py``: the held-out test photographs, the validation photographs
+(held out too, and not test photographs), noisy pairs of each protocol, the SNR of an estimate, and
 the tuning of one parameter by mean validation SNR.
 """
 from __future__ import annotations
@@ -66,14 +66,68 @@ def test_images(args, size, trained_on=""):
     return [(n, raw_image(centre_crop(im, size))) for n, im in zip(names, ims)]
 
 
+def validation_photos():
+    """[(name, path or ``skimage:NAME``)] of the natural-heldout photographs
+    (:data:`numbadn.data.PHOTOGRAPHS`) that are not test photographs: natural
+    scenes no training set uses, kept apart from the test set for tuning."""
+    from numbadn.data import OPENCV_DOC_EXAMPLES, PHOTOGRAPHS
+    stems = {n.split(":")[-1].rsplit(".", 1)[0].lower() for n in TEST_PHOTOS}
+    out = []
+    for label, pkg, rel, _ in PHOTOGRAPHS["natural-heldout"]:
+        if rel.rsplit("/", 1)[-1].rsplit(".", 1)[0].lower() in stems:
+            continue
+        if pkg == "opencv-doc":
+            out.append((label, str(OPENCV_DOC_EXAMPLES / rel)))
+        elif pkg == "scikit-image":
+            out.append((label, "skimage:" + rel.rsplit(".", 1)[0]))
+    return out
+
+
+def spread_crops(im, s, count):
+    """``count`` crops of side ``s`` evenly spaced along the longer axis of ``im``
+    and centred on the other (one crop: the centre crop)."""
+    P, Q = im.shape[-2:]
+    s = min(s, P, Q)
+    along, across = (Q, P) if Q >= P else (P, Q)
+    starts = ([(along - s) // 2] if count == 1 else
+              np.linspace(0, along - s, count).round().astype(int).tolist())
+    c = (across - s) // 2
+    if Q >= P:
+        return [im[..., c:c + s, a:a + s] for a in starts]
+    return [im[..., a:a + s, c:c + s] for a in starts]
+
+
 def validation_images(args, size, n):
-    """Crops of the training photographs (the natural set), for tuning only."""
+    """``(crops, description)``: ``n`` raw crops for tuning only.
+
+    Crops of side ``size`` of the natural photographs of
+    :func:`validation_photos` (never trained on, not test photographs, read at
+    their own resolution as the test photographs are), ``ceil(n / m)`` per
+    photograph of the ``m`` (:func:`spread_crops`); without the photograph
+    packages, crops of the built-in natural training set.
+    """
     from numbadn.data import load_images
     from numbadn.denoise import raw_image
+    photos = validation_photos() if _common.full_sets_available() else []
+    ims = []
+    for label, where in photos:
+        im = _load_photo(where) if where.startswith("skimage:") else load_images(where)[0]
+        if im is not None:
+            ims.append((label, im))
+    if ims:
+        per = -(-n // len(ims))
+        crops = [c for _, im in ims for c in spread_crops(im, size, per)]
+        # photograph-major order cut at n: take round-robin so every photograph counts
+        order = [j * per + k for k in range(per) for j in range(len(ims))][:n]
+        names = ", ".join(lab for lab, _ in ims[:min(n, len(ims))])
+        return ([raw_image(crops[i]) for i in order],
+                f"{n} crop{'s' * (n != 1)} ({min(per, n)} per photograph at most) of held-out natural "
+                f"photographs never trained on and not test photographs ({names})")
     src = "natural" if args.quick else _common.image_source(args, "natural")
-    ims = load_images(src)
-    idx = np.linspace(0, len(ims) - 1, n).astype(int)
-    return [raw_image(centre_crop(ims[i], size)) for i in idx]
+    all_ims = load_images(src)
+    idx = np.linspace(0, len(all_ims) - 1, n).astype(int)
+    return ([raw_image(centre_crop(all_ims[i], size)) for i in idx],
+            f"{n} crops of the training photographs ({src})")
 
 
 def _same(x):
@@ -96,11 +150,13 @@ def snr_of(pair, estimate):
 
 
 def tune(name, grid, run, pairs):
-    """Best grid value by mean SNR over the pairs; returns (best, {value: mean})."""
+    """Best grid value by mean SNR over the pairs; returns (best, {value: mean}).
+    A best value at either end of the grid is printed as such."""
     scores = {}
     for v in grid:
         scores[v] = float(np.mean([snr_of(pr, run(pr[1], v)) for pr in pairs]))
     best = max(scores, key=scores.get)
-    print(f"  tuned {name}: {best:g} (validation SNR "
+    edge = " (at the grid's edge)" if best in (min(grid), max(grid)) else ""
+    print(f"  tuned {name}: {best:g}{edge} (validation SNR "
           + ", ".join(f"{k:g}: {s:.2f}" for k, s in scores.items()) + ")", flush=True)
     return best, scores

@@ -29,8 +29,8 @@ everything else as the reproduction scripts run it:
   protocol and SNR, ``numbadn.denoise`` with the toolbox's warm-started
   passes): per floor, a layer 1 of the section 4.1 architecture (9 maps, 7x7,
   lambda 1, p 1, 3 epochs) trained on 80 natural-full crops (evenly spread)
-  normalised with that floor; lambda tuned per floor on 3 validation crops of
-  the training photographs (the same grid for both); then layer-1 SNR on the
+  normalised with that floor; lambda tuned per floor on 4 validation crops
+  (sec44's validation photographs; the same grid for both); then layer-1 SNR on the
   first 8 of sec44's held-out test photographs (128x128 centre crops, the
   same noisy images for both floors, input SNR 13.84 dB); mean over the
   photographs, and a two-sided Wilcoxon signed-rank test of the paired
@@ -68,7 +68,7 @@ import _stats  # noqa: E402
 FLOORS = ("mean", "toolbox")
 FULL = dict(per_class=130, n_splits=2, n_train=15, n_test=20, reserve=30, n_words=1000,
             epochs=3, max_descriptors=100_000, n_classes=None, n_crops=None,
-            den_crops=80, den_epochs=3, den_tests=8, den_size=128, den_val=3,
+            den_crops=80, den_epochs=3, den_tests=8, den_size=128, den_val=4,
             den_lams=(2.5, 5.0, 10.0, 20.0), n_boot=10_000)
 QUICK = dict(per_class=45, n_splits=2, n_train=15, n_test=15, reserve=15, n_words=100,
              epochs=1, max_descriptors=20_000, n_classes=4, n_crops=12,
@@ -197,7 +197,7 @@ def denoising(args, cfg, crops):
     src = "natural" if args.quick and not args.images else _common.image_source(args, "natural")
     t_args = argparse.Namespace(test_images=None, quick=args.quick, images=args.images)
     tests = S.test_images(t_args, size, describe(src))[:cfg["den_tests"]]
-    val = S.validation_images(t_args, size, cfg["den_val"])
+    val, val_text = S.validation_images(t_args, size, cfg["den_val"])
     rng = np.random.default_rng(args.seed)
     val_pairs = S.make_pairs("raw", val, SNR_IN, rng)
     test_pairs = S.make_pairs("raw", [c for _, c in tests], SNR_IN, rng)
@@ -209,7 +209,7 @@ def denoising(args, cfg, crops):
 
         def run(noisy, lam, net=net):
             return denoise(net, noisy, [1], lam={1: lam}, protocol="raw",
-                           n_threads=args.threads)[1]
+                           n_jobs=args.threads)[1]
         lam, grid = S.tune(f"[{fl}] layer-1 lambda", cfg["den_lams"], run, val_pairs)
         snr = {n: S.snr_of(pr, run(pr[1], lam)) for n, pr in zip(names, test_pairs)}
         for n in names:
@@ -228,7 +228,7 @@ def denoising(args, cfg, crops):
                  protocol="raw + z0 (sec44_denoising.py), continuation, passes "
                           f"{DEFAULT_PASSES[1]} (the toolbox's)",
                  test_images=names, size=size, snr_in=SNR_IN, lam_grid=list(cfg["den_lams"]),
-                 tuned_on=f"{len(val)} crops of the training photographs")
+                 tuned_on=val_text)
     return res, setup
 
 

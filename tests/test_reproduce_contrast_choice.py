@@ -102,3 +102,20 @@ def _den(mean, tool):
 ])
 def test_decide_follows_the_stated_rules(ori, rec, den, expect):
     assert C.decide(ori, rec, den) == expect
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", ["contrast_choice", "contrast_floors"])
+def test_the_scripts_outside_run_all_run_in_quick_mode(script, tmp_path):
+    """run_all.py --quick (CI) does not run these two; a quick run here keeps them in
+    step with the API (contrast_choice called denoise(n_threads=) after it became
+    n_jobs=, and failed)."""
+    import json
+    import subprocess
+    here = Path(__file__).resolve().parents[1] / "reproduce"
+    subprocess.run([sys.executable, str(here / f"{script}.py"), "--quick", "--out",
+                    str(tmp_path)], check=True, capture_output=True, text=True)
+    d = json.loads((tmp_path / f"{script}.json").read_text())
+    assert d["quick"] is True and d["rows"]
+    if script == "contrast_choice":
+        assert d["settings"]["choice"] in C.FLOORS

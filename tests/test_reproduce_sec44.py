@@ -74,3 +74,35 @@ def test_a_photograph_the_model_was_trained_on_is_no_test_photograph(capsys):
     assert "baboon.jpg" not in names and "skimage:camera" not in names
     assert "butterfly.jpg" in names
     assert "baboon.jpg dropped" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not _common.full_sets_available(), reason="needs the photograph packages")
+def test_validation_photographs_are_neither_trained_on_nor_test_photographs():
+    import _denoising
+    from numbadn.data import PHOTOGRAPHS
+    files = {where.rsplit("/", 1)[-1] for _, where in _denoising.validation_photos()}
+    trained = {rel.rsplit("/", 1)[-1] for s in ("natural", "city")
+               for _, _, rel, _ in PHOTOGRAPHS[s]}
+    tests = {n.split(":")[-1] for n in _denoising.TEST_PHOTOS}
+    stems = {f.rsplit(".", 1)[0] for f in files}
+    assert len(files) >= 4
+    assert not files & trained
+    assert not stems & {t.rsplit(".", 1)[0] for t in tests}
+    args = argparse.Namespace(quick=False, images=None)
+    crops, text = _denoising.validation_images(args, 64, 8)
+    assert len(crops) == 8 and all(c.shape == (1, 64, 64) for c in crops)
+    assert "never trained on" in text
+    # two crops of one photograph are different places of it, not copies
+    assert len({c.tobytes() for c in crops}) == 8
+
+
+def test_spread_crops_are_evenly_spaced_along_the_longer_axis():
+    import _denoising
+    im = np.arange(40 * 100, dtype=np.float32).reshape(1, 40, 100)
+    a, b, c = _denoising.spread_crops(im, 32, 3)
+    assert a.shape == (1, 32, 32)
+    np.testing.assert_array_equal(a, im[:, 4:36, 0:32])
+    np.testing.assert_array_equal(b, im[:, 4:36, 34:66])
+    np.testing.assert_array_equal(c, im[:, 4:36, 68:100])
+    (m,) = _denoising.spread_crops(im.transpose(0, 2, 1), 32, 1)
+    np.testing.assert_array_equal(m, im.transpose(0, 2, 1)[:, 34:66, 4:36])

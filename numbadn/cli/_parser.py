@@ -194,7 +194,7 @@ def build_parser():
     d.add_argument("--seed", type=integer, default=0, help=f"noise seed, 0 to {MAX_SEED}")
     d.add_argument("--lam", default=None,
                    help=f"lambda per layer for denoising, each > 0 and <= {MAX_LAM:g}, e.g. "
-                        "10,40 (one value: every layer; "
+                        "5,20 (one value: every layer; "
                         "default: numbadn.denoise.DEFAULT_LAM, tuned by "
                         "reproduce/sec44_denoising.py)")
     d.add_argument("--passes", type=integer, default=None,
