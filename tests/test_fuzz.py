@@ -85,7 +85,8 @@ PATHS = st.sampled_from(["", "IN/model.npz", "IN/photo.png", "IN/user.txt", "IN/
                          "/dev/zero", "IN", "out", "out.png", "out.npy", "out.npz", "out.json",
                          "new/deep/x.png", "ünïcødé.png", NON_UTF8, "x" * 300 + ".png",
                          "denoise.png", "photo_reconstruction.png", "layer1_filters.png",
-                         "out.xyz", "IN/user.txt/x.png", "with space.png"])
+                         "out.xyz", "IN/user.txt/x.png", "with space.png",
+                         "photo_filled.png", "IN/photo_filled.png"])
 
 OPTIONS = {
     "train": {"--epochs": INTS, "--lam": FLOATS, "--p": FLOATS, "--filter-size": INTS,
@@ -102,6 +103,10 @@ OPTIONS = {
     "show": {"--layer": INTS, "--samples": INTS, "--out": PATHS, "model": PATHS,
              "--force": None},
     "bench": {"--threads": LISTS, "--busy": INTS, "--json": PATHS, "--force": None},
+    "inpaint": {"--missing": FLOATS, "--box": FLOATS, "--mask": PATHS, "--layer": INTS,
+                "--lam": FLOATS, "--seed": INTS, "--size": INTS, "--out": PATHS,
+                "--plot": PATHS, "--threads": INTS, "model": PATHS, "image": PATHS,
+                "--force": None},
 }
 #: Cheap valid runs that the options above change.
 BASE = {
@@ -114,6 +119,8 @@ BASE = {
     "denoise": ["denoise", "IN/model.npz", "IN/photo.png", "--size", "24", "--out", "d.png"],
     "show": ["show", "IN/model.npz", "--out", "filters.png"],
     "bench": ["bench", "--contention-only", "--no-contention", "--json", "b.json"],
+    "inpaint": ["inpaint", "IN/model.npz", "IN/photo.png", "--missing", "0.5", "--size", "24",
+                "--out", "filled.png", "--plot", "fig.png"],
 }
 #: Files of the user in the working folder, under the names commands write by default.
 SEEDED = ("denoise.png", "photo_reconstruction.png", "layer1_filters.png", "out.png",
@@ -204,7 +211,7 @@ def test_cli_exit_code_one_line_no_traceback_and_nothing_of_the_user_changed(
         argv = [a.replace("IN", str(root / "in"), 1) if a.startswith("IN") else a
                 for a in template]
         inputs = {os.path.abspath(os.path.join(work, a)) for a in argv[1:3]
-                  if argv[0] in ("infer", "reconstruct", "denoise", "show")}
+                  if argv[0] in ("infer", "reconstruct", "denoise", "show", "inpaint")}
         outs = _outputs(argv, work)
         note(f"argv: {argv}")
         for attempt in range(2 if twice else 1):

@@ -87,13 +87,18 @@ WRITERS = {
     "show (file)": ["show", "MODEL", "--out", "OUT.png"],
     "show (folder)": ["show", "MODEL", "--out", "OUTDIR"],
     "bench --json": ["bench", "--contention-only", "--no-contention", "--json", "OUT.json"],
+    "inpaint --out": ["inpaint", "MODEL", "IMG", "--missing", "0.5", "--size", "24",
+                      "--out", "OUT.png", "--plot", "PLOT2"],
+    "inpaint --plot": ["inpaint", "MODEL", "IMG", "--missing", "0.5", "--size", "24",
+                       "--out", "FILLED", "--plot", "OUT.png"],
 }
 
 
 def _argv(template, model, out):
     sub = {"MODEL": str(model / "model.npz"), "IMG": str(model / "photo.png"),
            "OUT.npy": str(out / "o.npy"), "OUT.png": str(out / "o.png"),
-           "OUT.json": str(out / "o.json"), "OUTDIR": str(out)}
+           "OUT.json": str(out / "o.json"), "OUTDIR": str(out),
+           "FILLED": str(out / "filled.png"), "PLOT2": str(out / "figure.png")}
     return [sub.get(a, a) for a in template]
 
 
