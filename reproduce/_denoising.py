@@ -40,6 +40,11 @@ def _load_photo(name):
     return load_images(str(path))[0] if path.exists() else None
 
 
+def _stem(name):
+    """A photograph's file name without folder, ``skimage:`` prefix or suffix."""
+    return name.split(":")[-1].rsplit("/", 1)[-1].rsplit(".", 1)[0]
+
+
 def test_images(args, size, trained_on=""):
     """[(name, raw clean image)] never used for training."""
     from numbadn.data import load_images
@@ -50,8 +55,7 @@ def test_images(args, size, trained_on=""):
     elif _common.full_sets_available():
         names, ims = [], []
         for n in TEST_PHOTOS:
-            stem = n.split(":")[-1].rsplit(".", 1)[0]
-            if stem.lower() in trained_on.lower():
+            if _stem(n).lower() in trained_on.lower():
                 print(f"  test photograph {n} dropped: the model's training set names it")
                 continue
             im = _load_photo(n)
@@ -71,15 +75,15 @@ def validation_photos():
     (:data:`numbadn.data.PHOTOGRAPHS`) that are not test photographs: natural
     scenes no training set uses, kept apart from the test set for tuning."""
     from numbadn.data import OPENCV_DOC_EXAMPLES, PHOTOGRAPHS
-    stems = {n.split(":")[-1].rsplit(".", 1)[0].lower() for n in TEST_PHOTOS}
+    stems = {_stem(n).lower() for n in TEST_PHOTOS}
     out = []
     for label, pkg, rel, _ in PHOTOGRAPHS["natural-heldout"]:
-        if rel.rsplit("/", 1)[-1].rsplit(".", 1)[0].lower() in stems:
+        if _stem(rel).lower() in stems:
             continue
         if pkg == "opencv-doc":
             out.append((label, str(OPENCV_DOC_EXAMPLES / rel)))
         elif pkg == "scikit-image":
-            out.append((label, "skimage:" + rel.rsplit(".", 1)[0]))
+            out.append((label, "skimage:" + _stem(rel)))
     return out
 
 
@@ -149,14 +153,18 @@ def snr_of(pair, estimate):
     return snr_db(target, to_target(estimate))
 
 
-def tune(name, grid, run, pairs):
-    """Best grid value by mean SNR over the pairs; returns (best, {value: mean}).
-    A best value at either end of the grid is printed as such."""
-    scores = {}
-    for v in grid:
-        scores[v] = float(np.mean([snr_of(pr, run(pr[1], v)) for pr in pairs]))
+def best_of(name, grid, score):
+    """The grid value of the highest ``score(value)``; prints every score, and a best
+    value at either end of the grid as such.  Returns (best, {value: score})."""
+    scores = {v: float(score(v)) for v in grid}
     best = max(scores, key=scores.get)
     edge = " (at the grid's edge)" if best in (min(grid), max(grid)) else ""
     print(f"  tuned {name}: {best:g}{edge} (validation SNR "
           + ", ".join(f"{k:g}: {s:.2f}" for k, s in scores.items()) + ")", flush=True)
     return best, scores
+
+
+def tune(name, grid, run, pairs):
+    """Best grid value by mean SNR over the pairs (:func:`best_of`); returns
+    (best, {value: mean})."""
+    return best_of(name, grid, lambda v: np.mean([snr_of(pr, run(pr[1], v)) for pr in pairs]))

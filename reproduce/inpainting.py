@@ -57,12 +57,13 @@ def validation_crops(size, n):
     import _denoising as sec44
     ims = load_images("city")
     idx = np.linspace(0, len(ims) - 1, n).astype(int)
-    return [raw_image(sec44.centre_crop(ims[i], min(size, *ims[i].shape))) for i in idx]
+    return [raw_image(sec44.centre_crop(ims[i], size)) for i in idx]
 
 
 def tune_lams(net, crops, kind, grid, seed):
     """Layer 1's then layer 2's lambda for masks of ``kind``: the best mean SNR on
     the missing pixels of the crops; returns ({1: lam1, 2: lam2}, {layer: {lam: snr}})."""
+    import _denoising as sec44
     from numbadn.inpaint import inpaint, missing_snr
     pairs = []
     for j, c in enumerate(crops):
@@ -70,17 +71,11 @@ def tune_lams(net, crops, kind, grid, seed):
         pairs.append((c, (c * W).astype(np.float32), W))
     best, scores = {}, {}
     for layer in (1, 2):
-        scores[layer] = {}
-        for lam in grid:
-            lams = {**best, layer: lam}
-            scores[layer][lam] = float(np.mean([
-                missing_snr(c, inpaint(net, y, W, [layer], lam=lams)[layer], W)
+        best[layer], scores[layer] = sec44.best_of(
+            f"layer-{layer} lambda for {kind}", grid,
+            lambda lam, layer=layer: np.mean([
+                missing_snr(c, inpaint(net, y, W, [layer], lam={**best, layer: lam})[layer], W)
                 for c, y, W in pairs]))
-        best[layer] = max(scores[layer], key=scores[layer].get)
-        edge = " (at the grid's edge)" if best[layer] in (grid[0], grid[-1]) else ""
-        print(f"  tuned layer-{layer} lambda for {kind}: {best[layer]:g}{edge} (validation SNR "
-              + ", ".join(f"{k:g}: {v:.2f}" for k, v in scores[layer].items()) + ")",
-              flush=True)
     return best, scores
 
 

@@ -48,6 +48,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from unittest import mock
 from pathlib import Path
 
 import numpy as np
@@ -103,9 +104,7 @@ def learning_overhead(n_images, repeats, n_threads=None, update="online"):
     # Both sides on exactly the same threads, as numbadn bench measures: with the
     # adaptive thread count (numbadn._jit) a call that reads a momentary runnable
     # process from /proc/loadavg runs on fewer threads, and single repeats doubled.
-    saved = os.environ.get("NUMBADN_ADAPTIVE_THREADS")
-    os.environ["NUMBADN_ADAPTIVE_THREADS"] = "0"
-    try:
+    with mock.patch.dict(os.environ, {"NUMBADN_ADAPTIVE_THREADS": "0"}):
         fit()  # warm-up (first calls compile or load from the cache)
         inf()
         t_fit, t_inf = [], []
@@ -116,11 +115,6 @@ def learning_overhead(n_images, repeats, n_threads=None, update="online"):
             t0 = time.perf_counter()
             inf()
             t_inf.append(time.perf_counter() - t0)
-    finally:
-        if saved is None:
-            os.environ.pop("NUMBADN_ADAPTIVE_THREADS", None)
-        else:
-            os.environ["NUMBADN_ADAPTIVE_THREADS"] = saved
     each = [f / i - 1.0 for f, i in zip(t_fit, t_inf)]
     t_fit_each, t_inf_each = t_fit, t_inf
     t_fit, t_inf = float(np.median(t_fit)), float(np.median(t_inf))
